@@ -1,0 +1,32 @@
+//! weft: a multi-threaded, work-stealing async runtime for servers.
+//!
+//! One worker thread per core runs tasks from work-stealing queues
+//! (crossbeam-deque) and parks in its own driver (a `mio::Poll`), so
+//! waiting costs no thread. See `ARCHITECTURE.md` for the module map.
+//!
+//! ```
+//! use weft::runtime::Runtime;
+//!
+//! let rt = Runtime::new().unwrap();
+//! rt.block_on(async {
+//!     let task = weft::spawn(async { "hello from a worker" });
+//!     println!("{}", task.await.unwrap());
+//! });
+//! ```
+
+#![warn(missing_docs)]
+
+mod coop;
+mod driver;
+mod loom;
+pub mod runtime;
+mod scheduler;
+pub mod task;
+
+pub use task::spawn;
+
+/// Internals exposed to the loom models in `loom-tests/` (only with
+/// `--cfg loom`; not part of the public API).
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod __loom;

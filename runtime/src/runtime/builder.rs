@@ -1,0 +1,161 @@
+//! [`Builder`]: configures and starts a [`Runtime`].
+
+use std::fmt;
+use std::io;
+use std::sync::Arc as StdArc;
+use std::time::Duration;
+
+use super::Runtime;
+use crate::scheduler::Config;
+
+/// A thread start/stop hook.
+pub(crate) type Hook = StdArc<dyn Fn() + Send + Sync + 'static>;
+
+/// Builds a [`Runtime`] with custom settings.
+///
+/// Setters take and return `&mut Self`, so calls chain as with Tokio:
+///
+/// ```
+/// let rt = weft::runtime::Builder::new_multi_thread()
+///     .worker_threads(2)
+///     .thread_name("my-worker")
+///     .build()
+///     .unwrap();
+/// assert_eq!(rt.block_on(async { 1 + 1 }), 2);
+/// ```
+///
+/// Invalid settings (`worker_threads(0)`, `global_queue_interval(0)`,
+/// `event_interval(0)`, `max_blocking_threads(0)`) make [`Builder::build`]
+/// return an `InvalidInput` error that names the setting.
+pub struct Builder {
+    pub(crate) worker_threads: Option<usize>,
+    pub(crate) max_blocking_threads: usize,
+    pub(crate) thread_name: String,
+    pub(crate) thread_stack_size: Option<usize>,
+    pub(crate) thread_keep_alive: Duration,
+    pub(crate) event_interval: u32,
+    pub(crate) global_queue_interval: u32,
+    pub(crate) on_thread_start: Option<Hook>,
+    pub(crate) on_thread_stop: Option<Hook>,
+}
+
+impl Builder {
+    /// A builder for the multi-thread, work-stealing runtime, with the
+    /// defaults: one worker per CPU, 512 blocking threads kept alive 10 s,
+    /// `global_queue_interval` 31, `event_interval` 61.
+    pub fn new_multi_thread() -> Builder {
+        Builder {
+            worker_threads: None,
+            max_blocking_threads: 512,
+            thread_name: "weft-worker".to_owned(),
+            thread_stack_size: None,
+            thread_keep_alive: Duration::from_secs(10),
+            event_interval: 61,
+            global_queue_interval: 31,
+            on_thread_start: None,
+            on_thread_stop: None,
+        }
+    }
+
+    /// Number of worker threads (default: the number of CPUs).
+    pub fn worker_threads(&mut self, n: usize) -> &mut Self {
+        self.worker_threads = Some(n);
+        self
+    }
+
+    /// Upper bound on blocking-pool threads (default 512).
+    pub fn max_blocking_threads(&mut self, n: usize) -> &mut Self {
+        self.max_blocking_threads = n;
+        self
+    }
+
+    /// Name of the runtime's threads (default `weft-worker`).
+    pub fn thread_name(&mut self, name: impl Into<String>) -> &mut Self {
+        self.thread_name = name.into();
+        self
+    }
+
+    /// Stack size of the runtime's threads, in bytes (default: std's).
+    pub fn thread_stack_size(&mut self, bytes: usize) -> &mut Self {
+        self.thread_stack_size = Some(bytes);
+        self
+    }
+
+    /// How long an idle blocking-pool thread waits before exiting
+    /// (default 10 s).
+    pub fn thread_keep_alive(&mut self, duration: Duration) -> &mut Self {
+        self.thread_keep_alive = duration;
+        self
+    }
+
+    /// Scheduler ticks between non-blocking polls of a busy worker's driver
+    /// (default 61).
+    pub fn event_interval(&mut self, ticks: u32) -> &mut Self {
+        self.event_interval = ticks;
+        self
+    }
+
+    /// Scheduler ticks between checks of the global queue ahead of the
+    /// local one, for fairness (default 31).
+    pub fn global_queue_interval(&mut self, ticks: u32) -> &mut Self {
+        self.global_queue_interval = ticks;
+        self
+    }
+
+    /// Runs `f` on each runtime thread when it starts.
+    pub fn on_thread_start(&mut self, f: impl Fn() + Send + Sync + 'static) -> &mut Self {
+        self.on_thread_start = Some(StdArc::new(f));
+        self
+    }
+
+    /// Runs `f` on each runtime thread just before it exits.
+    pub fn on_thread_stop(&mut self, f: impl Fn() + Send + Sync + 'static) -> &mut Self {
+        self.on_thread_stop = Some(StdArc::new(f));
+        self
+    }
+
+    /// Enables I/O and time drivers. They are always on in weft; this
+    /// exists so code ported from Tokio compiles unchanged.
+    pub fn enable_all(&mut self) -> &mut Self {
+        self
+    }
+
+    /// Checks the settings and starts the worker threads.
+    pub fn build(&mut self) -> io::Result<Runtime> {
+        let invalid = |msg: &str| Err(io::Error::new(io::ErrorKind::InvalidInput, msg.to_owned()));
+        if self.worker_threads == Some(0) {
+            return invalid("worker_threads must be at least 1 (got 0)");
+        }
+        if self.global_queue_interval == 0 {
+            return invalid("global_queue_interval must be at least 1 (got 0)");
+        }
+        if self.event_interval == 0 {
+            return invalid("event_interval must be at least 1 (got 0)");
+        }
+        if self.max_blocking_threads == 0 {
+            return invalid("max_blocking_threads must be at least 1 (got 0)");
+        }
+        let workers = self.worker_threads.unwrap_or_else(num_cpus::get).max(1);
+        let config = Config {
+            global_queue_interval: self.global_queue_interval,
+            event_interval: self.event_interval,
+        };
+        Runtime::start(workers, config, self)
+    }
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("worker_threads", &self.worker_threads)
+            .field("max_blocking_threads", &self.max_blocking_threads)
+            .field("thread_name", &self.thread_name)
+            .field("thread_stack_size", &self.thread_stack_size)
+            .field("thread_keep_alive", &self.thread_keep_alive)
+            .field("event_interval", &self.event_interval)
+            .field("global_queue_interval", &self.global_queue_interval)
+            .field("on_thread_start", &self.on_thread_start.is_some())
+            .field("on_thread_stop", &self.on_thread_stop.is_some())
+            .finish()
+    }
+}

@@ -1,0 +1,73 @@
+//! The thread-local runtime context: which runtime `spawn` and
+//! `Handle::current` refer to on this thread, and, on a worker thread, the
+//! worker itself (so wakes on this thread are scheduled locally).
+
+use std::cell::{Cell, RefCell};
+use std::ptr;
+
+use crate::loom::sync::Arc;
+use crate::loom::thread_local;
+use crate::scheduler::{Shared, WorkerContext};
+
+struct Context {
+    /// The runtime entered by `block_on` or a worker thread.
+    current: RefCell<Option<Arc<Shared>>>,
+    /// The worker running on this thread, during `set_worker`.
+    worker: Cell<*const WorkerContext>,
+}
+
+thread_local! {
+    static CONTEXT: Context = Context { current: RefCell::new(None), worker: Cell::new(ptr::null()) };
+}
+
+/// Restores the previously entered runtime on drop.
+pub(crate) struct EnterGuard {
+    prev: Option<Arc<Shared>>,
+}
+
+/// Makes `shared` the current runtime until the guard drops.
+pub(crate) fn enter(shared: Arc<Shared>) -> EnterGuard {
+    let prev = CONTEXT.with(|cx| cx.current.replace(Some(shared)));
+    EnterGuard { prev }
+}
+
+impl Drop for EnterGuard {
+    fn drop(&mut self) {
+        let prev = self.prev.take();
+        // During thread teardown the context may be gone already.
+        let _ = CONTEXT.try_with(|cx| *cx.current.borrow_mut() = prev);
+    }
+}
+
+/// Runs `f` with the current runtime, or returns `None` outside one.
+pub(crate) fn with_current<R>(f: impl FnOnce(&Arc<Shared>) -> R) -> Option<R> {
+    CONTEXT.try_with(|cx| cx.current.borrow().as_ref().map(f)).ok().flatten()
+}
+
+/// Runs `f` with this thread registered as worker `worker`.
+pub(crate) fn set_worker<R>(worker: &WorkerContext, f: impl FnOnce() -> R) -> R {
+    struct Reset(*const WorkerContext);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            let prev = self.0;
+            let _ = CONTEXT.try_with(|cx| cx.worker.set(prev));
+        }
+    }
+    let prev = CONTEXT.with(|cx| cx.worker.replace(worker));
+    let _reset = Reset(prev);
+    f()
+}
+
+/// Runs `f` with the worker running on this thread, if any.
+pub(crate) fn with_worker<R>(f: impl FnOnce(Option<&WorkerContext>) -> R) -> R {
+    let worker = CONTEXT.try_with(|cx| cx.worker.get()).unwrap_or(ptr::null());
+    // SAFETY: the pointer is set only for the extent of `set_worker`, whose
+    // caller keeps the WorkerContext alive on its stack for that extent,
+    // and only this thread reads it.
+    f(unsafe { worker.as_ref() })
+}
+
+/// True on a thread that is currently a weft worker.
+pub(crate) fn is_worker_thread() -> bool {
+    with_worker(|w| w.is_some())
+}

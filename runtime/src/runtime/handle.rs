@@ -1,0 +1,104 @@
+//! [`Handle`]: a cloneable reference to a running runtime.
+
+use std::fmt;
+use std::future::Future;
+
+use super::{context, park, RuntimeMetrics};
+use crate::loom::sync::Arc;
+use crate::scheduler::Shared;
+use crate::task::JoinHandle;
+
+const NO_RUNTIME: &str = "there is no weft runtime on this thread: call this from a task \
+     spawned on a weft Runtime or inside `Runtime::block_on`, or keep a `Handle` and use \
+     `Handle::spawn`";
+
+/// A handle to a runtime: spawns tasks and enters the runtime from any
+/// thread. Cheap to clone. It does not keep the runtime running: once the
+/// `Runtime` is dropped, new tasks are cancelled at once.
+#[derive(Clone)]
+pub struct Handle {
+    pub(crate) shared: Arc<Shared>,
+}
+
+/// Returned by [`Handle::try_current`] outside a runtime.
+#[derive(Debug)]
+pub struct TryCurrentError(());
+
+impl fmt::Display for TryCurrentError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(NO_RUNTIME)
+    }
+}
+
+impl std::error::Error for TryCurrentError {}
+
+impl Handle {
+    /// The handle of the runtime this thread is in.
+    ///
+    /// # Panics
+    /// Outside a runtime (neither a worker thread nor inside `block_on`).
+    #[track_caller]
+    pub fn current() -> Handle {
+        match Handle::try_current() {
+            Ok(handle) => handle,
+            Err(_) => panic!("{NO_RUNTIME}"),
+        }
+    }
+
+    /// The handle of the runtime this thread is in, or an error outside one.
+    pub fn try_current() -> Result<Handle, TryCurrentError> {
+        context::with_current(|shared| Handle { shared: shared.clone() }).ok_or(TryCurrentError(()))
+    }
+
+    /// Spawns `future` on this runtime, from any thread.
+    pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.shared.spawn(future)
+    }
+
+    /// Runs `future` to completion on the calling thread, with this runtime
+    /// entered (so `weft::spawn` inside it works). Tasks it spawns run on
+    /// the workers.
+    ///
+    /// # Panics
+    /// On a weft worker thread: blocking a worker would stall its tasks and
+    /// can deadlock the runtime; `.await` the future instead.
+    #[track_caller]
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        if context::is_worker_thread() {
+            panic!(
+                "cannot call `block_on` from inside a weft worker thread: it would block the \
+                 worker and can deadlock the runtime; `.await` the future instead"
+            );
+        }
+        let _enter = context::enter(self.shared.clone());
+        park::block_on(future)
+    }
+
+    /// The runtime's metrics.
+    pub fn metrics(&self) -> RuntimeMetrics {
+        RuntimeMetrics { shared: self.shared.clone() }
+    }
+}
+
+impl fmt::Debug for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Handle").field("workers", &self.shared.num_workers()).finish()
+    }
+}
+
+/// Spawns on the current runtime; see [`crate::task::spawn`].
+#[track_caller]
+pub(crate) fn spawn_current<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    match context::with_current(|shared| shared.spawn(future)) {
+        Some(join) => join,
+        None => panic!("{NO_RUNTIME}"),
+    }
+}

@@ -1,0 +1,70 @@
+//! [`RuntimeMetrics`]: counters read from a live runtime.
+
+use std::fmt;
+
+use crate::loom::sync::Arc;
+use crate::scheduler::{Shared, WorkerMetrics};
+
+/// A view of a runtime's counters. Values are read when asked (cheap,
+/// slightly stale under load); per-worker figures take a worker index in
+/// `0..num_workers()`.
+///
+/// ```
+/// let rt = weft::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+/// rt.block_on(async { weft::spawn(async {}).await.unwrap() });
+/// let m = rt.metrics();
+/// let polls: u64 = (0..m.num_workers()).map(|w| m.worker_poll_count(w)).sum();
+/// assert!(polls >= 1);
+/// ```
+#[derive(Clone)]
+pub struct RuntimeMetrics {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl RuntimeMetrics {
+    /// Number of worker threads.
+    pub fn num_workers(&self) -> usize {
+        self.shared.num_workers()
+    }
+
+    /// Tasks spawned and not yet completed (running, queued or idle).
+    pub fn num_alive_tasks(&self) -> usize {
+        self.shared.owned.len()
+    }
+
+    /// Tasks waiting in the global injector queue.
+    pub fn injector_depth(&self) -> usize {
+        self.shared.injector.len()
+    }
+
+    /// Task polls performed by `worker`.
+    pub fn worker_poll_count(&self, worker: usize) -> u64 {
+        WorkerMetrics::read(&self.shared.remotes[worker].metrics.polls)
+    }
+
+    /// Tasks `worker` stole from siblings (including rescued LIFO tasks).
+    pub fn worker_steal_count(&self, worker: usize) -> u64 {
+        WorkerMetrics::read(&self.shared.remotes[worker].metrics.steals)
+    }
+
+    /// Times `worker` parked for lack of work.
+    pub fn worker_park_count(&self, worker: usize) -> u64 {
+        WorkerMetrics::read(&self.shared.remotes[worker].metrics.parks)
+    }
+
+    /// Tasks queued on `worker` (its deque plus its LIFO slot).
+    pub fn worker_local_queue_depth(&self, worker: usize) -> usize {
+        let remote = &self.shared.remotes[worker];
+        remote.stealer.len() + usize::from(remote.lifo.is_occupied())
+    }
+}
+
+impl fmt::Debug for RuntimeMetrics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RuntimeMetrics")
+            .field("num_workers", &self.num_workers())
+            .field("num_alive_tasks", &self.num_alive_tasks())
+            .field("injector_depth", &self.injector_depth())
+            .finish()
+    }
+}

@@ -1,0 +1,178 @@
+//! The idle protocol: who is searching for work, who is parked, and whom a
+//! new task should wake.
+//!
+//! One atomic word packs the number of searching workers and the number of
+//! unparked workers; the list of parked workers sits behind a mutex that
+//! every transition which changes the unparked count holds, so the count
+//! and the list never disagree.
+//!
+//! Rules (tokio's, which the loom models check):
+//! - At most half the workers search at once ([`Idle::transition_worker_to_searching`]).
+//! - A push that may leave work unseen wakes one parked worker, and only if
+//!   no worker is searching ([`Idle::worker_to_notify`]): a searcher will
+//!   find the work, and one wake per push means no thundering herd.
+//! - The last searcher to stop searching because it found work wakes
+//!   another, so a burst fans out one worker at a time.
+//! - A worker announces itself parked, then re-checks every queue before it
+//!   sleeps (the worker loop does this); together with the SeqCst fence in
+//!   `worker_to_notify` no push can go unseen (store-buffer argument: the
+//!   pusher writes the queue then reads this word, the parker writes this
+//!   word then reads the queue; SeqCst fences on both sides forbid both
+//!   reads seeing the old value).
+//!
+//! A parked worker may also be the *watcher*: it parks with a short timeout
+//! to rescue a task stuck in the LIFO slot of a worker that is blocked
+//! inside a long poll. While a watcher exists, LIFO-only pushes do not wake
+//! anyone (the watcher will look), so message passing between two tasks on
+//! a busy worker costs no syscalls.
+
+use crate::loom::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering::SeqCst};
+use crate::loom::sync::Mutex;
+
+const SEARCH_BITS: usize = 16;
+const SEARCH_MASK: usize = (1 << SEARCH_BITS) - 1;
+const UNPARK_ONE: usize = 1 << SEARCH_BITS;
+
+pub(crate) struct Idle {
+    /// Low 16 bits: searching workers; the rest: unparked workers.
+    state: AtomicUsize,
+    /// Indices of parked workers.
+    sleepers: Mutex<Vec<usize>>,
+    /// A parked worker holds the watcher role (see the module docs).
+    watching: AtomicBool,
+    num_workers: usize,
+}
+
+#[derive(Clone, Copy)]
+struct State(usize);
+
+impl State {
+    fn searching(self) -> usize {
+        self.0 & SEARCH_MASK
+    }
+    fn unparked(self) -> usize {
+        self.0 >> SEARCH_BITS
+    }
+}
+
+impl Idle {
+    /// All workers start unparked and not searching.
+    pub(crate) fn new(num_workers: usize) -> Idle {
+        assert!(num_workers < SEARCH_MASK, "too many workers");
+        Idle {
+            state: AtomicUsize::new(num_workers << SEARCH_BITS),
+            sleepers: Mutex::new(Vec::with_capacity(num_workers)),
+            watching: AtomicBool::new(false),
+            num_workers,
+        }
+    }
+
+    fn load(&self) -> State {
+        State(self.state.load(SeqCst))
+    }
+
+    /// Called after a push: is some parked worker worth waking?
+    fn should_wake(&self) -> bool {
+        // Pairs with the parker's SeqCst update + re-check (module docs).
+        fence(SeqCst);
+        let state = self.load();
+        state.searching() == 0 && state.unparked() < self.num_workers
+    }
+
+    /// After a push to a queue siblings can steal from (or the injector):
+    /// picks one parked worker to wake, marking it unparked and searching,
+    /// or `None` when a searcher exists or nobody is parked.
+    pub(crate) fn worker_to_notify(&self) -> Option<usize> {
+        if !self.should_wake() {
+            return None;
+        }
+        let mut sleepers = self.sleepers.lock();
+        // Re-check under the lock: another notifier may have woken one.
+        if !self.should_wake() {
+            return None;
+        }
+        let index = sleepers.pop()?;
+        self.state.fetch_add(UNPARK_ONE | 1, SeqCst);
+        Some(index)
+    }
+
+    /// After a push to the LIFO slot only: like [`Idle::worker_to_notify`],
+    /// but not when a watcher already looks after LIFO slots.
+    pub(crate) fn worker_to_notify_for_lifo(&self) -> Option<usize> {
+        if !self.should_wake() || self.watching.load(SeqCst) {
+            return None;
+        }
+        self.worker_to_notify()
+    }
+
+    /// A worker with nothing to do announces itself parked. Returns true if
+    /// it was the last searcher (then it must re-check all queues).
+    pub(crate) fn transition_worker_to_parked(&self, index: usize, is_searching: bool) -> bool {
+        let mut sleepers = self.sleepers.lock();
+        let dec = UNPARK_ONE + usize::from(is_searching);
+        let prev = State(self.state.fetch_sub(dec, SeqCst));
+        sleepers.push(index);
+        is_searching && prev.searching() == 1
+    }
+
+    /// A worker wants to steal: allowed while fewer than half search.
+    pub(crate) fn transition_worker_to_searching(&self) -> bool {
+        let state = self.load();
+        if 2 * state.searching() >= self.num_workers {
+            return false;
+        }
+        // Racy on purpose (like tokio): a slight overshoot of the limit is
+        // harmless, and a CAS loop here would contend on every steal.
+        self.state.fetch_add(1, SeqCst);
+        true
+    }
+
+    /// A searching worker found work (or gave up). Returns true if it was
+    /// the last searcher: the caller then wakes another worker, since
+    /// there may be more work than it can handle.
+    pub(crate) fn transition_worker_from_searching(&self) -> bool {
+        let prev = State(self.state.fetch_sub(1, SeqCst));
+        debug_assert!(prev.searching() > 0);
+        prev.searching() == 1
+    }
+
+    /// A parked worker woke up on its own (timeout, driver event, or work
+    /// it found in a re-check). If it is still listed as parked, unlist it
+    /// and count it unparked (not searching); returns whether it was.
+    pub(crate) fn unpark_worker_by_id(&self, index: usize) -> bool {
+        let mut sleepers = self.sleepers.lock();
+        let Some(pos) = sleepers.iter().position(|&i| i == index) else { return false };
+        sleepers.swap_remove(pos);
+        self.state.fetch_add(UNPARK_ONE, SeqCst);
+        true
+    }
+
+    /// Is this worker still listed as parked (nobody woke it)?
+    pub(crate) fn is_parked(&self, index: usize) -> bool {
+        self.sleepers.lock().contains(&index)
+    }
+
+    /// Takes the watcher role if nobody holds it.
+    pub(crate) fn try_become_watcher(&self) -> bool {
+        self.watching.compare_exchange(false, true, SeqCst, SeqCst).is_ok()
+    }
+
+    /// Gives the watcher role up. The caller re-checks the LIFO slots
+    /// afterwards (Dekker pairing with `worker_to_notify_for_lifo`).
+    pub(crate) fn stop_watching(&self) {
+        self.watching.store(false, SeqCst);
+        fence(SeqCst);
+    }
+
+    /// Number of searching workers (tests and models).
+    #[cfg(any(loom, test))]
+    pub(crate) fn num_searching(&self) -> usize {
+        self.load().searching()
+    }
+
+    /// Number of unparked workers (tests and models).
+    #[cfg(any(loom, test))]
+    pub(crate) fn num_unparked(&self) -> usize {
+        self.load().unparked()
+    }
+}

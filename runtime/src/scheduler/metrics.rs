@@ -1,0 +1,29 @@
+//! Per-worker counters. Each worker writes only its own, on its own cache
+//! line, with a relaxed load + store (no locked instruction: there is a
+//! single writer); readers see slightly stale values, which is all a
+//! metric needs.
+
+use crate::loom::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+pub(crate) struct WorkerMetrics {
+    pub(crate) polls: AtomicU64,
+    pub(crate) steals: AtomicU64,
+    pub(crate) parks: AtomicU64,
+}
+
+impl WorkerMetrics {
+    pub(crate) fn new() -> Self {
+        WorkerMetrics { polls: AtomicU64::new(0), steals: AtomicU64::new(0), parks: AtomicU64::new(0) }
+    }
+
+    /// Adds `n`; only the owning worker calls this.
+    #[inline]
+    pub(crate) fn bump(counter: &AtomicU64, n: u64) {
+        // Relaxed: single writer; readers only need eventual values.
+        counter.store(counter.load(Relaxed).wrapping_add(n), Relaxed);
+    }
+
+    pub(crate) fn read(counter: &AtomicU64) -> u64 {
+        counter.load(Relaxed)
+    }
+}

@@ -1,0 +1,272 @@
+//! The multi-thread, work-stealing scheduler.
+//!
+//! `Shared` is what all workers and handles see: per-worker [`Remote`]s
+//! (stealer, LIFO slot, unparker, counters), the global injector, the idle
+//! set and the owned-task list. Each worker thread owns a `Core` (its FIFO
+//! deque and driver) and runs the loop in `worker`.
+//!
+//! Where a new or woken task goes:
+//! - woken on a worker thread of this runtime: that worker's LIFO slot (the
+//!   displaced task moves to its deque), or the back of its deque when the
+//!   task woke itself (a yield);
+//! - anywhere else: the injector, and one parked worker is woken.
+
+mod idle;
+mod lifo;
+mod metrics;
+mod worker;
+
+use std::future::Future;
+use std::time::Duration;
+
+use crossbeam_utils::CachePadded;
+
+use crate::driver::{Driver, Unparker};
+use crate::loom::deque::{Injector, Steal, Stealer, Worker};
+use crate::loom::sync::atomic::{fence, AtomicBool, Ordering::*};
+use crate::loom::sync::{Arc, Mutex};
+use crate::runtime::context;
+use crate::task::{self, list::OwnedTasks, JoinHandle, Schedule};
+
+pub(crate) use idle::Idle;
+pub(crate) use lifo::LifoSlot;
+pub(crate) use metrics::WorkerMetrics;
+pub(crate) use worker::{run_worker, WorkerContext};
+
+/// A task of this scheduler, as queued.
+pub(crate) type Notified = task::Notified<Arc<Shared>>;
+
+/// Settings the scheduler needs (validated by the Builder).
+#[derive(Clone, Debug)]
+pub(crate) struct Config {
+    pub(crate) global_queue_interval: u32,
+    pub(crate) event_interval: u32,
+}
+
+/// The parts of a worker that siblings and handles reach.
+pub(crate) struct Remote {
+    pub(crate) stealer: Stealer<Notified>,
+    pub(crate) lifo: LifoSlot<Arc<Shared>>,
+    pub(crate) unparker: Unparker,
+    pub(crate) metrics: WorkerMetrics,
+}
+
+/// The worker's own state, moved between the worker loop and the thread
+/// context (where wakes on this thread find it).
+pub(crate) struct Core {
+    pub(crate) index: usize,
+    /// Loop iterations, for the fairness and driver intervals.
+    pub(crate) tick: u32,
+    pub(crate) local: Worker<Notified>,
+    pub(crate) is_searching: bool,
+    pub(crate) rand: u32,
+    /// Taken out while parked, so wakes the driver delivers can borrow
+    /// the core from the context.
+    pub(crate) driver: Option<Driver>,
+    /// Watcher's memory: each sibling's poll count at its last look.
+    pub(crate) seen_polls: Vec<u64>,
+}
+
+/// State shared by the workers and handles of one runtime.
+pub(crate) struct Shared {
+    pub(crate) remotes: Box<[CachePadded<Remote>]>,
+    pub(crate) injector: Injector<Notified>,
+    pub(crate) idle: Idle,
+    pub(crate) owned: OwnedTasks<Arc<Shared>>,
+    pub(crate) config: Config,
+    shutdown: AtomicBool,
+    /// Cores waiting for their worker thread to start.
+    cores: Mutex<Vec<Option<Box<Core>>>>,
+}
+
+impl Shared {
+    /// A scheduler with `workers` workers (threads are started by the
+    /// runtime, each calling [`run_worker`]).
+    pub(crate) fn new(workers: usize, config: Config) -> std::io::Result<Arc<Shared>> {
+        let mut remotes = Vec::with_capacity(workers);
+        let mut cores = Vec::with_capacity(workers);
+        for index in 0..workers {
+            let local = Worker::new_fifo();
+            let (driver, unparker) = Driver::new()?;
+            remotes.push(CachePadded::new(Remote {
+                stealer: local.stealer(),
+                lifo: LifoSlot::new(),
+                unparker,
+                metrics: WorkerMetrics::new(),
+            }));
+            cores.push(Some(Box::new(Core {
+                index,
+                tick: 0,
+                local,
+                is_searching: false,
+                // Distinct odd seeds for the xorshift steal-start picker.
+                rand: (index as u32).wrapping_mul(0x9E37_79B9) | 1,
+                driver: Some(driver),
+                seen_polls: vec![0; workers],
+            })));
+        }
+        Ok(Arc::new(Shared {
+            remotes: remotes.into_boxed_slice(),
+            injector: Injector::new(),
+            idle: Idle::new(workers),
+            owned: OwnedTasks::new(workers * 4),
+            config,
+            shutdown: AtomicBool::new(false),
+            cores: Mutex::new(cores),
+        }))
+    }
+
+    pub(crate) fn num_workers(&self) -> usize {
+        self.remotes.len()
+    }
+
+    pub(crate) fn take_core(&self, index: usize) -> Box<Core> {
+        self.cores.lock()[index].take().expect("each worker core is taken once")
+    }
+
+    /// Spawns `future` as a new task of this runtime.
+    pub(crate) fn spawn<F>(self: &Arc<Self>, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let (task, notified, join) = task::new_task(future, self.clone());
+        if self.owned.bind(task) {
+            self.schedule_task(notified, false);
+        }
+        // else: the runtime is shut down and bind already cancelled the
+        // task; dropping `notified` drops its queue reference.
+        join
+    }
+
+    /// Routes a runnable task (see the module docs).
+    pub(crate) fn schedule_task(self: &Arc<Self>, task: Notified, is_yield: bool) {
+        let leftover = context::with_worker(|cx| match cx {
+            Some(cx) if std::ptr::eq(Arc::as_ptr(&cx.shared), Arc::as_ptr(self)) => {
+                match cx.core.borrow_mut().as_mut() {
+                    Some(core) => {
+                        self.schedule_local(core, task, is_yield);
+                        None
+                    }
+                    None => Some(task),
+                }
+            }
+            _ => Some(task),
+        });
+        if let Some(task) = leftover {
+            self.push_remote(task);
+        }
+    }
+
+    fn schedule_local(&self, core: &mut Core, task: Notified, is_yield: bool) {
+        if is_yield {
+            core.local.push(task);
+            self.notify_parked();
+            return;
+        }
+        match self.remotes[core.index].lifo.put(task) {
+            Some(displaced) => {
+                core.local.push(displaced);
+                self.notify_parked();
+            }
+            None => {
+                if let Some(index) = self.idle.worker_to_notify_for_lifo() {
+                    self.remotes[index].unparker.unpark();
+                }
+            }
+        }
+    }
+
+    /// Pushes to the injector and wakes a parked worker.
+    pub(crate) fn push_remote(&self, task: Notified) {
+        self.injector.push(task);
+        self.notify_parked();
+        // A push racing shutdown: if the workers may already have drained
+        // the injector, drain it here so no queue reference is leaked.
+        // (notify_parked's SeqCst fence orders the push before this load.)
+        if self.is_shutdown() {
+            self.drain_injector();
+        }
+    }
+
+    /// Wakes one parked worker if no worker is searching.
+    pub(crate) fn notify_parked(&self) {
+        if let Some(index) = self.idle.worker_to_notify() {
+            self.remotes[index].unparker.unpark();
+        }
+    }
+
+    /// True if a sibling of `index` could steal something right now.
+    pub(crate) fn has_stealable_work(&self, index: usize) -> bool {
+        !self.injector.is_empty()
+            || self.remotes.iter().enumerate().any(|(i, r)| i != index && !r.stealer.is_empty())
+    }
+
+    /// True if some worker other than `index` has a task in its LIFO slot.
+    pub(crate) fn lifo_pending(&self, index: usize) -> bool {
+        self.remotes.iter().enumerate().any(|(i, r)| i != index && r.lifo.is_occupied())
+    }
+
+    pub(crate) fn is_shutdown(&self) -> bool {
+        // Acquire: pairs with the SeqCst store in `close`.
+        self.shutdown.load(Acquire)
+    }
+
+    /// Starts shutdown: no worker polls another task; each worker shuts
+    /// down the owned tasks and drains its queues on its own thread.
+    pub(crate) fn close(&self) {
+        self.shutdown.store(true, SeqCst);
+        fence(SeqCst);
+        for remote in self.remotes.iter() {
+            remote.unparker.unpark();
+        }
+    }
+
+    /// Drops every task reference left in the injector.
+    pub(crate) fn drain_injector(&self) {
+        loop {
+            match self.injector.steal() {
+                Steal::Success(task) => drop(task),
+                Steal::Retry => continue,
+                Steal::Empty => break,
+            }
+        }
+    }
+
+    /// After all workers exited: nothing is left behind.
+    pub(crate) fn finish_shutdown(&self) {
+        // Workers that never started (thread spawn failed) still own cores.
+        let cores: Vec<_> = self.cores.lock().iter_mut().filter_map(Option::take).collect();
+        if !cores.is_empty() {
+            self.owned.close_and_shutdown_all(0);
+            for core in cores {
+                while let Some(task) = core.local.pop() {
+                    drop(task);
+                }
+            }
+        }
+        for remote in self.remotes.iter() {
+            drop(remote.lifo.take());
+        }
+        self.drain_injector();
+        debug_assert!(self.owned.is_closed_and_empty());
+    }
+
+    /// The watcher's park interval: how long a task may sit in the LIFO
+    /// slot of a worker stuck in one poll before a sibling takes it.
+    pub(crate) const WATCH_INTERVAL: Duration = Duration::from_millis(1);
+}
+
+impl Schedule for Arc<Shared> {
+    fn schedule(&self, task: task::Notified<Self>) {
+        self.schedule_task(task, false);
+    }
+
+    fn yield_now(&self, task: task::Notified<Self>) {
+        self.schedule_task(task, true);
+    }
+
+    fn release(&self, task: &task::Task<Self>) -> Option<task::Task<Self>> {
+        self.owned.remove(task)
+    }
+}

@@ -1,0 +1,294 @@
+//! The worker loop: find a task, poll it, repeat; park when there is none.
+//!
+//! Order of looking for work (see DESIGN.md): every
+//! `global_queue_interval` ticks the injector first (so remote spawns are
+//! not starved by a busy local queue), else the LIFO slot, the local deque,
+//! a batch from the injector, then siblings' deques from a random start.
+//! Every `event_interval` ticks the driver is polled without blocking.
+
+use std::cell::RefCell;
+use std::time::Duration;
+
+use super::{Core, Notified, Shared, WorkerMetrics};
+use crate::loom::deque::Steal;
+use crate::loom::sync::Arc;
+use crate::runtime::context;
+
+/// Polls of LIFO-slot tasks in a row before the slot's task goes to the
+/// back of the deque, so two tasks waking each other cannot starve the rest.
+const MAX_LIFO_POLLS: usize = 3;
+
+/// A worker thread's context, reachable through the thread-local so that
+/// wakes on this thread are scheduled locally.
+pub(crate) struct WorkerContext {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) index: usize,
+    /// The core while a task is polled or the worker parks; `None` while
+    /// the loop itself holds it.
+    pub(crate) core: RefCell<Option<Box<Core>>>,
+}
+
+/// Body of worker thread `index`: runs until shutdown, then shuts down the
+/// owned tasks and drains this worker's queues on this thread.
+pub(crate) fn run_worker(shared: Arc<Shared>, index: usize) {
+    let core = shared.take_core(index);
+    let cx = WorkerContext { shared: shared.clone(), index, core: RefCell::new(None) };
+    let _enter = context::enter(shared);
+    context::set_worker(&cx, || {
+        let core = cx.run(core);
+        cx.shutdown(core);
+    });
+}
+
+impl WorkerContext {
+    fn metrics(&self) -> &WorkerMetrics {
+        &self.shared.remotes[self.index].metrics
+    }
+
+    fn run(&self, mut core: Box<Core>) -> Box<Core> {
+        let config = &self.shared.config;
+        while !self.shared.is_shutdown() {
+            core.tick = core.tick.wrapping_add(1);
+            if core.tick % config.event_interval == 0 {
+                // Serve the driver even while busy (I/O and timers land here).
+                core = self.park_driver(core, Some(Duration::ZERO));
+            }
+            if let Some(task) = self.next_task(&mut core) {
+                core = self.run_task(core, task);
+                continue;
+            }
+            if let Some(task) = self.steal_work(&mut core) {
+                core = self.run_task(core, task);
+                continue;
+            }
+            let (back, rescued) = self.park(core);
+            core = back;
+            if let Some(task) = rescued {
+                core = self.run_task(core, task);
+            }
+        }
+        core
+    }
+
+    /// Local work, with the periodic injector-first check for fairness.
+    fn next_task(&self, core: &mut Core) -> Option<Notified> {
+        if core.tick % self.shared.config.global_queue_interval == 0 {
+            if let Some(task) = self.pop_injector(core) {
+                return Some(task);
+            }
+        }
+        self.shared.remotes[self.index]
+            .lifo
+            .take()
+            .or_else(|| core.local.pop())
+            .or_else(|| self.pop_injector(core))
+    }
+
+    /// One task from the injector plus a batch moved to the local deque;
+    /// if a batch came along, a parked sibling may help with it.
+    fn pop_injector(&self, core: &mut Core) -> Option<Notified> {
+        loop {
+            match self.shared.injector.steal_batch_and_pop(&core.local) {
+                Steal::Success(task) => {
+                    if !core.local.is_empty() {
+                        self.shared.notify_parked();
+                    }
+                    return Some(task);
+                }
+                Steal::Empty => return None,
+                Steal::Retry => continue,
+            }
+        }
+    }
+
+    /// Steals half of a sibling's deque (or a batch of the injector), as a
+    /// searching worker; at most half the workers search at once.
+    fn steal_work(&self, core: &mut Core) -> Option<Notified> {
+        if !core.is_searching {
+            if !self.shared.idle.transition_worker_to_searching() {
+                return None;
+            }
+            core.is_searching = true;
+        }
+        let remotes = &self.shared.remotes;
+        let n = remotes.len();
+        core.rand ^= core.rand << 13;
+        core.rand ^= core.rand >> 17;
+        core.rand ^= core.rand << 5;
+        let start = core.rand as usize % n;
+        loop {
+            let mut retry = false;
+            for i in 0..n {
+                let victim = (start + i) % n;
+                if victim == self.index {
+                    continue;
+                }
+                let before = core.local.len();
+                match remotes[victim].stealer.steal_batch_and_pop(&core.local) {
+                    Steal::Success(task) => {
+                        let stolen = 1 + core.local.len().saturating_sub(before);
+                        WorkerMetrics::bump(&self.metrics().steals, stolen as u64);
+                        return Some(task);
+                    }
+                    Steal::Retry => retry = true,
+                    Steal::Empty => {}
+                }
+            }
+            match self.shared.injector.steal_batch_and_pop(&core.local) {
+                Steal::Success(task) => return Some(task),
+                Steal::Retry => retry = true,
+                Steal::Empty => {}
+            }
+            if !retry {
+                return None;
+            }
+        }
+    }
+
+    /// Polls `task`, then up to [`MAX_LIFO_POLLS`] tasks it woke into the
+    /// LIFO slot.
+    fn run_task(&self, mut core: Box<Core>, task: Notified) -> Box<Core> {
+        if core.is_searching {
+            core.is_searching = false;
+            if self.shared.idle.transition_worker_from_searching() {
+                // The last searcher found work: there may be more, so
+                // wake another worker to keep looking.
+                self.shared.notify_parked();
+            }
+        }
+        core = self.poll(core, task);
+        let lifo = &self.shared.remotes[self.index].lifo;
+        for polls in 0.. {
+            let Some(task) = lifo.take() else { break };
+            if polls == MAX_LIFO_POLLS {
+                core.local.push(task);
+                self.shared.notify_parked();
+                break;
+            }
+            core = self.poll(core, task);
+        }
+        core
+    }
+
+    /// One poll, with the core in the thread context so the task's wakes
+    /// reach this worker's queues.
+    fn poll(&self, core: Box<Core>, task: Notified) -> Box<Core> {
+        WorkerMetrics::bump(&self.metrics().polls, 1);
+        *self.core.borrow_mut() = Some(core);
+        task.run();
+        self.core.borrow_mut().take().expect("the worker core is back after a poll")
+    }
+
+    /// Parks until there may be work. Returns a task when, as the watcher,
+    /// it rescued one from the LIFO slot of a worker stuck in a long poll.
+    fn park(&self, mut core: Box<Core>) -> (Box<Core>, Option<Notified>) {
+        let shared = &self.shared;
+        let idle = &shared.idle;
+        if shared.remotes[self.index].lifo.is_occupied() || !core.local.is_empty() {
+            return (core, None);
+        }
+        let was_searching = std::mem::replace(&mut core.is_searching, false);
+        idle.transition_worker_to_parked(self.index, was_searching);
+        WorkerMetrics::bump(&self.metrics().parks, 1);
+
+        // Re-check after announcing: a push that read the idle state before
+        // our announcement did not wake anyone (see idle.rs).
+        if shared.has_stealable_work(self.index) || shared.is_shutdown() {
+            core.is_searching = !idle.unpark_worker_by_id(self.index);
+            return (core, None);
+        }
+
+        let mut watching = false;
+        loop {
+            if !watching && shared.lifo_pending(self.index) && idle.try_become_watcher() {
+                watching = true;
+                for (i, remote) in shared.remotes.iter().enumerate() {
+                    core.seen_polls[i] = WorkerMetrics::read(&remote.metrics.polls);
+                }
+            }
+            core = self.park_driver(core, watching.then_some(Shared::WATCH_INTERVAL));
+
+            if shared.is_shutdown() || self.transition_from_parked(&mut core) {
+                if watching {
+                    idle.stop_watching();
+                }
+                return (core, None);
+            }
+            if !watching {
+                continue;
+            }
+            if let Some(task) = self.rescue_stuck_lifo(&mut core) {
+                idle.stop_watching();
+                core.is_searching = !idle.unpark_worker_by_id(self.index);
+                return (core, Some(task));
+            }
+            if !shared.lifo_pending(self.index) {
+                // Give the role up; the loop top re-checks the slots after
+                // this (pairs with the pusher's check of the flag).
+                idle.stop_watching();
+                watching = false;
+            }
+        }
+    }
+
+    /// Waits in the driver with the core in the thread context, so that
+    /// wakes the driver delivers on this thread find this worker's queues.
+    fn park_driver(&self, mut core: Box<Core>, timeout: Option<Duration>) -> Box<Core> {
+        let mut driver = core.driver.take().expect("the core owns its driver");
+        *self.core.borrow_mut() = Some(core);
+        driver.park(timeout);
+        let mut core = self.core.borrow_mut().take().expect("the worker core is back after parking");
+        core.driver = Some(driver);
+        core
+    }
+
+    /// After a wake-up: true if this worker should go back to work.
+    fn transition_from_parked(&self, core: &mut Core) -> bool {
+        let idle = &self.shared.idle;
+        if self.shared.remotes[self.index].lifo.is_occupied() || !core.local.is_empty() {
+            // Work arrived on this thread (a driver wake): not a searcher
+            // unless a notifier already counted us as one.
+            core.is_searching = !idle.unpark_worker_by_id(self.index);
+            return true;
+        }
+        if idle.is_parked(self.index) {
+            return false;
+        }
+        // A notifier unlisted us and counted us as searching.
+        core.is_searching = true;
+        true
+    }
+
+    /// The watcher's look: a sibling whose LIFO slot is occupied and whose
+    /// poll count has not moved since the last look is stuck in one poll;
+    /// take its LIFO task.
+    fn rescue_stuck_lifo(&self, core: &mut Core) -> Option<Notified> {
+        for (i, remote) in self.shared.remotes.iter().enumerate() {
+            if i == self.index {
+                continue;
+            }
+            let polls = WorkerMetrics::read(&remote.metrics.polls);
+            let stuck = polls == core.seen_polls[i];
+            core.seen_polls[i] = polls;
+            if stuck && remote.lifo.is_occupied() {
+                if let Some(task) = remote.lifo.take() {
+                    WorkerMetrics::bump(&self.metrics().steals, 1);
+                    return Some(task);
+                }
+            }
+        }
+        None
+    }
+
+    /// Shutdown on this worker's thread: cancel every owned task (the
+    /// first worker here does it for all; the others find the list empty),
+    /// then drop the queue references this worker holds.
+    fn shutdown(&self, core: Box<Core>) {
+        let shared = &self.shared;
+        shared.owned.close_and_shutdown_all(self.index);
+        drop(shared.remotes[self.index].lifo.take());
+        while let Some(task) = core.local.pop() {
+            drop(task);
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! [`JoinHandle`] and [`AbortHandle`]: the user's side of a task.
+
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use super::error::JoinError;
+use super::raw::RawTask;
+use crate::coop;
+
+/// An owned permission to await a spawned task's output.
+///
+/// Awaiting it yields `Ok(output)`, or a [`JoinError`] if the task panicked
+/// or was cancelled. Dropping it detaches the task: the task keeps running
+/// and its output is dropped when it finishes.
+///
+/// ```
+/// let rt = weft::runtime::Runtime::new().unwrap();
+/// let answer = rt.block_on(async { weft::spawn(async { 6 * 7 }).await.unwrap() });
+/// assert_eq!(answer, 42);
+/// ```
+pub struct JoinHandle<T> {
+    raw: RawTask,
+    _output: PhantomData<T>,
+}
+
+// SAFETY: the handle only moves `T` out of the task (requires `T: Send`);
+// all shared access is synchronised through the task's state word.
+unsafe impl<T: Send> Send for JoinHandle<T> {}
+// SAFETY: `&JoinHandle` only allows abort/is_finished, which touch the
+// atomic state word and never `T`.
+unsafe impl<T: Send> Sync for JoinHandle<T> {}
+
+impl<T> Unpin for JoinHandle<T> {}
+
+impl<T> JoinHandle<T> {
+    /// # Safety
+    /// `raw` is a task whose output type is `T`; this handle owns the
+    /// task's JoinHandle reference.
+    pub(crate) unsafe fn new(raw: RawTask) -> JoinHandle<T> {
+        JoinHandle { raw, _output: PhantomData }
+    }
+
+    /// Cancels the task. It stops at its next poll boundary (a running poll
+    /// is never interrupted); awaiting the handle then gives a cancelled
+    /// [`JoinError`], by which time the future has been dropped. Aborting
+    /// a finished task does nothing.
+    pub fn abort(&self) {
+        self.raw.remote_abort();
+    }
+
+    /// True once the task has finished (output stored, panicked or
+    /// cancelled).
+    pub fn is_finished(&self) -> bool {
+        self.raw.header().state.load().is_complete()
+    }
+
+    /// A handle that can abort the task without owning its output.
+    pub fn abort_handle(&self) -> AbortHandle {
+        self.raw.header().state.ref_inc();
+        AbortHandle { raw: self.raw }
+    }
+}
+
+impl<T> Future for JoinHandle<T> {
+    type Output = Result<T, JoinError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // A join is a resource operation: it spends the coop budget so a
+        // loop over finished handles still yields.
+        let restore = std::task::ready!(coop::poll_proceed(cx));
+        let mut out: Poll<Result<T, JoinError>> = Poll::Pending;
+        // SAFETY: `out` has the task's output type; we are its JoinHandle.
+        unsafe { self.raw.try_read_output(&mut out as *mut _ as *mut (), cx.waker()) };
+        if out.is_ready() {
+            restore.made_progress();
+        }
+        out
+    }
+}
+
+impl<T> Drop for JoinHandle<T> {
+    fn drop(&mut self) {
+        // SAFETY: called once, by the task's JoinHandle.
+        unsafe { self.raw.drop_join_handle() }
+    }
+}
+
+impl<T> fmt::Debug for JoinHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinHandle").field("finished", &self.is_finished()).finish()
+    }
+}
+
+/// A handle that aborts a task without awaiting it. Cloneable; does not
+/// keep the output alive.
+pub struct AbortHandle {
+    raw: RawTask,
+}
+
+// SAFETY: an AbortHandle only touches the task's atomic state word.
+unsafe impl Send for AbortHandle {}
+// SAFETY: as above.
+unsafe impl Sync for AbortHandle {}
+
+impl AbortHandle {
+    /// Cancels the task; see [`JoinHandle::abort`].
+    pub fn abort(&self) {
+        self.raw.remote_abort();
+    }
+
+    /// True once the task has finished.
+    pub fn is_finished(&self) -> bool {
+        self.raw.header().state.load().is_complete()
+    }
+}
+
+impl Clone for AbortHandle {
+    fn clone(&self) -> Self {
+        self.raw.header().state.ref_inc();
+        AbortHandle { raw: self.raw }
+    }
+}
+
+impl Drop for AbortHandle {
+    fn drop(&mut self) {
+        self.raw.drop_reference();
+    }
+}
+
+impl fmt::Debug for AbortHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AbortHandle").field("finished", &self.is_finished()).finish()
+    }
+}

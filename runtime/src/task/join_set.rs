@@ -1,0 +1,200 @@
+//! [`JoinSet`]: a collection of tasks awaited in completion order.
+//!
+//! Each entry is polled with its own waker, which queues the entry's key on
+//! a shared ready list and wakes the `join_next` caller; so a wake costs
+//! one poll of one handle, not a sweep of the whole set.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::{poll_fn, Future};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+
+use slab::Slab;
+
+use super::{AbortHandle, JoinError, JoinHandle};
+use crate::loom::sync::Mutex;
+use crate::runtime::Handle;
+
+/// A set of spawned tasks of one output type, awaited in the order they
+/// finish. Dropping the set aborts every task still in it.
+///
+/// ```
+/// # weft::runtime::Runtime::new().unwrap().block_on(async {
+/// let mut set = weft::task::JoinSet::new();
+/// for i in 0..10u32 {
+///     set.spawn(async move { i * 2 });
+/// }
+/// let mut sum = 0;
+/// while let Some(result) = set.join_next().await {
+///     sum += result.unwrap();
+/// }
+/// assert_eq!(sum, 90);
+/// # });
+/// ```
+pub struct JoinSet<T> {
+    entries: Slab<Entry<T>>,
+    ready: Arc<ReadyList>,
+}
+
+struct Entry<T> {
+    handle: JoinHandle<T>,
+    waker: Waker,
+}
+
+/// Keys whose handles were woken, and the waker of `join_next`.
+struct ReadyList {
+    inner: Mutex<ReadyInner>,
+}
+
+struct ReadyInner {
+    keys: VecDeque<usize>,
+    waiter: Option<Waker>,
+}
+
+struct EntryWaker {
+    key: usize,
+    ready: Arc<ReadyList>,
+}
+
+impl Wake for EntryWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        let waiter = {
+            let mut inner = self.ready.inner.lock();
+            inner.keys.push_back(self.key);
+            inner.waiter.take()
+        };
+        if let Some(waiter) = waiter {
+            waiter.wake();
+        }
+    }
+}
+
+impl<T> JoinSet<T> {
+    /// An empty set.
+    pub fn new() -> Self {
+        JoinSet {
+            entries: Slab::new(),
+            ready: Arc::new(ReadyList {
+                inner: Mutex::new(ReadyInner { keys: VecDeque::new(), waiter: None }),
+            }),
+        }
+    }
+
+    /// Number of tasks in the set (running or finished but not yet joined).
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True if the set holds no task.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Aborts every task in the set. They stay in the set: `join_next`
+    /// returns each one (as a cancelled [`JoinError`] unless it had
+    /// finished already).
+    pub fn abort_all(&mut self) {
+        for (_, entry) in &self.entries {
+            entry.handle.abort();
+        }
+    }
+
+    /// Aborts every task and waits for all of them to finish.
+    pub async fn shutdown(&mut self) {
+        self.abort_all();
+        while self.join_next().await.is_some() {}
+    }
+
+    fn insert(&mut self, handle: JoinHandle<T>) -> AbortHandle {
+        let abort = handle.abort_handle();
+        let entry = self.entries.vacant_entry();
+        let key = entry.key();
+        let waker = Waker::from(Arc::new(EntryWaker { key, ready: self.ready.clone() }));
+        entry.insert(Entry { handle, waker });
+        // New entries are polled once so that they register their waker.
+        self.ready.inner.lock().keys.push_back(key);
+        abort
+    }
+
+    /// Waits for the next task to finish and returns its result; `None`
+    /// when the set is empty.
+    pub async fn join_next(&mut self) -> Option<Result<T, JoinError>> {
+        poll_fn(|cx| self.poll_join_next(cx)).await
+    }
+
+    /// Polls for the next finished task; see [`JoinSet::join_next`].
+    pub fn poll_join_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<T, JoinError>>> {
+        if self.entries.is_empty() {
+            return Poll::Ready(None);
+        }
+        // Bounded: a handle that stays Pending because the coop budget ran
+        // out re-queues itself; after one round we yield instead of spin.
+        for _ in 0..=self.entries.len() {
+            let key = {
+                let mut inner = self.ready.inner.lock();
+                match inner.keys.pop_front() {
+                    Some(key) => key,
+                    None => {
+                        inner.waiter = Some(cx.waker().clone());
+                        return Poll::Pending;
+                    }
+                }
+            };
+            // A stale key (entry already joined) is skipped.
+            let Some(entry) = self.entries.get_mut(key) else { continue };
+            let mut entry_cx = Context::from_waker(&entry.waker);
+            if let Poll::Ready(result) = Pin::new(&mut entry.handle).poll(&mut entry_cx) {
+                self.entries.remove(key);
+                return Poll::Ready(Some(result));
+            }
+        }
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+impl<T: Send + 'static> JoinSet<T> {
+    /// Spawns `future` on the current runtime and adds it to the set.
+    ///
+    /// # Panics
+    /// Outside a weft runtime.
+    #[track_caller]
+    pub fn spawn<F>(&mut self, future: F) -> AbortHandle
+    where
+        F: Future<Output = T> + Send + 'static,
+    {
+        self.insert(crate::task::spawn(future))
+    }
+
+    /// Spawns `future` on the runtime of `handle` and adds it to the set.
+    pub fn spawn_on<F>(&mut self, future: F, handle: &Handle) -> AbortHandle
+    where
+        F: Future<Output = T> + Send + 'static,
+    {
+        self.insert(handle.spawn(future))
+    }
+}
+
+impl<T> Default for JoinSet<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> Drop for JoinSet<T> {
+    fn drop(&mut self) {
+        self.abort_all();
+    }
+}
+
+impl<T> fmt::Debug for JoinSet<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinSet").field("len", &self.len()).finish()
+    }
+}

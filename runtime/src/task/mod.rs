@@ -1,0 +1,82 @@
+//! Tasks: spawning, joining, aborting and yielding.
+//!
+//! A task is one heap allocation (see `cell`): the state word and vtable,
+//! the future or its output, and the JoinHandle's waker. The state word's
+//! transitions (`state`) decide which thread may touch which part; the
+//! harness (`harness`) performs poll, cancel and completion; `raw` holds the
+//! reference-owning handles that queues and lists store.
+
+mod cell;
+mod error;
+mod harness;
+mod join;
+mod join_set;
+pub(crate) mod list;
+pub(crate) mod raw;
+pub(crate) mod state;
+mod waker;
+mod yield_now;
+
+use std::future::Future;
+
+pub use crate::coop::consume_budget;
+pub use error::JoinError;
+pub use join::{AbortHandle, JoinHandle};
+pub use join_set::JoinSet;
+pub(crate) use raw::{Notified, RawTask, Task};
+pub use yield_now::yield_now;
+
+/// What a task needs from the scheduler that runs it.
+pub(crate) trait Schedule: Send + Sync + Sized + 'static {
+    /// Queues a task that was woken (from any thread).
+    fn schedule(&self, task: Notified<Self>);
+
+    /// Queues a task that woke itself during its own poll: it goes behind
+    /// the tasks already waiting.
+    fn yield_now(&self, task: Notified<Self>) {
+        self.schedule(task);
+    }
+
+    /// The task completed: take it out of the owned-task list, returning
+    /// the list's reference if it was still listed.
+    fn release(&self, task: &Task<Self>) -> Option<Task<Self>>;
+}
+
+/// Allocates a task and returns its three initial references: the
+/// owned-list entry, the first `Notified` and the `JoinHandle`.
+pub(crate) fn new_task<F, S>(future: F, scheduler: S) -> (Task<S>, Notified<S>, JoinHandle<F::Output>)
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+    S: Schedule,
+{
+    let raw = RawTask::new(future, scheduler);
+    // SAFETY: a new task starts with exactly these three references (see
+    // state::INITIAL) and its output type is F::Output.
+    unsafe { (Task::from_raw(raw), Notified::from_raw(raw), JoinHandle::new(raw)) }
+}
+
+/// Spawns a future on the current runtime and returns its [`JoinHandle`].
+///
+/// The task starts running at once on some worker; dropping the handle
+/// detaches it.
+///
+/// # Panics
+/// When called outside a weft runtime (neither on a worker thread nor
+/// inside `block_on`).
+///
+/// ```
+/// let rt = weft::runtime::Runtime::new().unwrap();
+/// rt.block_on(async {
+///     let handle = weft::task::spawn(async { "done" });
+///     assert_eq!(handle.await.unwrap(), "done");
+/// });
+/// ```
+#[track_caller]
+pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    crate::runtime::spawn_current(future)
+}
