@@ -60,13 +60,6 @@ impl<T> Stealer<T> {
         Steal::Success(first)
     }
 
-    pub(crate) fn steal(&self) -> Steal<T> {
-        match self.queue.lock().pop_front() {
-            Some(v) => Steal::Success(v),
-            None => Steal::Empty,
-        }
-    }
-
     pub(crate) fn len(&self) -> usize {
         self.queue.lock().len()
     }

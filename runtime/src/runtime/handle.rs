@@ -56,7 +56,7 @@ impl Handle {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        self.shared.spawn(future)
+        Shared::spawn(&self.shared, future)
     }
 
     /// Runs `future` to completion on the calling thread, with this runtime
@@ -97,7 +97,7 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    match context::with_current(|shared| shared.spawn(future)) {
+    match context::with_current(|shared| Shared::spawn(shared, future)) {
         Some(join) => join,
         None => panic!("{NO_RUNTIME}"),
     }

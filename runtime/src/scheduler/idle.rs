@@ -33,7 +33,8 @@ const SEARCH_BITS: usize = 16;
 const SEARCH_MASK: usize = (1 << SEARCH_BITS) - 1;
 const UNPARK_ONE: usize = 1 << SEARCH_BITS;
 
-pub(crate) struct Idle {
+/// The idle set of one runtime (see the module docs).
+pub struct Idle {
     /// Low 16 bits: searching workers; the rest: unparked workers.
     state: AtomicUsize,
     /// Indices of parked workers.

@@ -28,7 +28,7 @@ use crate::loom::sync::{Arc, Mutex};
 use crate::runtime::context;
 use crate::task::{self, list::OwnedTasks, JoinHandle, Schedule};
 
-pub(crate) use idle::Idle;
+pub use idle::Idle;
 pub(crate) use lifo::LifoSlot;
 pub(crate) use metrics::WorkerMetrics;
 pub(crate) use worker::{run_worker, WorkerContext};
@@ -125,14 +125,14 @@ impl Shared {
     }
 
     /// Spawns `future` as a new task of this runtime.
-    pub(crate) fn spawn<F>(self: &Arc<Self>, future: F) -> JoinHandle<F::Output>
+    pub(crate) fn spawn<F>(this: &Arc<Self>, future: F) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let (task, notified, join) = task::new_task(future, self.clone());
-        if self.owned.bind(task) {
-            self.schedule_task(notified, false);
+        let (task, notified, join) = task::new_task(future, this.clone());
+        if this.owned.bind(task) {
+            Shared::schedule_task(this, notified, false);
         }
         // else: the runtime is shut down and bind already cancelled the
         // task; dropping `notified` drops its queue reference.
@@ -140,12 +140,12 @@ impl Shared {
     }
 
     /// Routes a runnable task (see the module docs).
-    pub(crate) fn schedule_task(self: &Arc<Self>, task: Notified, is_yield: bool) {
+    pub(crate) fn schedule_task(this: &Arc<Self>, task: Notified, is_yield: bool) {
         let leftover = context::with_worker(|cx| match cx {
-            Some(cx) if std::ptr::eq(Arc::as_ptr(&cx.shared), Arc::as_ptr(self)) => {
+            Some(cx) if std::ptr::eq(Arc::as_ptr(&cx.shared), Arc::as_ptr(this)) => {
                 match cx.core.borrow_mut().as_mut() {
                     Some(core) => {
-                        self.schedule_local(core, task, is_yield);
+                        this.schedule_local(core, task, is_yield);
                         None
                     }
                     None => Some(task),
@@ -154,7 +154,7 @@ impl Shared {
             _ => Some(task),
         });
         if let Some(task) = leftover {
-            self.push_remote(task);
+            this.push_remote(task);
         }
     }
 
@@ -259,11 +259,11 @@ impl Shared {
 
 impl Schedule for Arc<Shared> {
     fn schedule(&self, task: task::Notified<Self>) {
-        self.schedule_task(task, false);
+        Shared::schedule_task(self, task, false);
     }
 
     fn yield_now(&self, task: task::Notified<Self>) {
-        self.schedule_task(task, true);
+        Shared::schedule_task(self, task, true);
     }
 
     fn release(&self, task: &task::Task<Self>) -> Option<task::Task<Self>> {

@@ -178,6 +178,12 @@ impl<S: 'static> Notified<S> {
         Notified(unsafe { Task::from_raw(raw) })
     }
 
+    /// The task this entry refers to.
+    #[cfg(loom)]
+    pub(crate) fn raw(&self) -> RawTask {
+        self.0.raw()
+    }
+
     /// Polls the task, consuming this entry.
     pub(crate) fn run(self) {
         let raw = self.0.into_raw();

@@ -1,0 +1,162 @@
+//! `RuntimeMetrics`: counts that add up. Counters may be updated just after a
+//! task's JoinHandle is woken, so the checks wait (with a bound) for them.
+
+mod common;
+
+use std::future::pending;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use common::{runtime, wait_until, with_timeout, LONG};
+use weft::runtime::RuntimeMetrics;
+
+fn total_polls(m: &RuntimeMetrics) -> u64 {
+    (0..m.num_workers()).map(|w| m.worker_poll_count(w)).sum()
+}
+
+#[test]
+fn num_workers_matches_the_builder() {
+    with_timeout("num_workers", 30, || {
+        for workers in [1, 2, 3] {
+            let rt = runtime(workers);
+            assert_eq!(rt.metrics().num_workers(), workers);
+            assert_eq!(rt.handle().metrics().num_workers(), workers);
+        }
+    });
+}
+
+#[test]
+fn poll_counts_cover_every_spawned_task() {
+    const TASKS: u64 = 2_000;
+    with_timeout("poll_counts", 30, || {
+        let rt = runtime(2);
+        let before = total_polls(&rt.metrics());
+        let joins: Vec<_> = (0..TASKS).map(|i| rt.spawn(async move { i })).collect();
+        rt.block_on(async move {
+            for j in joins {
+                j.await.unwrap();
+            }
+        });
+        let metrics = rt.metrics();
+        assert!(
+            wait_until(LONG, || total_polls(&metrics) - before >= TASKS),
+            "per-worker poll counts sum to {} for {TASKS} tasks",
+            total_polls(&metrics) - before
+        );
+        // A fresh snapshot agrees.
+        assert!(total_polls(&rt.metrics()) - before >= TASKS);
+    });
+}
+
+#[test]
+fn num_alive_tasks_returns_to_zero() {
+    with_timeout("alive_tasks", 30, || {
+        let rt = runtime(2);
+        assert_eq!(rt.metrics().num_alive_tasks(), 0);
+        let pending_tasks: Vec<_> = (0..10).map(|_| rt.spawn(pending::<()>())).collect();
+        assert_eq!(rt.metrics().num_alive_tasks(), 10);
+        let joins: Vec<_> = (0..500u32).map(|i| rt.spawn(async move { i })).collect();
+        rt.block_on(async move {
+            for j in joins {
+                j.await.unwrap();
+            }
+        });
+        let metrics = rt.handle().metrics();
+        assert!(
+            wait_until(LONG, || metrics.num_alive_tasks() == 10),
+            "{} tasks alive with 10 pending",
+            metrics.num_alive_tasks()
+        );
+        for t in &pending_tasks {
+            t.abort();
+        }
+        rt.block_on(async move {
+            for t in pending_tasks {
+                assert!(t.await.unwrap_err().is_cancelled());
+            }
+        });
+        assert!(
+            wait_until(LONG, || metrics.num_alive_tasks() == 0),
+            "{} tasks alive after every task was joined",
+            metrics.num_alive_tasks()
+        );
+    });
+}
+
+#[test]
+fn queue_depths_are_readable_and_drain() {
+    with_timeout("queue_depths", 30, || {
+        let rt = runtime(2);
+        let metrics = rt.metrics();
+        for w in 0..metrics.num_workers() {
+            let _depth: usize = metrics.worker_local_queue_depth(w);
+            let _steals: u64 = metrics.worker_steal_count(w);
+            let _parks: u64 = metrics.worker_park_count(w);
+        }
+        let _injected: usize = metrics.injector_depth();
+        let joins: Vec<_> = (0..1000u32).map(|i| rt.spawn(async move { i })).collect();
+        rt.block_on(async move {
+            for j in joins {
+                j.await.unwrap();
+            }
+        });
+        let idle = |m: &RuntimeMetrics| {
+            m.injector_depth() == 0
+                && (0..m.num_workers()).all(|w| m.worker_local_queue_depth(w) == 0)
+        };
+        assert!(
+            wait_until(LONG, || idle(&rt.metrics())),
+            "queues not empty on an idle runtime"
+        );
+    });
+}
+
+#[test]
+fn idle_workers_park() {
+    with_timeout("park_counts", 30, || {
+        let rt = runtime(2);
+        rt.block_on(rt.spawn(async {})).unwrap();
+        let parks = |m: &RuntimeMetrics| -> u64 {
+            (0..m.num_workers()).map(|w| m.worker_park_count(w)).sum()
+        };
+        assert!(
+            wait_until(LONG, || parks(&rt.metrics()) > 0),
+            "no worker ever parked on an idle runtime"
+        );
+    });
+}
+
+#[test]
+fn work_is_stolen_from_a_blocked_worker() {
+    with_timeout("steal_counts", 30, || {
+        let rt = runtime(2);
+        let metrics = rt.metrics();
+        let steals = |m: &RuntimeMetrics| -> u64 {
+            (0..m.num_workers()).map(|w| m.worker_steal_count(w)).sum()
+        };
+        let before = steals(&metrics);
+        let all_ran = Arc::new(AtomicBool::new(false));
+        let flag = all_ran.clone();
+        rt.block_on(rt.spawn(async move {
+            // Children land in this worker's queue, then the worker blocks:
+            // the other worker has to steal them.
+            let children: Vec<_> = (0..64).map(|i| weft::spawn(async move { i })).collect();
+            // Block (without yielding) until they are done, within a
+            // generous bound.
+            let children_done = wait_until(LONG, || children.iter().all(|c| c.is_finished()));
+            flag.store(children_done, Ordering::SeqCst);
+            for c in children {
+                c.await.unwrap();
+            }
+        }))
+        .unwrap();
+        assert!(
+            all_ran.load(Ordering::SeqCst),
+            "children of a blocked worker were not run by its sibling"
+        );
+        assert!(
+            wait_until(LONG, || steals(&rt.metrics()) > before),
+            "no steal counted"
+        );
+    });
+}
