@@ -91,10 +91,7 @@ impl Schedule for Arc<TestScheduler> {
         let mut queue = self.queue.lock();
         // NOTIFIED stands for exactly one queue entry: a second one would
         // mean a task could be polled twice at once.
-        assert!(
-            queue.iter().all(|queued| queued.raw() != task.raw()),
-            "a task was queued twice"
-        );
+        assert!(queue.iter().all(|queued| queued.raw() != task.raw()), "a task was queued twice");
         queue.push_back(task);
     }
 

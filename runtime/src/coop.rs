@@ -7,12 +7,12 @@ use std::cell::Cell;
 use std::future::poll_fn;
 use std::task::{Context, Poll};
 
-use crate::loom::thread_local;
+use crate::loom::thread_local_const;
 
 /// Operations one task poll may perform before resources make it yield.
 pub(crate) const BUDGET: u8 = 128;
 
-thread_local! {
+thread_local_const! {
     /// `None`: unconstrained (outside a task poll).
     static CURRENT: Cell<Option<u8>> = Cell::new(None);
 }
@@ -33,7 +33,7 @@ pub(crate) fn with_budget<R>(f: impl FnOnce() -> R) -> R {
 }
 
 /// The budget left to the current poll, `None` when unconstrained.
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 pub(crate) fn remaining() -> Option<u8> {
     CURRENT.with(Cell::get)
 }

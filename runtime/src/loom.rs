@@ -51,8 +51,6 @@ mod imp {
     pub(crate) mod deque {
         pub(crate) use crossbeam_deque::{Injector, Steal, Stealer, Worker};
     }
-
-    pub(crate) use std::thread_local;
 }
 
 #[cfg(loom)]
@@ -135,8 +133,18 @@ mod imp {
         pub(crate) use super::super::deque_model::{Injector, Stealer, Worker};
         pub(crate) use crossbeam_deque::Steal;
     }
-
-    pub(crate) use loom::thread_local;
 }
 
 pub(crate) use imp::*;
+
+/// `thread_local!` with a `const` initializer where std allows it (cheaper
+/// access on the hot path); loom's macro has no `const` form.
+macro_rules! thread_local_const {
+    ($(#[$attr:meta])* static $name:ident: $ty:ty = $init:expr;) => {
+        #[cfg(not(loom))]
+        std::thread_local! { $(#[$attr])* static $name: $ty = const { $init }; }
+        #[cfg(loom)]
+        loom::thread_local! { $(#[$attr])* static $name: $ty = $init; }
+    };
+}
+pub(crate) use thread_local_const;

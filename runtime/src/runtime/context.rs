@@ -6,7 +6,7 @@ use std::cell::{Cell, RefCell};
 use std::ptr;
 
 use crate::loom::sync::Arc;
-use crate::loom::thread_local;
+use crate::loom::thread_local_const;
 use crate::scheduler::{Shared, WorkerContext};
 
 struct Context {
@@ -16,7 +16,7 @@ struct Context {
     worker: Cell<*const WorkerContext>,
 }
 
-thread_local! {
+thread_local_const! {
     static CONTEXT: Context = Context { current: RefCell::new(None), worker: Cell::new(ptr::null()) };
 }
 

@@ -85,13 +85,21 @@ impl ExitLatch {
 
 /// Timed condvar wait; true on timeout.
 #[cfg(not(loom))]
-fn wait_until(condvar: &Condvar, guard: &mut crate::loom::sync::MutexGuard<'_, usize>, deadline: Instant) -> bool {
+fn wait_until(
+    condvar: &Condvar,
+    guard: &mut crate::loom::sync::MutexGuard<'_, usize>,
+    deadline: Instant,
+) -> bool {
     condvar.wait_until(guard, deadline).timed_out()
 }
 
 /// Loom has no clock: the wait is untimed and never times out.
 #[cfg(loom)]
-fn wait_until(condvar: &Condvar, guard: &mut crate::loom::sync::MutexGuard<'_, usize>, _deadline: Instant) -> bool {
+fn wait_until(
+    condvar: &Condvar,
+    guard: &mut crate::loom::sync::MutexGuard<'_, usize>,
+    _deadline: Instant,
+) -> bool {
     condvar.wait(guard);
     false
 }
@@ -104,7 +112,8 @@ impl Runtime {
 
     fn start(workers: usize, config: Config, builder: &Builder) -> io::Result<Runtime> {
         let shared = Shared::new(workers, config)?;
-        let exited = Arc::new(ExitLatch { exited: Mutex::new(0), condvar: Condvar::new(), workers });
+        let exited =
+            Arc::new(ExitLatch { exited: Mutex::new(0), condvar: Condvar::new(), workers });
         let mut runtime = Runtime {
             handle: Handle { shared: shared.clone() },
             threads: Vec::with_capacity(workers),

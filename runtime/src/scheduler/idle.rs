@@ -166,13 +166,13 @@ impl Idle {
     }
 
     /// Number of searching workers (tests and models).
-    #[cfg(any(loom, test))]
+    #[cfg(loom)]
     pub(crate) fn num_searching(&self) -> usize {
         self.load().searching()
     }
 
     /// Number of unparked workers (tests and models).
-    #[cfg(any(loom, test))]
+    #[cfg(loom)]
     pub(crate) fn num_unparked(&self) -> usize {
         self.load().unparked()
     }

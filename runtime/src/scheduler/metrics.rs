@@ -13,7 +13,11 @@ pub(crate) struct WorkerMetrics {
 
 impl WorkerMetrics {
     pub(crate) fn new() -> Self {
-        WorkerMetrics { polls: AtomicU64::new(0), steals: AtomicU64::new(0), parks: AtomicU64::new(0) }
+        WorkerMetrics {
+            polls: AtomicU64::new(0),
+            steals: AtomicU64::new(0),
+            parks: AtomicU64::new(0),
+        }
     }
 
     /// Adds `n`; only the owning worker calls this.

@@ -36,7 +36,7 @@ pub(crate) fn run_worker(shared: Arc<Shared>, index: usize) {
     let _enter = context::enter(shared);
     context::set_worker(&cx, || {
         let core = cx.run(core);
-        cx.shutdown(core);
+        cx.shutdown(&core);
     });
 }
 
@@ -237,7 +237,8 @@ impl WorkerContext {
         let mut driver = core.driver.take().expect("the core owns its driver");
         *self.core.borrow_mut() = Some(core);
         driver.park(timeout);
-        let mut core = self.core.borrow_mut().take().expect("the worker core is back after parking");
+        let mut core =
+            self.core.borrow_mut().take().expect("the worker core is back after parking");
         core.driver = Some(driver);
         core
     }
@@ -283,7 +284,7 @@ impl WorkerContext {
     /// Shutdown on this worker's thread: cancel every owned task (the
     /// first worker here does it for all; the others find the list empty),
     /// then drop the queue references this worker holds.
-    fn shutdown(&self, core: Box<Core>) {
+    fn shutdown(&self, core: &Core) {
         let shared = &self.shared;
         shared.owned.close_and_shutdown_all(self.index);
         drop(shared.remotes[self.index].lifo.take());

@@ -82,7 +82,7 @@ pub(crate) struct Cell<T: Future, S> {
 
 impl<T: Future, S> Cell<T, S> {
     /// Allocates a task in its initial state (see `State::new`).
-    pub(crate) fn new(future: T, scheduler: S, vtable: &'static Vtable) -> NonNull<Header> {
+    pub(crate) fn allocate(future: T, scheduler: S, vtable: &'static Vtable) -> NonNull<Header> {
         let cell = Box::new(Cell {
             header: Header { state: State::new(), vtable, owned_key: AtomicUsize::new(usize::MAX) },
             core: Core { scheduler, stage: UnsafeCell::new(Stage::Running(future)) },

@@ -208,7 +208,11 @@ pub(super) unsafe fn dealloc<T: Future, S>(ptr: NonNull<Header>) {
 /// # Safety
 /// `dst` is a `*mut Poll<Result<T::Output, JoinError>>`; called by the
 /// task's JoinHandle only.
-pub(super) unsafe fn try_read_output<T: Future, S>(ptr: NonNull<Header>, dst: *mut (), waker: &Waker) {
+pub(super) unsafe fn try_read_output<T: Future, S>(
+    ptr: NonNull<Header>,
+    dst: *mut (),
+    waker: &Waker,
+) {
     // SAFETY: caller's contract.
     let cell = unsafe { cell::<T, S>(ptr) };
     // SAFETY: only the JoinHandle calls this.

@@ -44,7 +44,10 @@ pub(crate) trait Schedule: Send + Sync + Sized + 'static {
 
 /// Allocates a task and returns its three initial references: the
 /// owned-list entry, the first `Notified` and the `JoinHandle`.
-pub(crate) fn new_task<F, S>(future: F, scheduler: S) -> (Task<S>, Notified<S>, JoinHandle<F::Output>)
+pub(crate) fn new_task<F, S>(
+    future: F,
+    scheduler: S,
+) -> (Task<S>, Notified<S>, JoinHandle<F::Output>)
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,

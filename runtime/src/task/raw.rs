@@ -31,7 +31,7 @@ impl RawTask {
         T::Output: Send + 'static,
         S: Schedule,
     {
-        RawTask { ptr: Cell::new(future, scheduler, vtable::<T, S>()) }
+        RawTask { ptr: Cell::allocate(future, scheduler, vtable::<T, S>()) }
     }
 
     /// # Safety

@@ -38,7 +38,7 @@ const REF_ONE: usize = 1 << FLAG_BITS;
 
 /// Initial state: three references (the first `Notified`, the `JoinHandle`
 /// and the owned-task list), join interest, already notified.
-const INITIAL: usize = REF_ONE * 3 | JOIN_INTEREST | NOTIFIED;
+const INITIAL: usize = (REF_ONE * 3) | JOIN_INTEREST | NOTIFIED;
 
 /// The atomic state word of a task.
 pub(crate) struct State {

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Runs every test of the workspace: unit, integration and doc tests, then
+# the loom models (with bounded preemptions, in their own target dir so the
+# `--cfg loom` build does not invalidate the normal one).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cargo test --workspace --all-targets
+cargo test --workspace --doc
+
+RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-2}" \
+    cargo test -p weft-loom-tests --release --target-dir target/loom
