@@ -28,11 +28,7 @@ fn zero_worker_threads_is_an_error_naming_the_setting() {
 #[test]
 fn zero_global_queue_interval_is_an_error_naming_the_setting() {
     let err = with_timeout("zero_gqi", 10, || {
-        build_error(
-            Builder::new_multi_thread()
-                .worker_threads(1)
-                .global_queue_interval(0),
-        )
+        build_error(Builder::new_multi_thread().worker_threads(1).global_queue_interval(0))
     });
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
     assert!(err.to_string().contains("global_queue_interval"), "{err}");
@@ -41,11 +37,7 @@ fn zero_global_queue_interval_is_an_error_naming_the_setting() {
 #[test]
 fn zero_event_interval_is_an_error_naming_the_setting() {
     let err = with_timeout("zero_event_interval", 10, || {
-        build_error(
-            Builder::new_multi_thread()
-                .worker_threads(1)
-                .event_interval(0),
-        )
+        build_error(Builder::new_multi_thread().worker_threads(1).event_interval(0))
     });
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
     assert!(err.to_string().contains("event_interval"), "{err}");
@@ -73,9 +65,7 @@ fn spawn_outside_a_runtime_panics_clearly() {
 fn spawn_on_a_plain_thread_next_to_a_runtime_panics() {
     // A runtime existing somewhere does not make every thread a runtime thread.
     let rt = runtime(1);
-    let msg = std::thread::spawn(|| expect_panic(|| drop(weft::spawn(async {}))))
-        .join()
-        .unwrap();
+    let msg = std::thread::spawn(|| expect_panic(|| drop(weft::spawn(async {})))).join().unwrap();
     assert!(msg.contains("runtime"), "panic message: {msg:?}");
     drop(rt);
 }
@@ -88,10 +78,7 @@ fn handle_current_outside_a_runtime_panics() {
 
 #[test]
 fn handle_try_current_outside_a_runtime_is_err() {
-    assert!(
-        Handle::try_current().is_err(),
-        "try_current found a runtime on a plain thread"
-    );
+    assert!(Handle::try_current().is_err(), "try_current found a runtime on a plain thread");
 }
 
 #[test]
@@ -99,9 +86,7 @@ fn handle_try_current_inside_block_on_and_tasks_is_ok() {
     with_timeout("try_current_inside", 30, || {
         let rt = runtime(1);
         assert!(rt.block_on(async { Handle::try_current().is_ok() }));
-        assert!(rt
-            .block_on(rt.spawn(async { Handle::try_current().is_ok() }))
-            .unwrap());
+        assert!(rt.block_on(rt.spawn(async { Handle::try_current().is_ok() })).unwrap());
         // Leaving block_on leaves the context again.
         assert!(Handle::try_current().is_err());
     });

@@ -168,10 +168,7 @@ fn abort_after_completion_does_nothing() {
     with_timeout("abort_after_done", 30, || {
         let rt = runtime(2);
         let join = rt.spawn(async { 99u32 });
-        assert!(
-            wait_until(LONG, || join.is_finished()),
-            "is_finished never became true"
-        );
+        assert!(wait_until(LONG, || join.is_finished()), "is_finished never became true");
         join.abort();
         join.abort_handle().abort();
         assert_eq!(rt.block_on(join).unwrap(), 99);
@@ -263,8 +260,6 @@ fn dropped_output_of_a_detached_task() {
             let out = DropFlag(flag.clone());
             drop(rt.spawn(async move { out }));
         }
-        assert!(wait_until(LONG, || flags
-            .iter()
-            .all(|f| f.load(Ordering::SeqCst))));
+        assert!(wait_until(LONG, || flags.iter().all(|f| f.load(Ordering::SeqCst))));
     });
 }

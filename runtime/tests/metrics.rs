@@ -104,10 +104,7 @@ fn queue_depths_are_readable_and_drain() {
             m.injector_depth() == 0
                 && (0..m.num_workers()).all(|w| m.worker_local_queue_depth(w) == 0)
         };
-        assert!(
-            wait_until(LONG, || idle(&rt.metrics())),
-            "queues not empty on an idle runtime"
-        );
+        assert!(wait_until(LONG, || idle(&rt.metrics())), "queues not empty on an idle runtime");
     });
 }
 
@@ -154,9 +151,6 @@ fn work_is_stolen_from_a_blocked_worker() {
             all_ran.load(Ordering::SeqCst),
             "children of a blocked worker were not run by its sibling"
         );
-        assert!(
-            wait_until(LONG, || steals(&rt.metrics()) > before),
-            "no steal counted"
-        );
+        assert!(wait_until(LONG, || steals(&rt.metrics()) > before), "no steal counted");
     });
 }

@@ -37,11 +37,7 @@ fn spawn_pending(rt: &weft::runtime::Runtime, wait_polled: bool) -> Arc<AtomicUs
             polled.load(Ordering::SeqCst)
         );
     }
-    assert_eq!(
-        dropped.load(Ordering::SeqCst),
-        0,
-        "a pending future was dropped early"
-    );
+    assert_eq!(dropped.load(Ordering::SeqCst), 0, "a pending future was dropped early");
     dropped
 }
 
@@ -119,12 +115,8 @@ fn no_task_is_polled_after_shutdown() {
         let polls = Arc::new(AtomicUsize::new(0));
         let wakers: Arc<Mutex<Vec<Waker>>> = Arc::new(Mutex::new(Vec::new()));
         for _ in 0..N {
-            let (after, late_polls, polls, wakers) = (
-                after.clone(),
-                late_polls.clone(),
-                polls.clone(),
-                wakers.clone(),
-            );
+            let (after, late_polls, polls, wakers) =
+                (after.clone(), late_polls.clone(), polls.clone(), wakers.clone());
             drop(rt.spawn(poll_fn(move |cx| {
                 if after.load(Ordering::SeqCst) {
                     late_polls.fetch_add(1, Ordering::SeqCst);
@@ -150,11 +142,7 @@ fn no_task_is_polled_after_shutdown() {
             waker.wake();
         }
         thread::sleep(Duration::from_millis(100));
-        assert_eq!(
-            late_polls.load(Ordering::SeqCst),
-            0,
-            "polled after shutdown"
-        );
+        assert_eq!(late_polls.load(Ordering::SeqCst), 0, "polled after shutdown");
         assert_eq!(polls.load(Ordering::SeqCst), polls_at_shutdown);
     });
 }
@@ -220,10 +208,7 @@ fn join_handle_of_a_task_dropped_by_shutdown_reports_cancelled() {
         let mut done = rt.spawn(async { 5u32 });
         assert!(wait_until(LONG, || done.is_finished()));
         drop(rt);
-        assert!(
-            flag.load(Ordering::SeqCst),
-            "future not dropped by shutdown"
-        );
+        assert!(flag.load(Ordering::SeqCst), "future not dropped by shutdown");
         assert!(join.is_finished(), "task not finished after shutdown");
         match poll_once(&mut join) {
             Poll::Ready(Err(e)) => assert!(e.is_cancelled(), "{e:?}"),

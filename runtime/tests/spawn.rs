@@ -95,9 +95,7 @@ fn detached_tasks_from_many_threads_all_run() {
         for spawner in spawners {
             spawner.join().unwrap();
         }
-        done_rx
-            .recv_timeout(LONG)
-            .expect("not every detached task ran");
+        done_rx.recv_timeout(LONG).expect("not every detached task ran");
         assert_eq!(counter.load(Ordering::SeqCst), TOTAL);
     });
 }
@@ -206,38 +204,23 @@ fn worker_threads_are_named_and_hooks_run() {
             .enable_all()
             .build()
             .unwrap();
-        let name = rt
-            .block_on(rt.spawn(async { thread::current().name().map(str::to_owned) }))
-            .unwrap();
+        let name =
+            rt.block_on(rt.spawn(async { thread::current().name().map(str::to_owned) })).unwrap();
         drop(rt);
-        (
-            starts.load(Ordering::SeqCst),
-            stops.load(Ordering::SeqCst),
-            name,
-        )
+        (starts.load(Ordering::SeqCst), stops.load(Ordering::SeqCst), name)
     });
     let name = name.expect("worker threads must be named");
-    assert!(
-        name.starts_with("weft-test-worker"),
-        "worker thread named {name:?}"
-    );
+    assert!(name.starts_with("weft-test-worker"), "worker thread named {name:?}");
     assert!(starts >= 1, "on_thread_start never ran");
-    assert_eq!(
-        starts, stops,
-        "every started thread must run on_thread_stop"
-    );
+    assert_eq!(starts, stops, "every started thread must run on_thread_stop");
 }
 
 #[test]
 fn default_worker_thread_name() {
     let name = with_timeout("default_name", 30, || {
         let rt = runtime(1);
-        rt.block_on(rt.spawn(async { thread::current().name().map(str::to_owned) }))
-            .unwrap()
+        rt.block_on(rt.spawn(async { thread::current().name().map(str::to_owned) })).unwrap()
     });
     let name = name.expect("worker threads must be named");
-    assert!(
-        name.starts_with("weft-worker"),
-        "worker thread named {name:?}"
-    );
+    assert!(name.starts_with("weft-worker"), "worker thread named {name:?}");
 }
