@@ -1,0 +1,123 @@
+//! A counting global allocator and the bytes-per-task measurement.
+//!
+//! A binary opts in with
+//! `#[global_allocator] static GLOBAL: CountingAlloc = CountingAlloc;`;
+//! without that the counters stay at zero and [`per_task`] returns `None`.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::Relaxed;
+
+use crate::Rt;
+
+// Ordering: the counters are independent monotonic tallies; no other memory is
+// published through them, so `Relaxed` increments suffice (read-modify-write
+// operations on one atomic never lose updates, whatever the ordering). A
+// reader sees every increment made before a point it has synchronized with:
+// the measurement reads the counters after joining every spawned task, and
+// the join (the runtime's own release/acquire hand-off of the task's output)
+// orders the workers' allocations before the read. Allocations that race with
+// the snapshot are background noise either way.
+static BYTES: AtomicU64 = AtomicU64::new(0);
+static CALLS: AtomicU64 = AtomicU64::new(0);
+
+/// A [`System`] wrapper that counts allocation calls and bytes requested
+/// (`alloc`, `alloc_zeroed` and `realloc`; frees are not counted).
+pub struct CountingAlloc;
+
+fn record(size: usize) {
+    BYTES.fetch_add(size as u64, Relaxed);
+    CALLS.fetch_add(1, Relaxed);
+}
+
+// SAFETY: every method forwards to `System` with the caller's arguments
+// unchanged, so `System`'s guarantees carry over; the counting touches only
+// atomics and never allocates.
+unsafe impl GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        record(layout.size());
+        // SAFETY: forwarded unchanged; the caller upholds `alloc`'s contract.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        record(layout.size());
+        // SAFETY: forwarded unchanged; the caller upholds `alloc_zeroed`'s contract.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded unchanged; `ptr` came from `System` via this allocator.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        record(new_size);
+        // SAFETY: forwarded unchanged; the caller upholds `realloc`'s contract.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+/// Allocation totals since process start.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    /// Bytes requested.
+    pub bytes: u64,
+    /// Allocation calls.
+    pub calls: u64,
+}
+
+impl Snapshot {
+    /// Reads the counters now.
+    pub fn now() -> Self {
+        Snapshot { bytes: BYTES.load(Relaxed), calls: CALLS.load(Relaxed) }
+    }
+}
+
+/// Whether [`CountingAlloc`] is the global allocator of this process.
+pub fn is_counting() -> bool {
+    let before = Snapshot::now();
+    drop(std::hint::black_box(Box::new(0u64)));
+    Snapshot::now().calls > before.calls
+}
+
+/// Allocation cost of one spawned task.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PerTask {
+    /// Bytes allocated per task.
+    pub bytes: f64,
+    /// Allocation calls per task.
+    pub allocs: f64,
+}
+
+/// Spawns `n` empty tasks from inside the runtime and awaits them all.
+fn spawn_and_join<R: Rt>(rt: &R, handles: &mut Vec<R::JoinHandle<()>>, n: usize) {
+    rt.block_on(async {
+        for _ in 0..n {
+            handles.push(R::spawn_inner(async {}));
+        }
+        for handle in handles.drain(..) {
+            handle.await.expect("empty task failed");
+        }
+    });
+}
+
+/// Measures bytes and allocation calls per trivial spawned task on `rt`:
+/// spawns and joins `n` `async {}` tasks once to warm up (queues, slabs and
+/// the handle vector reach their steady size), then counts the second round.
+///
+/// Returns `None` unless [`CountingAlloc`] is the global allocator.
+pub fn per_task<R: Rt>(rt: &R, n: usize) -> Option<PerTask> {
+    if !is_counting() || n == 0 {
+        return None;
+    }
+    let mut handles = Vec::with_capacity(n);
+    spawn_and_join(rt, &mut handles, n);
+    let before = Snapshot::now();
+    spawn_and_join(rt, &mut handles, n);
+    let after = Snapshot::now();
+    Some(PerTask {
+        bytes: (after.bytes - before.bytes) as f64 / n as f64,
+        allocs: (after.calls - before.calls) as f64 / n as f64,
+    })
+}

@@ -1,0 +1,153 @@
+//! Shared benchmark code for comparing weft with Tokio.
+//!
+//! Every workload is written once, generically over the [`Rt`] trait, and run
+//! on both runtimes: by the `compare` binary (alternating rounds, markdown
+//! table) and by the criterion bench `scheduler`.
+//!
+//! The runtimes are reached only through [`Rt`]; channels come from
+//! `futures-channel` and `std::sync::mpsc`, never from a runtime, so both sides
+//! run exactly the same code apart from the scheduler.
+
+use std::fmt;
+use std::future::Future;
+
+pub mod alloc;
+pub mod report;
+pub mod workloads;
+
+pub use workloads::Workload;
+
+/// Worker threads used for both runtimes (the benchmark machines have 2 cores).
+pub const WORKER_THREADS: usize = 2;
+
+/// The small surface of an async runtime that the workloads need.
+///
+/// `spawn` is called from outside the runtime (the thread that owns it);
+/// [`Rt::spawn_inner`] is an associated function so that code running inside a
+/// task can spawn without holding a reference to the runtime, the way
+/// `tokio::spawn` / `weft::spawn` are used.
+pub trait Rt: Sized + 'static {
+    /// Name printed in tables and used as the criterion function id.
+    const NAME: &'static str;
+
+    /// Error type a join handle resolves to when the task did not complete.
+    type JoinError: fmt::Debug;
+
+    /// Handle to a spawned task; dropping it detaches the task.
+    type JoinHandle<T: Send + 'static>: Future<Output = Result<T, Self::JoinError>>
+        + Send
+        + Unpin
+        + 'static;
+
+    /// Builds a multi-threaded runtime with `workers` worker threads and all
+    /// drivers enabled.
+    fn with_workers(workers: usize) -> Self;
+
+    /// Runs `fut` to completion on the current (non-worker) thread.
+    fn block_on<F: Future>(&self, fut: F) -> F::Output;
+
+    /// Spawns `fut` on this runtime through its handle, from any thread.
+    fn spawn<F>(&self, fut: F) -> Self::JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static;
+
+    /// Spawns `fut` on the runtime the caller is running in.
+    ///
+    /// # Panics
+    ///
+    /// Panics when called outside the runtime's context.
+    fn spawn_inner<F>(fut: F) -> Self::JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static;
+
+    /// Yields once back to the scheduler.
+    fn yield_now() -> impl Future<Output = ()> + Send;
+}
+
+/// The weft runtime under test.
+pub struct Weft(weft::runtime::Runtime);
+
+impl Rt for Weft {
+    const NAME: &'static str = "weft";
+    type JoinError = weft::task::JoinError;
+    type JoinHandle<T: Send + 'static> = weft::task::JoinHandle<T>;
+
+    fn with_workers(workers: usize) -> Self {
+        let rt = weft::runtime::Builder::new_multi_thread()
+            .worker_threads(workers)
+            .enable_all()
+            .build()
+            .expect("failed to build the weft runtime");
+        assert_eq!(rt.metrics().num_workers(), workers, "weft worker count");
+        Weft(rt)
+    }
+
+    fn block_on<F: Future>(&self, fut: F) -> F::Output {
+        self.0.block_on(fut)
+    }
+
+    fn spawn<F>(&self, fut: F) -> Self::JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.0.handle().spawn(fut)
+    }
+
+    fn spawn_inner<F>(fut: F) -> Self::JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        weft::spawn(fut)
+    }
+
+    fn yield_now() -> impl Future<Output = ()> + Send {
+        weft::task::yield_now()
+    }
+}
+
+/// The Tokio multi-threaded runtime, the baseline.
+pub struct Tokio(tokio::runtime::Runtime);
+
+impl Rt for Tokio {
+    const NAME: &'static str = "tokio";
+    type JoinError = tokio::task::JoinError;
+    type JoinHandle<T: Send + 'static> = tokio::task::JoinHandle<T>;
+
+    fn with_workers(workers: usize) -> Self {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers)
+            .enable_all()
+            .build()
+            .expect("failed to build the Tokio runtime");
+        assert_eq!(rt.metrics().num_workers(), workers, "Tokio worker count");
+        Tokio(rt)
+    }
+
+    fn block_on<F: Future>(&self, fut: F) -> F::Output {
+        self.0.block_on(fut)
+    }
+
+    fn spawn<F>(&self, fut: F) -> Self::JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.0.handle().spawn(fut)
+    }
+
+    fn spawn_inner<F>(fut: F) -> Self::JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        tokio::spawn(fut)
+    }
+
+    fn yield_now() -> impl Future<Output = ()> + Send {
+        tokio::task::yield_now()
+    }
+}
