@@ -22,6 +22,7 @@ mod loom;
 pub mod runtime;
 mod scheduler;
 pub mod task;
+pub mod time;
 
 pub use task::spawn;
 

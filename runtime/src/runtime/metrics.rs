@@ -32,6 +32,12 @@ impl RuntimeMetrics {
         self.shared.owned.len()
     }
 
+    /// Timers registered in the workers' wheels (pending, or fired and not
+    /// yet seen by their `Sleep`).
+    pub fn num_timers(&self) -> usize {
+        (0..self.num_workers()).map(|w| self.shared.time(w).len()).sum()
+    }
+
     /// Tasks waiting in the global injector queue.
     pub fn injector_depth(&self) -> usize {
         self.shared.injector.len()

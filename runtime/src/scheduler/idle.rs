@@ -20,11 +20,12 @@
 //!   word then reads the queue; SeqCst fences on both sides forbid both
 //!   reads seeing the old value).
 //!
-//! A parked worker may also be the *watcher*: it parks with a short timeout
-//! to rescue a task stuck in the LIFO slot of a worker that is blocked
-//! inside a long poll. While a watcher exists, LIFO-only pushes do not wake
-//! anyone (the watcher will look), so message passing between two tasks on
-//! a busy worker costs no syscalls.
+//! A parked worker may also be the *watcher*: while some sibling is
+//! unparked, it parks with a short timeout to rescue what a worker blocked
+//! inside a long poll would hold hostage (a task in its LIFO slot, due
+//! timers in its wheel). While a watcher exists, LIFO-only pushes and new
+//! timers wake nobody (the watcher will look), so message passing and
+//! timers on a busy worker cost no syscalls.
 
 use crate::loom::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering::SeqCst};
 use crate::loom::sync::Mutex;
@@ -97,9 +98,9 @@ impl Idle {
         Some(index)
     }
 
-    /// After a push to the LIFO slot only: like [`Idle::worker_to_notify`],
-    /// but not when a watcher already looks after LIFO slots.
-    pub(crate) fn worker_to_notify_for_lifo(&self) -> Option<usize> {
+    /// After a LIFO-only push or a new timer on a busy worker: like
+    /// [`Idle::worker_to_notify`], but not when a watcher already looks.
+    pub(crate) fn worker_to_notify_for_watch(&self) -> Option<usize> {
         if !self.should_wake() || self.watching.load(SeqCst) {
             return None;
         }
@@ -151,6 +152,12 @@ impl Idle {
     /// Is this worker still listed as parked (nobody woke it)?
     pub(crate) fn is_parked(&self, index: usize) -> bool {
         self.sleepers.lock().contains(&index)
+    }
+
+    /// True if some worker is unparked (busy or searching). Called by a
+    /// parked worker, so it does not count itself.
+    pub(crate) fn any_unparked(&self) -> bool {
+        self.load().unparked() > 0
     }
 
     /// Takes the watcher role if nobody holds it.

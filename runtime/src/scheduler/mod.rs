@@ -23,10 +23,11 @@ use crossbeam_utils::CachePadded;
 
 use crate::driver::{Driver, Unparker};
 use crate::loom::deque::{Injector, Steal, Stealer, Worker};
-use crate::loom::sync::atomic::{fence, AtomicBool, Ordering::*};
+use crate::loom::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering::*};
 use crate::loom::sync::{Arc, Mutex};
 use crate::runtime::context;
 use crate::task::{self, list::OwnedTasks, JoinHandle, Schedule};
+use crate::time::driver::{Clock, TimeShared};
 
 pub use idle::Idle;
 pub(crate) use lifo::LifoSlot;
@@ -49,6 +50,8 @@ pub(crate) struct Remote {
     pub(crate) lifo: LifoSlot<Arc<Shared>>,
     pub(crate) unparker: Unparker,
     pub(crate) metrics: WorkerMetrics,
+    /// This worker's timer wheel.
+    pub(crate) time: TimeShared,
 }
 
 /// The worker's own state, moved between the worker loop and the thread
@@ -65,6 +68,8 @@ pub(crate) struct Core {
     pub(crate) driver: Option<Driver>,
     /// Watcher's memory: each sibling's poll count at its last look.
     pub(crate) seen_polls: Vec<u64>,
+    /// Reused buffer for the wakers of fired timers.
+    pub(crate) timer_wakers: Vec<std::task::Waker>,
 }
 
 /// State shared by the workers and handles of one runtime.
@@ -74,6 +79,10 @@ pub(crate) struct Shared {
     pub(crate) idle: Idle,
     pub(crate) owned: OwnedTasks<Arc<Shared>>,
     pub(crate) config: Config,
+    /// Origin of every wheel's ticks.
+    pub(crate) clock: Clock,
+    /// Round-robin wheel choice for timers created off the workers.
+    timer_rr: AtomicUsize,
     shutdown: AtomicBool,
     /// Cores waiting for their worker thread to start.
     cores: Mutex<Vec<Option<Box<Core>>>>,
@@ -93,6 +102,7 @@ impl Shared {
                 lifo: LifoSlot::new(),
                 unparker,
                 metrics: WorkerMetrics::new(),
+                time: TimeShared::new(),
             }));
             cores.push(Some(Box::new(Core {
                 index,
@@ -103,6 +113,7 @@ impl Shared {
                 rand: (index as u32).wrapping_mul(0x9E37_79B9) | 1,
                 driver: Some(driver),
                 seen_polls: vec![0; workers],
+                timer_wakers: Vec::new(),
             })));
         }
         Ok(Arc::new(Shared {
@@ -111,6 +122,8 @@ impl Shared {
             idle: Idle::new(workers),
             owned: OwnedTasks::new(workers * 4),
             config,
+            clock: Clock::new(),
+            timer_rr: AtomicUsize::new(0),
             shutdown: AtomicBool::new(false),
             cores: Mutex::new(cores),
         }))
@@ -169,11 +182,7 @@ impl Shared {
                 core.local.push(displaced);
                 self.notify_parked();
             }
-            None => {
-                if let Some(index) = self.idle.worker_to_notify_for_lifo() {
-                    self.remotes[index].unparker.unpark();
-                }
-            }
+            None => self.notify_for_watch(),
         }
     }
 
@@ -196,15 +205,48 @@ impl Shared {
         }
     }
 
+    /// Something only a watcher would rescue if this worker got stuck (a
+    /// LIFO-only push, a timer on a busy worker): wake a parked worker to
+    /// become the watcher unless one exists (see idle.rs).
+    pub(crate) fn notify_for_watch(&self) {
+        if let Some(index) = self.idle.worker_to_notify_for_watch() {
+            self.remotes[index].unparker.unpark();
+        }
+    }
+
+    /// The timer wheel of `worker`.
+    pub(crate) fn time(&self, worker: usize) -> &TimeShared {
+        &self.remotes[worker].time
+    }
+
+    /// The wheel a new timer on this thread goes to: this worker's, or,
+    /// off the workers, one picked round robin.
+    pub(crate) fn timer_home(&self) -> usize {
+        let local = context::with_worker(|w| match w {
+            Some(w) if std::ptr::eq(Arc::as_ptr(&w.shared), self) => Some(w.index),
+            _ => None,
+        });
+        // Relaxed: only spreads timers over the wheels.
+        local.unwrap_or_else(|| self.timer_rr.fetch_add(1, Relaxed) % self.num_workers())
+    }
+
+    /// `worker`'s earliest deadline moved earlier: make sure someone looks
+    /// in time. Its owner, if this is another thread (it may be parked with
+    /// a later timeout); and a watcher, in case the owner is stuck.
+    pub(crate) fn timer_lowered(&self, worker: usize) {
+        let on_owner = context::with_worker(|w| {
+            w.is_some_and(|w| std::ptr::eq(Arc::as_ptr(&w.shared), self) && w.index == worker)
+        });
+        if !on_owner {
+            self.remotes[worker].unparker.unpark();
+        }
+        self.notify_for_watch();
+    }
+
     /// True if a sibling of `index` could steal something right now.
     pub(crate) fn has_stealable_work(&self, index: usize) -> bool {
         !self.injector.is_empty()
             || self.remotes.iter().enumerate().any(|(i, r)| i != index && !r.stealer.is_empty())
-    }
-
-    /// True if some worker other than `index` has a task in its LIFO slot.
-    pub(crate) fn lifo_pending(&self, index: usize) -> bool {
-        self.remotes.iter().enumerate().any(|(i, r)| i != index && r.lifo.is_occupied())
     }
 
     pub(crate) fn is_shutdown(&self) -> bool {
@@ -255,6 +297,10 @@ impl Shared {
     /// The watcher's park interval: how long a task may sit in the LIFO
     /// slot of a worker stuck in one poll before a sibling takes it.
     pub(crate) const WATCH_INTERVAL: Duration = Duration::from_millis(1);
+
+    /// Ticks a sibling's due timer may wait for its owner before a parked
+    /// worker wakes to fire it (`TimeShared::is_stale` needs two).
+    pub(crate) const STALE_TIMER_SLACK: u64 = 2;
 }
 
 impl Schedule for Arc<Shared> {

@@ -13,6 +13,7 @@ use super::{Core, Notified, Shared, WorkerMetrics};
 use crate::loom::deque::Steal;
 use crate::loom::sync::Arc;
 use crate::runtime::context;
+use crate::time::driver::NO_DEADLINE;
 
 /// Polls of LIFO-slot tasks in a row before the slot's task goes to the
 /// back of the deque, so two tasks waking each other cannot starve the rest.
@@ -51,7 +52,7 @@ impl WorkerContext {
             core.tick = core.tick.wrapping_add(1);
             if core.tick % config.event_interval == 0 {
                 // Serve the driver even while busy (I/O and timers land here).
-                core = self.park_driver(core, Some(Duration::ZERO));
+                core = self.park_driver(core, Some(Duration::ZERO), false);
             }
             if let Some(task) = self.next_task(&mut core) {
                 core = self.run_task(core, task);
@@ -200,13 +201,14 @@ impl WorkerContext {
 
         let mut watching = false;
         loop {
-            if !watching && shared.lifo_pending(self.index) && idle.try_become_watcher() {
+            if !watching && idle.any_unparked() && idle.try_become_watcher() {
                 watching = true;
                 for (i, remote) in shared.remotes.iter().enumerate() {
                     core.seen_polls[i] = WorkerMetrics::read(&remote.metrics.polls);
                 }
             }
-            core = self.park_driver(core, watching.then_some(Shared::WATCH_INTERVAL));
+            let timeout = self.park_timeout(watching);
+            core = self.park_driver(core, timeout, true);
 
             if shared.is_shutdown() || self.transition_from_parked(&mut core) {
                 if watching {
@@ -222,24 +224,77 @@ impl WorkerContext {
                 core.is_searching = !idle.unpark_worker_by_id(self.index);
                 return (core, Some(task));
             }
-            if !shared.lifo_pending(self.index) {
-                // Give the role up; the loop top re-checks the slots after
-                // this (pairs with the pusher's check of the flag).
+            if !idle.any_unparked() {
+                // Everyone is parked: nobody to watch. Give the role up;
+                // the loop top re-checks after this (pairs with the
+                // notify_for_watch of a worker that starts running).
                 idle.stop_watching();
                 watching = false;
             }
         }
     }
 
-    /// Waits in the driver with the core in the thread context, so that
-    /// wakes the driver delivers on this thread find this worker's queues.
-    fn park_driver(&self, mut core: Box<Core>, timeout: Option<Duration>) -> Box<Core> {
+    /// How long to park: until this worker's earliest timer, or a
+    /// sibling's earliest timer plus a little slack (in case that sibling
+    /// is stuck and its timers need firing here); at most the watch
+    /// interval while watching; forever if there are no timers.
+    fn park_timeout(&self, watching: bool) -> Option<Duration> {
+        let shared = &self.shared;
+        let wake_at = shared
+            .remotes
+            .iter()
+            .enumerate()
+            .map(|(i, remote)| {
+                let deadline = remote.time.next_deadline();
+                if i == self.index {
+                    deadline
+                } else {
+                    deadline.saturating_add(Shared::STALE_TIMER_SLACK)
+                }
+            })
+            .min()
+            .unwrap_or(NO_DEADLINE);
+        let timers = (wake_at != NO_DEADLINE).then(|| shared.clock.until(wake_at));
+        match (timers, watching) {
+            (Some(t), true) => Some(t.min(Shared::WATCH_INTERVAL)),
+            (None, true) => Some(Shared::WATCH_INTERVAL),
+            (t, false) => t,
+        }
+    }
+
+    /// Waits in the driver, then fires due timers: this worker's, and with
+    /// `serve_siblings` those of siblings too busy to fire their own. The
+    /// core sits in the thread context meanwhile, so the wakes land in this
+    /// worker's queues.
+    fn park_driver(
+        &self,
+        mut core: Box<Core>,
+        timeout: Option<Duration>,
+        serve_siblings: bool,
+    ) -> Box<Core> {
         let mut driver = core.driver.take().expect("the core owns its driver");
+        let mut wakers = std::mem::take(&mut core.timer_wakers);
         *self.core.borrow_mut() = Some(core);
+
         driver.park(timeout);
+        let shared = &self.shared;
+        let now = shared.clock.now_tick();
+        shared.remotes[self.index].time.advance(now, &mut wakers);
+        if serve_siblings {
+            for (i, remote) in shared.remotes.iter().enumerate() {
+                if i != self.index && remote.time.is_stale(now) {
+                    remote.time.advance(now, &mut wakers);
+                }
+            }
+        }
+        for waker in wakers.drain(..) {
+            waker.wake();
+        }
+
         let mut core =
             self.core.borrow_mut().take().expect("the worker core is back after parking");
         core.driver = Some(driver);
+        core.timer_wakers = wakers;
         core
     }
 

@@ -1,0 +1,180 @@
+//! The per-worker timer state: a [`Wheel`] behind a lock plus two
+//! published ticks that siblings read without locking.
+//!
+//! The owner worker advances its wheel whenever it parks, wakes, or polls
+//! its driver between tasks. A sibling that finds the wheel stale (due
+//! timers, not advanced for over a tick: the owner is stuck in a long
+//! poll) advances it instead; the lock makes the two exclusive. Cancel and
+//! reset come from whatever thread owns the `Sleep`, also under the lock.
+
+use std::task::Waker;
+use std::time::{Duration, Instant};
+
+use super::wheel::Wheel;
+use crate::loom::sync::atomic::{AtomicU64, Ordering::*};
+use crate::loom::sync::Mutex;
+
+/// No timer pending.
+pub(crate) const NO_DEADLINE: u64 = u64::MAX;
+
+/// Converts between `Instant`s and the wheels' 1 ms ticks. All workers of
+/// a runtime share one origin, so ticks compare across wheels.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Clock {
+    origin: Instant,
+}
+
+impl Clock {
+    pub(crate) fn new() -> Clock {
+        Clock { origin: Instant::now() }
+    }
+
+    /// The current tick, rounded down: a timer due at tick `t` fires only
+    /// once `now_tick() >= t`, i.e. at or after its deadline.
+    pub(crate) fn now_tick(&self) -> u64 {
+        self.tick_floor(Instant::now())
+    }
+
+    pub(crate) fn tick_floor(&self, instant: Instant) -> u64 {
+        instant.saturating_duration_since(self.origin).as_millis() as u64
+    }
+
+    /// The tick of a deadline, rounded up (never early).
+    pub(crate) fn tick_ceil(&self, deadline: Instant) -> u64 {
+        let since = deadline.saturating_duration_since(self.origin);
+        let ms = since.as_millis() as u64;
+        if since > Duration::from_millis(ms) {
+            ms + 1
+        } else {
+            ms
+        }
+    }
+
+    /// Time left until `tick` starts, zero if it has.
+    pub(crate) fn until(&self, tick: u64) -> Duration {
+        let at = self.origin + Duration::from_millis(tick);
+        at.saturating_duration_since(Instant::now())
+    }
+}
+
+/// One worker's timers.
+pub(crate) struct TimeShared {
+    wheel: Mutex<Wheel>,
+    /// Earliest pending deadline, `NO_DEADLINE` if none. Written under the
+    /// wheel lock; read lock-free by the owner and siblings to compute park
+    /// timeouts, where a stale value only costs an extra wake-up (writers
+    /// that lower it also unpark whoever must look; see scheduler).
+    next_deadline: AtomicU64,
+    /// Tick the wheel was last advanced to. Same rules as `next_deadline`.
+    advanced: AtomicU64,
+}
+
+/// Result of registering or resetting a timer.
+pub(crate) struct Registered {
+    pub(crate) key: usize,
+    /// Already due: it will not be woken, the caller sees it now.
+    pub(crate) fired: bool,
+    /// It became the wheel's earliest timer: whoever parks on this wheel
+    /// may have to wake sooner.
+    pub(crate) lowered: bool,
+}
+
+impl TimeShared {
+    pub(crate) fn new() -> TimeShared {
+        TimeShared {
+            wheel: Mutex::new(Wheel::new(0)),
+            next_deadline: AtomicU64::new(NO_DEADLINE),
+            advanced: AtomicU64::new(0),
+        }
+    }
+
+    /// Publishes the wheel's earliest deadline; returns whether it dropped.
+    fn publish(&self, wheel: &Wheel) -> bool {
+        let next = wheel.next_deadline().unwrap_or(NO_DEADLINE);
+        // Relaxed: a hint read without the lock (see the field's docs); the
+        // lock orders it with the wheel's contents.
+        let prev = self.next_deadline.swap(next, Relaxed);
+        next < prev
+    }
+
+    /// Adds a timer due at `tick`.
+    pub(crate) fn register(&self, tick: u64, waker: &Waker) -> Registered {
+        let mut wheel = self.wheel.lock();
+        let key = wheel.insert(tick, waker.clone());
+        let fired = wheel.is_fired(key);
+        let lowered = !fired && self.publish(&wheel);
+        Registered { key, fired, lowered }
+    }
+
+    /// Whether the timer fired; if not, makes sure `waker` is the one it
+    /// will wake.
+    pub(crate) fn poll(&self, key: usize, waker: &Waker) -> bool {
+        let mut wheel = self.wheel.lock();
+        if wheel.is_fired(key) {
+            return true;
+        }
+        wheel.set_waker(key, waker);
+        false
+    }
+
+    /// Whether the timer fired (no waker change).
+    pub(crate) fn is_fired(&self, key: usize) -> bool {
+        self.wheel.lock().is_fired(key)
+    }
+
+    /// Moves a timer to `tick`. If that is already due, the timer's waker
+    /// is woken (after the lock is released) so its task sees it.
+    pub(crate) fn reset(&self, key: usize, tick: u64) -> Registered {
+        let mut wheel = self.wheel.lock();
+        let due = wheel.reset(key, tick);
+        let fired = wheel.is_fired(key);
+        let lowered = !fired && self.publish(&wheel);
+        drop(wheel);
+        if let Some(waker) = due {
+            waker.wake();
+        }
+        Registered { key, fired, lowered }
+    }
+
+    /// Removes a timer, fired or not (drop of its `Sleep`, any thread).
+    pub(crate) fn remove(&self, key: usize) {
+        let mut wheel = self.wheel.lock();
+        wheel.remove(key);
+        self.publish(&wheel);
+    }
+
+    /// Fires every timer due at `now`, pushing their wakers to `wake`.
+    pub(crate) fn advance(&self, now: u64, wake: &mut Vec<Waker>) {
+        if self.next_deadline() > now {
+            // Nothing due (the common case between tasks): skip the lock.
+            // A timer registered concurrently with an earlier deadline is
+            // seen by the next advance; registration itself checks for
+            // "already due" under the lock.
+            self.advanced.fetch_max(now, Relaxed);
+            return;
+        }
+        let mut wheel = self.wheel.lock();
+        if now > wheel.elapsed() || wheel.next_deadline().is_some_and(|d| d <= now) {
+            wheel.advance(now, wake);
+            self.publish(&wheel);
+        }
+        // Relaxed: a hint for siblings, see the field's docs.
+        self.advanced.fetch_max(wheel.elapsed(), Relaxed);
+    }
+
+    /// Earliest pending deadline (lock-free hint).
+    pub(crate) fn next_deadline(&self) -> u64 {
+        self.next_deadline.load(Relaxed)
+    }
+
+    /// True if timers are due at `now` and the wheel has not been advanced
+    /// for more than a tick: its owner is busy in a long poll.
+    pub(crate) fn is_stale(&self, now: u64) -> bool {
+        self.next_deadline() <= now && self.advanced.load(Relaxed) + 1 < now
+    }
+
+    /// Number of timers in the wheel (metrics and tests).
+    pub(crate) fn len(&self) -> usize {
+        self.wheel.lock().len()
+    }
+}
