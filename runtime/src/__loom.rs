@@ -111,3 +111,58 @@ impl Idle {
         self.num_unparked()
     }
 }
+
+/// One worker's timer wheel with an explicit clock, for the timer models.
+pub struct TimerWheel {
+    time: crate::time::driver::TimeShared,
+}
+
+impl TimerWheel {
+    /// An empty wheel at tick 0.
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> TimerWheel {
+        TimerWheel { time: crate::time::driver::TimeShared::new() }
+    }
+
+    /// Registers a timer due at `tick`; returns its key and whether it was
+    /// already due.
+    pub fn register(&self, tick: u64, waker: &std::task::Waker) -> (usize, bool) {
+        let registered = self.time.register(tick, waker);
+        (registered.key, registered.fired)
+    }
+
+    /// What `Sleep::poll` does: fired? else (re)store the waker.
+    pub fn poll(&self, key: usize, waker: &std::task::Waker) -> bool {
+        self.time.poll(key, waker)
+    }
+
+    /// What `Sleep::reset` does.
+    pub fn reset(&self, key: usize, tick: u64) {
+        self.time.reset(key, tick);
+    }
+
+    /// What dropping a `Sleep` does.
+    pub fn remove(&self, key: usize) {
+        self.time.remove(key);
+    }
+
+    /// What a worker (owner or serving sibling) does: fire everything due
+    /// at `now` and wake it, outside the lock. Returns the number woken.
+    pub fn advance(&self, now: u64) -> usize {
+        let mut wakers = Vec::new();
+        self.time.advance(now, &mut wakers);
+        let n = wakers.len();
+        wakers.into_iter().for_each(std::task::Waker::wake);
+        n
+    }
+
+    /// Timers in the wheel.
+    pub fn len(&self) -> usize {
+        self.time.len()
+    }
+
+    /// True when the wheel holds no timer.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}

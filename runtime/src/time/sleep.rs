@@ -98,7 +98,9 @@ impl Sleep {
     }
 
     fn release(&mut self) {
-        if let Entry::Registered { worker, key } = std::mem::replace(&mut self.entry, Entry::Elapsed) {
+        if let Entry::Registered { worker, key } =
+            std::mem::replace(&mut self.entry, Entry::Elapsed)
+        {
             self.shared.time(worker).remove(key);
         }
     }
