@@ -16,7 +16,6 @@ pub(crate) use handle::spawn_current;
 pub use handle::{Handle, TryCurrentError};
 pub use metrics::RuntimeMetrics;
 
-use crate::loom::sync::{Arc, Condvar, Mutex};
 use crate::loom::thread;
 use crate::scheduler::{run_worker, Config, Shared};
 use crate::task::JoinHandle;
@@ -44,64 +43,7 @@ use crate::task::JoinHandle;
 pub struct Runtime {
     handle: Handle,
     threads: Vec<thread::JoinHandle<()>>,
-    exited: Arc<ExitLatch>,
     shut_down: bool,
-}
-
-/// Counts worker threads that finished; the last one completes shutdown.
-struct ExitLatch {
-    exited: Mutex<usize>,
-    condvar: Condvar,
-    workers: usize,
-}
-
-impl ExitLatch {
-    /// A worker thread is done. The last one out leaves nothing behind.
-    fn worker_exited(&self, shared: &Shared) {
-        let mut exited = self.exited.lock();
-        *exited += 1;
-        if *exited == self.workers {
-            shared.finish_shutdown();
-        }
-        self.condvar.notify_all();
-    }
-
-    /// Waits until every worker exited or `deadline` passes; true if all did.
-    fn wait(&self, deadline: Option<Instant>) -> bool {
-        let mut exited = self.exited.lock();
-        while *exited < self.workers {
-            match deadline {
-                None => self.condvar.wait(&mut exited),
-                Some(deadline) => {
-                    if wait_until(&self.condvar, &mut exited, deadline) {
-                        return *exited == self.workers;
-                    }
-                }
-            }
-        }
-        true
-    }
-}
-
-/// Timed condvar wait; true on timeout.
-#[cfg(not(loom))]
-fn wait_until(
-    condvar: &Condvar,
-    guard: &mut crate::loom::sync::MutexGuard<'_, usize>,
-    deadline: Instant,
-) -> bool {
-    condvar.wait_until(guard, deadline).timed_out()
-}
-
-/// Loom has no clock: the wait is untimed and never times out.
-#[cfg(loom)]
-fn wait_until(
-    condvar: &Condvar,
-    guard: &mut crate::loom::sync::MutexGuard<'_, usize>,
-    _deadline: Instant,
-) -> bool {
-    condvar.wait(guard);
-    false
 }
 
 impl Runtime {
@@ -112,12 +54,9 @@ impl Runtime {
 
     fn start(workers: usize, config: Config, builder: &Builder) -> io::Result<Runtime> {
         let shared = Shared::new(workers, config)?;
-        let exited =
-            Arc::new(ExitLatch { exited: Mutex::new(0), condvar: Condvar::new(), workers });
         let mut runtime = Runtime {
             handle: Handle { shared: shared.clone() },
             threads: Vec::with_capacity(workers),
-            exited: exited.clone(),
             shut_down: false,
         };
         for index in 0..workers {
@@ -125,22 +64,14 @@ impl Runtime {
             if let Some(size) = builder.thread_stack_size {
                 thread = thread.stack_size(size);
             }
-            let (thread_shared, thread_exited) = (shared.clone(), exited.clone());
+            let thread_shared = shared.clone();
             let on_start = builder.on_thread_start.clone();
             let on_stop = builder.on_thread_stop.clone();
             let spawned = thread.spawn(move || {
-                // Counts the thread out even if a hook panics.
-                struct Exit(Arc<Shared>, Arc<ExitLatch>);
-                impl Drop for Exit {
-                    fn drop(&mut self) {
-                        self.1.worker_exited(&self.0);
-                    }
-                }
-                let exit = Exit(thread_shared, thread_exited);
                 if let Some(hook) = on_start {
                     hook();
                 }
-                run_worker(exit.0.clone(), index);
+                run_worker(thread_shared, index);
                 if let Some(hook) = on_stop {
                     hook();
                 }
@@ -148,10 +79,10 @@ impl Runtime {
             match spawned {
                 Ok(handle) => runtime.threads.push(handle),
                 Err(e) => {
-                    // Count the missing workers out so shutdown completes;
-                    // dropping `runtime` stops the ones that started.
+                    // Count the cores that will never run out, so shutdown
+                    // completes; dropping `runtime` stops the started ones.
                     for _ in index..workers {
-                        exited.worker_exited(&shared);
+                        shared.core_finished();
                     }
                     return Err(e);
                 }
@@ -199,7 +130,7 @@ impl Runtime {
         }
         self.shut_down = true;
         self.handle.shared.close();
-        if self.exited.wait(deadline) {
+        if self.handle.shared.wait_cores_finished(deadline) {
             for thread in self.threads.drain(..) {
                 // A worker thread only panics in a hook; that is the hook
                 // owner's business and must not abort shutdown.

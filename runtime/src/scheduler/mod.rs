@@ -24,7 +24,7 @@ use crossbeam_utils::CachePadded;
 use crate::driver::{Driver, Unparker};
 use crate::loom::deque::{Injector, Steal, Stealer, Worker};
 use crate::loom::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering::*};
-use crate::loom::sync::{Arc, Mutex};
+use crate::loom::sync::{Arc, Condvar, Mutex};
 use crate::runtime::context;
 use crate::task::{self, list::OwnedTasks, JoinHandle, Schedule};
 use crate::time::driver::{Clock, TimeShared};
@@ -32,7 +32,7 @@ use crate::time::driver::{Clock, TimeShared};
 pub use idle::Idle;
 pub(crate) use lifo::LifoSlot;
 pub(crate) use metrics::WorkerMetrics;
-pub(crate) use worker::{run_worker, WorkerContext};
+pub(crate) use worker::{run_core, run_worker, WorkerContext};
 
 /// A task of this scheduler, as queued.
 pub(crate) type Notified = task::Notified<Arc<Shared>>;
@@ -86,6 +86,10 @@ pub(crate) struct Shared {
     shutdown: AtomicBool,
     /// Cores waiting for their worker thread to start.
     cores: Mutex<Vec<Option<Box<Core>>>>,
+    /// Cores not yet finished with shutdown; the last one out leaves
+    /// nothing behind (`finish_shutdown`).
+    cores_running: Mutex<usize>,
+    cores_done: Condvar,
 }
 
 impl Shared {
@@ -126,6 +130,8 @@ impl Shared {
             timer_rr: AtomicUsize::new(0),
             shutdown: AtomicBool::new(false),
             cores: Mutex::new(cores),
+            cores_running: Mutex::new(workers),
+            cores_done: Condvar::new(),
         }))
     }
 
@@ -214,6 +220,18 @@ impl Shared {
         }
     }
 
+    /// The index of the worker running on this thread, if it belongs to
+    /// this runtime and still holds its core (not after `block_in_place`
+    /// gave the core to another thread).
+    pub(crate) fn current_worker(&self) -> Option<usize> {
+        context::with_worker(|w| match w {
+            Some(w) if std::ptr::eq(Arc::as_ptr(&w.shared), self) => {
+                w.core.try_borrow().ok().filter(|core| core.is_some()).map(|_| w.index)
+            }
+            _ => None,
+        })
+    }
+
     /// The timer wheel of `worker`.
     pub(crate) fn time(&self, worker: usize) -> &TimeShared {
         &self.remotes[worker].time
@@ -222,22 +240,16 @@ impl Shared {
     /// The wheel a new timer on this thread goes to: this worker's, or,
     /// off the workers, one picked round robin.
     pub(crate) fn timer_home(&self) -> usize {
-        let local = context::with_worker(|w| match w {
-            Some(w) if std::ptr::eq(Arc::as_ptr(&w.shared), self) => Some(w.index),
-            _ => None,
-        });
         // Relaxed: only spreads timers over the wheels.
-        local.unwrap_or_else(|| self.timer_rr.fetch_add(1, Relaxed) % self.num_workers())
+        self.current_worker()
+            .unwrap_or_else(|| self.timer_rr.fetch_add(1, Relaxed) % self.num_workers())
     }
 
     /// `worker`'s earliest deadline moved earlier: make sure someone looks
     /// in time. Its owner, if this is another thread (it may be parked with
     /// a later timeout); and a watcher, in case the owner is stuck.
     pub(crate) fn timer_lowered(&self, worker: usize) {
-        let on_owner = context::with_worker(|w| {
-            w.is_some_and(|w| std::ptr::eq(Arc::as_ptr(&w.shared), self) && w.index == worker)
-        });
-        if !on_owner {
+        if self.current_worker() != Some(worker) {
             self.remotes[worker].unparker.unpark();
         }
         self.notify_for_watch();
@@ -273,6 +285,33 @@ impl Shared {
                 Steal::Empty => break,
             }
         }
+    }
+
+    /// A core finished its shutdown (or never ran: its thread failed to
+    /// start). The last one completes the runtime's shutdown.
+    pub(crate) fn core_finished(&self) {
+        let mut running = self.cores_running.lock();
+        *running -= 1;
+        if *running == 0 {
+            self.finish_shutdown();
+        }
+        self.cores_done.notify_all();
+    }
+
+    /// Waits until every core finished or `deadline` passes; true if all did.
+    pub(crate) fn wait_cores_finished(&self, deadline: Option<std::time::Instant>) -> bool {
+        let mut running = self.cores_running.lock();
+        while *running > 0 {
+            match deadline {
+                None => self.cores_done.wait(&mut running),
+                Some(deadline) => {
+                    if wait_until(&self.cores_done, &mut running, deadline) {
+                        return *running == 0;
+                    }
+                }
+            }
+        }
+        true
     }
 
     /// After all workers exited: nothing is left behind.
@@ -315,4 +354,25 @@ impl Schedule for Arc<Shared> {
     fn release(&self, task: &task::Task<Self>) -> Option<task::Task<Self>> {
         self.owned.remove(task)
     }
+}
+
+/// Timed condvar wait; true on timeout.
+#[cfg(not(loom))]
+fn wait_until(
+    condvar: &Condvar,
+    guard: &mut crate::loom::sync::MutexGuard<'_, usize>,
+    deadline: std::time::Instant,
+) -> bool {
+    condvar.wait_until(guard, deadline).timed_out()
+}
+
+/// Loom has no clock: the wait is untimed and never times out.
+#[cfg(loom)]
+fn wait_until(
+    condvar: &Condvar,
+    guard: &mut crate::loom::sync::MutexGuard<'_, usize>,
+    _deadline: std::time::Instant,
+) -> bool {
+    condvar.wait(guard);
+    false
 }

@@ -29,15 +29,25 @@ pub(crate) struct WorkerContext {
     pub(crate) core: RefCell<Option<Box<Core>>>,
 }
 
-/// Body of worker thread `index`: runs until shutdown, then shuts down the
-/// owned tasks and drains this worker's queues on this thread.
+/// Body of worker thread `index`; see [`run_core`].
 pub(crate) fn run_worker(shared: Arc<Shared>, index: usize) {
     let core = shared.take_core(index);
-    let cx = WorkerContext { shared: shared.clone(), index, core: RefCell::new(None) };
-    let _enter = context::enter(shared);
+    run_core(shared, core);
+}
+
+/// Runs a worker core on this thread until shutdown, then shuts down the
+/// owned tasks and drains the core's queues here. Returns early, without
+/// shutting anything down, if a task handed the core to another thread
+/// (`block_in_place`): that thread carries on with it.
+pub(crate) fn run_core(shared: Arc<Shared>, core: Box<Core>) {
+    let cx = WorkerContext { shared: shared.clone(), index: core.index, core: RefCell::new(None) };
+    let _enter = context::enter(shared.clone());
     context::set_worker(&cx, || {
-        let core = cx.run(core);
-        cx.shutdown(&core);
+        if let Some(core) = cx.run(core) {
+            cx.shutdown(&core);
+            drop(core);
+            shared.core_finished();
+        }
     });
 }
 
@@ -46,7 +56,9 @@ impl WorkerContext {
         &self.shared.remotes[self.index].metrics
     }
 
-    fn run(&self, mut core: Box<Core>) -> Box<Core> {
+    /// The loop. Returns the core at shutdown, `None` if a task gave the
+    /// core away (`block_in_place`).
+    fn run(&self, mut core: Box<Core>) -> Option<Box<Core>> {
         let config = &self.shared.config;
         while !self.shared.is_shutdown() {
             core.tick = core.tick.wrapping_add(1);
@@ -55,20 +67,20 @@ impl WorkerContext {
                 core = self.park_driver(core, Some(Duration::ZERO), false);
             }
             if let Some(task) = self.next_task(&mut core) {
-                core = self.run_task(core, task);
+                core = self.run_task(core, task)?;
                 continue;
             }
             if let Some(task) = self.steal_work(&mut core) {
-                core = self.run_task(core, task);
+                core = self.run_task(core, task)?;
                 continue;
             }
             let (back, rescued) = self.park(core);
             core = back;
             if let Some(task) = rescued {
-                core = self.run_task(core, task);
+                core = self.run_task(core, task)?;
             }
         }
-        core
+        Some(core)
     }
 
     /// Local work, with the periodic injector-first check for fairness.
@@ -148,7 +160,7 @@ impl WorkerContext {
 
     /// Polls `task`, then up to [`MAX_LIFO_POLLS`] tasks it woke into the
     /// LIFO slot.
-    fn run_task(&self, mut core: Box<Core>, task: Notified) -> Box<Core> {
+    fn run_task(&self, mut core: Box<Core>, task: Notified) -> Option<Box<Core>> {
         if core.is_searching {
             core.is_searching = false;
             if self.shared.idle.transition_worker_from_searching() {
@@ -157,7 +169,7 @@ impl WorkerContext {
                 self.shared.notify_parked();
             }
         }
-        core = self.poll(core, task);
+        core = self.poll(core, task)?;
         let lifo = &self.shared.remotes[self.index].lifo;
         for polls in 0.. {
             let Some(task) = lifo.take() else { break };
@@ -166,18 +178,18 @@ impl WorkerContext {
                 self.shared.notify_parked();
                 break;
             }
-            core = self.poll(core, task);
+            core = self.poll(core, task)?;
         }
-        core
+        Some(core)
     }
 
     /// One poll, with the core in the thread context so the task's wakes
-    /// reach this worker's queues.
-    fn poll(&self, core: Box<Core>, task: Notified) -> Box<Core> {
+    /// reach this worker's queues. `None`: the task gave the core away.
+    fn poll(&self, core: Box<Core>, task: Notified) -> Option<Box<Core>> {
         WorkerMetrics::bump(&self.metrics().polls, 1);
         *self.core.borrow_mut() = Some(core);
         task.run();
-        self.core.borrow_mut().take().expect("the worker core is back after a poll")
+        self.core.borrow_mut().take()
     }
 
     /// Parks until there may be work. Returns a task when, as the watcher,
