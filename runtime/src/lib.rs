@@ -16,6 +16,7 @@
 
 #![warn(missing_docs)]
 
+mod blocking;
 mod coop;
 mod driver;
 mod loom;

@@ -140,7 +140,20 @@ impl Builder {
             global_queue_interval: self.global_queue_interval,
             event_interval: self.event_interval,
         };
-        Runtime::start(workers, config, self)
+        let mut pool = weft_blocking::Pool::builder();
+        pool.max_threads(self.max_blocking_threads)
+            .keep_alive(self.thread_keep_alive)
+            .thread_name(self.thread_name.clone());
+        if let Some(size) = self.thread_stack_size {
+            pool.stack_size(size);
+        }
+        if let Some(hook) = self.on_thread_start.clone() {
+            pool.on_thread_start(move || hook());
+        }
+        if let Some(hook) = self.on_thread_stop.clone() {
+            pool.on_thread_stop(move || hook());
+        }
+        Runtime::start(workers, config, pool.build()?, self)
     }
 }
 

@@ -59,6 +59,16 @@ impl Handle {
         Shared::spawn(&self.shared, future)
     }
 
+    /// Runs the blocking closure `f` on this runtime's blocking pool; see
+    /// [`crate::task::spawn_blocking`].
+    pub fn spawn_blocking<F, R>(&self, f: F) -> JoinHandle<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        crate::blocking::spawn_blocking(&self.shared, f)
+    }
+
     /// Runs `future` to completion on the calling thread, with this runtime
     /// entered (so `weft::spawn` inside it works). Tasks it spawns run on
     /// the workers.

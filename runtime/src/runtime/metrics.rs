@@ -38,6 +38,27 @@ impl RuntimeMetrics {
         (0..self.num_workers()).map(|w| self.shared.time(w).len()).sum()
     }
 
+    /// Threads alive in the blocking pool (including `block_in_place`
+    /// replacement workers).
+    pub fn blocking_threads(&self) -> usize {
+        self.shared.blocking.metrics().threads_alive
+    }
+
+    /// Blocking-pool threads waiting for a job.
+    pub fn idle_blocking_threads(&self) -> usize {
+        self.shared.blocking.metrics().idle_threads
+    }
+
+    /// Blocking jobs waiting for a thread.
+    pub fn blocking_queue_depth(&self) -> usize {
+        self.shared.blocking.metrics().queue_depth
+    }
+
+    /// Blocking jobs completed (including `block_in_place` hand-offs).
+    pub fn blocking_jobs_completed(&self) -> u64 {
+        self.shared.blocking.metrics().jobs_completed
+    }
+
     /// Tasks waiting in the global injector queue.
     pub fn injector_depth(&self) -> usize {
         self.shared.injector.len()

@@ -52,8 +52,13 @@ impl Runtime {
         Builder::new_multi_thread().build()
     }
 
-    fn start(workers: usize, config: Config, builder: &Builder) -> io::Result<Runtime> {
-        let shared = Shared::new(workers, config)?;
+    fn start(
+        workers: usize,
+        config: Config,
+        blocking: weft_blocking::Pool,
+        builder: &Builder,
+    ) -> io::Result<Runtime> {
+        let shared = Shared::new(workers, config, blocking)?;
         let mut runtime = Runtime {
             handle: Handle { shared: shared.clone() },
             threads: Vec::with_capacity(workers),
@@ -107,6 +112,16 @@ impl Runtime {
         self.handle.spawn(future)
     }
 
+    /// Runs the blocking closure `f` on the runtime's blocking pool; see
+    /// [`crate::task::spawn_blocking`].
+    pub fn spawn_blocking<F, R>(&self, f: F) -> JoinHandle<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        self.handle.spawn_blocking(f)
+    }
+
     /// This runtime's handle.
     pub fn handle(&self) -> &Handle {
         &self.handle
@@ -117,9 +132,10 @@ impl Runtime {
         self.handle.metrics()
     }
 
-    /// Shuts down, waiting at most about `timeout` for the worker threads
-    /// (a worker stuck inside a long poll is left behind and finishes the
-    /// shutdown on its own when that poll returns).
+    /// Shuts down, waiting at most about `timeout` for the workers and the
+    /// blocking pool's running jobs. What is still running then (a worker
+    /// stuck inside a long poll, a long blocking job) is left behind and
+    /// finishes on its own; queued blocking jobs are cancelled.
     pub fn shutdown_timeout(mut self, timeout: Duration) {
         self.shutdown(Some(Instant::now() + timeout));
     }
@@ -129,17 +145,37 @@ impl Runtime {
             return;
         }
         self.shut_down = true;
-        self.handle.shared.close();
-        if self.handle.shared.wait_cores_finished(deadline) {
-            for thread in self.threads.drain(..) {
-                // A worker thread only panics in a hook; that is the hook
-                // owner's business and must not abort shutdown.
+        let shared = &self.handle.shared;
+        shared.close();
+        let cores_done = shared.wait_cores_finished(deadline);
+        // Without a deadline (drop), wait for blocking jobs as long as they
+        // run, like Tokio; a day stands in for "forever" without overflow.
+        let pool_timeout = match deadline {
+            Some(deadline) => deadline.saturating_duration_since(Instant::now()),
+            None => Duration::from_secs(86_400),
+        };
+        shared.blocking.shutdown(pool_timeout);
+        for thread in self.threads.drain(..) {
+            // Join finished worker threads; detach any still inside a long
+            // poll or a `block_in_place` closure when the deadline passed.
+            if deadline.is_none() || (cores_done && is_finished(&thread)) {
+                // A worker thread only panics in a user hook; that must not
+                // abort shutdown.
                 let _ = thread.join();
             }
         }
-        // Otherwise the threads are detached and exit after their poll.
-        self.threads.clear();
     }
+}
+
+#[cfg(not(loom))]
+fn is_finished(thread: &thread::JoinHandle<()>) -> bool {
+    thread.is_finished()
+}
+
+/// Loom's join handles cannot be polled; models always shut down fully.
+#[cfg(loom)]
+fn is_finished(_thread: &thread::JoinHandle<()>) -> bool {
+    true
 }
 
 impl Drop for Runtime {

@@ -79,6 +79,9 @@ pub(crate) struct Shared {
     pub(crate) idle: Idle,
     pub(crate) owned: OwnedTasks<Arc<Shared>>,
     pub(crate) config: Config,
+    /// The blocking pool: `spawn_blocking` jobs and `block_in_place`
+    /// replacement workers.
+    pub(crate) blocking: weft_blocking::Pool,
     /// Origin of every wheel's ticks.
     pub(crate) clock: Clock,
     /// Round-robin wheel choice for timers created off the workers.
@@ -95,7 +98,11 @@ pub(crate) struct Shared {
 impl Shared {
     /// A scheduler with `workers` workers (threads are started by the
     /// runtime, each calling [`run_worker`]).
-    pub(crate) fn new(workers: usize, config: Config) -> std::io::Result<Arc<Shared>> {
+    pub(crate) fn new(
+        workers: usize,
+        config: Config,
+        blocking: weft_blocking::Pool,
+    ) -> std::io::Result<Arc<Shared>> {
         let mut remotes = Vec::with_capacity(workers);
         let mut cores = Vec::with_capacity(workers);
         for index in 0..workers {
@@ -126,6 +133,7 @@ impl Shared {
             idle: Idle::new(workers),
             owned: OwnedTasks::new(workers * 4),
             config,
+            blocking,
             clock: Clock::new(),
             timer_rr: AtomicUsize::new(0),
             shutdown: AtomicBool::new(false),
@@ -285,6 +293,26 @@ impl Shared {
                 Steal::Empty => break,
             }
         }
+    }
+
+    /// Shutdown of one core, on the thread that holds it: cancel every
+    /// owned task (the first core here does it for all; the others find the
+    /// list empty), then drop the queue references the core holds.
+    pub(crate) fn shutdown_core(&self, core: &Core) {
+        self.owned.close_and_shutdown_all(core.index);
+        drop(self.remotes[core.index].lifo.take());
+        while let Some(task) = core.local.pop() {
+            drop(task);
+        }
+    }
+
+    /// A core that no thread will run (its hand-off job was refused or
+    /// cancelled by the pool at shutdown): shut it down here.
+    pub(crate) fn abandon_core(&self, core: Box<Core>) {
+        debug_assert!(self.is_shutdown(), "a core is only abandoned during shutdown");
+        self.shutdown_core(&core);
+        drop(core);
+        self.core_finished();
     }
 
     /// A core finished its shutdown (or never ran: its thread failed to

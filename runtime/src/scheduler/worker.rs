@@ -44,7 +44,7 @@ pub(crate) fn run_core(shared: Arc<Shared>, core: Box<Core>) {
     let _enter = context::enter(shared.clone());
     context::set_worker(&cx, || {
         if let Some(core) = cx.run(core) {
-            cx.shutdown(&core);
+            shared.shutdown_core(&core);
             drop(core);
             shared.core_finished();
         }
@@ -202,7 +202,6 @@ impl WorkerContext {
         }
         let was_searching = std::mem::replace(&mut core.is_searching, false);
         idle.transition_worker_to_parked(self.index, was_searching);
-        WorkerMetrics::bump(&self.metrics().parks, 1);
 
         // Re-check after announcing: a push that read the idle state before
         // our announcement did not wake anyone (see idle.rs).
@@ -220,6 +219,7 @@ impl WorkerContext {
                 }
             }
             let timeout = self.park_timeout(watching);
+            WorkerMetrics::bump(&self.metrics().parks, 1);
             core = self.park_driver(core, timeout, true);
 
             if shared.is_shutdown() || self.transition_from_parked(&mut core) {
@@ -346,17 +346,5 @@ impl WorkerContext {
             }
         }
         None
-    }
-
-    /// Shutdown on this worker's thread: cancel every owned task (the
-    /// first worker here does it for all; the others find the list empty),
-    /// then drop the queue references this worker holds.
-    fn shutdown(&self, core: &Core) {
-        let shared = &self.shared;
-        shared.owned.close_and_shutdown_all(self.index);
-        drop(shared.remotes[self.index].lifo.take());
-        while let Some(task) = core.local.pop() {
-            drop(task);
-        }
     }
 }

@@ -19,6 +19,7 @@ mod yield_now;
 
 use std::future::Future;
 
+pub use crate::blocking::block_in_place;
 pub use crate::coop::consume_budget;
 pub use error::JoinError;
 pub use join::{AbortHandle, JoinHandle};
@@ -82,4 +83,32 @@ where
     F::Output: Send + 'static,
 {
     crate::runtime::spawn_current(future)
+}
+
+/// Runs the blocking closure `f` on the current runtime's blocking pool and
+/// returns a [`JoinHandle`] for its result, so CPU-heavy work and
+/// synchronous calls do not stall the workers.
+///
+/// A job goes to an idle pool thread, or a new one while fewer than
+/// `max_blocking_threads` exist, or waits in a FIFO queue. A panic in `f`
+/// comes back as a panic [`JoinError`]. Aborting the handle cancels the job
+/// only if it has not started. At shutdown, queued jobs are cancelled and
+/// running ones are waited for (up to the `shutdown_timeout`).
+///
+/// # Panics
+/// Outside a weft runtime.
+///
+/// ```
+/// # weft::runtime::Runtime::new().unwrap().block_on(async {
+/// let digest = weft::task::spawn_blocking(|| (0..1_000_000u64).sum::<u64>()).await.unwrap();
+/// assert_eq!(digest, 499_999_500_000);
+/// # });
+/// ```
+#[track_caller]
+pub fn spawn_blocking<F, R>(f: F) -> JoinHandle<R>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    crate::runtime::Handle::current().spawn_blocking(f)
 }

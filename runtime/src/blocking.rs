@@ -1,0 +1,169 @@
+//! weft's side of the blocking pool: [`spawn_blocking`] runs a closure as a
+//! weft task on a `weft-blocking` pool thread (so it returns weft's
+//! `JoinHandle`), and [`block_in_place`] hands the calling worker's core to
+//! a pool thread while the closure runs inline.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use crate::loom::sync::{Arc, Mutex};
+use crate::runtime::context;
+use crate::scheduler::{run_core, Core, Shared};
+use crate::task::{self, JoinHandle, Notified, Schedule, Task};
+
+/// The future of a blocking task: calls the closure once.
+struct BlockingTask<F>(Option<F>);
+
+impl<F> Unpin for BlockingTask<F> {}
+
+impl<F: FnOnce() -> R, R> Future for BlockingTask<F> {
+    type Output = R;
+
+    fn poll(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<R> {
+        let f = self.0.take().expect("a blocking task runs once");
+        Poll::Ready(f())
+    }
+}
+
+/// The scheduler of blocking tasks: the pool. A blocking task is queued
+/// once, when spawned, and completes in its only poll.
+pub(crate) struct BlockingSchedule;
+
+impl Schedule for BlockingSchedule {
+    fn schedule(&self, _task: Notified<Self>) {
+        // Wakes and aborts re-schedule only an idle, un-notified task; a
+        // blocking task is notified (queued) from spawn until its one poll,
+        // which completes it.
+        unreachable!("a blocking task is never idle, so nothing re-schedules it");
+    }
+
+    fn release(&self, _task: &Task<Self>) -> Option<Task<Self>> {
+        // Blocking tasks are not in the owned-task list: once started they
+        // run to the end; queued ones are cancelled by `Job`'s drop.
+        None
+    }
+}
+
+/// One blocking task as a pool job. Run: polls the task. Dropped without
+/// running (the pool refused or cancelled it at shutdown): cancels the
+/// task, so its JoinHandle resolves as cancelled.
+struct Job {
+    notified: Option<Notified<BlockingSchedule>>,
+    task: Option<Task<BlockingSchedule>>,
+    shared: Arc<Shared>,
+}
+
+impl Job {
+    fn run(mut self) {
+        let _enter = context::enter(self.shared.clone());
+        if let Some(notified) = self.notified.take() {
+            notified.run();
+        }
+    }
+}
+
+impl Drop for Job {
+    fn drop(&mut self) {
+        let ran = self.notified.is_none();
+        drop(self.notified.take());
+        if let Some(task) = self.task.take() {
+            if ran {
+                drop(task);
+            } else {
+                task.shutdown();
+            }
+        }
+    }
+}
+
+/// Spawns `f` on the runtime's blocking pool.
+pub(crate) fn spawn_blocking<F, R>(shared: &Arc<Shared>, f: F) -> JoinHandle<R>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    let (task, notified, join) = task::new_task(BlockingTask(Some(f)), BlockingSchedule);
+    let job = Job { notified: Some(notified), task: Some(task), shared: shared.clone() };
+    // Refused after shutdown: the closure (and so the job) is dropped,
+    // which cancels the task.
+    if let Ok(detached) = shared.blocking.try_spawn(move || job.run()) {
+        drop(detached);
+    }
+    join
+}
+
+/// A worker core on its way to a replacement thread. If the original
+/// thread finishes its closure before a pool thread picks the core up, it
+/// takes the core back and stays the worker.
+struct CoreHandoff {
+    core: Mutex<Option<Box<Core>>>,
+    shared: Arc<Shared>,
+}
+
+impl CoreHandoff {
+    fn take(&self) -> Option<Box<Core>> {
+        self.core.lock().take()
+    }
+}
+
+impl Drop for CoreHandoff {
+    fn drop(&mut self) {
+        // The pool dropped the job without running it (shut down): the core
+        // must still be shut down so the runtime's shutdown completes.
+        if let Some(core) = self.take() {
+            self.shared.abandon_core(core);
+        }
+    }
+}
+
+/// Runs `f`, a blocking closure, on the current thread without stalling
+/// the runtime.
+///
+/// On a weft worker thread, the worker's core (its local queue, LIFO slot,
+/// timers and driver) is handed to a replacement thread from the blocking
+/// pool first, so the worker's other tasks keep running while `f` blocks.
+/// When `f` returns, this thread takes the core back if the replacement
+/// has not started yet; otherwise the rest of the current task's poll runs
+/// here without a core, and the task continues on the workers afterwards.
+/// Outside a worker thread, `f` simply runs.
+///
+/// ```
+/// # weft::runtime::Runtime::new().unwrap().block_on(async {
+/// let handle = weft::spawn(async {
+///     weft::task::block_in_place(|| std::thread::sleep(std::time::Duration::from_millis(5)));
+///     "done"
+/// });
+/// assert_eq!(handle.await.unwrap(), "done");
+/// # });
+/// ```
+pub fn block_in_place<F, R>(f: F) -> R
+where
+    F: FnOnce() -> R,
+{
+    let handoff = context::with_worker(|worker| {
+        let worker = worker?;
+        let core = worker.core.try_borrow_mut().ok()?.take()?;
+        Some((worker.shared.clone(), core))
+    });
+    let Some((shared, core)) = handoff else { return f() };
+    let handoff = Arc::new(CoreHandoff { core: Mutex::new(Some(core)), shared: shared.clone() });
+    let job = handoff.clone();
+    let replacement = shared.blocking.try_spawn(move || {
+        if let Some(core) = job.take() {
+            run_core(job.shared.clone(), core);
+        }
+    });
+    drop(replacement);
+    // Until the core comes back, wakes on this thread go to the injector
+    // and timers made here go to other wheels (see Shared::current_worker).
+    let output = f();
+    if let Some(core) = handoff.take() {
+        context::with_worker(|worker| {
+            if let Some(worker) = worker {
+                *worker.core.borrow_mut() = Some(core);
+            }
+        });
+    }
+    output
+}

@@ -1,0 +1,529 @@
+//! Timers (`weft::time`): sleeps fire and never early, cancel and reset from
+//! anywhere, saturate at `Duration::MAX`, spend coop budget; `timeout`,
+//! `interval` and its missed-tick behaviours; a far timer does not spin.
+//!
+//! Timing checks here are one-sided ("not before the deadline") or very
+//! generous; the one tight timed assertion lives in `time_blocked.rs`.
+
+mod common;
+
+use std::future::{pending, poll_fn, ready};
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::Arc;
+use std::task::Poll;
+use std::thread;
+use std::time::Duration;
+
+use common::{expect_panic, runtime, wait_until, with_timeout, LONG};
+use futures_channel::oneshot;
+use futures_util::future::{select, Either};
+use futures_util::poll;
+use weft::runtime::{Builder, Handle, RuntimeMetrics};
+use weft::time::error::Elapsed;
+use weft::time::{
+    interval, interval_at, sleep, sleep_until, timeout, timeout_at, Instant, Interval,
+    MissedTickBehavior, Sleep,
+};
+
+const MS: Duration = Duration::from_millis(1);
+
+fn num_timers() -> usize {
+    Handle::current().metrics().num_timers()
+}
+
+/// Polls the interval once: `Ready` only if the tick is due right now.
+async fn try_tick(iv: &mut Interval) -> Poll<Instant> {
+    poll_fn(|cx| Poll::Ready(iv.poll_tick(cx))).await
+}
+
+/// Spawns one task per duration: it sleeps that many ms, then counts
+/// `[completed, completed early]`. Waits for all of them.
+async fn spawn_sleeps(durations: Vec<u64>, counts: Arc<[AtomicUsize; 2]>) {
+    let joins: Vec<_> = durations
+        .into_iter()
+        .map(|ms| {
+            let counts = counts.clone();
+            weft::spawn(async move {
+                let requested = Duration::from_millis(ms);
+                let start = Instant::now();
+                sleep(requested).await;
+                counts[1].fetch_add(usize::from(start.elapsed() < requested), SeqCst);
+                counts[0].fetch_add(1, SeqCst);
+            })
+        })
+        .collect();
+    for j in joins {
+        j.await.unwrap();
+    }
+}
+
+#[test]
+fn hundred_thousand_random_sleeps_all_fire_and_none_early() {
+    const TOTAL: usize = 100_000;
+    let [done, early] = with_timeout("100k_sleeps", 180, || {
+        let rt = runtime(2);
+        let counts = Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
+        // xorshift64: durations 1..=200 ms.
+        let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut durations: Vec<u64> = (0..TOTAL)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                1 + state % 200
+            })
+            .collect();
+        // 90% spawned from a task, 10% from block_on.
+        let in_block_on = durations.split_off(TOTAL / 10 * 9);
+        let spawner = rt.spawn(spawn_sleeps(durations, counts.clone()));
+        rt.block_on(async {
+            spawn_sleeps(in_block_on, counts.clone()).await;
+            spawner.await.unwrap();
+            assert_eq!(num_timers(), 0, "every completed sleep left its wheel");
+        });
+        [0, 1].map(|i| counts[i].load(SeqCst))
+    });
+    assert_eq!(early, 0, "{early} sleeps completed before their deadline");
+    assert_eq!(done, TOTAL);
+}
+
+#[test]
+#[allow(clippy::async_yields_async)] // the tasks hand back registered sleeps
+fn sleeps_dropped_on_another_thread_leave_the_wheels() {
+    with_timeout("cancel_other_thread", 60, || {
+        let rt = runtime(2);
+        let sleeps: Vec<Sleep> = rt.block_on(async {
+            let joins: Vec<_> = (0..64u64)
+                .map(|i| {
+                    weft::spawn(async move {
+                        let mut s = sleep(Duration::from_secs(60 + i));
+                        assert!(poll!(&mut s).is_pending(), "a 60 s sleep is not due");
+                        s
+                    })
+                })
+                .collect();
+            let mut sleeps = Vec::new();
+            for j in joins {
+                sleeps.push(j.await.unwrap());
+            }
+            // Also one registered from block_on and one never polled.
+            let mut s = sleep(Duration::from_secs(60));
+            assert!(poll!(&mut s).is_pending());
+            sleeps.push(s);
+            sleeps.push(sleep(Duration::from_secs(60)));
+            sleeps
+        });
+        assert_eq!(rt.metrics().num_timers(), 65);
+        thread::spawn(move || drop(sleeps)).join().unwrap();
+        // Drop is synchronous: exact right away.
+        assert_eq!(rt.metrics().num_timers(), 0);
+    });
+}
+
+#[test]
+fn raced_aborted_and_timed_out_waits_remove_their_timers() {
+    with_timeout("cancel_race", 60, || {
+        let rt = runtime(2);
+        let metrics = rt.metrics();
+        let (tx1, rx1) = oneshot::channel::<u32>();
+        let (tx2, rx2) = oneshot::channel::<u32>();
+        let raced = rt.spawn(async move {
+            match select(sleep(Duration::from_secs(60)), rx1).await {
+                Either::Left(_) => panic!("the 60 s sleep won the race"),
+                Either::Right((value, _sleep)) => value.unwrap(),
+            }
+        });
+        let timed = rt.spawn(async move { timeout(Duration::from_secs(60), rx2).await });
+        let aborted = rt.spawn(async { sleep(Duration::from_secs(60)).await });
+        let sleep_won = rt.spawn(async {
+            let never = pending::<()>();
+            matches!(select(sleep(5 * MS), Box::pin(never)).await, Either::Left(_))
+        });
+        assert!(wait_until(LONG, || metrics.num_timers() >= 3), "the waits never registered");
+        tx1.send(7).unwrap();
+        tx2.send(8).unwrap();
+        aborted.abort();
+        rt.block_on(async move {
+            assert_eq!(raced.await.unwrap(), 7);
+            assert_eq!(timed.await.unwrap(), Ok(Ok(8)));
+            assert!(aborted.await.unwrap_err().is_cancelled());
+            assert!(sleep_won.await.unwrap());
+        });
+        assert!(
+            wait_until(LONG, || metrics.num_timers() == 0),
+            "{} timers left after every wait ended",
+            metrics.num_timers()
+        );
+    });
+}
+
+/// Reset checks that make sense wherever the sleeps are polled.
+async fn reset_checks() {
+    // Earlier: a 30 s sleep reset to 20 ms completes at the new deadline.
+    let start = Instant::now();
+    let mut s = sleep(Duration::from_secs(30));
+    assert!(poll!(&mut s).is_pending());
+    assert!(!s.is_elapsed());
+    let new = Instant::now() + 20 * MS;
+    Pin::new(&mut s).reset(new);
+    assert_eq!(s.deadline(), new);
+    (&mut s).await;
+    assert!(Instant::now() >= new);
+    assert!(start.elapsed() < Duration::from_secs(15), "reset earlier did not take effect");
+
+    // Later: no earlier than the new deadline.
+    let mut s = sleep(10 * MS);
+    assert!(poll!(&mut s).is_pending());
+    let new = Instant::now() + 80 * MS;
+    Pin::new(&mut s).reset(new);
+    (&mut s).await;
+    assert!(Instant::now() >= new, "completed before the later deadline");
+
+    // Later, after the original deadline passed (maybe fired, not yet seen).
+    let mut s = sleep(5 * MS);
+    assert!(poll!(&mut s).is_pending());
+    thread::sleep(15 * MS);
+    let new = Instant::now() + 40 * MS;
+    Pin::new(&mut s).reset(new);
+    assert!(!s.is_elapsed());
+    (&mut s).await;
+    assert!(Instant::now() >= new, "a fired timer reset later completed early");
+
+    // An elapsed sleep re-arms.
+    let mut s = sleep(3 * MS);
+    (&mut s).await;
+    assert!(s.is_elapsed());
+    let new = Instant::now() + 30 * MS;
+    Pin::new(&mut s).reset(new);
+    assert!(!s.is_elapsed() && s.deadline() == new);
+    assert!(poll!(&mut s).is_pending());
+    (&mut s).await;
+    assert!(Instant::now() >= new, "a re-armed sleep completed early");
+
+    // Reset into the past: completes at once.
+    let start = Instant::now();
+    let mut s = sleep(Duration::from_secs(30));
+    assert!(poll!(&mut s).is_pending());
+    Pin::new(&mut s).reset(Instant::now());
+    (&mut s).await;
+    assert!(start.elapsed() < Duration::from_secs(15));
+}
+
+#[test]
+fn reset_deadline_and_is_elapsed() {
+    with_timeout("reset", 60, || {
+        let rt = runtime(2);
+        rt.block_on(async {
+            reset_checks().await;
+            let before = Instant::now();
+            let s = sleep(Duration::from_secs(3));
+            assert!(s.deadline() >= before + Duration::from_secs(3) && !s.is_elapsed());
+            assert_eq!(sleep_until(before).deadline(), before);
+            assert!(sleep(Duration::ZERO).is_elapsed());
+            assert!(sleep_until(before).is_elapsed());
+
+            // Registered, due, not yet polled again: is_elapsed once fired.
+            let mut s = sleep(10 * MS);
+            assert!(poll!(&mut s).is_pending());
+            assert!(!s.is_elapsed());
+            assert!(wait_until(LONG, || s.is_elapsed()), "a due sleep is not elapsed");
+            assert!(Instant::now() >= s.deadline());
+            assert!(poll!(&mut s).is_ready());
+        });
+        rt.block_on(rt.spawn(reset_checks())).unwrap();
+        let one = runtime(1);
+        one.block_on(one.spawn(reset_checks())).unwrap();
+        assert_eq!(rt.metrics().num_timers(), 0);
+        assert_eq!(one.metrics().num_timers(), 0);
+    });
+}
+
+/// CPU time (user + system, in clock ticks) of this process's threads
+/// named `name`; `None` where /proc is not available.
+fn threads_cpu_ticks(name: &str) -> Option<u64> {
+    let mut total = 0;
+    for entry in std::fs::read_dir("/proc/self/task").ok()? {
+        let dir = entry.ok()?.path();
+        let Ok(comm) = std::fs::read_to_string(dir.join("comm")) else { continue };
+        if comm.trim_end() != name {
+            continue;
+        }
+        let Ok(stat) = std::fs::read_to_string(dir.join("stat")) else { continue };
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        total += fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    }
+    Some(total)
+}
+
+fn total_parks(m: &RuntimeMetrics) -> u64 {
+    (0..m.num_workers()).map(|w| m.worker_park_count(w)).sum()
+}
+
+#[test]
+fn a_one_year_sleep_does_not_spin_the_workers() {
+    const NAME: &str = "weft-year-test";
+    with_timeout("year_sleep", 60, || {
+        let rt = Builder::new_multi_thread().worker_threads(2).thread_name(NAME).build().unwrap();
+        let metrics = rt.metrics();
+        let year = Duration::from_secs(365 * 86_400);
+        let sleeper = rt.spawn(async move { sleep(year).await });
+        let waiter = rt.spawn(async move { timeout(20 * MS, sleeper).await.is_err() });
+        // And one past the wheels' range.
+        drop(rt.spawn(async { sleep(Duration::MAX).await }));
+        assert!(rt.block_on(waiter).unwrap(), "the one-year sleep completed");
+        assert!(wait_until(LONG, || metrics.num_timers() == 2), "timers never registered");
+        thread::sleep(50 * MS);
+
+        let parks = total_parks(&metrics);
+        let cpu = threads_cpu_ticks(NAME);
+        thread::sleep(300 * MS);
+        let parks = total_parks(&metrics) - parks;
+        let cpu = cpu.zip(threads_cpu_ticks(NAME)).map(|(a, b)| b - a);
+        eprintln!("over 300 ms: {parks} parks, worker CPU ticks {cpu:?}");
+        assert!(parks < 50, "idle workers parked {parks} times in 300 ms");
+        if let Some(cpu) = cpu {
+            // Clock ticks are 10 ms: a spinning worker burns ~30 here.
+            assert!(cpu <= 10, "idle workers used {cpu} clock ticks of CPU in 300 ms");
+        }
+        assert_eq!(metrics.num_timers(), 2);
+
+        let start = std::time::Instant::now();
+        drop(rt);
+        let took = start.elapsed();
+        assert!(took < Duration::from_secs(5), "shutdown with far timers took {took:?}");
+    });
+}
+
+#[test]
+fn duration_max_saturates() {
+    with_timeout("duration_max", 30, || {
+        let rt = runtime(2);
+        rt.block_on(async {
+            let s = sleep(Duration::MAX);
+            assert!(s.deadline() > Instant::now() + Duration::from_secs(20 * 365 * 86_400));
+            assert!(!s.is_elapsed());
+            assert_eq!(timeout(Duration::MAX, async { 1 }).await, Ok(1));
+            assert_eq!(timeout(Duration::MAX, ready(2)).await, Ok(2));
+            let r: Result<(), Elapsed> = timeout(50 * MS, sleep(Duration::MAX)).await;
+            assert!(r.is_err(), "sleep(Duration::MAX) completed within 50 ms");
+            // Registered far away, then cancelled.
+            let mut s = sleep(Duration::MAX);
+            assert!(poll!(&mut s).is_pending());
+            assert_eq!(num_timers(), 1);
+            drop(s);
+            assert_eq!(num_timers(), 0);
+        });
+        let in_task = rt.spawn(async {
+            let r = timeout(20 * MS, sleep(Duration::MAX)).await;
+            (r.is_err(), timeout(Duration::MAX, async { 3 }).await)
+        });
+        assert_eq!(rt.block_on(in_task).unwrap(), (true, Ok(3)));
+    });
+}
+
+#[test]
+fn timeout_elapses_or_returns_the_value() {
+    with_timeout("timeout", 30, || {
+        let rt = runtime(2);
+        rt.block_on(async {
+            let start = Instant::now();
+            let err = timeout(20 * MS, pending::<()>()).await.unwrap_err();
+            assert!(start.elapsed() >= 20 * MS, "timed out early");
+            assert_eq!(timeout(Duration::from_secs(10), ready(5)).await, Ok(5));
+            let later = async {
+                sleep(10 * MS).await;
+                6
+            };
+            assert_eq!(timeout(Duration::from_secs(10), later).await, Ok(6));
+            // The future is polled first: ready beats an elapsed deadline.
+            let past = Instant::now();
+            assert_eq!(timeout_at(past, ready(7)).await, Ok(7));
+            assert!(timeout_at(past, pending::<()>()).await.is_err());
+
+            let text = err.to_string();
+            assert!(text.contains("elapsed"), "Elapsed displays as {text:?}");
+            let as_error: &dyn std::error::Error = &err;
+            assert!(as_error.source().is_none());
+            let io_err: io::Error = err.into();
+            assert_eq!(io_err.kind(), io::ErrorKind::TimedOut);
+        });
+    });
+}
+
+#[test]
+fn interval_ticks_reset_and_zero_period() {
+    with_timeout("interval", 30, || {
+        let rt = runtime(2);
+        rt.block_on(async {
+            let period = 15 * MS;
+            let mut iv = interval(period);
+            assert_eq!(iv.period(), period);
+            assert_eq!(iv.missed_tick_behavior(), MissedTickBehavior::Burst);
+            let Poll::Ready(t0) = try_tick(&mut iv).await else {
+                panic!("the first tick must complete at once")
+            };
+            let mut prev = t0;
+            for k in 1..=5u32 {
+                let t = iv.tick().await;
+                assert!(Instant::now() >= t, "tick {k} completed before its instant");
+                assert_eq!(t, t0 + period * k);
+                assert!(t - prev >= period);
+                prev = t;
+            }
+            // interval_at starts at the given instant.
+            let start = Instant::now() + 20 * MS;
+            let mut iv = interval_at(start, period);
+            assert_eq!(iv.tick().await, start);
+            assert!(Instant::now() >= start);
+
+            // reset(), reset_immediately(), zero period.
+            let period = 50 * MS;
+            let mut iv = interval(period);
+            iv.tick().await;
+            thread::sleep(20 * MS);
+            let before = Instant::now();
+            iv.reset();
+            let after = Instant::now();
+            let t = iv.tick().await;
+            assert!(t >= before + period && t <= after + period, "reset: {t:?}");
+            assert!(Instant::now() >= t);
+
+            let mut iv = interval(Duration::from_secs(10));
+            iv.tick().await;
+            assert!(try_tick(&mut iv).await.is_pending());
+            let start = Instant::now();
+            iv.reset_immediately();
+            // Due now; the wheel may take a tick to see it.
+            let t = iv.tick().await;
+            assert!(t <= Instant::now() && t >= start, "reset_immediately: {t:?}");
+            assert!(start.elapsed() < Duration::from_secs(5), "reset_immediately did not fire");
+
+            let msg = expect_panic(|| interval(Duration::ZERO));
+            assert!(msg.contains("period"), "interval(0) panicked with {msg:?}");
+            let msg = expect_panic(|| interval_at(Instant::now(), Duration::ZERO));
+            assert!(msg.contains("period"), "interval_at(_, 0) panicked with {msg:?}");
+        });
+    });
+}
+
+#[test]
+fn interval_missed_tick_behaviors() {
+    with_timeout("missed_ticks", 30, || {
+        let rt = runtime(2);
+        let period = 20 * MS;
+        rt.block_on(async move {
+            // Burst: the missed ticks come back to back, on schedule.
+            let mut iv = interval(period);
+            let t0 = iv.tick().await;
+            thread::sleep(period * 5 + 10 * MS);
+            for k in 1..=5u32 {
+                let Poll::Ready(t) = try_tick(&mut iv).await else {
+                    panic!("missed tick {k} was not ready at once (Burst)")
+                };
+                assert_eq!(t, t0 + period * k);
+            }
+            let t = iv.tick().await;
+            assert_eq!(t, t0 + period * 6);
+            assert!(Instant::now() >= t);
+
+            // Delay: the next tick is a full period after the late one.
+            let mut iv = interval(period);
+            iv.set_missed_tick_behavior(MissedTickBehavior::Delay);
+            assert_eq!(iv.missed_tick_behavior(), MissedTickBehavior::Delay);
+            let t0 = iv.tick().await;
+            thread::sleep(period * 3 + 10 * MS);
+            let before = Instant::now();
+            assert_eq!(try_tick(&mut iv).await, Poll::Ready(t0 + period));
+            let after = Instant::now();
+            let next = iv.tick().await;
+            assert!(Instant::now() >= next);
+            assert!(next >= before + period && next <= after + period, "Delay: {next:?}");
+
+            // Skip: the next tick is on the original grid, after now.
+            let mut iv = interval(period);
+            iv.set_missed_tick_behavior(MissedTickBehavior::Skip);
+            let t0 = iv.tick().await;
+            thread::sleep(period * 3 + 10 * MS);
+            let before = Instant::now();
+            assert_eq!(try_tick(&mut iv).await, Poll::Ready(t0 + period));
+            let after = Instant::now();
+            let next = iv.tick().await;
+            assert!(Instant::now() >= next);
+            let offset = next - t0;
+            assert_eq!(offset.as_nanos() % period.as_nanos(), 0, "Skip left the grid");
+            assert!(next > before && next <= after + period, "Skip: {offset:?}");
+            assert!(offset >= period * 4, "Skip did not skip the missed ticks: {offset:?}");
+        });
+    });
+}
+
+#[test]
+fn timers_outside_a_runtime_panic() {
+    let messages = [
+        expect_panic(|| sleep(MS)),
+        expect_panic(|| sleep_until(Instant::now())),
+        expect_panic(|| timeout(MS, async {})),
+        expect_panic(|| timeout_at(Instant::now(), async {})),
+        expect_panic(|| interval(MS)),
+        expect_panic(|| interval_at(Instant::now(), MS)),
+    ];
+    for msg in messages {
+        assert!(msg.contains("runtime"), "panic message does not mention the runtime: {msg:?}");
+    }
+    // A runtime that this thread has not entered changes nothing.
+    let _rt = runtime(1);
+    assert!(expect_panic(|| sleep(MS)).contains("runtime"));
+}
+
+#[test]
+fn ready_sleeps_spend_coop_budget() {
+    with_timeout("coop", 30, || {
+        let rt = runtime(1);
+        for past in [false, true] {
+            let other_ran = rt.block_on(rt.spawn(async move {
+                let flag = Arc::new(AtomicBool::new(false));
+                let set = flag.clone();
+                drop(weft::spawn(async move { set.store(true, SeqCst) }));
+                for _ in 0..10_000 {
+                    if past {
+                        sleep_until(Instant::now()).await;
+                    } else {
+                        sleep(Duration::ZERO).await;
+                    }
+                }
+                flag.load(SeqCst)
+            }));
+            assert!(other_ran.unwrap(), "10 000 ready sleeps starved a sibling task (past={past})");
+        }
+    });
+}
+
+#[test]
+fn sleep_in_block_on_and_across_contexts() {
+    with_timeout("block_on_sleep", 30, || {
+        let rt = runtime(2);
+        let start = Instant::now();
+        rt.block_on(async { sleep(30 * MS).await });
+        assert!(start.elapsed() >= 30 * MS);
+
+        // Created (and registered) in block_on, awaited by a task.
+        let (s, registered) = rt.block_on(async {
+            let mut registered = sleep(40 * MS);
+            assert!(poll!(&mut registered).is_pending());
+            (sleep(40 * MS), registered)
+        });
+        let deadlines = [s.deadline(), registered.deadline()];
+        let joins = [s, registered].map(|s| {
+            rt.spawn(async move {
+                s.await;
+                Instant::now()
+            })
+        });
+        for (join, deadline) in joins.into_iter().zip(deadlines) {
+            assert!(rt.block_on(join).unwrap() >= deadline);
+        }
+        assert_eq!(rt.metrics().num_timers(), 0);
+    });
+}
