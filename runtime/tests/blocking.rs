@@ -1,0 +1,217 @@
+//! spawn_blocking and block_in_place on the runtime.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{runtime, with_timeout};
+use weft::runtime::Builder;
+
+#[test]
+fn spawn_blocking_returns_through_a_weft_join_handle() {
+    with_timeout("spawn_blocking", 30, || {
+        let rt = runtime(2);
+        let sum = rt.block_on(async {
+            let handles: Vec<_> =
+                (0..32u64).map(|i| weft::task::spawn_blocking(move || i * 2)).collect();
+            let mut sum = 0;
+            for h in handles {
+                sum += h.await.unwrap();
+            }
+            sum
+        });
+        assert_eq!(sum, 2 * (0..32).sum::<u64>());
+        assert_eq!(rt.block_on(rt.spawn_blocking(|| 7)).unwrap(), 7);
+        assert_eq!(rt.block_on(rt.handle().spawn_blocking(|| "handle")).unwrap(), "handle");
+    });
+}
+
+#[test]
+fn blocking_jobs_run_in_parallel_and_see_the_runtime() {
+    with_timeout("parallel", 30, || {
+        let rt = runtime(2);
+        let start = Instant::now();
+        rt.block_on(async {
+            let handles: Vec<_> = (0..32)
+                .map(|_| {
+                    weft::task::spawn_blocking(|| {
+                        std::thread::sleep(Duration::from_millis(50));
+                        // The runtime is entered on blocking threads.
+                        weft::runtime::Handle::try_current().is_ok()
+                    })
+                })
+                .collect();
+            for h in handles {
+                assert!(h.await.unwrap(), "Handle::current works in spawn_blocking");
+            }
+        });
+        assert!(start.elapsed() < Duration::from_millis(32 * 50 / 2), "jobs did not overlap");
+        let m = rt.metrics();
+        assert!(m.blocking_threads() >= 2);
+        // A job counts as completed once its closure returned, just after
+        // its JoinHandle was woken: give the counter a moment.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while m.blocking_jobs_completed() < 32 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(m.blocking_jobs_completed() >= 32);
+    });
+}
+
+#[test]
+fn a_panicking_blocking_job_is_a_join_error_and_the_runtime_keeps_working() {
+    with_timeout("panic", 30, || {
+        let rt = runtime(2);
+        let err = rt.block_on(rt.spawn_blocking(|| panic!("job failed"))).unwrap_err();
+        assert!(err.is_panic());
+        assert_eq!(*err.into_panic().downcast::<&str>().unwrap(), "job failed");
+        assert_eq!(rt.block_on(async { weft::task::spawn_blocking(|| 5).await }).unwrap(), 5);
+    });
+}
+
+#[test]
+fn spawn_blocking_outside_a_runtime_panics() {
+    let result = std::panic::catch_unwind(|| weft::task::spawn_blocking(|| ()));
+    let msg = common::panic_message(&*result.unwrap_err());
+    assert!(msg.contains("runtime"), "{msg}");
+}
+
+#[test]
+fn max_blocking_threads_bounds_the_pool_and_excess_jobs_queue() {
+    with_timeout("max threads", 30, || {
+        let rt = Builder::new_multi_thread()
+            .worker_threads(2)
+            .max_blocking_threads(3)
+            .build()
+            .unwrap();
+        let live = Arc::new(AtomicUsize::new(0));
+        let peak = Arc::new(AtomicUsize::new(0));
+        rt.block_on(async {
+            let handles: Vec<_> = (0..24)
+                .map(|_| {
+                    let (live, peak) = (live.clone(), peak.clone());
+                    weft::task::spawn_blocking(move || {
+                        let now = live.fetch_add(1, SeqCst) + 1;
+                        peak.fetch_max(now, SeqCst);
+                        std::thread::sleep(Duration::from_millis(5));
+                        live.fetch_sub(1, SeqCst);
+                    })
+                })
+                .collect();
+            for h in handles {
+                h.await.unwrap();
+            }
+        });
+        assert!(peak.load(SeqCst) <= 3, "peak {}", peak.load(SeqCst));
+        assert!(rt.metrics().blocking_threads() <= 3);
+    });
+}
+
+#[test]
+fn shutdown_timeout_leaves_a_long_job_behind_and_cancels_queued_ones() {
+    with_timeout("shutdown", 30, || {
+        let rt = Builder::new_multi_thread()
+            .worker_threads(1)
+            .max_blocking_threads(1)
+            .build()
+            .unwrap();
+        struct Counted(Arc<AtomicUsize>);
+        impl Drop for Counted {
+            fn drop(&mut self) {
+                self.0.fetch_add(1, SeqCst);
+            }
+        }
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let long = rt.spawn_blocking(|| std::thread::sleep(Duration::from_millis(600)));
+        // The only thread is busy: these queue.
+        let queued: Vec<_> = (0..5)
+            .map(|_| {
+                let guard = Counted(dropped.clone());
+                rt.spawn_blocking(move || drop(guard))
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(50));
+        let start = Instant::now();
+        rt.shutdown_timeout(Duration::from_millis(100));
+        assert!(start.elapsed() < Duration::from_millis(500), "shutdown waited for the job");
+        assert_eq!(dropped.load(SeqCst), 5, "queued closures dropped unrun");
+        for handle in queued {
+            let err = common::std_block_on(handle, Duration::from_secs(5)).unwrap().unwrap_err();
+            assert!(err.is_cancelled());
+        }
+        drop(long);
+    });
+}
+
+#[test]
+fn block_in_place_keeps_the_other_tasks_running() {
+    with_timeout("block_in_place", 30, || {
+        let rt = runtime(2);
+        rt.block_on(async {
+            let done = Arc::new(AtomicUsize::new(0));
+            let blocker = weft::spawn(async {
+                let start = Instant::now();
+                weft::task::block_in_place(|| std::thread::sleep(Duration::from_millis(300)));
+                start.elapsed()
+            });
+            // Give the blocker time to enter block_in_place.
+            weft::time::sleep(Duration::from_millis(20)).await;
+            let start = Instant::now();
+            let shorts: Vec<_> = (0..100)
+                .map(|_| {
+                    let done = done.clone();
+                    weft::spawn(async move {
+                        weft::task::yield_now().await;
+                        done.fetch_add(1, SeqCst);
+                    })
+                })
+                .collect();
+            for s in shorts {
+                s.await.unwrap();
+            }
+            let shorts_took = start.elapsed();
+            let blocked_for = blocker.await.unwrap();
+            assert_eq!(done.load(SeqCst), 100);
+            assert!(blocked_for >= Duration::from_millis(300));
+            assert!(
+                shorts_took < Duration::from_millis(200),
+                "100 short tasks took {shorts_took:?} while one task was in block_in_place"
+            );
+        });
+    });
+}
+
+#[test]
+fn block_in_place_on_one_worker_and_outside_a_runtime() {
+    assert_eq!(weft::task::block_in_place(|| 3), 3, "outside a runtime it just runs");
+    with_timeout("one worker", 30, || {
+        let rt = runtime(1);
+        let value = rt.block_on(async {
+            let other = weft::spawn(async { 11 });
+            let mine = weft::spawn(async {
+                let v = weft::task::block_in_place(|| {
+                    std::thread::sleep(Duration::from_millis(50));
+                    4
+                });
+                // The task goes on running after the closure, spawns work.
+                weft::spawn(async move { v * 10 }).await.unwrap()
+            });
+            other.await.unwrap() + mine.await.unwrap()
+        });
+        assert_eq!(value, 51);
+        // Many in a row, nested, and across shutdown.
+        rt.block_on(async {
+            for i in 0..20 {
+                let v = weft::spawn(async move {
+                    weft::task::block_in_place(|| weft::task::block_in_place(|| i))
+                })
+                .await
+                .unwrap();
+                assert_eq!(v, i);
+            }
+        });
+        drop(rt);
+    });
+}
