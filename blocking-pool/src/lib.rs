@@ -1,0 +1,634 @@
+//! A thread pool for blocking work: file system calls, blocking libraries,
+//! CPU-heavy computations. Async code hands such work to the pool and
+//! `.await`s the [`Task`]; synchronous code [`wait`](Task::wait)s for it.
+//! weft's `spawn_blocking` runs on it, and it works just as well without
+//! weft (see [`unblock`]).
+//!
+//! ```
+//! let pool = weft_blocking::Pool::new();
+//! let task = pool.spawn(|| std::fs::read_to_string("Cargo.toml").map(|s| s.len()));
+//! let len = task.wait().expect("the job did not panic")?; // or `task.await` in async code
+//! assert!(len > 0);
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! # Policy
+//!
+//! The pool starts with no threads and has one first-in first-out queue of
+//! jobs. When a job is submitted:
+//!
+//! 1. if a thread is idle, that thread takes it;
+//! 2. otherwise, if fewer than `max_threads` threads are alive, a new thread
+//!    starts for it;
+//! 3. otherwise the job waits in the queue. It is never lost: every thread
+//!    takes the next job from the queue as soon as it finishes one.
+//!
+//! A thread that finds no job waits for one, and exits after `keep_alive`
+//! (default 10 s) without one. The next job after that starts a new thread.
+//!
+//! A job that panics is caught: its [`Task`] resolves to a [`JoinError`]
+//! with the panic, and the thread goes on to the next job.
+//!
+//! # The race this design rules out
+//!
+//! A job arrives at the very moment the last idle thread's keep-alive runs
+//! out. If the submitter sees "one idle thread" and starts none, while that
+//! thread decides "no job, exit", the job waits forever. Here the two
+//! decisions are steps on one atomic counter, `idle`: idle threads minus
+//! jobs already promised to them. A submitter puts its job in the queue,
+//! then takes one from `idle`: if it was positive, the job is promised to
+//! an idle thread; if not, the submitter starts a thread (while fewer than
+//! `max_threads` are alive) or the job waits its turn. A thread whose
+//! keep-alive ran out may exit only by taking one from `idle` while it is
+//! positive, in one atomic step. So exactly one of the two wins: either the
+//! job was promised first, the thread finds nothing left to take, stays and
+//! runs the job; or the thread left first, and the submitter sees no idle
+//! thread and starts one. A thread that takes a job from the queue changes
+//! nothing: its idle period and the job's promise cancel out. The loom
+//! models in `loom-tests/tests/blocking.rs` check this.
+//!
+//! Submitting a job costs one channel send and one compare-exchange (plus
+//! starting a thread when there is no idle one); no lock is taken, and none
+//! is held while a job runs.
+//!
+//! # Shutdown
+//!
+//! [`Pool::shutdown`] refuses new jobs ([`Pool::try_spawn`] returns
+//! [`SpawnError`]; [`Pool::spawn`] returns a Task that is already
+//! cancelled), cancels every queued job that has not started (its closure is
+//! dropped unrun and its Task resolves to a cancelled [`JoinError`]), lets
+//! running jobs finish, and waits up to a timeout for every thread to exit.
+//! A job submitted while `shutdown` runs either runs or is cancelled; its
+//! Task resolves either way.
+//!
+//! Dropping the last [`Pool`] handle does not block and cancels nothing:
+//! jobs already submitted still run, and the threads exit after
+//! `keep_alive` idle, as they would anyway. Call `shutdown` for a prompt,
+//! bounded stop.
+//!
+//! # Blocking inside a job
+//!
+//! Jobs may block on anything, including [`Task::wait`] on other jobs of the
+//! same pool, as long as `max_threads` leaves a thread for the job waited
+//! for (with `max_threads(1)`, a job waiting for another job of the same
+//! pool waits forever).
+
+#![warn(missing_docs)]
+
+mod loom;
+mod state;
+mod task;
+
+use std::fmt;
+use std::io;
+use std::panic::{self, AssertUnwindSafe};
+use std::time::{Duration, Instant};
+
+use crate::loom::channel::{self, Receiver, RecvTimeoutError, Sender};
+use crate::loom::sync::atomic::{AtomicU64, Ordering};
+use crate::loom::sync::{Arc, Condvar, Mutex};
+use crate::loom::thread;
+use crate::state::{Exit, StateCell, Submit};
+use crate::task::Job;
+
+pub use crate::task::{JoinError, Task};
+
+const DEFAULT_MAX_THREADS: usize = 512;
+const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(10);
+const DEFAULT_THREAD_NAME: &str = "weft-blocking";
+
+/// A hook run on pool threads.
+type Hook = std::sync::Arc<dyn Fn() + Send + Sync + 'static>;
+
+/// Configures and builds a [`Pool`]. Setters take and return `&mut Self`, so
+/// they chain:
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let pool = weft_blocking::Pool::builder()
+///     .max_threads(64)
+///     .keep_alive(Duration::from_secs(1))
+///     .thread_name("my-blocking")
+///     .build()?;
+/// assert_eq!(pool.spawn(|| 1 + 1).wait().unwrap(), 2);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct PoolBuilder {
+    max_threads: usize,
+    keep_alive: Duration,
+    thread_name: String,
+    stack_size: Option<usize>,
+    on_thread_start: Option<Hook>,
+    on_thread_stop: Option<Hook>,
+}
+
+impl Default for PoolBuilder {
+    fn default() -> PoolBuilder {
+        PoolBuilder::new()
+    }
+}
+
+impl PoolBuilder {
+    /// A builder with the defaults: 512 threads at most, 10 s keep-alive,
+    /// threads named `weft-blocking`, the platform's stack size, no hooks.
+    pub fn new() -> PoolBuilder {
+        PoolBuilder {
+            max_threads: DEFAULT_MAX_THREADS,
+            keep_alive: DEFAULT_KEEP_ALIVE,
+            thread_name: DEFAULT_THREAD_NAME.to_owned(),
+            stack_size: None,
+            on_thread_start: None,
+            on_thread_stop: None,
+        }
+    }
+
+    /// The most threads alive at once (default 512). When all are busy, new
+    /// jobs wait in the queue. Must be at least 1 (checked by
+    /// [`build`](Self::build)).
+    pub fn max_threads(&mut self, max_threads: usize) -> &mut Self {
+        self.max_threads = max_threads;
+        self
+    }
+
+    /// How long an idle thread waits for a job before it exits (default
+    /// 10 s). `Duration::ZERO` makes threads exit as soon as they find the
+    /// queue empty.
+    pub fn keep_alive(&mut self, keep_alive: Duration) -> &mut Self {
+        self.keep_alive = keep_alive;
+        self
+    }
+
+    /// The name of the pool's threads (default `weft-blocking`).
+    pub fn thread_name(&mut self, name: impl Into<String>) -> &mut Self {
+        self.thread_name = name.into();
+        self
+    }
+
+    /// The stack size of the pool's threads, in bytes (default: the
+    /// platform's, as for [`std::thread::spawn`]).
+    pub fn stack_size(&mut self, bytes: usize) -> &mut Self {
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    /// Runs `f` on each new pool thread before its first job. A panic in
+    /// `f` is caught and does not stop the thread.
+    pub fn on_thread_start<F>(&mut self, f: F) -> &mut Self
+    where
+        F: Fn() + Send + Sync + 'static,
+    {
+        self.on_thread_start = Some(std::sync::Arc::new(f));
+        self
+    }
+
+    /// Runs `f` on each pool thread just before it exits. A panic in `f` is
+    /// caught.
+    pub fn on_thread_stop<F>(&mut self, f: F) -> &mut Self
+    where
+        F: Fn() + Send + Sync + 'static,
+    {
+        self.on_thread_stop = Some(std::sync::Arc::new(f));
+        self
+    }
+
+    /// Builds the pool. No thread starts until the first job.
+    ///
+    /// # Errors
+    ///
+    /// [`io::ErrorKind::InvalidInput`] if `max_threads` is 0 or above
+    /// 1,048,575.
+    pub fn build(&self) -> io::Result<Pool> {
+        if self.max_threads == 0 || self.max_threads > state::MAX_THREADS {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "weft-blocking: max_threads must be between 1 and {}, got {}",
+                    state::MAX_THREADS,
+                    self.max_threads
+                ),
+            ));
+        }
+        let (queue_tx, queue_rx) = channel::unbounded();
+        Ok(Pool {
+            inner: Arc::new(Inner {
+                state: StateCell::new(),
+                queue_tx,
+                queue_rx,
+                jobs_completed: AtomicU64::new(0),
+                threads: Mutex::new(0),
+                threads_done: Condvar::new(),
+                config: self.clone(),
+            }),
+        })
+    }
+}
+
+impl fmt::Debug for PoolBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PoolBuilder")
+            .field("max_threads", &self.max_threads)
+            .field("keep_alive", &self.keep_alive)
+            .field("thread_name", &self.thread_name)
+            .field("stack_size", &self.stack_size)
+            .field("on_thread_start", &self.on_thread_start.is_some())
+            .field("on_thread_stop", &self.on_thread_stop.is_some())
+            .finish()
+    }
+}
+
+/// A pool of threads for blocking jobs; see the [crate docs](crate) for its
+/// policy.
+///
+/// A `Pool` is a handle: cloning it is cheap, and all clones share the same
+/// threads and queue.
+#[derive(Clone)]
+pub struct Pool {
+    inner: Arc<Inner>,
+}
+
+/// [`Pool::try_spawn`] failed because the pool is shut down.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SpawnError(());
+
+impl fmt::Display for SpawnError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the blocking pool is shut down")
+    }
+}
+
+impl std::error::Error for SpawnError {}
+
+impl From<SpawnError> for io::Error {
+    fn from(err: SpawnError) -> io::Error {
+        io::Error::other(err)
+    }
+}
+
+/// A snapshot of a pool's counters, from [`Pool::metrics`]. Each field is
+/// read separately, so under load they may not add up exactly.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PoolMetrics {
+    /// Threads alive (started and not exiting).
+    pub threads_alive: usize,
+    /// Threads waiting for a job with none promised to them.
+    pub idle_threads: usize,
+    /// Jobs in the queue, not yet taken by a thread.
+    pub queue_depth: usize,
+    /// Jobs that have run to the end (returned or panicked).
+    pub jobs_completed: u64,
+}
+
+impl Pool {
+    /// A pool with the default settings (see [`PoolBuilder::new`]).
+    pub fn new() -> Pool {
+        PoolBuilder::new().build().expect("the default settings are valid")
+    }
+
+    /// A builder to configure a pool.
+    pub fn builder() -> PoolBuilder {
+        PoolBuilder::new()
+    }
+
+    /// Runs `f` on a pool thread and returns its [`Task`].
+    ///
+    /// After [`shutdown`](Self::shutdown), `f` is dropped unrun and the Task
+    /// resolves at once to a cancelled [`JoinError`]. Dropping the Task
+    /// detaches the job; it still runs.
+    ///
+    /// # Panics
+    ///
+    /// If the OS refuses to start a thread while no pool thread is alive to
+    /// take the job later.
+    pub fn spawn<F, R>(&self, f: F) -> Task<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        let (job, task) = task::new(f);
+        Inner::submit(&self.inner, job);
+        task
+    }
+
+    /// Like [`spawn`](Self::spawn), but after [`shutdown`](Self::shutdown)
+    /// returns [`SpawnError`] (dropping `f` unrun) instead of a cancelled
+    /// Task. A call racing with `shutdown` may still return a Task, which
+    /// then resolves either way.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let pool = weft_blocking::Pool::new();
+    /// assert!(pool.shutdown(Duration::from_secs(1)));
+    /// let err = pool.try_spawn(|| ()).unwrap_err();
+    /// assert_eq!(err.to_string(), "the blocking pool is shut down");
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// As for [`spawn`](Self::spawn).
+    pub fn try_spawn<F, R>(&self, f: F) -> Result<Task<R>, SpawnError>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        if self.inner.state.load().shutdown {
+            return Err(SpawnError(()));
+        }
+        Ok(self.spawn(f))
+    }
+
+    /// Shuts the pool down: refuses new jobs, cancels the queued jobs that
+    /// have not started (drops their closures, resolves their Tasks as
+    /// cancelled), wakes idle threads so they exit, and waits up to
+    /// `timeout` for running jobs to finish and every thread to exit.
+    ///
+    /// Returns whether every thread has exited (its `on_thread_stop` hook
+    /// included). On `false`, the remaining threads exit when their current
+    /// job returns. Calling it again only waits again. Called from a job of
+    /// this pool, it cannot see its own thread exit and returns `false`
+    /// after `timeout`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let pool = weft_blocking::Pool::new();
+    /// let job = pool.spawn(|| 1);
+    /// assert!(pool.shutdown(Duration::from_secs(5)));
+    /// // The job ran, or was cancelled if no thread had taken it yet.
+    /// match job.wait() {
+    ///     Ok(value) => assert_eq!(value, 1),
+    ///     Err(err) => assert!(err.is_cancelled()),
+    /// }
+    /// assert!(pool.try_spawn(|| 2).is_err());
+    /// ```
+    pub fn shutdown(&self, timeout: Duration) -> bool {
+        self.inner.shutdown();
+        let all_exited = self.inner.wait_for_threads(timeout);
+        if all_exited {
+            // No thread is left to wake: drop spare wake-ups (and any job
+            // that raced in, cancelling it).
+            self.inner.cancel_queued();
+        }
+        all_exited
+    }
+
+    /// Whether [`shutdown`](Self::shutdown) has been called.
+    pub fn is_shut_down(&self) -> bool {
+        self.inner.state.load().shutdown
+    }
+
+    /// A snapshot of the pool's counters.
+    ///
+    /// ```
+    /// let pool = weft_blocking::Pool::new();
+    /// pool.spawn(|| ()).wait().unwrap();
+    /// assert_eq!(pool.metrics().jobs_completed, 1);
+    /// ```
+    pub fn metrics(&self) -> PoolMetrics {
+        let state = self.inner.state.load();
+        PoolMetrics {
+            threads_alive: state.alive,
+            // `idle` is idle threads minus promised jobs; it can briefly
+            // overshoot (see `state.rs`) and is not kept after shutdown.
+            idle_threads: (state.idle.max(0) as usize).min(state.alive),
+            queue_depth: self.inner.queue_rx.len(),
+            // Relaxed: a statistic, ordered with nothing.
+            jobs_completed: self.inner.jobs_completed.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl Default for Pool {
+    fn default() -> Pool {
+        Pool::new()
+    }
+}
+
+impl fmt::Debug for Pool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pool")
+            .field("max_threads", &self.inner.config.max_threads)
+            .field("shut_down", &self.is_shut_down())
+            .field("metrics", &self.metrics())
+            .finish()
+    }
+}
+
+/// Runs `f` on a global pool (default settings, created on first use) and
+/// returns its [`Task`]. For code outside weft that needs a blocking pool.
+///
+/// ```
+/// let task = weft_blocking::unblock(|| std::thread::current().name().map(str::to_owned));
+/// assert_eq!(task.wait().unwrap().as_deref(), Some("weft-blocking"));
+/// ```
+#[cfg(not(loom))]
+pub fn unblock<F, R>(f: F) -> Task<R>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    static GLOBAL: std::sync::OnceLock<Pool> = std::sync::OnceLock::new();
+    GLOBAL.get_or_init(Pool::new).spawn(f)
+}
+
+/// What goes through the queue.
+enum Message {
+    Job(Job),
+    /// Sent by `shutdown`, one per thread alive, to wake idle threads.
+    Wake,
+}
+
+/// The pool, shared by its handles and its threads.
+struct Inner {
+    state: StateCell,
+    queue_tx: Sender<Message>,
+    queue_rx: Receiver<Message>,
+    jobs_completed: AtomicU64,
+    /// Threads started and not yet finished (their exit hook included);
+    /// `shutdown` waits for 0 on `threads_done`.
+    threads: Mutex<usize>,
+    threads_done: Condvar,
+    config: PoolBuilder,
+}
+
+impl Inner {
+    fn submit(this: &Arc<Self>, job: Job) {
+        // A hint: a stale "not shut down" is settled by the transition below.
+        if this.state.load().shutdown {
+            drop(job); // cancels it
+            return;
+        }
+        // Send first, then decide: the decision is then ordered after the
+        // job is visible in the queue (see `state.rs`). A thread may take
+        // the job before the decision; `idle` is then one too high until the
+        // decision, which at worst lets another submitter promise its job to
+        // the busy thread and start none: this submitter then sees `idle`
+        // fall to 0 and starts the thread the other one did not.
+        this.queue_tx.send(Message::Job(job)).expect("the pool holds the receiver");
+        match this.state.submit(this.config.max_threads) {
+            Submit::IdleThread | Submit::Queued => {}
+            Submit::StartThread => Inner::start_thread(this),
+            // No thread is left to find the job: cancel it here.
+            Submit::ShutDown { alive: 0 } => this.cancel_queued(),
+            // The last thread to exit cancels what is left in the queue.
+            Submit::ShutDown { .. } => {}
+        }
+    }
+
+    fn start_thread(this: &Arc<Self>) {
+        *this.threads.lock() += 1;
+        let mut builder = thread::Builder::new().name(this.config.thread_name.clone());
+        if let Some(bytes) = this.config.stack_size {
+            builder = builder.stack_size(bytes);
+        }
+        let inner = this.clone();
+        if let Err(err) = builder.spawn(move || inner.thread_main()) {
+            let after = this.state.start_failed();
+            this.thread_finished();
+            if after.shutdown && after.alive == 0 {
+                this.cancel_queued();
+            } else if after.alive == 0 {
+                panic!("weft-blocking: cannot start a pool thread ({err}) and none is alive");
+            }
+            // Otherwise the job waits for a busy thread to finish.
+        }
+    }
+
+    /// A pool thread. It starts idle, with the job that started it promised
+    /// to it (see `StateCell::submit`).
+    fn thread_main(&self) {
+        run_hook(&self.config.on_thread_start);
+        if self.work().last_at_shutdown {
+            self.cancel_queued();
+        }
+        run_hook(&self.config.on_thread_stop);
+        self.thread_finished();
+    }
+
+    /// Takes jobs from the queue until the thread may exit.
+    fn work(&self) -> Exit {
+        loop {
+            // The thread is idle here.
+            match self.queue_rx.recv_timeout(self.config.keep_alive) {
+                Ok(Message::Job(job)) => {
+                    // Relaxed: only decides between running and cancelling a
+                    // job that raced with shutdown; either is correct.
+                    if self.state.load().shutdown {
+                        drop_job(job);
+                        return self.state.exit_busy();
+                    }
+                    // A panic that escapes `run` (the result's destructor,
+                    // when the Task was dropped) must not kill the thread.
+                    let _ = panic::catch_unwind(AssertUnwindSafe(|| job.run(&self.jobs_completed)));
+                    if let Err(exit) = self.state.become_idle() {
+                        return exit;
+                    }
+                }
+                Ok(Message::Wake) | Err(RecvTimeoutError::Timeout) => {
+                    if let Some(exit) = self.state.try_retire() {
+                        return exit;
+                    }
+                    // A job is promised to an idle thread and is already in
+                    // the queue (it is sent before it is promised): wait again.
+                }
+                Err(RecvTimeoutError::Disconnected) => unreachable!("the pool holds a sender"),
+            }
+        }
+    }
+
+    fn shutdown(&self) {
+        let Some(before) = self.state.shutdown() else { return };
+        // Jobs submitted before the flag are in the queue now (state.rs);
+        // later ones see the flag.
+        self.cancel_queued();
+        // Wake the threads waiting in the queue. Threads that are busy see
+        // the flag when they finish; a spare wake-up is harmless.
+        for _ in 0..before.alive {
+            self.queue_tx.send(Message::Wake).expect("the pool holds the receiver");
+        }
+    }
+
+    /// Drops every queued job unrun, resolving its Task as cancelled. Called
+    /// after shutdown by `shutdown` itself (before it sends wake-ups), by the
+    /// last thread to exit, or by a submitter that finds no thread alive:
+    /// never while a thread waits for a wake-up this could swallow.
+    fn cancel_queued(&self) {
+        while let Ok(msg) = self.queue_rx.try_recv() {
+            if let Message::Job(job) = msg {
+                drop_job(job);
+            }
+        }
+    }
+
+    fn thread_finished(&self) {
+        let mut threads = self.threads.lock();
+        *threads -= 1;
+        if *threads == 0 {
+            self.threads_done.notify_all();
+        }
+    }
+
+    fn wait_for_threads(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now().checked_add(timeout);
+        let mut threads = self.threads.lock();
+        loop {
+            // A thread is counted in `alive` before `threads`, and leaves
+            // `alive` before `threads` (under this lock): both must be 0.
+            // The relaxed load is enough: it follows this thread's own
+            // shutdown transition, so it sees every thread start decided
+            // before the flag, and each exit it waits for happens-before
+            // the `threads` decrement seen under this lock.
+            if *threads == 0 && self.state.load().alive == 0 {
+                return true;
+            }
+            match deadline {
+                Some(deadline) => {
+                    if self.threads_done.wait_until(&mut threads, deadline).timed_out() {
+                        return *threads == 0 && self.state.load().alive == 0;
+                    }
+                }
+                None => self.threads_done.wait(&mut threads),
+            }
+        }
+    }
+}
+
+/// Drops a job unrun (cancelling its Task); a panic in the closure's
+/// destructor must not kill the thread that cancels it.
+fn drop_job(job: Job) {
+    let _ = panic::catch_unwind(AssertUnwindSafe(|| drop(job)));
+}
+
+fn run_hook(hook: &Option<Hook>) {
+    if let Some(hook) = hook {
+        let _ = panic::catch_unwind(AssertUnwindSafe(|| hook()));
+    }
+}
+
+/// Internals for the loom models in `loom-tests/tests/blocking.rs` (built
+/// only with `--cfg loom`).
+///
+/// Loom has no clock, so under loom a pool's keep-alive works like this:
+/// `Duration::ZERO` expires the instant a thread finds the queue empty (so
+/// a model explores every point at which the last idle thread can time
+/// out), and any other keep-alive never expires (threads wait for a job or
+/// a shutdown wake-up). Timed waits in `shutdown` wait until done.
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod __loom {
+    use super::Pool;
+    use std::time::Duration;
+
+    /// A pool of at most `max_threads` whose idle threads time out at once.
+    pub fn pool_with_expiring_keep_alive(max_threads: usize) -> Pool {
+        Pool::builder().max_threads(max_threads).keep_alive(Duration::ZERO).build().unwrap()
+    }
+
+    /// A pool of at most `max_threads` whose idle threads never time out.
+    pub fn pool_without_keep_alive(max_threads: usize) -> Pool {
+        Pool::builder().max_threads(max_threads).keep_alive(Duration::from_secs(1)).build().unwrap()
+    }
+}

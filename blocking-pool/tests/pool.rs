@@ -1,0 +1,451 @@
+//! Behaviour of the pool through its public API. Bounds are generous and
+//! every wait has a deadline, so a bug fails a test instead of hanging it.
+
+use std::future::Future;
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::{mpsc, Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use weft_blocking::{JoinError, Pool, PoolMetrics, SpawnError, Task};
+
+const DEADLINE: Duration = Duration::from_secs(10);
+
+/// `task.wait()`, but panics instead of hanging past `DEADLINE`.
+fn wait<R>(task: Task<R>) -> Result<R, JoinError> {
+    let start = Instant::now();
+    while !task.is_finished() {
+        assert!(start.elapsed() < DEADLINE, "task did not finish within {DEADLINE:?}");
+        thread::sleep(Duration::from_millis(1));
+    }
+    task.wait()
+}
+
+/// Polls `cond` until it holds, panicking after `within`.
+fn eventually(within: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < within, "not within {within:?}: {what}");
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// A tiny `block_on` with a deadline: parks the thread between polls.
+fn block_on<F: Future>(fut: F) -> F::Output {
+    struct Unpark(thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut fut = pin!(fut);
+    let start = Instant::now();
+    loop {
+        if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
+            return out;
+        }
+        assert!(start.elapsed() < DEADLINE, "future did not complete within {DEADLINE:?}");
+        thread::park_timeout(Duration::from_millis(100));
+    }
+}
+
+/// Counts how many times it is dropped.
+struct DropCounter(Arc<AtomicUsize>);
+
+impl Drop for DropCounter {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, SeqCst);
+    }
+}
+
+#[test]
+fn types_are_send_sync_unpin() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send_unpin<T: Send + Unpin>() {}
+    send_sync::<Pool>();
+    send_sync::<JoinError>();
+    send_sync::<SpawnError>();
+    send_unpin::<Task<Vec<u8>>>();
+}
+
+#[test]
+fn sixty_four_sleeping_jobs_run_in_parallel() {
+    let pool = Pool::new();
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..64)
+        .map(|i| {
+            pool.spawn(move || {
+                thread::sleep(Duration::from_millis(50));
+                i
+            })
+        })
+        .collect();
+    for (i, task) in tasks.into_iter().enumerate() {
+        assert_eq!(wait(task).unwrap(), i);
+    }
+    let elapsed = start.elapsed();
+    // Serially this would take 3.2 s.
+    assert!(elapsed < Duration::from_millis(1600), "took {elapsed:?}");
+    assert_eq!(pool.metrics().jobs_completed, 64);
+}
+
+#[test]
+fn max_threads_is_never_exceeded_and_excess_jobs_queue() {
+    let pool = Pool::builder().max_threads(4).build().unwrap();
+    let running = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let peak_alive = Arc::new(AtomicUsize::new(0));
+    let tasks: Vec<_> = (0..40)
+        .map(|_| {
+            let (running, peak, peak_alive) = (running.clone(), peak.clone(), peak_alive.clone());
+            let pool2 = pool.clone();
+            pool.spawn(move || {
+                let now = running.fetch_add(1, SeqCst) + 1;
+                peak.fetch_max(now, SeqCst);
+                peak_alive.fetch_max(pool2.metrics().threads_alive, SeqCst);
+                thread::sleep(Duration::from_millis(10));
+                running.fetch_sub(1, SeqCst);
+            })
+        })
+        .collect();
+    // Right after submission most jobs are still queued.
+    let m = pool.metrics();
+    assert!(m.threads_alive <= 4, "{m:?}");
+    assert!(m.queue_depth > 0, "{m:?}");
+    for task in tasks {
+        wait(task).unwrap();
+    }
+    assert!(peak.load(SeqCst) <= 4, "peak concurrency {}", peak.load(SeqCst));
+    assert!(peak.load(SeqCst) >= 2, "jobs did not run in parallel");
+    assert!(peak_alive.load(SeqCst) <= 4);
+    let m = pool.metrics();
+    assert_eq!(m.jobs_completed, 40);
+    assert_eq!(m.queue_depth, 0);
+}
+
+#[test]
+fn an_idle_thread_is_reused() {
+    let pool = Pool::new();
+    let first = wait(pool.spawn(|| thread::current().id())).unwrap();
+    // The thread goes idle right after resolving the Task.
+    eventually(DEADLINE, "thread idle", || pool.metrics().idle_threads == 1);
+    let second = wait(pool.spawn(|| thread::current().id())).unwrap();
+    assert_eq!(first, second);
+    assert_eq!(pool.metrics().threads_alive, 1);
+}
+
+#[test]
+fn idle_threads_exit_after_keep_alive() {
+    let stopped = Arc::new(AtomicUsize::new(0));
+    let s = stopped.clone();
+    let pool = Pool::builder()
+        .keep_alive(Duration::from_millis(100))
+        .on_thread_stop(move || {
+            s.fetch_add(1, SeqCst);
+        })
+        .build()
+        .unwrap();
+    let tasks: Vec<_> =
+        (0..8).map(|_| pool.spawn(|| thread::sleep(Duration::from_millis(50)))).collect();
+    for task in tasks {
+        wait(task).unwrap();
+    }
+    let alive = pool.metrics().threads_alive;
+    assert!(alive >= 2, "expected several threads, got {alive}");
+    eventually(Duration::from_secs(5), "threads exit", || pool.metrics().threads_alive == 0);
+    eventually(Duration::from_secs(5), "stop hooks", || stopped.load(SeqCst) >= alive);
+    assert_eq!(pool.metrics().idle_threads, 0);
+    // A job after that starts a new thread.
+    assert_eq!(wait(pool.spawn(|| 7)).unwrap(), 7);
+}
+
+#[test]
+fn zero_keep_alive_threads_exit_at_once_and_jobs_still_run() {
+    let pool = Pool::builder().keep_alive(Duration::ZERO).max_threads(2).build().unwrap();
+    for i in 0..200 {
+        assert_eq!(wait(pool.spawn(move || i)).unwrap(), i);
+    }
+    eventually(Duration::from_secs(5), "threads exit", || pool.metrics().threads_alive == 0);
+}
+
+#[test]
+fn a_panic_comes_back_as_join_error_and_the_pool_survives() {
+    let pool = Pool::builder().max_threads(1).build().unwrap();
+    let before = wait(pool.spawn(|| thread::current().id())).unwrap();
+
+    let err =
+        wait(pool.spawn(|| -> u32 { panic!("boom {}", std::hint::black_box(42)) })).unwrap_err();
+    assert!(err.is_panic());
+    assert!(!err.is_cancelled());
+    assert_eq!(err.to_string(), "the blocking job panicked: boom 42");
+    assert!(format!("{err:?}").contains("boom 42"));
+    let payload = err.into_panic();
+    assert_eq!(payload.downcast_ref::<String>().map(String::as_str), Some("boom 42"));
+
+    let err = wait(pool.spawn(|| std::panic::panic_any(7u8))).unwrap_err();
+    assert_eq!(err.to_string(), "the blocking job panicked");
+    assert_eq!(*err.try_into_panic().unwrap().downcast::<u8>().unwrap(), 7);
+
+    // Same thread, still working.
+    let after = wait(pool.spawn(|| thread::current().id())).unwrap();
+    assert_eq!(before, after);
+    assert_eq!(pool.metrics().jobs_completed, 4);
+    assert_eq!(pool.metrics().threads_alive, 1);
+}
+
+#[test]
+fn shutdown_cancels_queued_jobs_and_drops_their_closures() {
+    let stopped = Arc::new(AtomicUsize::new(0));
+    let s = stopped.clone();
+    let pool = Pool::builder()
+        .max_threads(1)
+        .on_thread_stop(move || {
+            s.fetch_add(1, SeqCst);
+        })
+        .build()
+        .unwrap();
+    let (release, blocked) = mpsc::channel::<()>();
+    let (started_tx, started) = mpsc::channel::<()>();
+    let blocker = pool.spawn(move || {
+        started_tx.send(()).unwrap();
+        blocked.recv_timeout(DEADLINE).expect("released");
+        "blocker done"
+    });
+    started.recv_timeout(DEADLINE).unwrap();
+
+    let drops = Arc::new(AtomicUsize::new(0));
+    let ran = Arc::new(AtomicUsize::new(0));
+    let queued: Vec<_> = (0..10)
+        .map(|_| {
+            let counter = DropCounter(drops.clone());
+            let ran = ran.clone();
+            pool.spawn(move || {
+                let _counter = &counter;
+                ran.fetch_add(1, SeqCst);
+            })
+        })
+        .collect();
+    assert_eq!(pool.metrics().queue_depth, 10);
+
+    // The blocker is still running: the threads cannot all exit yet.
+    assert!(!pool.shutdown(Duration::from_millis(50)));
+    assert!(pool.is_shut_down());
+    assert_eq!(drops.load(SeqCst), 10, "every queued closure dropped exactly once");
+    for task in queued {
+        assert!(task.is_finished());
+        let err = task.wait().unwrap_err();
+        assert!(err.is_cancelled() && !err.is_panic());
+        assert!(err.to_string().contains("cancelled"));
+        assert!(err.try_into_panic().unwrap_err().is_cancelled());
+    }
+
+    // New jobs are refused.
+    let err = pool.try_spawn(|| ()).unwrap_err();
+    assert_eq!(err.to_string(), "the blocking pool is shut down");
+    let late_drops = Arc::new(AtomicUsize::new(0));
+    let counter = DropCounter(late_drops.clone());
+    let late = pool.spawn(move || drop(counter));
+    assert_eq!(late_drops.load(SeqCst), 1);
+    assert!(late.is_finished());
+    assert!(late.wait().unwrap_err().is_cancelled());
+
+    // The running job finishes normally; then the thread exits.
+    release.send(()).unwrap();
+    assert_eq!(wait(blocker).unwrap(), "blocker done");
+    assert!(pool.shutdown(DEADLINE));
+    assert_eq!(ran.load(SeqCst), 0);
+    assert_eq!(drops.load(SeqCst), 10);
+    assert_eq!(stopped.load(SeqCst), 1, "the stop hook ran before shutdown returned true");
+    let m = pool.metrics();
+    assert_eq!((m.threads_alive, m.idle_threads), (0, 0), "{m:?}");
+}
+
+#[test]
+fn shutdown_wakes_idle_threads() {
+    let pool = Pool::builder().keep_alive(Duration::from_secs(3600)).build().unwrap();
+    let tasks: Vec<_> =
+        (0..4).map(|_| pool.spawn(|| thread::sleep(Duration::from_millis(20)))).collect();
+    for task in tasks {
+        wait(task).unwrap();
+    }
+    assert!(pool.metrics().threads_alive >= 1);
+    let start = Instant::now();
+    assert!(pool.shutdown(DEADLINE));
+    assert!(start.elapsed() < Duration::from_secs(5));
+    assert_eq!(pool.metrics().threads_alive, 0);
+    // Again: nothing left to do.
+    assert!(pool.shutdown(Duration::ZERO));
+}
+
+#[test]
+fn shutdown_of_an_unused_pool_returns_at_once() {
+    let pool = Pool::new();
+    assert!(pool.shutdown(Duration::ZERO));
+}
+
+#[test]
+fn dropping_a_task_detaches_the_job() {
+    let pool = Pool::new();
+    let (tx, rx) = mpsc::channel();
+    drop(pool.spawn(move || tx.send("ran").unwrap()));
+    assert_eq!(rx.recv_timeout(DEADLINE).unwrap(), "ran");
+}
+
+#[test]
+fn dropping_the_pool_does_not_block_and_jobs_still_run() {
+    let pool = Pool::new();
+    let task = pool.spawn(|| {
+        thread::sleep(Duration::from_millis(50));
+        5
+    });
+    let start = Instant::now();
+    drop(pool);
+    assert!(start.elapsed() < Duration::from_millis(40));
+    assert_eq!(wait(task).unwrap(), 5);
+}
+
+#[test]
+fn wait_from_a_plain_thread() {
+    let pool = Pool::new();
+    let handle = thread::spawn(move || pool.spawn(|| "hello".len()).wait().unwrap());
+    assert_eq!(handle.join().unwrap(), 5);
+}
+
+#[test]
+fn a_job_can_wait_for_another_job_of_the_same_pool() {
+    let pool = Pool::builder().max_threads(2).build().unwrap();
+    let p = pool.clone();
+    let outer = pool.spawn(move || p.spawn(|| 20).wait().unwrap() + 1);
+    assert_eq!(wait(outer).unwrap(), 21);
+}
+
+#[test]
+fn task_is_a_future() {
+    let pool = Pool::new();
+    let task = pool.spawn(|| {
+        thread::sleep(Duration::from_millis(20));
+        "async"
+    });
+    assert_eq!(block_on(task).unwrap(), "async");
+
+    // Many at once, some finished before their first poll.
+    let tasks: Vec<_> = (0..32u64).map(|i| pool.spawn(move || i * 2)).collect();
+    let sum: u64 = block_on(async {
+        let mut sum = 0;
+        for task in tasks {
+            sum += task.await.unwrap();
+        }
+        sum
+    });
+    assert_eq!(sum, (0..32).map(|i| i * 2).sum());
+}
+
+#[test]
+fn unblock_runs_on_the_global_pool() {
+    let tasks: Vec<_> = (0..8).map(|i| weft_blocking::unblock(move || i + 1)).collect();
+    let sum: i32 = tasks.into_iter().map(|t| wait(t).unwrap()).sum();
+    assert_eq!(sum, 36);
+    assert_eq!(block_on(weft_blocking::unblock(|| "ok")).unwrap(), "ok");
+}
+
+#[test]
+fn hooks_run_and_threads_are_named() {
+    let started = Arc::new(AtomicUsize::new(0));
+    let stopped = Arc::new(AtomicUsize::new(0));
+    let names = Arc::new(Mutex::new(Vec::new()));
+    let (s1, s2, n) = (started.clone(), stopped.clone(), names.clone());
+    let pool = Pool::builder()
+        .thread_name("custom-name")
+        .stack_size(4 << 20)
+        .on_thread_start(move || {
+            s1.fetch_add(1, SeqCst);
+            n.lock().unwrap().push(thread::current().name().map(str::to_owned));
+        })
+        .on_thread_stop(move || {
+            s2.fetch_add(1, SeqCst);
+        })
+        .build()
+        .unwrap();
+    let in_job = Arc::new(AtomicBool::new(false));
+    let flag = in_job.clone();
+    let started_before_job = started.clone();
+    let name = wait(pool.spawn(move || {
+        // The start hook ran before the first job on this thread.
+        flag.store(started_before_job.load(SeqCst) == 1, SeqCst);
+        // A 1 MiB stack buffer fits in the 4 MiB stack.
+        let buf = [1u8; 1 << 20];
+        assert_eq!(std::hint::black_box(&buf).iter().map(|&b| b as usize).sum::<usize>(), 1 << 20);
+        thread::current().name().map(str::to_owned)
+    }))
+    .unwrap();
+    assert_eq!(name.as_deref(), Some("custom-name"));
+    assert!(in_job.load(SeqCst));
+    assert!(pool.shutdown(DEADLINE));
+    assert_eq!(started.load(SeqCst), 1);
+    assert_eq!(stopped.load(SeqCst), 1);
+    assert_eq!(names.lock().unwrap().as_slice(), &[Some("custom-name".to_owned())]);
+}
+
+#[test]
+fn default_thread_name() {
+    let pool = Pool::new();
+    let name = wait(pool.spawn(|| thread::current().name().map(str::to_owned))).unwrap();
+    assert_eq!(name.as_deref(), Some("weft-blocking"));
+}
+
+#[test]
+fn a_panicking_hook_does_not_break_the_pool() {
+    let pool = Pool::builder()
+        .on_thread_start(|| panic!("start hook"))
+        .on_thread_stop(|| panic!("stop hook"))
+        .build()
+        .unwrap();
+    assert_eq!(wait(pool.spawn(|| 3)).unwrap(), 3);
+    assert!(pool.shutdown(DEADLINE));
+}
+
+#[test]
+fn invalid_max_threads_is_an_error_naming_the_setting() {
+    let err = Pool::builder().max_threads(0).build().unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    assert!(err.to_string().contains("max_threads"), "{err}");
+    assert!(Pool::builder().max_threads(usize::MAX).build().is_err());
+}
+
+#[test]
+fn metrics_start_at_zero() {
+    let pool = Pool::new();
+    assert_eq!(pool.metrics(), PoolMetrics::default());
+    let debug = format!("{pool:?}");
+    assert!(debug.contains("max_threads: 512"), "{debug}");
+}
+
+#[test]
+fn many_submitters_at_once() {
+    let pool = Pool::builder().max_threads(8).keep_alive(Duration::from_millis(1)).build().unwrap();
+    let ran = Arc::new(AtomicUsize::new(0));
+    let submitters: Vec<_> = (0..8)
+        .map(|_| {
+            let (pool, ran) = (pool.clone(), ran.clone());
+            thread::spawn(move || {
+                for _ in 0..500 {
+                    let ran = ran.clone();
+                    let task = pool.spawn(move || {
+                        ran.fetch_add(1, SeqCst);
+                    });
+                    wait(task).unwrap();
+                }
+            })
+        })
+        .collect();
+    for s in submitters {
+        s.join().unwrap();
+    }
+    assert_eq!(ran.load(SeqCst), 4000);
+    assert!(pool.metrics().threads_alive <= 8);
+    assert!(pool.shutdown(DEADLINE));
+}

@@ -1,0 +1,116 @@
+//! Loom models of weft-blocking's pool: the real pool code on loom's
+//! atomics, locks and threads, with a mutex model of the job queue.
+//!
+//! Loom has no clock: in a pool from `pool_with_expiring_keep_alive` an idle
+//! thread's keep-alive expires the instant it finds the queue empty, so the
+//! models explore every point at which the last idle thread can time out;
+//! in a pool from `pool_without_keep_alive` idle threads never time out.
+#![cfg(loom)]
+
+use std::time::Duration;
+
+use loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use loom::sync::Arc;
+use weft_blocking::__loom::{pool_with_expiring_keep_alive, pool_without_keep_alive};
+
+/// Counts how many times it is dropped.
+struct DropCounter(Arc<AtomicUsize>);
+
+impl Drop for DropCounter {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, SeqCst);
+    }
+}
+
+/// A job submitted while the pool's only thread, idle, is timing out still
+/// runs: either the job is promised to the idle thread first (which then
+/// may not exit and runs it) or the thread exits first (and the submitter
+/// starts a new one). Its Task resolves `Ok`, awaited as a future.
+#[test]
+fn job_submitted_as_last_idle_thread_times_out_still_runs() {
+    loom::model(|| {
+        let pool = pool_with_expiring_keep_alive(1);
+        // Start the thread; once it has run this job it goes idle and its
+        // keep-alive expires, racing with the next submission.
+        assert_eq!(pool.spawn(|| 1).wait().unwrap(), 1);
+        let task = pool.spawn(|| 2);
+        assert_eq!(loom::future::block_on(task).unwrap(), 2);
+        assert!(pool.shutdown(Duration::from_secs(10)));
+        assert_eq!(pool.metrics().threads_alive, 0);
+    });
+}
+
+/// The same race with two threads that may both be idle and timing out
+/// while a third job arrives: however many exit, the job runs.
+#[test]
+fn job_submitted_as_two_idle_threads_time_out_still_runs() {
+    loom::model(|| {
+        let pool = pool_with_expiring_keep_alive(2);
+        let (a, b) = (pool.spawn(|| 1), pool.spawn(|| 2));
+        assert_eq!(a.wait().unwrap() + b.wait().unwrap(), 3);
+        assert_eq!(pool.spawn(|| 3).wait().unwrap(), 3);
+        // No shutdown: the threads exit on their own (keep-alive), which
+        // keeps this model small.
+    });
+}
+
+/// With every thread busy (`max_threads(1)`) a second job waits in the
+/// queue and the busy thread runs it next, even though it would time out
+/// the instant it finds the queue empty: both Tasks resolve `Ok`.
+#[test]
+fn queued_job_runs_when_the_busy_thread_finishes() {
+    loom::model(|| {
+        let pool = pool_with_expiring_keep_alive(1);
+        let first = pool.spawn(|| 1);
+        let second = pool.spawn(|| 2);
+        assert_eq!(second.wait().unwrap(), 2);
+        assert_eq!(first.wait().unwrap(), 1);
+        assert!(pool.shutdown(Duration::from_secs(10)));
+    });
+}
+
+/// Shutdown racing a submission to an idle thread: the job runs or is
+/// cancelled, its closure is dropped exactly once, its Task resolves either
+/// way (never hangs), and shutdown still sees every thread exit.
+#[test]
+fn shutdown_racing_submit_to_idle_thread() {
+    loom::model(|| shutdown_racing_submit(true));
+}
+
+/// Shutdown racing a submission that starts the pool's first thread: the
+/// same guarantees.
+#[test]
+fn shutdown_racing_submit_that_starts_a_thread() {
+    loom::model(|| shutdown_racing_submit(false));
+}
+
+fn shutdown_racing_submit(warm: bool) {
+    let pool = pool_without_keep_alive(1);
+    if warm {
+        pool.spawn(|| ()).wait().unwrap();
+    }
+    let drops = Arc::new(AtomicUsize::new(0));
+    let ran = Arc::new(AtomicUsize::new(0));
+    let submitter = {
+        let (pool, drops, ran) = (pool.clone(), drops.clone(), ran.clone());
+        loom::thread::spawn(move || {
+            let counter = DropCounter(drops);
+            let task = pool.spawn(move || {
+                let _counter = counter;
+                ran.fetch_add(1, SeqCst);
+            });
+            task.wait()
+        })
+    };
+    assert!(pool.shutdown(Duration::from_secs(10)));
+    let result = submitter.join().unwrap();
+    assert_eq!(drops.load(SeqCst), 1, "the closure is dropped exactly once");
+    match result {
+        Ok(()) => assert_eq!(ran.load(SeqCst), 1),
+        Err(err) => {
+            assert!(err.is_cancelled());
+            assert_eq!(ran.load(SeqCst), 0);
+        }
+    }
+    assert_eq!(pool.metrics().threads_alive, 0);
+}
