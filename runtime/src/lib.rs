@@ -20,6 +20,8 @@ mod blocking;
 mod coop;
 mod driver;
 mod loom;
+#[cfg(not(loom))]
+pub mod net;
 pub mod runtime;
 mod scheduler;
 pub mod task;

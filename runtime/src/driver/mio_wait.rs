@@ -3,42 +3,62 @@
 use std::io;
 use std::time::Duration;
 
-use super::WaitSource;
+use parking_lot::Mutex;
 
-/// Token of the waker's registration; no I/O source uses it.
+/// Token of the waker's registration; sources use slab keys, never this.
 const WAKE_TOKEN: mio::Token = mio::Token(usize::MAX);
 
 pub(super) struct Wait {
-    /// Only the owner polls; the mutex costs nothing uncontended and lets
-    /// a sibling serve a stale driver later (I/O issue).
-    poll: parking_lot::Mutex<mio::Poll>,
+    /// Held while polling: the owner parks in it; a sibling serving a
+    /// stale driver only `try_lock`s it.
+    poll: Mutex<mio::Poll>,
     waker: mio::Waker,
 }
 
-impl WaitSource for Wait {
-    type Events = mio::Events;
-
-    fn new() -> io::Result<(Self, mio::Events)> {
+impl Wait {
+    pub(super) fn new() -> io::Result<(Wait, mio::Events, mio::Registry)> {
         let poll = mio::Poll::new()?;
         let waker = mio::Waker::new(poll.registry(), WAKE_TOKEN)?;
-        Ok((Wait { poll: parking_lot::Mutex::new(poll), waker }, mio::Events::with_capacity(256)))
+        let registry = poll.registry().try_clone()?;
+        let wait = Wait { poll: Mutex::new(poll), waker };
+        Ok((wait, mio::Events::with_capacity(1024), registry))
     }
 
-    fn wait(&self, events: &mut mio::Events, timeout: Option<Duration>) {
+    /// Polls, sleeping up to `timeout`, unless `proceed` (checked with the
+    /// poll lock held) says not to.
+    pub(super) fn wait(
+        &self,
+        events: &mut mio::Events,
+        timeout: Option<Duration>,
+        proceed: impl FnOnce() -> bool,
+    ) {
         let mut poll = self.poll.lock();
-        match poll.poll(events, timeout) {
-            Ok(()) => {}
-            // A signal interrupted the wait: the caller re-checks anyway.
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => panic!("weft: polling the worker's driver failed: {e}"),
+        events.clear();
+        if proceed() {
+            poll_into(&mut poll, events, timeout);
         }
-        // Only the waker is registered so far; its events need no handling
-        // (the eventfd is reset by mio when it fills up).
     }
 
-    fn wake(&self) {
+    /// Polls without sleeping if nobody else is polling; true if it did.
+    pub(super) fn try_poll_now(&self, events: &mut mio::Events) -> bool {
+        let Some(mut poll) = self.poll.try_lock() else { return false };
+        events.clear();
+        poll_into(&mut poll, events, Some(Duration::ZERO));
+        true
+    }
+
+    pub(super) fn wake(&self) {
         if let Err(e) = self.waker.wake() {
             panic!("weft: waking a worker failed: {e}");
         }
+    }
+}
+
+fn poll_into(poll: &mut mio::Poll, events: &mut mio::Events, timeout: Option<Duration>) {
+    match poll.poll(events, timeout) {
+        Ok(()) => {}
+        // A signal interrupted the wait: the caller re-checks anyway.
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => events.clear(),
+        Err(e) => panic!("weft: polling the worker's driver failed: {e}"),
     }
 }

@@ -1,21 +1,31 @@
-//! The per-worker driver: how a worker waits.
+//! The per-worker driver: how a worker waits, and what it waits for.
 //!
-//! Each worker parks in its own [`Driver`] and is woken through its own
-//! [`Unparker`]. In production the driver is a `mio::Poll` woken by a
-//! `mio::Waker` (an eventfd on Linux), so the same wait will also deliver
-//! I/O readiness and timer deadlines once those resources exist (the I/O
-//! and timer issues add them here). Under loom the wait is a condvar, since
-//! mio cannot run under the model checker; the park/unpark protocol above
-//! it is the same code in both.
+//! Each worker parks in its own [`Driver`]: in production a `mio::Poll`
+//! (woken by a `mio::Waker`, an eventfd on Linux) that also delivers the
+//! readiness of the I/O sources registered with it (`io`); timers are the
+//! park timeout (see `time`). Under loom the wait is a condvar and there is
+//! no I/O, since mio cannot run under the model checker; the park/unpark
+//! protocol above it is the same code in both.
 //!
-//! Protocol: a three-state word (EMPTY, PARKED, NOTIFIED). `unpark` swaps in
-//! NOTIFIED and only makes the wake-up syscall if the owner was PARKED, so
-//! waking a busy worker costs one atomic swap. `park` consumes a pending
-//! NOTIFIED without sleeping; otherwise it moves to PARKED and sleeps until
-//! woken or the timeout passes.
+//! Park protocol: a three-state word (EMPTY, PARKED, NOTIFIED). `unpark`
+//! swaps in NOTIFIED and only makes the wake-up syscall if the owner was
+//! PARKED, so waking a busy worker costs one atomic swap. `park` consumes a
+//! pending NOTIFIED without sleeping; otherwise it moves to PARKED and
+//! sleeps until woken or the timeout passes.
+//!
+//! Serving a stale driver: the poll sits behind a mutex, so an idle sibling
+//! can poll the driver of a worker stuck in a long task poll (zero timeout,
+//! `try_lock`: never two polls at once). Such a poll may swallow the owner's
+//! wake-up event; so the owner, once it holds the poll lock, re-checks the
+//! state word before sleeping, and an unpark that comes later finds the
+//! owner inside the poll and wakes it.
 
 #[cfg(not(loom))]
+mod io;
+#[cfg(not(loom))]
 mod mio_wait;
+#[cfg(not(loom))]
+pub(crate) use io::Registration;
 #[cfg(not(loom))]
 use mio_wait::Wait;
 
@@ -24,66 +34,84 @@ mod condvar_wait;
 #[cfg(loom)]
 use condvar_wait::Wait;
 
-use std::io;
+pub(crate) mod scheduled_io;
+
 use std::time::Duration;
 
-use crate::loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use crate::loom::sync::atomic::{AtomicUsize, Ordering::*};
 use crate::loom::sync::Arc;
 
 const EMPTY: usize = 0;
 const PARKED: usize = 1;
 const NOTIFIED: usize = 2;
 
-struct Shared {
+struct DriverShared {
     state: AtomicUsize,
     wait: Wait,
+    #[cfg(not(loom))]
+    io: io::IoRegistry,
+    /// Dispatch rounds, stamped on readiness (see scheduled_io).
+    tick: AtomicUsize,
 }
 
 /// The owner's side: parks the worker.
 pub(crate) struct Driver {
-    shared: Arc<Shared>,
-    events: <Wait as WaitSource>::Events,
+    shared: Arc<DriverShared>,
+    events: Events,
+    #[cfg(not(loom))]
+    scratch: Vec<(Arc<scheduled_io::ScheduledIo>, scheduled_io::Ready)>,
 }
 
-/// Wakes the driver's owner; cheap to clone, usable from any thread.
+#[cfg(not(loom))]
+type Events = mio::Events;
+#[cfg(loom)]
+type Events = ();
+
+/// Unparks the driver's owner, registers sources with it, lets siblings
+/// serve it; cheap to clone, usable from any thread.
 #[derive(Clone)]
-pub(crate) struct Unparker {
-    shared: Arc<Shared>,
-}
-
-/// What the blocking primitive under the park protocol must provide.
-pub(crate) trait WaitSource: Sized {
-    /// Scratch space the owner reuses between waits.
-    type Events;
-    /// A new wait primitive and its scratch space.
-    fn new() -> io::Result<(Self, Self::Events)>;
-    /// Blocks until `wake` is called or `timeout` passes (may return early).
-    fn wait(&self, events: &mut Self::Events, timeout: Option<Duration>);
-    /// Ends a current or the next `wait`.
-    fn wake(&self);
+pub(crate) struct DriverHandle {
+    shared: Arc<DriverShared>,
 }
 
 impl Driver {
-    /// A driver and its unparker.
-    pub(crate) fn new() -> io::Result<(Driver, Unparker)> {
-        let (wait, events) = Wait::new()?;
-        let shared = Arc::new(Shared { state: AtomicUsize::new(EMPTY), wait });
-        Ok((Driver { shared: shared.clone(), events }, Unparker { shared }))
+    /// A driver and its handle.
+    pub(crate) fn new() -> std::io::Result<(Driver, DriverHandle)> {
+        let (wait, events, _registry) = Wait::new()?;
+        let shared = Arc::new(DriverShared {
+            state: AtomicUsize::new(EMPTY),
+            wait,
+            #[cfg(not(loom))]
+            io: io::IoRegistry::new(_registry),
+            tick: AtomicUsize::new(0),
+        });
+        let driver = Driver {
+            shared: shared.clone(),
+            events,
+            #[cfg(not(loom))]
+            scratch: Vec::new(),
+        };
+        Ok((driver, DriverHandle { shared }))
     }
 
-    /// Waits until unparked or `timeout` passes; returns at once if an
-    /// unpark arrived since the last park. May return spuriously: callers
-    /// re-check their condition.
+    /// Waits until unparked or `timeout` passes, then delivers the I/O
+    /// events that arrived; returns at once if an unpark arrived since the
+    /// last park. `Some(ZERO)` polls for events without sleeping (skipped
+    /// if a sibling is polling this driver right now). May return
+    /// spuriously: callers re-check their condition.
     pub(crate) fn park(&mut self, timeout: Option<Duration>) {
-        let state = &self.shared.state;
+        let shared = &self.shared;
+        let state = &shared.state;
         // SeqCst on the whole protocol: it is off the hot path (a worker
-        // only gets here with nothing to do) and pairs with unpark's swap.
+        // only gets here with nothing to do, or every event_interval ticks)
+        // and pairs with unpark's swap.
         if state.compare_exchange(NOTIFIED, EMPTY, SeqCst, SeqCst).is_ok() {
             return;
         }
         if timeout == Some(Duration::ZERO) {
-            // A poll of the driver, not a sleep (event_interval maintenance).
-            self.shared.wait.wait(&mut self.events, timeout);
+            if shared.wait.try_poll_now(&mut self.events) {
+                self.dispatch_own();
+            }
             return;
         }
         if state.compare_exchange(EMPTY, PARKED, SeqCst, SeqCst).is_err() {
@@ -91,18 +119,71 @@ impl Driver {
             state.swap(EMPTY, SeqCst);
             return;
         }
-        self.shared.wait.wait(&mut self.events, timeout);
+        // Under the poll lock: sleep only if no unpark came (a sibling's
+        // poll may have consumed its wake-up event).
+        shared.wait.wait(&mut self.events, timeout, || state.load(SeqCst) != NOTIFIED);
         // Consume whatever woke us (or nothing, on timeout).
         state.swap(EMPTY, SeqCst);
+        self.dispatch_own();
+    }
+
+    fn dispatch_own(&mut self) {
+        #[cfg(not(loom))]
+        {
+            let shared = self.shared.clone();
+            shared.dispatch(&self.events, &mut self.scratch);
+        }
+    }
+
+    /// Polls a sibling's driver without blocking, delivering its events on
+    /// this thread. False if the sibling's poll is busy (its owner or
+    /// another sibling is in it).
+    pub(crate) fn serve(&mut self, other: &DriverHandle) -> bool {
+        if !other.shared.wait.try_poll_now(&mut self.events) {
+            return false;
+        }
+        #[cfg(not(loom))]
+        other.shared.dispatch(&self.events, &mut self.scratch);
+        true
     }
 }
 
-impl Unparker {
+impl DriverShared {
+    #[cfg(not(loom))]
+    fn dispatch(
+        &self,
+        events: &mio::Events,
+        scratch: &mut Vec<(Arc<scheduled_io::ScheduledIo>, scheduled_io::Ready)>,
+    ) {
+        if events.is_empty() {
+            return;
+        }
+        // Relaxed: the tick only has to differ between rounds.
+        let tick = self.tick.fetch_add(1, Relaxed);
+        self.io.dispatch(events, tick, scratch);
+    }
+}
+
+impl DriverHandle {
     /// Wakes the owner: ends its current park, or makes its next park
     /// return at once.
     pub(crate) fn unpark(&self) {
         if self.shared.state.swap(NOTIFIED, SeqCst) == PARKED {
             self.shared.wait.wake();
         }
+    }
+
+    /// True if I/O sources are registered here (worth serving when stale).
+    pub(crate) fn has_sources(&self) -> bool {
+        #[cfg(not(loom))]
+        return self.shared.io.has_sources();
+        #[cfg(loom)]
+        return false;
+    }
+
+    /// The runtime shut down: every wait on this driver's sources fails.
+    pub(crate) fn shutdown_io(&self) {
+        #[cfg(not(loom))]
+        self.shared.io.shutdown();
     }
 }

@@ -1,7 +1,7 @@
 //! The multi-thread, work-stealing scheduler.
 //!
 //! `Shared` is what all workers and handles see: per-worker [`Remote`]s
-//! (stealer, LIFO slot, unparker, counters), the global injector, the idle
+//! (stealer, LIFO slot, driver handle, timers, counters), the global injector, the idle
 //! set and the owned-task list. Each worker thread owns a `Core` (its FIFO
 //! deque and driver) and runs the loop in `worker`.
 //!
@@ -21,9 +21,9 @@ use std::time::Duration;
 
 use crossbeam_utils::CachePadded;
 
-use crate::driver::{Driver, Unparker};
+use crate::driver::{Driver, DriverHandle};
 use crate::loom::deque::{Injector, Steal, Stealer, Worker};
-use crate::loom::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering::*};
+use crate::loom::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
 use crate::loom::sync::{Arc, Condvar, Mutex};
 use crate::runtime::context;
 use crate::task::{self, list::OwnedTasks, JoinHandle, Schedule};
@@ -48,7 +48,10 @@ pub(crate) struct Config {
 pub(crate) struct Remote {
     pub(crate) stealer: Stealer<Notified>,
     pub(crate) lifo: LifoSlot<Arc<Shared>>,
-    pub(crate) unparker: Unparker,
+    /// Unparks this worker; registers I/O sources with its driver.
+    pub(crate) driver: DriverHandle,
+    /// Tick at which this worker's driver was last polled (by anyone).
+    pub(crate) io_polled: AtomicU64,
     pub(crate) metrics: WorkerMetrics,
     /// This worker's timer wheel.
     pub(crate) time: TimeShared,
@@ -107,11 +110,12 @@ impl Shared {
         let mut cores = Vec::with_capacity(workers);
         for index in 0..workers {
             let local = Worker::new_fifo();
-            let (driver, unparker) = Driver::new()?;
+            let (driver, handle) = Driver::new()?;
             remotes.push(CachePadded::new(Remote {
                 stealer: local.stealer(),
                 lifo: LifoSlot::new(),
-                unparker,
+                driver: handle,
+                io_polled: AtomicU64::new(0),
                 metrics: WorkerMetrics::new(),
                 time: TimeShared::new(),
             }));
@@ -215,7 +219,7 @@ impl Shared {
     /// Wakes one parked worker if no worker is searching.
     pub(crate) fn notify_parked(&self) {
         if let Some(index) = self.idle.worker_to_notify() {
-            self.remotes[index].unparker.unpark();
+            self.remotes[index].driver.unpark();
         }
     }
 
@@ -224,7 +228,7 @@ impl Shared {
     /// become the watcher unless one exists (see idle.rs).
     pub(crate) fn notify_for_watch(&self) {
         if let Some(index) = self.idle.worker_to_notify_for_watch() {
-            self.remotes[index].unparker.unpark();
+            self.remotes[index].driver.unpark();
         }
     }
 
@@ -245,9 +249,9 @@ impl Shared {
         &self.remotes[worker].time
     }
 
-    /// The wheel a new timer on this thread goes to: this worker's, or,
-    /// off the workers, one picked round robin.
-    pub(crate) fn timer_home(&self) -> usize {
+    /// The worker a new timer or I/O source made on this thread belongs
+    /// to: this worker, or, off the workers, one picked round robin.
+    pub(crate) fn home_worker(&self) -> usize {
         // Relaxed: only spreads timers over the wheels.
         self.current_worker()
             .unwrap_or_else(|| self.timer_rr.fetch_add(1, Relaxed) % self.num_workers())
@@ -258,7 +262,7 @@ impl Shared {
     /// a later timeout); and a watcher, in case the owner is stuck.
     pub(crate) fn timer_lowered(&self, worker: usize) {
         if self.current_worker() != Some(worker) {
-            self.remotes[worker].unparker.unpark();
+            self.remotes[worker].driver.unpark();
         }
         self.notify_for_watch();
     }
@@ -280,7 +284,7 @@ impl Shared {
         self.shutdown.store(true, SeqCst);
         fence(SeqCst);
         for remote in self.remotes.iter() {
-            remote.unparker.unpark();
+            remote.driver.unpark();
         }
     }
 
@@ -356,6 +360,7 @@ impl Shared {
         }
         for remote in self.remotes.iter() {
             drop(remote.lifo.take());
+            remote.driver.shutdown_io();
         }
         self.drain_injector();
         debug_assert!(self.owned.is_closed_and_empty());

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use super::{Core, Notified, Shared, WorkerMetrics};
 use crate::loom::deque::Steal;
+use crate::loom::sync::atomic::Ordering::Relaxed;
 use crate::loom::sync::Arc;
 use crate::runtime::context;
 use crate::time::driver::NO_DEADLINE;
@@ -291,11 +292,26 @@ impl WorkerContext {
         driver.park(timeout);
         let shared = &self.shared;
         let now = shared.clock.now_tick();
-        shared.remotes[self.index].time.advance(now, &mut wakers);
+        let me = &shared.remotes[self.index];
+        // Relaxed: a staleness hint for siblings.
+        me.io_polled.store(now, Relaxed);
+        me.time.advance(now, &mut wakers);
         if serve_siblings {
+            // Siblings stuck in a long poll: fire their due timers and poll
+            // their drivers (zero timeout, never while another thread
+            // polls them) once they have not been polled for over a tick.
             for (i, remote) in shared.remotes.iter().enumerate() {
-                if i != self.index && remote.time.is_stale(now) {
+                if i == self.index {
+                    continue;
+                }
+                if remote.time.is_stale(now) {
                     remote.time.advance(now, &mut wakers);
+                }
+                if remote.driver.has_sources()
+                    && remote.io_polled.load(Relaxed) + 1 < now
+                    && driver.serve(&remote.driver)
+                {
+                    remote.io_polled.store(now, Relaxed);
                 }
             }
         }

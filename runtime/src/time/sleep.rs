@@ -124,7 +124,7 @@ impl Future for Sleep {
                 if shared.is_shutdown() {
                     panic!("the weft runtime this timer was created in has shut down");
                 }
-                let worker = shared.timer_home();
+                let worker = shared.home_worker();
                 let tick = shared.clock.tick_ceil(self.deadline.into_std());
                 let registered = shared.time(worker).register(tick, cx.waker());
                 if registered.lowered {

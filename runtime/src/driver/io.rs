@@ -1,0 +1,217 @@
+//! The I/O half of a worker's driver: the sources registered with its
+//! `mio::Poll`, event dispatch, and [`Registration`], the handle a socket
+//! keeps on its source.
+//!
+//! Tokens are slab keys. A key reused after a deregistration may receive
+//! one stale event meant for the old source: that is a spurious readiness,
+//! which the new source's next I/O call turns into `WouldBlock` and clears.
+
+use std::io;
+use std::task::{Context, Poll};
+
+use mio::event::Source;
+use slab::Slab;
+
+use super::scheduled_io::{Direction, Ready, ReadyEvent, ScheduledIo};
+use super::DriverHandle;
+use crate::coop;
+use crate::loom::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use crate::loom::sync::{Arc, Mutex};
+use crate::runtime::context;
+
+/// The sources of one driver.
+pub(crate) struct IoRegistry {
+    registry: mio::Registry,
+    sources: Mutex<Slab<Arc<ScheduledIo>>>,
+    /// Number of sources, read without the lock to skip idle drivers.
+    count: AtomicUsize,
+}
+
+impl IoRegistry {
+    pub(crate) fn new(registry: mio::Registry) -> IoRegistry {
+        IoRegistry { registry, sources: Mutex::new(Slab::new()), count: AtomicUsize::new(0) }
+    }
+
+    fn register(
+        &self,
+        source: &mut impl Source,
+        interest: mio::Interest,
+    ) -> io::Result<(usize, Arc<ScheduledIo>)> {
+        let mut sources = self.sources.lock();
+        let entry = sources.vacant_entry();
+        let key = entry.key();
+        self.registry.register(source, mio::Token(key), interest)?;
+        let io = Arc::new(ScheduledIo::new());
+        entry.insert(io.clone());
+        // Relaxed: a hint (see `has_sources`), changed under the lock.
+        self.count.fetch_add(1, Relaxed);
+        Ok((key, io))
+    }
+
+    fn deregister(&self, key: usize, source: &mut impl Source) -> io::Result<()> {
+        let result = self.registry.deregister(source);
+        if self.sources.lock().try_remove(key).is_some() {
+            self.count.fetch_sub(1, Relaxed);
+        }
+        result
+    }
+
+    /// True if any source is registered (a hint for siblings deciding
+    /// whether a stale driver is worth polling).
+    pub(crate) fn has_sources(&self) -> bool {
+        self.count.load(Relaxed) > 0
+    }
+
+    /// Delivers a batch of events: readiness is set and waiters woken on
+    /// this thread (so their tasks are scheduled on this worker).
+    pub(crate) fn dispatch(
+        &self,
+        events: &mio::Events,
+        tick: usize,
+        scratch: &mut Vec<(Arc<ScheduledIo>, Ready)>,
+    ) {
+        {
+            let sources = self.sources.lock();
+            for event in events.iter() {
+                if let Some(io) = sources.get(event.token().0) {
+                    scratch.push((io.clone(), ready_of(event)));
+                }
+            }
+        }
+        for (io, ready) in scratch.drain(..) {
+            io.set_readiness(tick, ready);
+        }
+    }
+
+    /// The runtime shut down: fail every wait on these sources.
+    pub(crate) fn shutdown(&self) {
+        let sources: Vec<_> = self.sources.lock().iter().map(|(_, io)| io.clone()).collect();
+        for io in sources {
+            io.shutdown();
+        }
+    }
+}
+
+fn ready_of(event: &mio::event::Event) -> Ready {
+    let mut ready = Ready::EMPTY;
+    if event.is_readable() {
+        ready = ready | Ready::READABLE;
+    }
+    if event.is_writable() {
+        ready = ready | Ready::WRITABLE;
+    }
+    if event.is_read_closed() {
+        ready = ready | Ready::READ_CLOSED;
+    }
+    if event.is_write_closed() {
+        ready = ready | Ready::WRITE_CLOSED;
+    }
+    if event.is_error() {
+        ready = ready | Ready::ERROR;
+    }
+    ready
+}
+
+const NO_RUNTIME: &str = "there is no weft runtime on this thread: sockets must be created \
+     inside a weft runtime, in a task or in `Runtime::block_on`";
+
+fn shut_down_error() -> io::Error {
+    io::Error::other("the weft runtime this socket belongs to has shut down")
+}
+
+/// A source's registration with one worker's driver. The owner must call
+/// [`Registration::deregister`] with the source before dropping it.
+pub(crate) struct Registration {
+    driver: DriverHandle,
+    key: usize,
+    io: Arc<ScheduledIo>,
+}
+
+impl Registration {
+    /// Registers `source` with the driver of the current worker (off the
+    /// workers, one picked round robin).
+    pub(crate) fn new(source: &mut impl Source, interest: mio::Interest) -> io::Result<Registration> {
+        let driver = context::with_current(|shared| {
+            let worker = shared.home_worker();
+            shared.remotes[worker].driver.clone()
+        })
+        .ok_or_else(|| io::Error::other(NO_RUNTIME))?;
+        let (key, io) = driver.shared.io.register(source, interest)?;
+        Ok(Registration { driver, key, io })
+    }
+
+    /// Removes `source` from its driver.
+    pub(crate) fn deregister(&self, source: &mut impl Source) -> io::Result<()> {
+        self.driver.shared.io.deregister(self.key, source)
+    }
+
+    /// Waits until the source is ready in `direction`. Spends one unit of
+    /// the task's coop budget when ready, so an always-ready socket still
+    /// yields to its neighbours.
+    pub(crate) fn poll_ready(
+        &self,
+        cx: &mut Context<'_>,
+        direction: Direction,
+    ) -> Poll<io::Result<ReadyEvent>> {
+        let restore = std::task::ready!(coop::poll_proceed(cx));
+        match self.io.poll_readiness(cx, direction) {
+            Poll::Ready(Ok(event)) => {
+                restore.made_progress();
+                Poll::Ready(Ok(event))
+            }
+            Poll::Ready(Err(_)) => Poll::Ready(Err(shut_down_error())),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// Forgets readiness observed by `event` (after `WouldBlock`).
+    pub(crate) fn clear_readiness(&self, event: ReadyEvent) {
+        self.io.clear_readiness(event);
+    }
+
+    /// Runs the non-blocking `op` once the source is ready in `direction`,
+    /// clearing readiness and waiting again on `WouldBlock`.
+    pub(crate) fn poll_io<R>(
+        &self,
+        cx: &mut Context<'_>,
+        direction: Direction,
+        mut op: impl FnMut() -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        loop {
+            let event = std::task::ready!(self.poll_ready(cx, direction))?;
+            match op() {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.clear_readiness(event),
+                result => return Poll::Ready(result),
+            }
+        }
+    }
+
+    /// Runs `op` if the source looks ready in `direction`, without waiting:
+    /// `WouldBlock` (after clearing readiness) if it is not.
+    pub(crate) fn try_io<R>(
+        &self,
+        direction: Direction,
+        op: impl FnOnce() -> io::Result<R>,
+    ) -> io::Result<R> {
+        // Only a look: registering a waker here could replace the one of a
+        // task waiting in `readable()`/`writable()`.
+        let event = match self.io.ready_now(direction) {
+            Ok(Some(event)) => event,
+            Ok(None) => return Err(io::ErrorKind::WouldBlock.into()),
+            Err(_) => return Err(shut_down_error()),
+        };
+        match op() {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.clear_readiness(event);
+                Err(e)
+            }
+            result => result,
+        }
+    }
+
+    /// Waits until the source is ready in `direction` (for `readable()` /
+    /// `writable()`).
+    pub(crate) async fn ready(&self, direction: Direction) -> io::Result<()> {
+        std::future::poll_fn(|cx| self.poll_ready(cx, direction)).await.map(|_| ())
+    }
+}

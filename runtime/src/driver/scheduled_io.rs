@@ -1,0 +1,192 @@
+//! `ScheduledIo`: the readiness of one I/O source, shared between the
+//! driver that receives its events and the tasks that use it (on any
+//! worker: a task stolen to another worker still finds it here).
+//!
+//! One atomic word holds the readiness bits, the driver tick at which they
+//! were last set, and a shutdown flag. The tick makes clearing safe under
+//! edge-triggered epoll: a task clears readiness after `WouldBlock` only if
+//! no new event arrived since it observed the readiness (same tick), so an
+//! event that lands between the failed read and the clear is never erased.
+//!
+//! Wakers (one per direction) sit behind a mutex. A poller stores its waker
+//! and re-reads the readiness under that mutex; the driver sets readiness
+//! and then takes the wakers under it; so either the poller sees the new
+//! readiness or the driver sees the poller's waker.
+
+use std::task::{Context, Poll, Waker};
+
+use crate::loom::sync::atomic::{AtomicUsize, Ordering::*};
+use crate::loom::sync::Mutex;
+
+/// Readiness bits of a source.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub(crate) struct Ready(usize);
+
+impl Ready {
+    pub(crate) const EMPTY: Ready = Ready(0);
+    pub(crate) const READABLE: Ready = Ready(0b0001);
+    pub(crate) const WRITABLE: Ready = Ready(0b0010);
+    pub(crate) const READ_CLOSED: Ready = Ready(0b0100);
+    pub(crate) const WRITE_CLOSED: Ready = Ready(0b1000);
+    pub(crate) const ERROR: Ready = Ready(0b1_0000);
+    const MASK: usize = 0b1_1111;
+
+    pub(crate) fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    pub(crate) fn contains(self, other: Ready) -> bool {
+        self.0 & other.0 == other.0 && !other.is_empty()
+    }
+
+    pub(crate) fn intersection(self, other: Ready) -> Ready {
+        Ready(self.0 & other.0)
+    }
+}
+
+impl std::ops::BitOr for Ready {
+    type Output = Ready;
+    fn bitor(self, rhs: Ready) -> Ready {
+        Ready(self.0 | rhs.0)
+    }
+}
+
+/// Which side of the source a task waits on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Direction {
+    Read,
+    Write,
+}
+
+impl Direction {
+    /// The readiness that ends a wait in this direction. Closed and error
+    /// states count: the next I/O call reports them.
+    pub(crate) fn mask(self) -> Ready {
+        match self {
+            Direction::Read => Ready::READABLE | Ready::READ_CLOSED | Ready::ERROR,
+            Direction::Write => Ready::WRITABLE | Ready::WRITE_CLOSED | Ready::ERROR,
+        }
+    }
+}
+
+/// Readiness observed by a poll, to be cleared by that observation's tick.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ReadyEvent {
+    pub(crate) ready: Ready,
+    tick: usize,
+}
+
+const TICK_SHIFT: u32 = 16;
+const TICK_MASK: usize = 0x7FFF << TICK_SHIFT;
+/// The driver is gone (runtime shut down): every wait ends with an error.
+const SHUTDOWN: usize = 1 << 31;
+
+/// The readiness and wakers of one source.
+pub(crate) struct ScheduledIo {
+    /// Readiness bits | tick << TICK_SHIFT | SHUTDOWN.
+    readiness: AtomicUsize,
+    waiters: Mutex<Waiters>,
+}
+
+#[derive(Default)]
+struct Waiters {
+    reader: Option<Waker>,
+    writer: Option<Waker>,
+}
+
+/// The source was shut down with its runtime.
+pub(crate) struct Shutdown;
+
+impl ScheduledIo {
+    pub(crate) fn new() -> ScheduledIo {
+        ScheduledIo { readiness: AtomicUsize::new(0), waiters: Mutex::new(Waiters::default()) }
+    }
+
+    /// Driver: an event arrived in dispatch round `tick`. Adds `ready` and
+    /// stamps the tick, then wakes the tasks waiting on those directions.
+    pub(crate) fn set_readiness(&self, tick: usize, ready: Ready) {
+        let tick = (tick << TICK_SHIFT) & TICK_MASK;
+        // AcqRel: publishes the readiness to pollers (Acquire loads) and
+        // orders it before the waiter lock below.
+        let _ = self.readiness.fetch_update(AcqRel, Acquire, |curr| {
+            Some((curr & !TICK_MASK) | tick | (ready.0 & Ready::MASK))
+        });
+        self.wake(ready);
+    }
+
+    /// Wakes the waiters of the directions `ready` concerns.
+    pub(crate) fn wake(&self, ready: Ready) {
+        let (reader, writer) = {
+            let mut waiters = self.waiters.lock();
+            let reader = if ready.intersection(Direction::Read.mask()).is_empty() {
+                None
+            } else {
+                waiters.reader.take()
+            };
+            let writer = if ready.intersection(Direction::Write.mask()).is_empty() {
+                None
+            } else {
+                waiters.writer.take()
+            };
+            (reader, writer)
+        };
+        reader.into_iter().chain(writer).for_each(Waker::wake);
+    }
+
+    /// The runtime is gone: wake everyone; every later poll errors.
+    pub(crate) fn shutdown(&self) {
+        self.readiness.fetch_or(SHUTDOWN, AcqRel);
+        self.wake(Direction::Read.mask() | Direction::Write.mask());
+    }
+
+    /// The readiness in `direction` right now, without registering a waker.
+    pub(crate) fn ready_now(&self, direction: Direction) -> Result<Option<ReadyEvent>, Shutdown> {
+        let curr = self.readiness.load(Acquire);
+        if curr & SHUTDOWN != 0 {
+            return Err(Shutdown);
+        }
+        let ready = Ready(curr & Ready::MASK).intersection(direction.mask());
+        Ok((!ready.is_empty()).then_some(ReadyEvent { ready, tick: curr & TICK_MASK }))
+    }
+
+    /// Task: is the source ready in `direction`? If not, leaves the waker
+    /// to be woken when it is.
+    pub(crate) fn poll_readiness(
+        &self,
+        cx: &mut Context<'_>,
+        direction: Direction,
+    ) -> Poll<Result<ReadyEvent, Shutdown>> {
+        if let Some(event) = self.ready_now(direction)? {
+            return Poll::Ready(Ok(event));
+        }
+        let mut waiters = self.waiters.lock();
+        let slot = match direction {
+            Direction::Read => &mut waiters.reader,
+            Direction::Write => &mut waiters.writer,
+        };
+        match slot {
+            Some(waker) if waker.will_wake(cx.waker()) => {}
+            _ => *slot = Some(cx.waker().clone()),
+        }
+        // Re-check under the lock: readiness set before we stored the
+        // waker would otherwise never wake us.
+        match self.ready_now(direction)? {
+            Some(event) => Poll::Ready(Ok(event)),
+            None => Poll::Pending,
+        }
+    }
+
+    /// Task: the I/O call returned `WouldBlock` after `event`: clear those
+    /// bits, unless a newer event (another tick) arrived meanwhile. Closed
+    /// states are never cleared: they are final.
+    pub(crate) fn clear_readiness(&self, event: ReadyEvent) {
+        let clear = event.ready.intersection(Ready::READABLE | Ready::WRITABLE);
+        // AcqRel: the CAS must observe the latest tick the driver stamped.
+        let _ = self.readiness.fetch_update(AcqRel, Acquire, |curr| {
+            if curr & TICK_MASK != event.tick {
+                return None;
+            }
+            Some(curr & !clear.0)
+        });
+    }
+}

@@ -1,0 +1,91 @@
+//! [`PollEvented`]: a mio source registered with a worker's driver, the
+//! building block of every socket type.
+
+use std::io;
+use std::task::{Context, Poll};
+
+use mio::event::Source;
+
+use crate::driver::scheduled_io::Direction;
+use crate::driver::Registration;
+
+/// A non-blocking mio source plus its registration. Dropping it
+/// deregisters the source before closing it, so no registration or file
+/// descriptor leaks.
+pub(crate) struct PollEvented<E: Source> {
+    io: Option<E>,
+    registration: Registration,
+}
+
+impl<E: Source> PollEvented<E> {
+    /// Registers `io` for both directions with the current worker's driver.
+    pub(crate) fn new(io: E) -> io::Result<Self> {
+        Self::new_with_interest(io, mio::Interest::READABLE | mio::Interest::WRITABLE)
+    }
+
+    /// Registers `io` for `interest` only.
+    pub(crate) fn new_with_interest(mut io: E, interest: mio::Interest) -> io::Result<Self> {
+        let registration = Registration::new(&mut io, interest)?;
+        Ok(PollEvented { io: Some(io), registration })
+    }
+
+    /// The source.
+    pub(crate) fn io(&self) -> &E {
+        self.io.as_ref().expect("the source is present until into_inner")
+    }
+
+    /// Deregisters and returns the source (for `into_std`).
+    pub(crate) fn into_inner(mut self) -> io::Result<E> {
+        let mut io = self.io.take().expect("the source is present until into_inner");
+        self.registration.deregister(&mut io)?;
+        Ok(io)
+    }
+
+    /// Waits for readiness in `direction`, then runs `op`; on `WouldBlock`
+    /// clears the readiness and waits again.
+    pub(crate) fn poll_io<R>(
+        &self,
+        cx: &mut Context<'_>,
+        direction: Direction,
+        mut op: impl FnMut(&E) -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        let io = self.io();
+        self.registration.poll_io(cx, direction, || op(io))
+    }
+
+    /// Runs `op` now if the source looks ready, else `WouldBlock`.
+    pub(crate) fn try_io<R>(
+        &self,
+        direction: Direction,
+        op: impl FnOnce(&E) -> io::Result<R>,
+    ) -> io::Result<R> {
+        let io = self.io();
+        self.registration.try_io(direction, || op(io))
+    }
+
+    /// Waits until the source is ready in `direction`.
+    pub(crate) fn poll_ready(&self, cx: &mut Context<'_>, direction: Direction) -> Poll<io::Result<()>> {
+        self.registration.poll_ready(cx, direction).map_ok(|_| ())
+    }
+
+    /// Waits until the source is ready in `direction`.
+    pub(crate) async fn ready(&self, direction: Direction) -> io::Result<()> {
+        self.registration.ready(direction).await
+    }
+}
+
+impl<E: Source> Drop for PollEvented<E> {
+    fn drop(&mut self) {
+        if let Some(mut io) = self.io.take() {
+            // Errors here mean the fd is already gone from epoll; closing
+            // it (dropping `io`) is all that is left to do.
+            let _ = self.registration.deregister(&mut io);
+        }
+    }
+}
+
+impl<E: Source + std::fmt::Debug> std::fmt::Debug for PollEvented<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.io.fmt(f)
+    }
+}
