@@ -20,14 +20,21 @@ use crate::Rt;
 // the snapshot are background noise either way.
 static BYTES: AtomicU64 = AtomicU64::new(0);
 static CALLS: AtomicU64 = AtomicU64::new(0);
+static FREED: AtomicU64 = AtomicU64::new(0);
 
 /// A [`System`] wrapper that counts allocation calls and bytes requested
-/// (`alloc`, `alloc_zeroed` and `realloc`; frees are not counted).
+/// (`alloc`, `alloc_zeroed` and `realloc`) and bytes freed (`dealloc`, and
+/// the old block of a `realloc`), so that both the bytes allocated and the
+/// bytes live over a window can be read.
 pub struct CountingAlloc;
 
 fn record(size: usize) {
     BYTES.fetch_add(size as u64, Relaxed);
     CALLS.fetch_add(1, Relaxed);
+}
+
+fn record_free(size: usize) {
+    FREED.fetch_add(size as u64, Relaxed);
 }
 
 // SAFETY: every method forwards to `System` with the caller's arguments
@@ -47,14 +54,20 @@ unsafe impl GlobalAlloc for CountingAlloc {
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        record_free(layout.size());
         // SAFETY: forwarded unchanged; `ptr` came from `System` via this allocator.
         unsafe { System.dealloc(ptr, layout) }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        record(new_size);
         // SAFETY: forwarded unchanged; the caller upholds `realloc`'s contract.
-        unsafe { System.realloc(ptr, layout, new_size) }
+        let new = unsafe { System.realloc(ptr, layout, new_size) };
+        if !new.is_null() {
+            // On failure the old block stays allocated: nothing changed.
+            record(new_size);
+            record_free(layout.size());
+        }
+        new
     }
 }
 
@@ -65,12 +78,24 @@ pub struct Snapshot {
     pub bytes: u64,
     /// Allocation calls.
     pub calls: u64,
+    /// Bytes freed.
+    pub freed: u64,
 }
 
 impl Snapshot {
     /// Reads the counters now.
     pub fn now() -> Self {
-        Snapshot { bytes: BYTES.load(Relaxed), calls: CALLS.load(Relaxed) }
+        Snapshot {
+            bytes: BYTES.load(Relaxed),
+            calls: CALLS.load(Relaxed),
+            freed: FREED.load(Relaxed),
+        }
+    }
+
+    /// Bytes live (allocated and not freed) at this snapshot, since process
+    /// start; the difference of two is the growth of the heap in between.
+    pub fn live(&self) -> i64 {
+        self.bytes as i64 - self.freed as i64
     }
 }
 

@@ -2,17 +2,20 @@
 //!
 //! Every workload is written once, generically over the [`Rt`] trait, and run
 //! on both runtimes: by the `compare` binary (alternating rounds, markdown
-//! table) and by the criterion bench `scheduler`.
+//! table) and by the criterion benches `scheduler` and `timers`.
 //!
 //! The runtimes are reached only through [`Rt`]; channels come from
 //! `futures-channel` and `std::sync::mpsc`, never from a runtime, so both sides
-//! run exactly the same code apart from the scheduler.
+//! run exactly the same code apart from the scheduler (and, for the timer
+//! workloads in [`timers`], each runtime's own `sleep`).
 
 use std::fmt;
 use std::future::Future;
+use std::time::{Duration, Instant};
 
 pub mod alloc;
 pub mod report;
+pub mod timers;
 pub mod workloads;
 
 pub use workloads::Workload;
@@ -64,6 +67,26 @@ pub trait Rt: Sized + 'static {
 
     /// Yields once back to the scheduler.
     fn yield_now() -> impl Future<Output = ()> + Send;
+
+    /// The runtime's sleep future (`weft::time::Sleep`, `tokio::time::Sleep`);
+    /// named so that the timer benches can report its `size_of`.
+    type Sleep: Future<Output = ()> + Send + 'static;
+
+    /// The runtime's `sleep(duration)`.
+    ///
+    /// # Panics
+    ///
+    /// Panics when called outside the runtime's context.
+    fn sleep(duration: Duration) -> Self::Sleep;
+
+    /// The runtime's `sleep_until`, with the deadline given as a
+    /// `std::time::Instant` (both runtimes' `Instant`s wrap one), so that
+    /// lateness is measured against the exact deadline the timer got.
+    ///
+    /// # Panics
+    ///
+    /// Panics when called outside the runtime's context.
+    fn sleep_until(deadline: Instant) -> Self::Sleep;
 }
 
 /// The weft runtime under test.
@@ -107,6 +130,16 @@ impl Rt for Weft {
     fn yield_now() -> impl Future<Output = ()> + Send {
         weft::task::yield_now()
     }
+
+    type Sleep = weft::time::Sleep;
+
+    fn sleep(duration: Duration) -> Self::Sleep {
+        weft::time::sleep(duration)
+    }
+
+    fn sleep_until(deadline: Instant) -> Self::Sleep {
+        weft::time::sleep_until(weft::time::Instant::from_std(deadline))
+    }
 }
 
 /// The Tokio multi-threaded runtime, the baseline.
@@ -149,5 +182,15 @@ impl Rt for Tokio {
 
     fn yield_now() -> impl Future<Output = ()> + Send {
         tokio::task::yield_now()
+    }
+
+    type Sleep = tokio::time::Sleep;
+
+    fn sleep(duration: Duration) -> Self::Sleep {
+        tokio::time::sleep(duration)
+    }
+
+    fn sleep_until(deadline: Instant) -> Self::Sleep {
+        tokio::time::sleep_until(tokio::time::Instant::from_std(deadline))
     }
 }

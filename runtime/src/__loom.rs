@@ -166,3 +166,84 @@ impl TimerWheel {
         self.len() == 0
     }
 }
+
+/// A source's `ScheduledIo` (readiness word, tick, wakers), for the
+/// readiness models.
+pub struct IoReadiness {
+    io: crate::driver::scheduled_io::ScheduledIo,
+}
+
+/// A readiness observation, to be cleared by its tick.
+pub struct IoEvent(crate::driver::scheduled_io::ReadyEvent);
+
+impl IoReadiness {
+    /// No readiness yet.
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> IoReadiness {
+        IoReadiness { io: crate::driver::scheduled_io::ScheduledIo::new() }
+    }
+
+    /// The driver delivers "readable" in dispatch round `tick`.
+    pub fn set_readable(&self, tick: usize) {
+        self.io.set_readiness(tick, crate::driver::scheduled_io::Ready::READABLE);
+    }
+
+    /// A task polls for read readiness (registering `cx`'s waker).
+    pub fn poll_readable(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<IoEvent> {
+        use crate::driver::scheduled_io::Direction;
+        match self.io.poll_readiness(cx, Direction::Read) {
+            std::task::Poll::Ready(Ok(event)) => std::task::Poll::Ready(IoEvent(event)),
+            std::task::Poll::Ready(Err(_)) => panic!("not shut down in the models"),
+            std::task::Poll::Pending => std::task::Poll::Pending,
+        }
+    }
+
+    /// Read readiness now, without registering a waker.
+    pub fn is_readable(&self) -> bool {
+        use crate::driver::scheduled_io::Direction;
+        matches!(self.io.ready_now(Direction::Read), Ok(Some(_)))
+    }
+
+    /// The task's read hit `WouldBlock` after `event`.
+    pub fn clear(&self, event: IoEvent) {
+        self.io.clear_readiness(event.0);
+    }
+}
+
+/// A worker's driver (loom wait: condvar + poll flag) and its handle, for
+/// the park/serve model.
+pub struct DriverModel {
+    driver: crate::driver::Driver,
+}
+
+/// Handle of a [`DriverModel`]: unpark, or serve it from a sibling.
+#[derive(Clone)]
+pub struct DriverModelHandle {
+    handle: crate::driver::DriverHandle,
+}
+
+impl DriverModel {
+    /// A driver and its handle.
+    pub fn new() -> (DriverModel, DriverModelHandle) {
+        let (driver, handle) = crate::driver::Driver::new().expect("loom driver");
+        (DriverModel { driver }, DriverModelHandle { handle })
+    }
+
+    /// The owner parks until unparked.
+    pub fn park(&mut self) {
+        self.driver.park(None);
+    }
+
+    /// A sibling polls `other`'s driver without blocking (as when serving
+    /// a stale driver); false if someone else is polling it.
+    pub fn serve(&mut self, other: &DriverModelHandle) -> bool {
+        self.driver.serve(&other.handle)
+    }
+}
+
+impl DriverModelHandle {
+    /// Wakes the owner.
+    pub fn unpark(&self) {
+        self.handle.unpark();
+    }
+}

@@ -3,6 +3,10 @@
 //! and prints a markdown table of medians and the ratio weft/Tokio (lower is
 //! better). The table is also written to `benches/results/latest.md`.
 //!
+//! After the scheduler workloads come the timer rows (see
+//! `weft_benches::timers`): `timers_fire` (total time and p50/p99
+//! lateness), `timers_cancel` (time per sleep) and memory per pending timer.
+//!
 //! Usage: `cargo run --release -p weft-benches --bin compare -- [--quick] [--rounds N]`
 
 use std::path::Path;
@@ -12,6 +16,10 @@ use std::time::Duration;
 
 use weft_benches::alloc::{self, CountingAlloc};
 use weft_benches::report::{self, Row};
+use weft_benches::timers::{
+    self, CANCEL_MS, CANCEL_PER_TASK, CANCEL_SLEEPS, CANCEL_TASKS, FIRE_LIGHT_TIMERS, FIRE_MAX_MS,
+    FIRE_TIMERS, MEM_SLEEP, MEM_TIMERS,
+};
 use weft_benches::workloads::NUM_SPAWN;
 use weft_benches::{Rt, Tokio, Weft, Workload, WORKER_THREADS};
 
@@ -26,6 +34,14 @@ const QUICK_ROUNDS: usize = 3;
 const MAX_ROUNDS: usize = 101;
 /// Repetitions of the allocation measurement per runtime.
 const ALLOC_REPS: usize = 3;
+/// Timed `timers_fire` runs per sample (after one warm-up run).
+const FIRE_RUNS: u64 = 3;
+/// Timed `timers_fire_light` runs per sample: more, since the light runs are
+/// short and their lateness depends on the sub-millisecond phase at which a
+/// worker happens to wake, which varies from run to run.
+const FIRE_LIGHT_RUNS: u64 = 10;
+/// Timed `timers_cancel` iterations per sample (after one warm-up iteration).
+const CANCEL_ITERS: u64 = 3;
 /// A single sample taking longer than this means a runtime hung: abort.
 const SAMPLE_LIMIT: Duration = Duration::from_secs(180);
 
@@ -106,7 +122,145 @@ fn alloc_sample<R: Rt>(dog: &Watchdog) -> Option<alloc::PerTask> {
     alloc::per_task(&rt, NUM_SPAWN)
 }
 
-fn measure(opts: &Options, dog: &Watchdog) -> Vec<Row> {
+/// One `timers_fire` sample of `timers` sleeps on a fresh `R` runtime: a
+/// warm-up run, then `runs` timed runs. Returns the mean µs per run and the
+/// p50 and p99 lateness (µs) over all the timed runs' sleeps.
+fn fire_sample<R: Rt>(timers: usize, runs: u64, dog: &Watchdog) -> (f64, f64, f64) {
+    dog.starting(format!("timers_fire ({timers}) on {}", R::NAME));
+    let rt = R::with_workers(WORKER_THREADS);
+    timers::timers_fire(&rt, 0, timers);
+    let mut total = Duration::ZERO;
+    let mut lateness = Vec::with_capacity(timers * runs as usize);
+    for run in 1..=runs {
+        let result = timers::timers_fire(&rt, run, timers);
+        total += result.elapsed;
+        lateness.extend(result.lateness_ns);
+    }
+    drop(rt);
+    let us = |ns: Option<u64>| ns.map_or(f64::NAN, |ns| ns as f64 / 1e3);
+    let p50 = us(timers::percentile(&mut lateness, 50.0));
+    let p99 = us(timers::percentile(&mut lateness, 99.0));
+    (total.as_secs_f64() * 1e6 / runs as f64, p50, p99)
+}
+
+/// One `timers_cancel` sample on a fresh `R` runtime: ns per sleep over
+/// [`CANCEL_ITERS`] iterations, after one warm-up iteration.
+fn cancel_sample<R: Rt>(dog: &Watchdog) -> f64 {
+    dog.starting(format!("timers_cancel on {}", R::NAME));
+    let rt = R::with_workers(WORKER_THREADS);
+    timers::timers_cancel(&rt, 1);
+    let elapsed = timers::timers_cancel(&rt, CANCEL_ITERS);
+    drop(rt);
+    elapsed.as_secs_f64() * 1e9 / (CANCEL_ITERS as f64 * CANCEL_SLEEPS as f64)
+}
+
+/// Memory per pending timer on a fresh `R` runtime.
+fn timer_memory_sample<R: Rt>(dog: &Watchdog) -> Option<timers::TimerMemory> {
+    dog.starting(format!("timer memory on {}", R::NAME));
+    let rt = R::with_workers(WORKER_THREADS);
+    timers::timer_memory(&rt, MEM_TIMERS)
+}
+
+/// The timer rows, filled round by round.
+struct TimerRows {
+    fire: Row,
+    p50: Row,
+    p99: Row,
+    light_p50: Row,
+    light_p99: Row,
+    cancel: Row,
+}
+
+impl TimerRows {
+    fn new() -> TimerRows {
+        TimerRows {
+            fire: Row::new("timers_fire (µs/run)"),
+            p50: Row::new("timers_fire lateness p50 (µs)"),
+            p99: Row::new("timers_fire lateness p99 (µs)"),
+            light_p50: Row::new("timers_fire_light lateness p50 (µs)"),
+            light_p99: Row::new("timers_fire_light lateness p99 (µs)"),
+            cancel: Row::new("timers_cancel (ns/sleep)"),
+        }
+    }
+
+    /// One sample of each timer workload on each runtime, `weft_first` or not.
+    fn sample(&mut self, weft_first: bool, dog: &Watchdog) {
+        let both = |timers: usize, runs: u64| {
+            if weft_first {
+                let w = fire_sample::<Weft>(timers, runs, dog);
+                (w, fire_sample::<Tokio>(timers, runs, dog))
+            } else {
+                let t = fire_sample::<Tokio>(timers, runs, dog);
+                (fire_sample::<Weft>(timers, runs, dog), t)
+            }
+        };
+        let (w, t) = both(FIRE_TIMERS, FIRE_RUNS);
+        let (lw, lt) = both(FIRE_LIGHT_TIMERS, FIRE_LIGHT_RUNS);
+        for (row, wv, tv) in [
+            (&mut self.fire, w.0, t.0),
+            (&mut self.p50, w.1, t.1),
+            (&mut self.p99, w.2, t.2),
+            (&mut self.light_p50, lw.1, lt.1),
+            (&mut self.light_p99, lw.2, lt.2),
+        ] {
+            row.weft.push(wv);
+            row.tokio.push(tv);
+        }
+        if weft_first {
+            self.cancel.weft.push(cancel_sample::<Weft>(dog));
+            self.cancel.tokio.push(cancel_sample::<Tokio>(dog));
+        } else {
+            self.cancel.tokio.push(cancel_sample::<Tokio>(dog));
+            self.cancel.weft.push(cancel_sample::<Weft>(dog));
+        }
+    }
+
+    fn into_rows(self) -> [Row; 6] {
+        [self.fire, self.p50, self.p99, self.light_p50, self.light_p99, self.cancel]
+    }
+}
+
+/// Rows for memory per pending timer, plus each runtime's `size_of::<Sleep>()`.
+fn timer_memory_rows(dog: &Watchdog) -> (Vec<Row>, Option<usize>, Option<usize>) {
+    let mut bytes = Row::new("bytes/pending timer, warm (heap + size_of Sleep)");
+    let mut heap = Row::new("heap bytes/pending timer, warm (runtime only)");
+    let mut allocs = Row::new("allocs/pending timer, warm (incl. the Box)");
+    let mut live = Row::new("heap growth/pending timer, fresh rt (incl. Box)");
+    let (mut weft_size, mut tokio_size) = (None, None);
+    for rep in 0..ALLOC_REPS {
+        let (w, t) = if rep % 2 == 0 {
+            (timer_memory_sample::<Weft>(dog), timer_memory_sample::<Tokio>(dog))
+        } else {
+            let t = timer_memory_sample::<Tokio>(dog);
+            (timer_memory_sample::<Weft>(dog), t)
+        };
+        for (mem, is_weft) in [(w, true), (t, false)] {
+            let Some(m) = mem else { continue };
+            let pick = |row: &mut Row, v: f64| {
+                if is_weft {
+                    row.weft.push(v)
+                } else {
+                    row.tokio.push(v)
+                }
+            };
+            pick(&mut bytes, m.bytes);
+            pick(&mut heap, m.bytes - m.sleep_size as f64);
+            pick(&mut allocs, m.allocs);
+            pick(&mut live, m.live_first);
+            *(if is_weft { &mut weft_size } else { &mut tokio_size }) = Some(m.sleep_size);
+        }
+    }
+    (vec![bytes, heap, allocs, live], weft_size, tokio_size)
+}
+
+/// Everything `measure` found.
+struct Measured {
+    rows: Vec<Row>,
+    weft_sleep_size: Option<usize>,
+    tokio_sleep_size: Option<usize>,
+}
+
+fn measure(opts: &Options, dog: &Watchdog) -> Measured {
     let mut rows: Vec<Row> = Workload::ALL.iter().map(|w| Row::new(w.name())).collect();
     // One discarded round first: the process's first samples pay for page
     // faults and allocator growth that later ones do not.
@@ -115,6 +269,9 @@ fn measure(opts: &Options, dog: &Watchdog) -> Vec<Row> {
         sample::<Weft>(workload, dog);
         sample::<Tokio>(workload, dog);
     }
+    let mut timer_rows = TimerRows::new();
+    let mut discard = TimerRows::new();
+    discard.sample(true, dog);
     for round in 0..opts.rounds {
         eprintln!("compare: round {}/{}", round + 1, opts.rounds);
         for (workload, row) in Workload::ALL.iter().zip(&mut rows) {
@@ -127,6 +284,7 @@ fn measure(opts: &Options, dog: &Watchdog) -> Vec<Row> {
                 row.weft.push(sample::<Weft>(*workload, dog));
             }
         }
+        timer_rows.sample(round % 2 == 0, dog);
     }
 
     let mut bytes = Row::new("bytes/task");
@@ -149,7 +307,14 @@ fn measure(opts: &Options, dog: &Watchdog) -> Vec<Row> {
     }
     rows.push(bytes);
     rows.push(allocs);
-    rows
+    rows.extend(timer_rows.into_rows());
+    let (memory_rows, weft_sleep_size, tokio_sleep_size) = timer_memory_rows(dog);
+    rows.extend(memory_rows);
+    Measured { rows, weft_sleep_size, tokio_sleep_size }
+}
+
+fn fmt_size(size: Option<usize>) -> String {
+    size.map_or_else(|| "n/a".to_owned(), |s| format!("{s} B"))
 }
 
 fn main() -> ExitCode {
@@ -161,7 +326,7 @@ fn main() -> ExitCode {
         }
     };
     let dog = Watchdog::start();
-    let rows = measure(&opts, &dog);
+    let measured = measure(&opts, &dog);
     drop(dog);
 
     let doc = format!(
@@ -170,11 +335,39 @@ fn main() -> ExitCode {
          {} rounds, alternating which runtime goes first.\n\n\
          Time rows: µs per workload iteration (median over rounds). \
          `bytes/task`, `allocs/task`: {NUM_SPAWN} `async {{}}` tasks spawned and \
-         joined, counted after a warm-up round.\n\n{}",
+         joined, counted after a warm-up round.\n\n\
+         Timer rows (every sleep created and first polled in a task on a worker): \
+         `timers_fire`: {FIRE_TIMERS} tasks, one sleep each, durations uniform in \
+         1..={FIRE_MAX_MS} ms; µs per run (spawn + insert + fire + wake, mean of \
+         {FIRE_RUNS} runs per sample after a warm-up run) and lateness = task resumed \
+         − deadline, p50/p99 over the sample's {fire_sleeps} sleeps (a cost: lower is \
+         better); `timers_fire_light`: the same with {FIRE_LIGHT_TIMERS} tasks and \
+         {FIRE_LIGHT_RUNS} runs per sample, so lateness is timer precision with no \
+         spawn backlog (both runtimes round deadlines up to 1 ms ticks, so expect \
+         0.5–1.5 ms, varying with the sub-ms phase at which workers wake). \
+         `timers_cancel`: {CANCEL_TASKS} tasks × {CANCEL_PER_TASK} sleeps \
+         ({}..={} ms) each created, polled once (registers) and dropped (deregisters); \
+         ns per sleep over {CANCEL_ITERS} iterations after a warm-up one. \
+         Memory: one task holds {MEM_TIMERS} pending {MEM_SLEEP:?} sleeps, each \
+         `Box::pin`ned and polled once, twice on the same worker. `…, warm` rows: the \
+         second round; `bytes/pending timer, warm` = bytes allocated per timer = heap \
+         bytes the runtime allocates per timer + `size_of::<Sleep>()` (the Box), the \
+         fair sum since Tokio keeps its timer entry inline in the `Sleep` while weft \
+         keeps a wheel entry in a per-worker slab; that slab keeps its capacity, so \
+         warm it allocates nothing. `heap growth/pending timer, fresh rt` = allocated \
+         − freed per timer in the first round on a fresh runtime: the Box plus the \
+         growth of the runtime's timer tables (weft's slab doubles, so this is the \
+         entry size times capacity/{MEM_TIMERS}). `size_of::<Sleep>()`: weft {}, \
+         Tokio {}.\n\n{}",
         report::machine(),
         report::today_utc(),
         opts.rounds,
-        report::table(&rows),
+        CANCEL_MS.0,
+        CANCEL_MS.1,
+        fmt_size(measured.weft_sleep_size),
+        fmt_size(measured.tokio_sleep_size),
+        report::table(&measured.rows),
+        fire_sleeps = FIRE_TIMERS * FIRE_RUNS as usize,
     );
     println!("{doc}");
 

@@ -1,0 +1,98 @@
+//! Loom models of the reactor: the readiness protocol of `ScheduledIo`
+//! (separated from mio) and the driver's park protocol against a sibling
+//! serving it.
+#![cfg(loom)]
+
+use std::sync::Arc as StdArc;
+use std::task::{Context, Poll, Wake, Waker};
+
+use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use loom::sync::Arc;
+use loom::thread;
+use weft::__loom::{DriverModel, IoReadiness};
+
+struct CountingWaker(AtomicUsize);
+
+impl Wake for CountingWaker {
+    fn wake(self: StdArc<Self>) {
+        self.0.fetch_add(1, SeqCst);
+    }
+}
+
+/// Readiness set by the driver racing a task's clear after `WouldBlock`
+/// loses nothing: whenever data is left unread, the source still reads as
+/// readable (so the task's next poll, or its waker, sees it).
+#[test]
+fn readiness_set_racing_clear_loses_nothing() {
+    loom::model(|| {
+        let io = Arc::new(IoReadiness::new());
+        let data = Arc::new(AtomicBool::new(false));
+        // An earlier event the task is about to act on.
+        io.set_readable(0);
+
+        let (io2, data2) = (io.clone(), data.clone());
+        let driver = thread::spawn(move || {
+            // New bytes arrive, then the edge-triggered event is delivered.
+            data2.store(true, SeqCst);
+            io2.set_readable(1);
+        });
+
+        let counter = StdArc::new(CountingWaker(AtomicUsize::new(0)));
+        let waker = Waker::from(counter.clone());
+        let mut cx = Context::from_waker(&waker);
+        if let Poll::Ready(event) = io.poll_readable(&mut cx) {
+            // The read: takes the bytes if they are there.
+            if !data.swap(false, SeqCst) {
+                io.clear(event);
+            }
+        }
+        driver.join().unwrap();
+
+        if data.load(SeqCst) {
+            assert!(io.is_readable(), "unread data but readiness was cleared: lost wakeup");
+        }
+    });
+}
+
+/// A task that registers its waker while the driver delivers an event is
+/// either woken or sees the readiness on its poll.
+#[test]
+fn poll_racing_event_is_never_lost() {
+    loom::model(|| {
+        let io = Arc::new(IoReadiness::new());
+        let io2 = io.clone();
+        let driver = thread::spawn(move || io2.set_readable(1));
+
+        let counter = StdArc::new(CountingWaker(AtomicUsize::new(0)));
+        let waker = Waker::from(counter.clone());
+        let mut cx = Context::from_waker(&waker);
+        let ready_at_poll = io.poll_readable(&mut cx).is_ready();
+        driver.join().unwrap();
+        assert!(
+            ready_at_poll || counter.0.load(SeqCst) == 1,
+            "the event neither showed in the poll nor woke the task"
+        );
+    });
+}
+
+/// A sibling polling a stale driver racing its owner's return to park: the
+/// two never poll at once (the poll lock), and a sibling poll that swallows
+/// the owner's wake-up cannot make the owner sleep through an unpark (the
+/// owner re-checks its state under the poll lock).
+#[test]
+fn sibling_serving_a_stale_driver_racing_its_owner() {
+    loom::model(|| {
+        let (mut owner, handle) = DriverModel::new();
+        let (mut sibling, _) = DriverModel::new();
+        let h2 = handle.clone();
+        let serving = thread::spawn(move || {
+            sibling.serve(&h2);
+        });
+        let h3 = handle.clone();
+        let waking = thread::spawn(move || h3.unpark());
+        // Must return: the unpark is never lost.
+        owner.park();
+        serving.join().unwrap();
+        waking.join().unwrap();
+    });
+}
