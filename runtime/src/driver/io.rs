@@ -51,6 +51,7 @@ impl IoRegistry {
     fn deregister(&self, key: usize, source: &mut impl Source) -> io::Result<()> {
         let result = self.registry.deregister(source);
         if self.sources.lock().try_remove(key).is_some() {
+            // Relaxed: a hint, see `has_sources`.
             self.count.fetch_sub(1, Relaxed);
         }
         result
@@ -59,6 +60,7 @@ impl IoRegistry {
     /// True if any source is registered (a hint for siblings deciding
     /// whether a stale driver is worth polling).
     pub(crate) fn has_sources(&self) -> bool {
+        // Relaxed: a stale answer only delays or adds one zero-timeout poll.
         self.count.load(Relaxed) > 0
     }
 

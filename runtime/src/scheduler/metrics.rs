@@ -28,6 +28,8 @@ impl WorkerMetrics {
     }
 
     pub(crate) fn read(counter: &AtomicU64) -> u64 {
+        // Relaxed: a metric (and the watcher's progress check) only needs
+        // some recent value.
         counter.load(Relaxed)
     }
 }

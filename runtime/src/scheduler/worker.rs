@@ -307,6 +307,8 @@ impl WorkerContext {
                 if remote.time.is_stale(now) {
                     remote.time.advance(now, &mut wakers);
                 }
+                // Relaxed: `io_polled` is a staleness hint; the poll lock
+                // (try_lock in `serve`) is what keeps polls exclusive.
                 if remote.driver.has_sources()
                     && remote.io_polled.load(Relaxed) + 1 < now
                     && driver.serve(&remote.driver)

@@ -150,6 +150,7 @@ impl TimeShared {
             // A timer registered concurrently with an earlier deadline is
             // seen by the next advance; registration itself checks for
             // "already due" under the lock.
+            // Relaxed: a hint for siblings, see the field's docs.
             self.advanced.fetch_max(now, Relaxed);
             return;
         }
@@ -164,12 +165,14 @@ impl TimeShared {
 
     /// Earliest pending deadline (lock-free hint).
     pub(crate) fn next_deadline(&self) -> u64 {
+        // Relaxed: a hint, see the field's docs.
         self.next_deadline.load(Relaxed)
     }
 
     /// True if timers are due at `now` and the wheel has not been advanced
     /// for more than a tick: its owner is busy in a long poll.
     pub(crate) fn is_stale(&self, now: u64) -> bool {
+        // Relaxed: hints; the wheel lock makes the actual advance exclusive.
         self.next_deadline() <= now && self.advanced.load(Relaxed) + 1 < now
     }
 
