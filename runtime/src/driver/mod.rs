@@ -105,13 +105,15 @@ impl Driver {
         // SeqCst on the whole protocol: it is off the hot path (a worker
         // only gets here with nothing to do, or every event_interval ticks)
         // and pairs with unpark's swap.
-        if state.compare_exchange(NOTIFIED, EMPTY, SeqCst, SeqCst).is_ok() {
-            return;
-        }
         if timeout == Some(Duration::ZERO) {
+            // A poll between tasks: leaves a pending unpark for the next
+            // real park.
             if shared.wait.try_poll_now(&mut self.events) {
                 self.dispatch_own();
             }
+            return;
+        }
+        if state.compare_exchange(NOTIFIED, EMPTY, SeqCst, SeqCst).is_ok() {
             return;
         }
         if state.compare_exchange(EMPTY, PARKED, SeqCst, SeqCst).is_err() {
