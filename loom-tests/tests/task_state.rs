@@ -228,3 +228,28 @@ fn shutdown_racing_wake() {
         assert_eq!(Arc::strong_count(&sched), 1, "task cell not freed");
     });
 }
+
+/// Waker clones dropped on several threads while the task completes: the
+/// cell is freed exactly once, by whichever drop is last (the scheduler's
+/// `Arc` count returns to one: no leak; a double free would corrupt it).
+#[test]
+fn waker_clones_dropped_on_several_threads() {
+    loom::model(|| {
+        let sched = TestScheduler::new();
+        let slot = Arc::new(Mutex::new(None::<Waker>));
+        let flag = Arc::new(AtomicBool::new(false));
+        let join = TestScheduler::spawn(&sched, wait_for_flag(slot.clone(), flag.clone()));
+        assert!(sched.run_one());
+        let waker = slot.lock().unwrap().take().expect("waker registered");
+        let clone = waker.clone();
+        let a = thread::spawn(move || drop(waker));
+        let b = thread::spawn(move || drop(clone));
+        flag.store(true, SeqCst);
+        drop(join);
+        // The task is idle with no waker left: shutdown cancels it.
+        sched.shutdown();
+        a.join().unwrap();
+        b.join().unwrap();
+        assert_eq!(Arc::strong_count(&sched), 1, "task cell leaked or freed twice");
+    });
+}

@@ -13,7 +13,7 @@ use crate::loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use crate::loom::sync::{Arc, Mutex};
 use crate::task::{self, list::OwnedTasks, JoinHandle, Notified, Schedule, Task};
 
-pub use crate::scheduler::Idle;
+use crate::scheduler::Idle;
 
 /// A scheduler whose run queue the model drains explicitly.
 pub struct TestScheduler {
@@ -100,15 +100,126 @@ impl Schedule for Arc<TestScheduler> {
     }
 }
 
-impl Idle {
-    /// Loom access to the searching count.
-    pub fn searching(&self) -> usize {
-        self.num_searching()
+impl TestScheduler {
+    /// Takes the task at the head of the queue without running it.
+    pub fn take_queued(&self) -> Option<QueuedTask> {
+        self.queue.lock().pop_front().map(QueuedTask)
+    }
+}
+
+/// A queued task (a `Notified`) taken out of a [`TestScheduler`].
+pub struct QueuedTask(Notified<Arc<TestScheduler>>);
+
+impl QueuedTask {
+    /// Polls the task.
+    pub fn run(self) {
+        self.0.run();
+    }
+}
+
+/// The worker's stealable LIFO slot, holding real tasks.
+pub struct LifoModel(crate::scheduler::LifoSlot<Arc<TestScheduler>>);
+
+impl LifoModel {
+    /// An empty slot.
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> LifoModel {
+        LifoModel(crate::scheduler::LifoSlot::new())
     }
 
-    /// Loom access to the unparked count.
+    /// Owner: puts a task, returning the one it displaced.
+    pub fn put(&self, task: QueuedTask) -> Option<QueuedTask> {
+        self.0.put(task.0).map(QueuedTask)
+    }
+
+    /// Owner or thief: takes the task.
+    pub fn take(&self) -> Option<QueuedTask> {
+        self.0.take().map(QueuedTask)
+    }
+}
+
+/// A worker's run queue (the loom model of crossbeam-deque's API that the
+/// scheduler uses under loom), holding real tasks.
+pub struct LocalQueueModel(crate::loom::deque::Worker<QueuedTask>);
+
+/// A thief's end of a [`LocalQueueModel`].
+pub struct StealerModel(crate::loom::deque::Stealer<QueuedTask>);
+
+impl LocalQueueModel {
+    /// An empty FIFO queue.
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> LocalQueueModel {
+        LocalQueueModel(crate::loom::deque::Worker::new_fifo())
+    }
+
+    /// Owner push.
+    pub fn push(&self, task: QueuedTask) {
+        self.0.push(task);
+    }
+
+    /// Owner pop.
+    pub fn pop(&self) -> Option<QueuedTask> {
+        self.0.pop()
+    }
+
+    /// A stealer for siblings.
+    pub fn stealer(&self) -> StealerModel {
+        StealerModel(self.0.stealer())
+    }
+}
+
+impl StealerModel {
+    /// Steals half of the queue into `dest`, returning one task.
+    pub fn steal_batch_and_pop(&self, dest: &LocalQueueModel) -> Option<QueuedTask> {
+        match self.0.steal_batch_and_pop(&dest.0) {
+            crossbeam_deque::Steal::Success(task) => Some(task),
+            _ => None,
+        }
+    }
+}
+
+/// The idle set's protocol, driven by hand.
+pub struct IdleModel(Idle);
+
+impl IdleModel {
+    /// An idle set for `workers` workers, all unparked.
+    pub fn new(workers: usize) -> IdleModel {
+        IdleModel(Idle::new(workers))
+    }
+
+    /// A worker starts searching (false if half already search).
+    pub fn to_searching(&self) -> bool {
+        self.0.transition_worker_to_searching()
+    }
+
+    /// A searcher found work; true if it was the last searcher.
+    pub fn from_searching(&self) -> bool {
+        self.0.transition_worker_from_searching()
+    }
+
+    /// A worker parks; true if it was the last searcher.
+    pub fn to_parked(&self, index: usize, searching: bool) -> bool {
+        self.0.transition_worker_to_parked(index, searching)
+    }
+
+    /// A pusher asks whom to wake (marks it unparked and searching).
+    pub fn worker_to_notify(&self) -> Option<usize> {
+        self.0.worker_to_notify()
+    }
+
+    /// A parked worker woke on its own.
+    pub fn unpark_by_id(&self, index: usize) -> bool {
+        self.0.unpark_worker_by_id(index)
+    }
+
+    /// Searching workers.
+    pub fn searching(&self) -> usize {
+        self.0.num_searching()
+    }
+
+    /// Unparked workers.
     pub fn unparked(&self) -> usize {
-        self.num_unparked()
+        self.0.num_unparked()
     }
 }
 

@@ -51,6 +51,7 @@ struct DriverShared {
     #[cfg(not(loom))]
     io: io::IoRegistry,
     /// Dispatch rounds, stamped on readiness (see scheduled_io).
+    #[cfg(not(loom))]
     tick: AtomicUsize,
 }
 
@@ -83,6 +84,7 @@ impl Driver {
             wait,
             #[cfg(not(loom))]
             io: io::IoRegistry::new(_registry),
+            #[cfg(not(loom))]
             tick: AtomicUsize::new(0),
         });
         let driver = Driver {

@@ -23,6 +23,7 @@ use crate::loom::sync::Mutex;
 pub(crate) struct Ready(usize);
 
 impl Ready {
+    #[cfg_attr(loom, allow(dead_code))]
     pub(crate) const EMPTY: Ready = Ready(0);
     pub(crate) const READABLE: Ready = Ready(0b0001);
     pub(crate) const WRITABLE: Ready = Ready(0b0010);
@@ -33,10 +34,6 @@ impl Ready {
 
     pub(crate) fn is_empty(self) -> bool {
         self.0 == 0
-    }
-
-    pub(crate) fn contains(self, other: Ready) -> bool {
-        self.0 & other.0 == other.0 && !other.is_empty()
     }
 
     pub(crate) fn intersection(self, other: Ready) -> Ready {
@@ -134,6 +131,7 @@ impl ScheduledIo {
     }
 
     /// The runtime is gone: wake everyone; every later poll errors.
+    #[cfg_attr(loom, allow(dead_code))]
     pub(crate) fn shutdown(&self) {
         self.readiness.fetch_or(SHUTDOWN, AcqRel);
         self.wake(Direction::Read.mask() | Direction::Write.mask());

@@ -7,8 +7,22 @@
 //! poll has its driver served by an idle sibling.
 //!
 //! Errors are the OS's `io::Error`s (connection refused, address in use,
-//! too many open files...): weft never retries them itself.
+//! too many open files...): weft never retries them itself. Creating a
+//! socket outside a weft runtime is an error too.
+//!
+//! Streams implement `futures_io::AsyncRead` and `AsyncWrite`; use them
+//! with `futures_util::{AsyncReadExt, AsyncWriteExt}`.
 
+mod addr;
 mod poll_evented;
+pub mod tcp;
+mod udp;
+#[cfg(unix)]
+pub mod unix;
 
+pub use addr::ToSocketAddrs;
 pub(crate) use poll_evented::PollEvented;
+pub use tcp::{TcpListener, TcpStream};
+pub use udp::UdpSocket;
+#[cfg(unix)]
+pub use unix::{UnixDatagram, UnixListener, UnixStream};

@@ -35,7 +35,7 @@ const SEARCH_MASK: usize = (1 << SEARCH_BITS) - 1;
 const UNPARK_ONE: usize = 1 << SEARCH_BITS;
 
 /// The idle set of one runtime (see the module docs).
-pub struct Idle {
+pub(crate) struct Idle {
     /// Low 16 bits: searching workers; the rest: unparked workers.
     state: AtomicUsize,
     /// Indices of parked workers.
@@ -114,6 +114,11 @@ impl Idle {
         let dec = UNPARK_ONE + usize::from(is_searching);
         let prev = State(self.state.fetch_sub(dec, SeqCst));
         sleepers.push(index);
+        drop(sleepers);
+        // The parker's half of the store-buffer pairing (module docs): the
+        // queue re-check that follows must not be ordered before the
+        // announcement, whatever orderings the queues use internally.
+        fence(SeqCst);
         is_searching && prev.searching() == 1
     }
 

@@ -29,7 +29,7 @@ use crate::runtime::context;
 use crate::task::{self, list::OwnedTasks, JoinHandle, Schedule};
 use crate::time::driver::{Clock, TimeShared};
 
-pub use idle::Idle;
+pub(crate) use idle::Idle;
 pub(crate) use lifo::LifoSlot;
 pub(crate) use metrics::WorkerMetrics;
 pub(crate) use worker::{run_core, run_worker, WorkerContext};

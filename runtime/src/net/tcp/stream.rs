@@ -1,0 +1,330 @@
+//! [`TcpStream`]: a connected TCP socket on a worker's reactor, with
+//! `futures_io::AsyncRead`/`AsyncWrite`.
+
+use std::future::poll_fn;
+use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::net::{Shutdown, SocketAddr};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures_io::{AsyncRead, AsyncWrite};
+
+use crate::driver::scheduled_io::Direction;
+use crate::net::addr::{resolve, no_addresses, ToSocketAddrs};
+use crate::net::tcp::split::{split, ReadHalf, WriteHalf};
+use crate::net::tcp::split_owned::{split_owned, OwnedReadHalf, OwnedWriteHalf};
+use crate::net::PollEvented;
+
+/// A TCP connection.
+///
+/// Made by [`connect`](TcpStream::connect), by
+/// [`TcpListener::accept`](crate::net::TcpListener::accept), or from a
+/// standard library stream. It implements `futures_io::AsyncRead` and
+/// `AsyncWrite` (use `futures_util`'s `AsyncReadExt`/`AsyncWriteExt`);
+/// closing it (`poll_close`) shuts down the write side, so the peer reads
+/// end-of-file while this side can still read. For reading and writing from
+/// two tasks, [`into_split`](TcpStream::into_split) it.
+///
+/// One task at a time should wait in each direction: a second task reading
+/// (or waiting in [`readable`](TcpStream::readable)) concurrently with the
+/// first takes over the wake-up.
+///
+/// ```
+/// # weft::runtime::Runtime::new().unwrap().block_on(async {
+/// use futures_util::{AsyncReadExt, AsyncWriteExt};
+/// use weft::net::{TcpListener, TcpStream};
+///
+/// let listener = TcpListener::bind("127.0.0.1:0").await?;
+/// let mut client = TcpStream::connect(listener.local_addr()?).await?;
+/// let (mut server, _) = listener.accept().await?;
+///
+/// client.write_all(b"ping").await?;
+/// client.close().await?; // the server will read end-of-file
+/// let mut got = Vec::new();
+/// server.read_to_end(&mut got).await?;
+/// assert_eq!(got, b"ping");
+/// # Ok::<(), std::io::Error>(())
+/// # }).unwrap();
+/// ```
+#[derive(Debug)]
+pub struct TcpStream {
+    io: PollEvented<mio::net::TcpStream>,
+}
+
+impl TcpStream {
+    /// Opens a connection to `addr`, waiting until it is established.
+    ///
+    /// `addr` may resolve to several addresses (a host name): each is tried
+    /// in turn; if none connects, the error of the last one is returned
+    /// (e.g. [`io::ErrorKind::ConnectionRefused`] when nothing listens).
+    ///
+    /// # Errors
+    /// The OS's error for the connection attempt, or an error if called
+    /// outside a weft runtime.
+    pub async fn connect<A: ToSocketAddrs>(addr: A) -> io::Result<TcpStream> {
+        let mut last_err = None;
+        for addr in resolve(&addr).await? {
+            match TcpStream::connect_addr(addr).await {
+                Ok(stream) => return Ok(stream),
+                Err(e) => last_err = Some(e),
+            }
+        }
+        Err(last_err.unwrap_or_else(no_addresses))
+    }
+
+    /// One non-blocking connect: start it, wait until the socket is
+    /// writable, then ask the socket how it went.
+    async fn connect_addr(addr: SocketAddr) -> io::Result<TcpStream> {
+        let stream = TcpStream::from_mio(mio::net::TcpStream::connect(addr)?)?;
+        poll_fn(|cx| stream.io.poll_io(cx, Direction::Write, connect_outcome)).await?;
+        Ok(stream)
+    }
+
+    /// Registers an already connected (or connecting) mio stream.
+    pub(crate) fn from_mio(stream: mio::net::TcpStream) -> io::Result<TcpStream> {
+        Ok(TcpStream { io: PollEvented::new(stream)? })
+    }
+
+    /// Wraps a connected standard library stream, setting it non-blocking
+    /// and registering it with the current runtime.
+    ///
+    /// # Errors
+    /// Outside a weft runtime, or if the OS refuses.
+    pub fn from_std(stream: std::net::TcpStream) -> io::Result<TcpStream> {
+        stream.set_nonblocking(true)?;
+        TcpStream::from_mio(mio::net::TcpStream::from_std(stream))
+    }
+
+    /// Deregisters the stream and returns it as a standard library one,
+    /// still in non-blocking mode (call `set_nonblocking(false)` to block).
+    pub fn into_std(self) -> io::Result<std::net::TcpStream> {
+        self.io.into_inner().map(Into::into)
+    }
+
+    /// The remote address of this connection.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.io.io().peer_addr()
+    }
+
+    /// The local address of this connection.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.io.io().local_addr()
+    }
+
+    /// Takes the pending socket error (`SO_ERROR`), if any.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.io.io().take_error()
+    }
+
+    /// Shuts down the read side, the write side, or both, at once (like
+    /// [`std::net::TcpStream::shutdown`]). After `Shutdown::Write` the peer
+    /// reads end-of-file; this side can still read.
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.io.io().shutdown(how)
+    }
+
+    /// Sets `TCP_NODELAY` (disables Nagle's algorithm when `true`).
+    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        self.io.io().set_nodelay(nodelay)
+    }
+
+    /// Whether `TCP_NODELAY` is set.
+    pub fn nodelay(&self) -> io::Result<bool> {
+        self.io.io().nodelay()
+    }
+
+    /// Sets the IP time-to-live (`IP_TTL`) of outgoing packets.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        self.io.io().set_ttl(ttl)
+    }
+
+    /// The IP time-to-live (`IP_TTL`).
+    pub fn ttl(&self) -> io::Result<u32> {
+        self.io.io().ttl()
+    }
+
+    /// Waits until the stream may be readable (data, end-of-file or an
+    /// error to report). May be a false alarm: a following
+    /// [`try_read`](TcpStream::try_read) can still return `WouldBlock`.
+    pub async fn readable(&self) -> io::Result<()> {
+        self.io.ready(Direction::Read).await
+    }
+
+    /// Polls for read readiness, like [`readable`](TcpStream::readable).
+    pub fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.io.poll_ready(cx, Direction::Read)
+    }
+
+    /// Waits until the stream may be writable. May be a false alarm: a
+    /// following [`try_write`](TcpStream::try_write) can still return
+    /// `WouldBlock`.
+    pub async fn writable(&self) -> io::Result<()> {
+        self.io.ready(Direction::Write).await
+    }
+
+    /// Polls for write readiness, like [`writable`](TcpStream::writable).
+    pub fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.io.poll_ready(cx, Direction::Write)
+    }
+
+    /// Reads what is available now into `buf`, without waiting:
+    /// `Ok(0)` at end-of-file (or for an empty `buf`),
+    /// [`io::ErrorKind::WouldBlock`] if nothing is available.
+    ///
+    /// ```
+    /// # weft::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let listener = weft::net::TcpListener::bind("127.0.0.1:0").await?;
+    /// # let stream = weft::net::TcpStream::connect(listener.local_addr()?).await?;
+    /// # let (peer, _) = listener.accept().await?;
+    /// # peer.writable().await?;
+    /// # peer.try_write(b"hi")?;
+    /// let mut buf = [0; 1024];
+    /// let n = loop {
+    ///     stream.readable().await?;
+    ///     match stream.try_read(&mut buf) {
+    ///         Ok(n) => break n,
+    ///         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+    ///         Err(e) => return Err(e),
+    ///     }
+    /// };
+    /// # assert_eq!(&buf[..n], b"hi");
+    /// # Ok::<(), std::io::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.io.try_io(Direction::Read, |mut io| io.read(buf))
+    }
+
+    /// Like [`try_read`](TcpStream::try_read), into several buffers.
+    pub fn try_read_vectored(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        self.io.try_io(Direction::Read, |mut io| io.read_vectored(bufs))
+    }
+
+    /// Writes what fits now from `buf`, without waiting:
+    /// [`io::ErrorKind::WouldBlock`] if the send buffer is full.
+    pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        self.io.try_io(Direction::Write, |mut io| io.write(buf))
+    }
+
+    /// Like [`try_write`](TcpStream::try_write), from several buffers.
+    pub fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.io.try_io(Direction::Write, |mut io| io.write_vectored(bufs))
+    }
+
+    /// Reads data into `buf` without removing it from the socket's queue,
+    /// waiting until some is available: the next read sees it again.
+    /// `Ok(0)` at end-of-file.
+    pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        poll_fn(|cx| self.poll_peek(cx, buf)).await
+    }
+
+    /// Polls for [`peek`](TcpStream::peek).
+    pub fn poll_peek(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        self.io.poll_io(cx, Direction::Read, |io| io.peek(buf))
+    }
+
+    /// Splits the stream into a read half and a write half that can move to
+    /// different tasks. Dropping the [`OwnedWriteHalf`] shuts down the
+    /// write side (unless it was [`forget`](OwnedWriteHalf::forget)-ed);
+    /// [`OwnedReadHalf::reunite`] puts the stream back together.
+    pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
+        split_owned(self)
+    }
+
+    /// Splits a borrowed stream into a read half and a write half, for
+    /// reading and writing concurrently within one task (e.g. with
+    /// `join`). Closing the [`WriteHalf`] shuts down the write side.
+    pub fn split(&mut self) -> (ReadHalf<'_>, WriteHalf<'_>) {
+        split(self)
+    }
+
+    pub(crate) fn poll_read_priv(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        self.io.poll_io(cx, Direction::Read, |mut io| io.read(buf))
+    }
+
+    pub(crate) fn poll_read_vectored_priv(
+        &self,
+        cx: &mut Context<'_>,
+        bufs: &mut [IoSliceMut<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.io.poll_io(cx, Direction::Read, |mut io| io.read_vectored(bufs))
+    }
+
+    pub(crate) fn poll_write_priv(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        self.io.poll_io(cx, Direction::Write, |mut io| io.write(buf))
+    }
+
+    pub(crate) fn poll_write_vectored_priv(
+        &self,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.io.poll_io(cx, Direction::Write, |mut io| io.write_vectored(bufs))
+    }
+}
+
+/// After a non-blocking connect, the socket turned writable: a pending
+/// error is the connect's failure (e.g. refused); no peer yet means the
+/// readiness was stale, so wait again.
+fn connect_outcome(io: &mio::net::TcpStream) -> io::Result<()> {
+    if let Some(e) = io.take_error()? {
+        return Err(e);
+    }
+    match io.peer_addr() {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotConnected => Err(io::ErrorKind::WouldBlock.into()),
+        Err(e) => Err(e),
+    }
+}
+
+impl AsyncRead for TcpStream {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        self.poll_read_priv(cx, buf)
+    }
+
+    fn poll_read_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &mut [IoSliceMut<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_read_vectored_priv(cx, bufs)
+    }
+}
+
+impl AsyncWrite for TcpStream {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        self.poll_write_priv(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_write_vectored_priv(cx, bufs)
+    }
+
+    /// Writes go straight to the socket: nothing to flush.
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    /// Shuts down the write side: the peer reads end-of-file.
+    fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(self.shutdown(Shutdown::Write))
+    }
+}
+
+#[cfg(unix)]
+impl std::os::fd::AsRawFd for TcpStream {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.io.io().as_raw_fd()
+    }
+}
+
+#[cfg(unix)]
+impl std::os::fd::AsFd for TcpStream {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.io.io().as_fd()
+    }
+}
