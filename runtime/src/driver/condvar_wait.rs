@@ -15,8 +15,11 @@ pub(super) struct Wait {
 
 impl Wait {
     pub(super) fn new() -> std::io::Result<(Wait, (), ())> {
-        let wait =
-            Wait { woken: Mutex::new(false), condvar: Condvar::new(), polling: AtomicBool::new(false) };
+        let wait = Wait {
+            woken: Mutex::new(false),
+            condvar: Condvar::new(),
+            polling: AtomicBool::new(false),
+        };
         Ok((wait, (), ()))
     }
 
@@ -28,7 +31,12 @@ impl Wait {
         self.polling.store(false, SeqCst);
     }
 
-    pub(super) fn wait(&self, _events: &mut (), timeout: Option<Duration>, proceed: impl FnOnce() -> bool) {
+    pub(super) fn wait(
+        &self,
+        _events: &mut (),
+        timeout: Option<Duration>,
+        proceed: impl FnOnce() -> bool,
+    ) {
         // The owner's "lock": spin-yield until a serving sibling is done.
         while !self.enter_poll() {
             loom::thread::yield_now();

@@ -132,7 +132,10 @@ pub(crate) struct Registration {
 impl Registration {
     /// Registers `source` with the driver of the current worker (off the
     /// workers, one picked round robin).
-    pub(crate) fn new(source: &mut impl Source, interest: mio::Interest) -> io::Result<Registration> {
+    pub(crate) fn new(
+        source: &mut impl Source,
+        interest: mio::Interest,
+    ) -> io::Result<Registration> {
         let driver = context::with_current(|shared| {
             let worker = shared.home_worker();
             shared.remotes[worker].driver.clone()

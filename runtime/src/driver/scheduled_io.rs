@@ -8,10 +8,11 @@
 //! no new event arrived since it observed the readiness (same tick), so an
 //! event that lands between the failed read and the clear is never erased.
 //!
-//! Wakers (one per direction) sit behind a mutex. A poller stores its waker
-//! and re-reads the readiness under that mutex; the driver sets readiness
-//! and then takes the wakers under it; so either the poller sees the new
-//! readiness or the driver sees the poller's waker.
+//! Wakers sit behind a mutex, per direction: one slot for the usual single
+//! waiter and a list for more (several tasks sharing a socket). A poller
+//! stores its waker and re-reads the readiness under that mutex; the driver
+//! sets readiness and then takes the wakers under it; so either the poller
+//! sees the new readiness or the driver sees the poller's waker.
 
 use std::task::{Context, Poll, Waker};
 
@@ -87,8 +88,35 @@ pub(crate) struct ScheduledIo {
 
 #[derive(Default)]
 struct Waiters {
-    reader: Option<Waker>,
-    writer: Option<Waker>,
+    read: DirectionWaiters,
+    write: DirectionWaiters,
+}
+
+/// The tasks waiting on one direction: the first in a slot (no allocation
+/// in the common case of one task per direction), others in a list.
+#[derive(Default)]
+struct DirectionWaiters {
+    first: Option<Waker>,
+    more: Vec<Waker>,
+}
+
+impl DirectionWaiters {
+    fn register(&mut self, waker: &Waker) {
+        match &self.first {
+            None => self.first = Some(waker.clone()),
+            Some(first) if first.will_wake(waker) => {}
+            Some(_) => {
+                if !self.more.iter().any(|w| w.will_wake(waker)) {
+                    self.more.push(waker.clone());
+                }
+            }
+        }
+    }
+
+    fn take(&mut self) -> (Option<Waker>, Vec<Waker>) {
+        let more = if self.more.is_empty() { Vec::new() } else { std::mem::take(&mut self.more) };
+        (self.first.take(), more)
+    }
 }
 
 /// The source was shut down with its runtime.
@@ -113,21 +141,23 @@ impl ScheduledIo {
 
     /// Wakes the waiters of the directions `ready` concerns.
     pub(crate) fn wake(&self, ready: Ready) {
-        let (reader, writer) = {
+        let (readers, writers) = {
             let mut waiters = self.waiters.lock();
-            let reader = if ready.intersection(Direction::Read.mask()).is_empty() {
-                None
+            let readers = if ready.intersection(Direction::Read.mask()).is_empty() {
+                (None, Vec::new())
             } else {
-                waiters.reader.take()
+                waiters.read.take()
             };
-            let writer = if ready.intersection(Direction::Write.mask()).is_empty() {
-                None
+            let writers = if ready.intersection(Direction::Write.mask()).is_empty() {
+                (None, Vec::new())
             } else {
-                waiters.writer.take()
+                waiters.write.take()
             };
-            (reader, writer)
+            (readers, writers)
         };
-        reader.into_iter().chain(writer).for_each(Waker::wake);
+        for (first, more) in [readers, writers] {
+            first.into_iter().chain(more).for_each(Waker::wake);
+        }
     }
 
     /// The runtime is gone: wake everyone; every later poll errors.
@@ -158,13 +188,9 @@ impl ScheduledIo {
             return Poll::Ready(Ok(event));
         }
         let mut waiters = self.waiters.lock();
-        let slot = match direction {
-            Direction::Read => &mut waiters.reader,
-            Direction::Write => &mut waiters.writer,
-        };
-        match slot {
-            Some(waker) if waker.will_wake(cx.waker()) => {}
-            _ => *slot = Some(cx.waker().clone()),
+        match direction {
+            Direction::Read => waiters.read.register(cx.waker()),
+            Direction::Write => waiters.write.register(cx.waker()),
         }
         // Re-check under the lock: readiness set before we stored the
         // waker would otherwise never wake us.
@@ -176,9 +202,11 @@ impl ScheduledIo {
 
     /// Task: the I/O call returned `WouldBlock` after `event`: clear those
     /// bits, unless a newer event (another tick) arrived meanwhile. Closed
-    /// states are never cleared: they are final.
+    /// states are never cleared: they are final. An error state is cleared
+    /// (the call did not report one: it was stale, e.g. meant for an earlier
+    /// source under the same token), so it cannot make the task spin.
     pub(crate) fn clear_readiness(&self, event: ReadyEvent) {
-        let clear = event.ready.intersection(Ready::READABLE | Ready::WRITABLE);
+        let clear = event.ready.intersection(Ready::READABLE | Ready::WRITABLE | Ready::ERROR);
         // AcqRel: the CAS must observe the latest tick the driver stamped.
         let _ = self.readiness.fetch_update(AcqRel, Acquire, |curr| {
             if curr & TICK_MASK != event.tick {

@@ -41,8 +41,10 @@ pub(crate) mod sealed {
     /// once, or a host name to look up.
     #[derive(Debug)]
     pub enum Addrs {
-        /// Parsed in place.
-        Ready(Vec<SocketAddr>),
+        /// One literal address (no allocation: `send_to`'s usual case).
+        One(SocketAddr),
+        /// Several literal addresses.
+        Many(Vec<SocketAddr>),
         /// A `"host:port"` string that is not a literal address.
         Name(String),
         /// A `(host, port)` pair whose host is not a literal IP.
@@ -61,19 +63,31 @@ use sealed::{Addrs, ToSocketAddrsPriv};
 /// Resolves `addr` into its socket addresses (host names on the blocking
 /// pool, or inline when called outside a runtime).
 pub(crate) async fn resolve(addr: &(impl ToSocketAddrs + ?Sized)) -> io::Result<Vec<SocketAddr>> {
-    match addr.to_addrs() {
-        Addrs::Ready(addrs) => Ok(addrs),
-        Addrs::Name(name) => lookup(move || collect(std::net::ToSocketAddrs::to_socket_addrs(&name))).await,
-        Addrs::HostPort(host, port) => {
-            lookup(move || collect(std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port))))
-                .await
-        }
-    }
+    resolve_addrs(addr.to_addrs()).await
 }
 
 /// Resolves `addr` and returns its first address (for `send_to`).
 pub(crate) async fn resolve_first(addr: &(impl ToSocketAddrs + ?Sized)) -> io::Result<SocketAddr> {
-    resolve(addr).await?.into_iter().next().ok_or_else(no_addresses)
+    match addr.to_addrs() {
+        Addrs::One(addr) => Ok(addr),
+        addrs => resolve_addrs(addrs).await?.into_iter().next().ok_or_else(no_addresses),
+    }
+}
+
+async fn resolve_addrs(addrs: Addrs) -> io::Result<Vec<SocketAddr>> {
+    match addrs {
+        Addrs::One(addr) => Ok(vec![addr]),
+        Addrs::Many(addrs) => Ok(addrs),
+        Addrs::Name(name) => {
+            lookup(move || collect(std::net::ToSocketAddrs::to_socket_addrs(&name))).await
+        }
+        Addrs::HostPort(host, port) => {
+            lookup(move || {
+                collect(std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port)))
+            })
+            .await
+        }
+    }
 }
 
 /// Runs `f` on each address in turn until one succeeds, like the standard
@@ -117,7 +131,7 @@ where
 }
 
 fn ready(addr: impl Into<SocketAddr>) -> Addrs {
-    Addrs::Ready(vec![addr.into()])
+    Addrs::One(addr.into())
 }
 
 macro_rules! literal {
@@ -136,7 +150,7 @@ literal!(SocketAddr, SocketAddrV4, SocketAddrV6, (IpAddr, u16), (Ipv4Addr, u16),
 impl ToSocketAddrs for [SocketAddr] {}
 impl ToSocketAddrsPriv for [SocketAddr] {
     fn to_addrs(&self) -> Addrs {
-        Addrs::Ready(self.to_vec())
+        Addrs::Many(self.to_vec())
     }
 }
 
@@ -188,7 +202,8 @@ mod tests {
 
     fn ready_of(addr: impl ToSocketAddrs) -> Vec<SocketAddr> {
         match addr.to_addrs() {
-            Addrs::Ready(addrs) => addrs,
+            Addrs::One(addr) => vec![addr],
+            Addrs::Many(addrs) => addrs,
             other => panic!("expected literal addresses, got {other:?}"),
         }
     }
@@ -202,7 +217,8 @@ mod tests {
         assert_eq!(ready_of(("127.0.0.1", 80)), [v4]);
         assert_eq!(ready_of(("::1".to_string(), 80)), [v6]);
         assert_eq!(ready_of((Ipv4Addr::LOCALHOST, 80)), [v4]);
-        assert_eq!(ready_of(&v6), [v6]);
+        let by_ref: &SocketAddr = &v6;
+        assert_eq!(ready_of(by_ref), [v6]);
         assert_eq!(ready_of(&[v4, v6][..]), [v4, v6]);
     }
 

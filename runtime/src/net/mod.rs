@@ -1,6 +1,6 @@
 //! Networking: TCP, UDP and Unix sockets on the per-worker reactors.
 //!
-//! Every socket wraps a non-blocking mio source in a [`PollEvented`],
+//! Every socket wraps a non-blocking mio source in a `PollEvented`,
 //! registered with the driver of the worker that created it (round robin
 //! from `block_on`). Readiness lives in a shared `ScheduledIo`, so a task
 //! stolen to another worker is still woken; and a worker stuck in a long
@@ -11,7 +11,14 @@
 //! socket outside a weft runtime is an error too.
 //!
 //! Streams implement `futures_io::AsyncRead` and `AsyncWrite`; use them
-//! with `futures_util::{AsyncReadExt, AsyncWriteExt}`.
+//! with `futures_util::{AsyncReadExt, AsyncWriteExt}` (its `io` feature),
+//! or without any extension trait through `readable()` + `try_read()` and
+//! `writable()` + `try_write()`. One task at a time should wait in each
+//! direction of a socket: a socket keeps one reader and one writer waker.
+//!
+//! `bind`, `connect` and `send_to` take any [`ToSocketAddrs`]: literal
+//! addresses are parsed in place, host names are resolved on the blocking
+//! pool.
 
 mod addr;
 mod poll_evented;

@@ -64,7 +64,11 @@ impl<E: Source> PollEvented<E> {
     }
 
     /// Waits until the source is ready in `direction`.
-    pub(crate) fn poll_ready(&self, cx: &mut Context<'_>, direction: Direction) -> Poll<io::Result<()>> {
+    pub(crate) fn poll_ready(
+        &self,
+        cx: &mut Context<'_>,
+        direction: Direction,
+    ) -> Poll<io::Result<()>> {
         self.registration.poll_ready(cx, direction).map_ok(|_| ())
     }
 

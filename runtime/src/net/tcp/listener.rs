@@ -17,25 +17,16 @@ use crate::net::{PollEvented, TcpStream};
 ///
 /// ```
 /// # weft::runtime::Runtime::new().unwrap().block_on(async {
-/// use futures_util::{AsyncReadExt, AsyncWriteExt};
 /// use weft::net::{TcpListener, TcpStream};
 ///
 /// let listener = TcpListener::bind("127.0.0.1:0").await?;
 /// let addr = listener.local_addr()?;
-/// let server = weft::spawn(async move {
-///     let (mut socket, _peer) = listener.accept().await?;
-///     let mut buf = [0; 5];
-///     socket.read_exact(&mut buf).await?;
-///     socket.write_all(&buf).await?; // echo
-///     Ok::<_, std::io::Error>(())
-/// });
+/// let client = weft::spawn(async move { TcpStream::connect(addr).await });
 ///
-/// let mut client = TcpStream::connect(addr).await?;
-/// client.write_all(b"hello").await?;
-/// let mut reply = [0; 5];
-/// client.read_exact(&mut reply).await?;
-/// assert_eq!(&reply, b"hello");
-/// server.await.unwrap()?;
+/// let (socket, peer) = listener.accept().await?;
+/// let client = client.await.unwrap()?;
+/// assert_eq!(peer, client.local_addr()?);
+/// assert_eq!(socket.local_addr()?, addr);
 /// # Ok::<(), std::io::Error>(())
 /// # }).unwrap();
 /// ```

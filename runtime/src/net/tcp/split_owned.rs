@@ -54,7 +54,8 @@ fn reunite(read: OwnedReadHalf, write: OwnedWriteHalf) -> Result<TcpStream, Reun
     }
     write.forget();
     // The write half is gone, so the read half holds the only reference.
-    Ok(Arc::try_unwrap(read.inner).expect("TcpStream: the read half is the last reference in reunite"))
+    Ok(Arc::try_unwrap(read.inner)
+        .expect("TcpStream: the read half is the last reference in reunite"))
 }
 
 impl OwnedReadHalf {
@@ -145,7 +146,11 @@ impl Drop for OwnedWriteHalf {
 }
 
 impl AsyncRead for OwnedReadHalf {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
         self.inner.poll_read_priv(cx, buf)
     }
 
@@ -159,7 +164,11 @@ impl AsyncRead for OwnedReadHalf {
 }
 
 impl AsyncWrite for OwnedWriteHalf {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         self.inner.poll_write_priv(cx, buf)
     }
 

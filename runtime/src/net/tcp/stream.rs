@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 use futures_io::{AsyncRead, AsyncWrite};
 
 use crate::driver::scheduled_io::Direction;
-use crate::net::addr::{resolve, no_addresses, ToSocketAddrs};
+use crate::net::addr::{no_addresses, resolve, ToSocketAddrs};
 use crate::net::tcp::split::{split, ReadHalf, WriteHalf};
 use crate::net::tcp::split_owned::{split_owned, OwnedReadHalf, OwnedWriteHalf};
 use crate::net::PollEvented;
@@ -20,10 +20,13 @@ use crate::net::PollEvented;
 /// Made by [`connect`](TcpStream::connect), by
 /// [`TcpListener::accept`](crate::net::TcpListener::accept), or from a
 /// standard library stream. It implements `futures_io::AsyncRead` and
-/// `AsyncWrite` (use `futures_util`'s `AsyncReadExt`/`AsyncWriteExt`);
+/// `AsyncWrite`, so `futures_util`'s `AsyncReadExt`/`AsyncWriteExt`
+/// (`read_exact`, `write_all`, `copy`...; its `io` feature) work on it;
 /// closing it (`poll_close`) shuts down the write side, so the peer reads
 /// end-of-file while this side can still read. For reading and writing from
-/// two tasks, [`into_split`](TcpStream::into_split) it.
+/// two tasks, [`into_split`](TcpStream::into_split) it. Without any
+/// extension trait, [`readable`](TcpStream::readable) and
+/// [`try_read`](TcpStream::try_read) (and their write twins) do the job.
 ///
 /// One task at a time should wait in each direction: a second task reading
 /// (or waiting in [`readable`](TcpStream::readable)) concurrently with the
@@ -31,17 +34,28 @@ use crate::net::PollEvented;
 ///
 /// ```
 /// # weft::runtime::Runtime::new().unwrap().block_on(async {
-/// use futures_util::{AsyncReadExt, AsyncWriteExt};
+/// use std::io::ErrorKind;
+/// use std::net::Shutdown;
 /// use weft::net::{TcpListener, TcpStream};
 ///
 /// let listener = TcpListener::bind("127.0.0.1:0").await?;
-/// let mut client = TcpStream::connect(listener.local_addr()?).await?;
-/// let (mut server, _) = listener.accept().await?;
+/// let client = TcpStream::connect(listener.local_addr()?).await?;
+/// let (server, _) = listener.accept().await?;
 ///
-/// client.write_all(b"ping").await?;
-/// client.close().await?; // the server will read end-of-file
-/// let mut got = Vec::new();
-/// server.read_to_end(&mut got).await?;
+/// client.writable().await?;
+/// client.try_write(b"ping")?;
+/// client.shutdown(Shutdown::Write)?; // the server will read end-of-file
+///
+/// let (mut got, mut buf) = (Vec::new(), [0; 16]);
+/// loop {
+///     server.readable().await?;
+///     match server.try_read(&mut buf) {
+///         Ok(0) => break, // end-of-file
+///         Ok(n) => got.extend_from_slice(&buf[..n]),
+///         Err(e) if e.kind() == ErrorKind::WouldBlock => continue,
+///         Err(e) => return Err(e),
+///     }
+/// }
 /// assert_eq!(got, b"ping");
 /// # Ok::<(), std::io::Error>(())
 /// # }).unwrap();
@@ -234,11 +248,19 @@ impl TcpStream {
     /// Splits a borrowed stream into a read half and a write half, for
     /// reading and writing concurrently within one task (e.g. with
     /// `join`). Closing the [`WriteHalf`] shuts down the write side.
+    ///
+    /// With `futures_util`'s `AsyncReadExt` in scope, `stream.split()`
+    /// resolves to that trait's `split(self)` instead (it takes the stream
+    /// by value); write `TcpStream::split(&mut stream)` to get this one.
     pub fn split(&mut self) -> (ReadHalf<'_>, WriteHalf<'_>) {
         split(self)
     }
 
-    pub(crate) fn poll_read_priv(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+    pub(crate) fn poll_read_priv(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
         self.io.poll_io(cx, Direction::Read, |mut io| io.read(buf))
     }
 
@@ -250,7 +272,11 @@ impl TcpStream {
         self.io.poll_io(cx, Direction::Read, |mut io| io.read_vectored(bufs))
     }
 
-    pub(crate) fn poll_write_priv(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    pub(crate) fn poll_write_priv(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         self.io.poll_io(cx, Direction::Write, |mut io| io.write(buf))
     }
 
@@ -278,7 +304,11 @@ fn connect_outcome(io: &mio::net::TcpStream) -> io::Result<()> {
 }
 
 impl AsyncRead for TcpStream {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
         self.poll_read_priv(cx, buf)
     }
 
@@ -292,7 +322,11 @@ impl AsyncRead for TcpStream {
 }
 
 impl AsyncWrite for TcpStream {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         self.poll_write_priv(cx, buf)
     }
 

@@ -44,11 +44,6 @@ impl ReadHalf<'_> {
     pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.0.try_read(buf)
     }
-
-    /// Peeks at incoming data; see [`UnixStream::peek`].
-    pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.0.peek(buf).await
-    }
 }
 
 impl WriteHalf<'_> {
@@ -74,7 +69,11 @@ impl WriteHalf<'_> {
 }
 
 impl AsyncRead for ReadHalf<'_> {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
         self.0.poll_read_priv(cx, buf)
     }
 
@@ -88,7 +87,11 @@ impl AsyncRead for ReadHalf<'_> {
 }
 
 impl AsyncWrite for WriteHalf<'_> {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         self.0.poll_write_priv(cx, buf)
     }
 

@@ -55,7 +55,8 @@ fn reunite(read: OwnedReadHalf, write: OwnedWriteHalf) -> Result<UnixStream, Reu
     }
     write.forget();
     // The write half is gone, so the read half holds the only reference.
-    Ok(Arc::try_unwrap(read.inner).expect("UnixStream: the read half is the last reference in reunite"))
+    Ok(Arc::try_unwrap(read.inner)
+        .expect("UnixStream: the read half is the last reference in reunite"))
 }
 
 impl OwnedReadHalf {
@@ -89,11 +90,6 @@ impl OwnedReadHalf {
     /// Like [`try_read`](OwnedReadHalf::try_read), into several buffers.
     pub fn try_read_vectored(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
         self.inner.try_read_vectored(bufs)
-    }
-
-    /// Peeks at incoming data; see [`UnixStream::peek`].
-    pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.inner.peek(buf).await
     }
 }
 
@@ -146,7 +142,11 @@ impl Drop for OwnedWriteHalf {
 }
 
 impl AsyncRead for OwnedReadHalf {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
         self.inner.poll_read_priv(cx, buf)
     }
 
@@ -160,7 +160,11 @@ impl AsyncRead for OwnedReadHalf {
 }
 
 impl AsyncWrite for OwnedWriteHalf {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         self.inner.poll_write_priv(cx, buf)
     }
 

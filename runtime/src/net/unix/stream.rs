@@ -24,15 +24,22 @@ use crate::net::PollEvented;
 ///
 /// ```
 /// # weft::runtime::Runtime::new().unwrap().block_on(async {
-/// use futures_util::{AsyncReadExt, AsyncWriteExt};
 /// use weft::net::UnixStream;
 ///
-/// let (mut a, mut b) = UnixStream::pair()?;
-/// a.write_all(b"hello").await?;
-/// a.close().await?;
-/// let mut got = String::new();
-/// b.read_to_string(&mut got).await?;
-/// assert_eq!(got, "hello");
+/// let (a, b) = UnixStream::pair()?;
+/// a.writable().await?;
+/// a.try_write(b"hello")?;
+///
+/// let mut buf = [0; 16];
+/// let n = loop {
+///     b.readable().await?;
+///     match b.try_read(&mut buf) {
+///         Ok(n) => break n,
+///         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+///         Err(e) => return Err(e),
+///     }
+/// };
+/// assert_eq!(&buf[..n], b"hello");
 /// # Ok::<(), std::io::Error>(())
 /// # }).unwrap();
 /// ```
@@ -155,11 +162,19 @@ impl UnixStream {
     }
 
     /// Splits a borrowed stream into a read half and a write half.
+    ///
+    /// With `futures_util`'s `AsyncReadExt` in scope, `stream.split()`
+    /// resolves to that trait's `split(self)` instead (it takes the stream
+    /// by value); write `UnixStream::split(&mut stream)` to get this one.
     pub fn split(&mut self) -> (ReadHalf<'_>, WriteHalf<'_>) {
         split(self)
     }
 
-    pub(crate) fn poll_read_priv(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+    pub(crate) fn poll_read_priv(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
         self.io.poll_io(cx, Direction::Read, |mut io| io.read(buf))
     }
 
@@ -171,7 +186,11 @@ impl UnixStream {
         self.io.poll_io(cx, Direction::Read, |mut io| io.read_vectored(bufs))
     }
 
-    pub(crate) fn poll_write_priv(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    pub(crate) fn poll_write_priv(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         self.io.poll_io(cx, Direction::Write, |mut io| io.write(buf))
     }
 
@@ -185,7 +204,11 @@ impl UnixStream {
 }
 
 impl AsyncRead for UnixStream {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
         self.poll_read_priv(cx, buf)
     }
 
@@ -199,7 +222,11 @@ impl AsyncRead for UnixStream {
 }
 
 impl AsyncWrite for UnixStream {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         self.poll_write_priv(cx, buf)
     }
 

@@ -1,0 +1,499 @@
+//! Quick checks of the socket types: round trips, errors, half-close,
+//! splitting, and use through generic `AsyncRead`/`AsyncWrite` code.
+
+use std::io::{ErrorKind, IoSlice};
+use std::net::{Shutdown, SocketAddr};
+use std::time::Duration;
+
+// futures_util's `AsyncReadExt`/`AsyncWriteExt` need its `io` feature,
+// which weft's dev-dependency does not enable; `io_ext` (below) has the same
+// methods, written the same way, over `futures_io`'s traits. With the
+// feature on, this line can become
+// `use futures_util::{AsyncReadExt, AsyncWriteExt};`.
+use io_ext::{AsyncReadExt, AsyncWriteExt};
+use weft::net::{TcpListener, TcpStream, UdpSocket};
+use weft::runtime::{Builder, Runtime};
+
+fn rt() -> Runtime {
+    Builder::new_multi_thread().worker_threads(2).build().unwrap()
+}
+
+/// Runs `fut` on a fresh runtime, failing the test if it takes too long.
+fn run<F: std::future::Future<Output = std::io::Result<()>> + Send + 'static>(fut: F) {
+    rt().block_on(async {
+        weft::time::timeout(Duration::from_secs(20), weft::spawn(fut))
+            .await
+            .expect("test timed out")
+            .unwrap()
+            .unwrap();
+    });
+}
+
+#[test]
+fn tcp_echo_round_trip() {
+    run(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let server = weft::spawn(async move {
+            let (mut stream, peer) = listener.accept().await?;
+            assert_eq!(peer, stream.peer_addr()?);
+            let mut buf = vec![0; 64 * 1024];
+            loop {
+                let n = stream.read(&mut buf).await?;
+                if n == 0 {
+                    return stream.close().await;
+                }
+                stream.write_all(&buf[..n]).await?;
+            }
+        });
+
+        let mut client = TcpStream::connect(addr).await?;
+        assert_eq!(client.peer_addr()?, addr);
+        client.set_nodelay(true)?;
+        assert!(client.nodelay()?);
+        // Bigger than the socket buffers, so both sides wait for readiness.
+        let data: Vec<u8> = (0..1_000_000u32).map(|i| i as u8).collect();
+        // Spelled out: futures_util's `AsyncReadExt::split(self)` would win
+        // over the inherent `split(&mut self)` in method-call syntax.
+        let (mut rd, mut wr) = TcpStream::split(&mut client);
+        let write = async {
+            wr.write_all(&data).await?;
+            wr.close().await
+        };
+        let mut back = Vec::new();
+        let read = rd.read_to_end(&mut back);
+        let (w, r) = futures_util::join!(write, read);
+        w?;
+        r?;
+        assert!(back == data, "echoed bytes differ");
+        server.await.unwrap()
+    });
+}
+
+#[test]
+fn connect_to_closed_port_is_refused() {
+    run(async {
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+        // The std listener is dropped: nothing listens there now.
+        let err = TcpStream::connect(addr).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ConnectionRefused, "{err:?}");
+        // Several addresses: the last error comes back.
+        let err = TcpStream::connect(&[addr, addr][..]).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ConnectionRefused, "{err:?}");
+        Ok(())
+    });
+}
+
+#[test]
+fn connect_by_host_name() {
+    run(async {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        let port = listener.local_addr()?.port();
+        // "localhost" is resolved on the blocking pool; it may also yield
+        // ::1, where nothing listens: connect tries each address.
+        let stream = TcpStream::connect(format!("localhost:{port}")).await?;
+        let (accepted, _) = listener.accept().await?;
+        assert_eq!(stream.local_addr()?, accepted.peer_addr()?);
+        Ok(())
+    });
+}
+
+#[test]
+fn half_close_then_reply() {
+    run(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let mut client = TcpStream::connect(listener.local_addr()?).await?;
+        let (mut server, _) = listener.accept().await?;
+
+        client.write_all(b"request").await?;
+        client.close().await?; // shutdown(Write)
+        let mut got = Vec::new();
+        server.read_to_end(&mut got).await?; // ends: the peer read EOF
+        assert_eq!(got, b"request");
+        server.write_all(b"response").await?; // the other direction still works
+        server.shutdown(Shutdown::Write)?;
+        let mut reply = Vec::new();
+        client.read_to_end(&mut reply).await?;
+        assert_eq!(reply, b"response");
+        Ok(())
+    });
+}
+
+#[test]
+fn owned_halves_across_tasks_and_reunite() {
+    run(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let client = TcpStream::connect(listener.local_addr()?).await?;
+        let (mut server, _) = listener.accept().await?;
+
+        let (mut rd, mut wr) = client.into_split();
+        let writer = weft::spawn(async move {
+            let bufs = [IoSlice::new(b"he"), IoSlice::new(b"llo")];
+            let n = wr.write_vectored(&bufs).await?;
+            wr.write_all(&b"hello"[n..]).await?;
+            Ok::<_, std::io::Error>(wr)
+        });
+        let mut buf = [0; 5];
+        server.read_exact(&mut buf).await?;
+        assert_eq!(&buf, b"hello");
+        let wr = writer.await.unwrap()?;
+
+        server.write_all(b"back").await?;
+        let mut back = [0; 4];
+        rd.read_exact(&mut back).await?;
+        assert_eq!(&back, b"back");
+
+        // Halves of different streams do not reunite.
+        let other = TcpStream::connect(listener.local_addr()?).await?;
+        let (other_rd, other_wr) = other.into_split();
+        let err = rd.reunite(other_wr).unwrap_err();
+        let (rd, other_wr) = (err.0, err.1);
+        other_wr.forget();
+        drop(other_rd);
+
+        let stream = rd.reunite(wr).expect("same stream");
+        // Reuniting did not shut the write side down.
+        stream.writable().await?;
+        assert_eq!(stream.try_write(b"!")?, 1);
+        let mut bang = [0; 1];
+        server.read_exact(&mut bang).await?;
+        assert_eq!(&bang, b"!");
+
+        // Dropping an owned write half shuts down writing: the peer reads EOF.
+        let (rd, wr) = stream.into_split();
+        drop(wr);
+        let mut rest = Vec::new();
+        server.read_to_end(&mut rest).await?;
+        assert!(rest.is_empty());
+        drop(rd);
+        Ok(())
+    });
+}
+
+#[test]
+fn try_read_try_write_and_peek() {
+    run(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let client = TcpStream::connect(listener.local_addr()?).await?;
+        let (server, _) = listener.accept().await?;
+
+        let mut buf = [0; 16];
+        assert_eq!(server.try_read(&mut buf).unwrap_err().kind(), ErrorKind::WouldBlock);
+        client.writable().await?;
+        assert_eq!(client.try_write(b"abc")?, 3);
+
+        let n = server.peek(&mut buf).await?;
+        assert_eq!(&buf[..n], b"abc");
+        let n = loop {
+            server.readable().await?;
+            match server.try_read(&mut buf) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => continue,
+                Err(e) => return Err(e),
+            }
+        };
+        assert_eq!(&buf[..n], b"abc");
+        Ok(())
+    });
+}
+
+#[test]
+fn std_conversions() {
+    run(async {
+        let std_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let addr = std_listener.local_addr()?;
+        let listener = TcpListener::from_std(std_listener)?;
+        let std_client = std::net::TcpStream::connect(addr)?;
+        let (accepted, _) = listener.accept().await?;
+        let mut client = TcpStream::from_std(std_client)?;
+        client.write_all(b"x").await?;
+
+        let mut std_accepted = accepted.into_std()?;
+        std_accepted.set_nonblocking(false)?;
+        let mut byte = [0; 1];
+        std::io::Read::read_exact(&mut std_accepted, &mut byte)?;
+        assert_eq!(&byte, b"x");
+        let std_listener = listener.into_std()?;
+        assert_eq!(std_listener.local_addr()?, addr);
+        Ok(())
+    });
+}
+
+#[test]
+fn udp_round_trip() {
+    run(async {
+        let a = UdpSocket::bind("127.0.0.1:0").await?;
+        let b = UdpSocket::bind("127.0.0.1:0").await?;
+        let (a_addr, b_addr) = (a.local_addr()?, b.local_addr()?);
+
+        assert_eq!(a.send_to(b"one", b_addr).await?, 3);
+        let mut buf = [0; 32];
+        let (n, from) = b.peek_from(&mut buf).await?;
+        assert_eq!((&buf[..n], from), (&b"one"[..], a_addr));
+        let (n, from) = b.recv_from(&mut buf).await?;
+        assert_eq!((&buf[..n], from), (&b"one"[..], a_addr));
+        assert_eq!(b.try_recv_from(&mut buf).unwrap_err().kind(), ErrorKind::WouldBlock);
+
+        a.connect(b_addr).await?;
+        b.connect(a_addr).await?;
+        assert_eq!(a.peer_addr()?, b_addr);
+        b.send(b"two").await?;
+        let n = a.recv(&mut buf).await?;
+        assert_eq!(&buf[..n], b"two");
+        Ok(())
+    });
+}
+
+#[test]
+fn udp_ipv6_loopback() {
+    run(async {
+        let a = match UdpSocket::bind("[::1]:0").await {
+            Ok(socket) => socket,
+            Err(_) => return Ok(()), // no IPv6 on this machine
+        };
+        let b = UdpSocket::bind(SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, 0))).await?;
+        a.send_to(b"v6", b.local_addr()?).await?;
+        let mut buf = [0; 8];
+        let (n, from) = b.recv_from(&mut buf).await?;
+        assert_eq!((&buf[..n], from), (&b"v6"[..], a.local_addr()?));
+        Ok(())
+    });
+}
+
+#[cfg(unix)]
+mod unix {
+    use super::*;
+    use weft::net::{UnixDatagram, UnixListener, UnixStream};
+
+    fn socket_path(name: &str) -> std::path::PathBuf {
+        let path =
+            std::env::temp_dir().join(format!("weft-smoke-{}-{name}.sock", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        path
+    }
+
+    #[test]
+    fn unix_stream_pair_round_trip() {
+        run(async {
+            let (mut a, mut b) = UnixStream::pair()?;
+            a.write_all(b"ping").await?;
+            let mut buf = [0; 4];
+            b.read_exact(&mut buf).await?;
+            assert_eq!(&buf, b"ping");
+            b.write_all(b"pong").await?;
+            b.close().await?;
+            let mut got = Vec::new();
+            a.read_to_end(&mut got).await?;
+            assert_eq!(got, b"pong");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unix_listener_connect_and_split() {
+        let path = socket_path("listener");
+        let p = path.clone();
+        run(async move {
+            let listener = UnixListener::bind(&p)?;
+            assert_eq!(listener.local_addr()?.as_pathname(), Some(p.as_path()));
+            let client = UnixStream::connect(&p).await?;
+            let (mut server, _) = listener.accept().await?;
+            assert_eq!(client.peer_addr()?.as_pathname(), Some(p.as_path()));
+
+            let (mut rd, mut wr) = client.into_split();
+            wr.write_all(b"over").await?;
+            drop(wr); // shuts down writing
+            let mut got = Vec::new();
+            server.read_to_end(&mut got).await?;
+            assert_eq!(got, b"over");
+            server.write_all(b"and out").await?;
+            drop(server);
+            let mut reply = String::new();
+            rd.read_to_string(&mut reply).await?;
+            assert_eq!(reply, "and out");
+            Ok(())
+        });
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn unix_connect_to_missing_path_fails() {
+        let path = socket_path("missing");
+        run(async move {
+            let err = UnixStream::connect(&path).await.unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::NotFound, "{err:?}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unix_datagram_round_trip() {
+        let (pa, pb) = (socket_path("dgram-a"), socket_path("dgram-b"));
+        let (a_path, b_path) = (pa.clone(), pb.clone());
+        run(async move {
+            let a = UnixDatagram::bind(&a_path)?;
+            let b = UnixDatagram::bind(&b_path)?;
+            a.send_to(b"hi", &b_path).await?;
+            let mut buf = [0; 8];
+            let (n, from) = b.recv_from(&mut buf).await?;
+            assert_eq!(&buf[..n], b"hi");
+            assert_eq!(from.as_pathname(), Some(a_path.as_path()));
+
+            let (x, y) = UnixDatagram::pair()?;
+            x.send(b"pair").await?;
+            let n = y.recv(&mut buf).await?;
+            assert_eq!(&buf[..n], b"pair");
+
+            let unbound = UnixDatagram::unbound()?;
+            unbound.connect(&b_path)?;
+            unbound.send(b"u").await?;
+            let n = b.recv(&mut buf).await?;
+            assert_eq!(&buf[..n], b"u");
+            Ok(())
+        });
+        std::fs::remove_file(&pa).unwrap();
+        std::fs::remove_file(&pb).unwrap();
+    }
+}
+
+#[test]
+fn sockets_need_a_runtime() {
+    let err = futures_executor_block_on(UdpSocket::bind("127.0.0.1:0")).unwrap_err();
+    assert!(err.to_string().contains("no weft runtime"), "{err}");
+    let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let err = TcpListener::from_std(std_listener).unwrap_err();
+    assert!(err.to_string().contains("no weft runtime"), "{err}");
+}
+
+/// Polls `fut` to completion on this thread, outside any weft runtime.
+fn futures_executor_block_on<F: std::future::Future>(fut: F) -> F::Output {
+    use std::task::{Context, Poll, Waker};
+    let mut fut = std::pin::pin!(fut);
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
+            return out;
+        }
+        std::thread::yield_now();
+    }
+}
+
+#[test]
+fn many_concurrent_echo_connections() {
+    run(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        weft::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                weft::spawn(async move {
+                    let (mut rd, mut wr) = stream.into_split();
+                    io_ext::copy(&mut rd, &mut wr).await
+                });
+            }
+        });
+        let clients: Vec<_> = (0..64u8)
+            .map(|i| {
+                weft::spawn(async move {
+                    let mut stream = TcpStream::connect(addr).await?;
+                    let msg = vec![i; 10_000];
+                    stream.write_all(&msg).await?;
+                    let mut back = vec![0; msg.len()];
+                    stream.read_exact(&mut back).await?;
+                    assert_eq!(back, msg);
+                    Ok::<(), std::io::Error>(())
+                })
+            })
+            .collect();
+        for client in clients {
+            client.await.unwrap()?;
+        }
+        Ok(())
+    });
+}
+
+/// The few `futures_util::io` helpers these tests use, over `futures_io`.
+mod io_ext {
+    use std::future::poll_fn;
+    use std::io::{self, IoSlice};
+    use std::pin::Pin;
+
+    use futures_io::{AsyncRead, AsyncWrite};
+
+    pub trait AsyncReadExt: AsyncRead + Unpin {
+        async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            poll_fn(|cx| Pin::new(&mut *self).poll_read(cx, buf)).await
+        }
+
+        async fn read_exact(&mut self, mut buf: &mut [u8]) -> io::Result<()> {
+            while !buf.is_empty() {
+                match self.read(buf).await? {
+                    0 => return Err(io::ErrorKind::UnexpectedEof.into()),
+                    n => buf = &mut buf[n..],
+                }
+            }
+            Ok(())
+        }
+
+        async fn read_to_end(&mut self, out: &mut Vec<u8>) -> io::Result<usize> {
+            let (start, mut buf) = (out.len(), [0; 8192]);
+            loop {
+                match self.read(&mut buf).await? {
+                    0 => return Ok(out.len() - start),
+                    n => out.extend_from_slice(&buf[..n]),
+                }
+            }
+        }
+
+        async fn read_to_string(&mut self, out: &mut String) -> io::Result<usize> {
+            let mut bytes = Vec::new();
+            let n = self.read_to_end(&mut bytes).await?;
+            out.push_str(std::str::from_utf8(&bytes).map_err(io::Error::other)?);
+            Ok(n)
+        }
+    }
+
+    impl<T: AsyncRead + Unpin + ?Sized> AsyncReadExt for T {}
+
+    pub trait AsyncWriteExt: AsyncWrite + Unpin {
+        async fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            poll_fn(|cx| Pin::new(&mut *self).poll_write(cx, buf)).await
+        }
+
+        async fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+            poll_fn(|cx| Pin::new(&mut *self).poll_write_vectored(cx, bufs)).await
+        }
+
+        async fn write_all(&mut self, mut buf: &[u8]) -> io::Result<()> {
+            while !buf.is_empty() {
+                match self.write(buf).await? {
+                    0 => return Err(io::ErrorKind::WriteZero.into()),
+                    n => buf = &buf[n..],
+                }
+            }
+            Ok(())
+        }
+
+        async fn close(&mut self) -> io::Result<()> {
+            poll_fn(|cx| Pin::new(&mut *self).poll_close(cx)).await
+        }
+    }
+
+    impl<T: AsyncWrite + Unpin + ?Sized> AsyncWriteExt for T {}
+
+    pub async fn copy<R, W>(reader: &mut R, writer: &mut W) -> io::Result<u64>
+    where
+        R: AsyncRead + Unpin + ?Sized,
+        W: AsyncWrite + Unpin + ?Sized,
+    {
+        let (mut total, mut buf) = (0, [0; 8192]);
+        loop {
+            match reader.read(&mut buf).await? {
+                0 => return Ok(total),
+                n => {
+                    writer.write_all(&buf[..n]).await?;
+                    total += n as u64;
+                }
+            }
+        }
+    }
+}
