@@ -5,12 +5,7 @@ use std::io::{ErrorKind, IoSlice};
 use std::net::{Shutdown, SocketAddr};
 use std::time::Duration;
 
-// futures_util's `AsyncReadExt`/`AsyncWriteExt` need its `io` feature,
-// which weft's dev-dependency does not enable; `io_ext` (below) has the same
-// methods, written the same way, over `futures_io`'s traits. With the
-// feature on, this line can become
-// `use futures_util::{AsyncReadExt, AsyncWriteExt};`.
-use io_ext::{AsyncReadExt, AsyncWriteExt};
+use futures_util::{AsyncReadExt, AsyncWriteExt};
 use weft::net::{TcpListener, TcpStream, UdpSocket};
 use weft::runtime::{Builder, Runtime};
 
@@ -387,7 +382,7 @@ fn many_concurrent_echo_connections() {
             while let Ok((stream, _)) = listener.accept().await {
                 weft::spawn(async move {
                     let (mut rd, mut wr) = stream.into_split();
-                    io_ext::copy(&mut rd, &mut wr).await
+                    futures_util::io::copy(&mut rd, &mut wr).await
                 });
             }
         });
@@ -409,91 +404,4 @@ fn many_concurrent_echo_connections() {
         }
         Ok(())
     });
-}
-
-/// The few `futures_util::io` helpers these tests use, over `futures_io`.
-mod io_ext {
-    use std::future::poll_fn;
-    use std::io::{self, IoSlice};
-    use std::pin::Pin;
-
-    use futures_io::{AsyncRead, AsyncWrite};
-
-    pub trait AsyncReadExt: AsyncRead + Unpin {
-        async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            poll_fn(|cx| Pin::new(&mut *self).poll_read(cx, buf)).await
-        }
-
-        async fn read_exact(&mut self, mut buf: &mut [u8]) -> io::Result<()> {
-            while !buf.is_empty() {
-                match self.read(buf).await? {
-                    0 => return Err(io::ErrorKind::UnexpectedEof.into()),
-                    n => buf = &mut buf[n..],
-                }
-            }
-            Ok(())
-        }
-
-        async fn read_to_end(&mut self, out: &mut Vec<u8>) -> io::Result<usize> {
-            let (start, mut buf) = (out.len(), [0; 8192]);
-            loop {
-                match self.read(&mut buf).await? {
-                    0 => return Ok(out.len() - start),
-                    n => out.extend_from_slice(&buf[..n]),
-                }
-            }
-        }
-
-        async fn read_to_string(&mut self, out: &mut String) -> io::Result<usize> {
-            let mut bytes = Vec::new();
-            let n = self.read_to_end(&mut bytes).await?;
-            out.push_str(std::str::from_utf8(&bytes).map_err(io::Error::other)?);
-            Ok(n)
-        }
-    }
-
-    impl<T: AsyncRead + Unpin + ?Sized> AsyncReadExt for T {}
-
-    pub trait AsyncWriteExt: AsyncWrite + Unpin {
-        async fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            poll_fn(|cx| Pin::new(&mut *self).poll_write(cx, buf)).await
-        }
-
-        async fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-            poll_fn(|cx| Pin::new(&mut *self).poll_write_vectored(cx, bufs)).await
-        }
-
-        async fn write_all(&mut self, mut buf: &[u8]) -> io::Result<()> {
-            while !buf.is_empty() {
-                match self.write(buf).await? {
-                    0 => return Err(io::ErrorKind::WriteZero.into()),
-                    n => buf = &buf[n..],
-                }
-            }
-            Ok(())
-        }
-
-        async fn close(&mut self) -> io::Result<()> {
-            poll_fn(|cx| Pin::new(&mut *self).poll_close(cx)).await
-        }
-    }
-
-    impl<T: AsyncWrite + Unpin + ?Sized> AsyncWriteExt for T {}
-
-    pub async fn copy<R, W>(reader: &mut R, writer: &mut W) -> io::Result<u64>
-    where
-        R: AsyncRead + Unpin + ?Sized,
-        W: AsyncWrite + Unpin + ?Sized,
-    {
-        let (mut total, mut buf) = (0, [0; 8192]);
-        loop {
-            match reader.read(&mut buf).await? {
-                0 => return Ok(total),
-                n => {
-                    writer.write_all(&buf[..n]).await?;
-                    total += n as u64;
-                }
-            }
-        }
-    }
 }
