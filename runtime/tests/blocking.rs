@@ -81,11 +81,8 @@ fn spawn_blocking_outside_a_runtime_panics() {
 #[test]
 fn max_blocking_threads_bounds_the_pool_and_excess_jobs_queue() {
     with_timeout("max threads", 30, || {
-        let rt = Builder::new_multi_thread()
-            .worker_threads(2)
-            .max_blocking_threads(3)
-            .build()
-            .unwrap();
+        let rt =
+            Builder::new_multi_thread().worker_threads(2).max_blocking_threads(3).build().unwrap();
         let live = Arc::new(AtomicUsize::new(0));
         let peak = Arc::new(AtomicUsize::new(0));
         rt.block_on(async {
@@ -112,11 +109,8 @@ fn max_blocking_threads_bounds_the_pool_and_excess_jobs_queue() {
 #[test]
 fn shutdown_timeout_leaves_a_long_job_behind_and_cancels_queued_ones() {
     with_timeout("shutdown", 30, || {
-        let rt = Builder::new_multi_thread()
-            .worker_threads(1)
-            .max_blocking_threads(1)
-            .build()
-            .unwrap();
+        let rt =
+            Builder::new_multi_thread().worker_threads(1).max_blocking_threads(1).build().unwrap();
         struct Counted(Arc<AtomicUsize>);
         impl Drop for Counted {
             fn drop(&mut self) {
