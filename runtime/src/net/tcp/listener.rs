@@ -49,10 +49,12 @@ impl TcpListener {
     /// if called outside a weft runtime.
     pub async fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<TcpListener> {
         let addrs = resolve(&addr).await?;
-        each_addr(addrs, |addr| TcpListener::new(mio::net::TcpListener::bind(addr)?))
+        each_addr(addrs, |addr| TcpListener::new(bind_socket(addr)?))
     }
 
     fn new(listener: mio::net::TcpListener) -> io::Result<TcpListener> {
+        // (bind_socket below builds the socket itself: mio's bind listens
+        // with a backlog of 128, which a burst of connects overflows.)
         let io = PollEvented::new_with_interest(listener, mio::Interest::READABLE)?;
         Ok(TcpListener { io })
     }
@@ -174,4 +176,19 @@ impl std::os::fd::AsFd for TcpListener {
     fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
         self.io.io().as_fd()
     }
+}
+
+/// Listen backlog, as Tokio's: large enough that a burst of a thousand
+/// connects is not dropped by the kernel before the accept loop runs.
+const BACKLOG: i32 = 1024;
+
+/// A non-blocking listening socket on `addr` with `SO_REUSEADDR`.
+fn bind_socket(addr: std::net::SocketAddr) -> io::Result<mio::net::TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(BACKLOG)?;
+    Ok(mio::net::TcpListener::from_std(socket.into()))
 }

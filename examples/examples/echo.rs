@@ -1,0 +1,283 @@
+//! Echo server: an accept loop that survives running out of file descriptors.
+//!
+//! The server accepts TCP connections and writes every byte it reads back to
+//! the sender, one task per connection. Its accept loop neither spins nor
+//! exits on a transient error:
+//!
+//! - "too many open files" (EMFILE: this process is out of descriptors;
+//!   ENFILE: the whole system is) or another shortage (ENOBUFS, ENOMEM,
+//!   anything unexpected) is logged, and the loop sleeps before it accepts
+//!   again: 1 ms, then twice as long after each failure up to 1 s, back to
+//!   1 ms after the next success. Meanwhile the open connections are served
+//!   as usual, and as they close, descriptors free up for new ones. Without
+//!   the pause, `accept` would fail again at once, forever, burning a core;
+//! - an error that concerns one pending connection only (reset or aborted by
+//!   the peer before it was accepted) is logged, and the loop goes on at once.
+//!
+//! By default the program starts the server on a free port of 127.0.0.1,
+//! runs a bounded load against it (100 client connections, each sending
+//! 1000 messages of 64 bytes and waiting for each echo, which it checks,
+//! before sending the next), prints the round trips per second and stops.
+//! The clients connect in waves of 100, so that a big `--connections`
+//! does not overflow the listen backlog; both ends of every connection are
+//! in this process, so it raises its soft limit on open files to the hard
+//! limit first.
+//!
+//! Run it with:
+//!
+//! ```text
+//! cargo run --release -p weft-examples --example echo
+//! cargo run --release -p weft-examples --example echo -- --connections 200 --messages 5000
+//! ```
+//!
+//! or run the server alone with `--serve ADDR` and talk to it with `nc`:
+//!
+//! ```text
+//! cargo run --release -p weft-examples --example echo -- --serve 127.0.0.1:7000
+//! nc 127.0.0.1 7000        # in another terminal: every line comes back
+//! ```
+//!
+//! weft has no signal handling yet, so `--serve` runs until the process is
+//! killed: Ctrl-C ends it at once (the OS closes its sockets). To watch the
+//! backoff, start it with a tiny descriptor limit, e.g.
+//! `bash -c 'ulimit -n 16; exec target/release/examples/echo --serve 127.0.0.1:7000'`,
+//! and open more than about ten connections to it: the loop logs EMFILE with
+//! growing pauses, and accepts the waiting connections once others close.
+
+mod support;
+
+use std::io;
+use std::net::SocketAddr;
+use std::process::exit;
+use std::time::{Duration, Instant};
+
+use futures_util::{AsyncReadExt, AsyncWriteExt};
+use weft::net::{TcpListener, TcpStream};
+use weft::runtime::{Builder, RuntimeMetrics};
+use weft::time::sleep;
+
+/// First pause of the accept loop after an error.
+const MIN_BACKOFF: Duration = Duration::from_millis(1);
+/// Longest pause of the accept loop.
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
+/// Bytes of one message of the built-in load.
+const MESSAGE_LEN: usize = 64;
+/// Clients that connect at once. The listen backlog (how many accepted
+/// handshakes the kernel queues for `accept`) is 128: a bigger burst of
+/// connects overflows it, and the kernel drops handshakes, which the
+/// clients retry only after a second.
+const WAVE: usize = 100;
+
+/// Command-line options.
+struct Options {
+    /// `--serve ADDR`: run the server alone on `ADDR`.
+    serve: Option<SocketAddr>,
+    /// `--connections N`: client connections of the built-in load.
+    connections: usize,
+    /// `--messages M`: messages each client connection sends.
+    messages: usize,
+}
+
+fn main() -> io::Result<()> {
+    let options = parse_args();
+    let rt = Builder::new_multi_thread().worker_threads(2).thread_name("echo-worker").build()?;
+
+    if let Some(addr) = options.serve {
+        return rt.block_on(async {
+            let listener = TcpListener::bind(addr).await?;
+            println!("echo server listening on {} (Ctrl-C to stop)", listener.local_addr()?);
+            accept_loop(listener).await;
+            Ok(())
+        });
+    }
+
+    // Both ends of every connection are in this process.
+    support::raise_fd_limit()?;
+    let (connections, messages) = (options.connections, options.messages);
+    let (elapsed, round_trips) = rt.block_on(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        println!(
+            "echo server on {addr}; {connections} clients x {messages} messages of {MESSAGE_LEN} bytes"
+        );
+        let server = weft::spawn(accept_loop(listener));
+
+        // Connect in waves of `WAVE`, each connection making one round trip
+        // (proof that the server accepted it) before the next wave starts.
+        let mut streams = Vec::with_capacity(connections);
+        while streams.len() < connections {
+            let ids = streams.len()..connections.min(streams.len() + WAVE);
+            let wave: Vec<_> = ids.map(|id| weft::spawn(connect(addr, id))).collect();
+            for task in wave {
+                streams.push(task.await.expect("client task panicked")?);
+            }
+        }
+
+        let start = Instant::now();
+        let clients: Vec<_> = streams
+            .into_iter()
+            .enumerate()
+            .map(|(id, stream)| weft::spawn(client(stream, id, messages)))
+            .collect();
+        let mut round_trips = 0;
+        for client in clients {
+            round_trips += client.await.expect("client task panicked")?;
+        }
+        let elapsed = start.elapsed();
+        server.abort();
+        io::Result::Ok((elapsed, round_trips))
+    })?;
+
+    println!(
+        "{round_trips} round trips in {:.2} s: {:.0} messages/s echoed and checked",
+        elapsed.as_secs_f64(),
+        round_trips as f64 / elapsed.as_secs_f64()
+    );
+    print_workers(&rt.metrics());
+    Ok(())
+}
+
+/// Accepts connections forever, one echo task each; backs off on errors
+/// instead of spinning or giving up (see the top of the file).
+async fn accept_loop(listener: TcpListener) {
+    let mut backoff = MIN_BACKOFF;
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                backoff = MIN_BACKOFF;
+                weft::spawn(async move {
+                    if let Err(e) = echo(stream).await {
+                        eprintln!("connection {peer}: {e}");
+                    }
+                });
+            }
+            Err(e) if concerns_one_connection(&e) => {
+                eprintln!("accept: {e}; that connection is lost, accepting the next");
+            }
+            Err(e) => {
+                let why = if out_of_descriptors(&e) { " (out of file descriptors)" } else { "" };
+                eprintln!("accept: {e}{why}; retrying in {backoff:?}");
+                sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+}
+
+/// EMFILE (the process's limit) or ENFILE (the system's).
+fn out_of_descriptors(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
+}
+
+/// Errors about one pending connection, not about the listener: retrying
+/// at once is right. Linux's `accept` also reports a pending connection's
+/// network errors this way (see accept(2), "Error handling").
+fn concerns_one_connection(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::Interrupted
+            | io::ErrorKind::WouldBlock
+    ) || matches!(
+        e.raw_os_error(),
+        Some(
+            libc::EPROTO
+                | libc::ENETDOWN
+                | libc::ENOPROTOOPT
+                | libc::EHOSTDOWN
+                | libc::ENONET
+                | libc::EHOSTUNREACH
+                | libc::EOPNOTSUPP
+                | libc::ENETUNREACH
+        )
+    )
+}
+
+/// Writes back everything it reads until the peer closes.
+async fn echo(mut stream: TcpStream) -> io::Result<()> {
+    let mut buf = vec![0; 4096];
+    loop {
+        let n = stream.read(&mut buf).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        stream.write_all(&buf[..n]).await?;
+    }
+}
+
+/// Connects a client of the built-in load and makes its first round trip.
+async fn connect(addr: SocketAddr, id: usize) -> io::Result<TcpStream> {
+    let mut stream = TcpStream::connect(addr).await?;
+    round_trip(&mut stream, id, 0).await?;
+    Ok(stream)
+}
+
+/// One client of the built-in load: `messages` round trips. Returns the
+/// number of round trips.
+async fn client(mut stream: TcpStream, id: usize, messages: usize) -> io::Result<u64> {
+    for i in 1..=messages {
+        round_trip(&mut stream, id, i).await?;
+    }
+    Ok(messages as u64)
+}
+
+/// Sends message `i` of client `id`, reads the echo and checks it.
+async fn round_trip(stream: &mut TcpStream, id: usize, i: usize) -> io::Result<()> {
+    let mut sent = [0; MESSAGE_LEN];
+    for (j, byte) in sent.iter_mut().enumerate() {
+        *byte = (id + i + j) as u8;
+    }
+    stream.write_all(&sent).await?;
+    let mut back = [0; MESSAGE_LEN];
+    stream.read_exact(&mut back).await?;
+    if back != sent {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "echo differs from message"));
+    }
+    Ok(())
+}
+
+/// One line per worker: tasks polled, steals, parks.
+fn print_workers(metrics: &RuntimeMetrics) {
+    for w in 0..metrics.num_workers() {
+        println!(
+            "worker {w}: {} polls, {} steals, {} parks",
+            metrics.worker_poll_count(w),
+            metrics.worker_steal_count(w),
+            metrics.worker_park_count(w)
+        );
+    }
+}
+
+fn parse_args() -> Options {
+    let mut options = Options { serve: None, connections: 100, messages: 1000 };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value =
+            |name: &str| args.next().unwrap_or_else(|| usage(&format!("{name} needs a value")));
+        match arg.as_str() {
+            "--serve" => {
+                let addr = value("--serve");
+                options.serve =
+                    Some(addr.parse().unwrap_or_else(|_| usage(&format!("bad address {addr}"))));
+            }
+            "--connections" => options.connections = number(&value("--connections")),
+            "--messages" => options.messages = number(&value("--messages")),
+            "-h" | "--help" => usage(""),
+            other => usage(&format!("unknown argument {other}")),
+        }
+    }
+    options
+}
+
+fn number(text: &str) -> usize {
+    text.parse().unwrap_or_else(|_| usage(&format!("not a number: {text}")))
+}
+
+fn usage(problem: &str) -> ! {
+    if !problem.is_empty() {
+        eprintln!("echo: {problem}");
+    }
+    eprintln!("usage: echo [--connections N] [--messages M] | --serve ADDR");
+    exit(if problem.is_empty() { 0 } else { 2 })
+}
