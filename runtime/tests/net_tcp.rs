@@ -10,54 +10,17 @@ mod common;
 use std::collections::HashSet;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr};
-use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::Duration;
 
-use common::{panic_message, runtime, std_block_on, wait_until, with_timeout, LONG};
+use common::{
+    checksum, expect_no_runtime_failure, ipv6_loopback_available, runtime, std_block_on,
+    wait_until, with_timeout, XorShift, LONG,
+};
 use futures_util::{AsyncReadExt, AsyncWriteExt};
 use weft::net::{TcpListener, TcpStream};
-
-// ---------------------------------------------------------------------------
-// Helpers
-
-/// xorshift64: a small deterministic generator for sizes and payloads.
-struct XorShift(u64);
-
-impl XorShift {
-    fn new(seed: u64) -> XorShift {
-        XorShift(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-
-    /// Uniform-ish in `lo..=hi`.
-    fn range(&mut self, lo: usize, hi: usize) -> usize {
-        lo + (self.next() % (hi - lo + 1) as u64) as usize
-    }
-
-    fn bytes(&mut self, len: usize) -> Vec<u8> {
-        (0..len).map(|_| self.next() as u8).collect()
-    }
-}
-
-/// FNV-1a over `data`.
-fn checksum(data: &[u8]) -> u64 {
-    data.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3))
-}
-
-fn ipv6_loopback_available() -> bool {
-    std::net::TcpListener::bind("[::1]:0").is_ok()
-}
 
 // ---------------------------------------------------------------------------
 // Echo
@@ -99,7 +62,7 @@ async fn echo_client(addr: SocketAddr, seed: u64) -> io::Result<(usize, u64, u64
             let chunk = rng.range(1, 8 * 1024).min(to_send.len() - off);
             wr.write_all(&to_send[off..off + chunk]).await?;
             off += chunk;
-            if rng.next() % 8 == 0 {
+            if rng.next_u64() % 8 == 0 {
                 weft::task::yield_now().await;
             }
         }
@@ -275,22 +238,6 @@ fn bind_to_an_address_in_use_is_addr_in_use() {
     });
 }
 
-/// Runs `f` outside any runtime: it must give an error or panic, and either
-/// must mention the runtime (never hang, never succeed).
-fn expect_no_runtime_failure<T>(what: &str, f: impl FnOnce() -> Option<io::Result<T>>) {
-    match panic::catch_unwind(AssertUnwindSafe(f)) {
-        Err(payload) => {
-            let msg = panic_message(&*payload);
-            assert!(msg.contains("runtime"), "{what}: panic does not mention the runtime: {msg:?}");
-        }
-        Ok(None) => panic!("{what}: still pending outside a runtime (it should fail)"),
-        Ok(Some(Ok(_))) => panic!("{what}: succeeded outside a runtime"),
-        Ok(Some(Err(e))) => {
-            assert!(e.to_string().contains("runtime"), "{what}: error does not mention it: {e}")
-        }
-    }
-}
-
 #[test]
 fn sockets_outside_a_runtime_fail_mentioning_the_runtime() {
     with_timeout("outside_runtime", 30, || {
@@ -396,7 +343,7 @@ fn message(seq: usize) -> [u8; MSG] {
     m[..8].copy_from_slice(&(seq as u64).to_le_bytes());
     let mut rng = XorShift::new(seq as u64 + 1000);
     for b in &mut m[8..] {
-        *b = rng.next() as u8;
+        *b = rng.next_u64() as u8;
     }
     m
 }
@@ -431,7 +378,7 @@ fn reads_keep_completing_after_the_reader_migrates_between_workers() {
                     out.extend_from_slice(&message(seq));
                     // Bursts of a few messages, in odd splits, with pauses
                     // so the reader really waits on readiness.
-                    if rng.next() % 4 == 0 || seq + 1 == MIGRATION_MESSAGES {
+                    if rng.next_u64() % 4 == 0 || seq + 1 == MIGRATION_MESSAGES {
                         let split = rng.range(0, out.len());
                         peer.write_all(&out[..split]).unwrap();
                         peer.flush().unwrap();

@@ -6,51 +6,18 @@
 
 mod common;
 
-use std::io::{self, ErrorKind};
-use std::panic::{self, AssertUnwindSafe};
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::{panic_message, runtime, std_block_on, with_timeout};
+use common::{expect_no_runtime_failure, runtime, std_block_on, with_timeout, XorShift};
 use futures_util::{AsyncReadExt, AsyncWriteExt};
 use weft::net::{UdpSocket, UnixDatagram, UnixListener, UnixStream};
 use weft::time::timeout;
 
 // ---------------------------------------------------------------------------
 // Helpers
-
-/// xorshift64: a small deterministic generator for sizes and payloads.
-struct XorShift(u64);
-
-impl XorShift {
-    fn new(seed: u64) -> XorShift {
-        XorShift(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-
-    fn range(&mut self, lo: usize, hi: usize) -> usize {
-        lo + (self.next() % (hi - lo + 1) as u64) as usize
-    }
-
-    fn bytes(&mut self, len: usize) -> Vec<u8> {
-        (0..len).map(|_| self.next() as u8).collect()
-    }
-
-    /// Random bytes, 1 to `max` of them.
-    fn random_bytes(&mut self, max: usize) -> Vec<u8> {
-        let len = self.range(1, max);
-        self.bytes(len)
-    }
-}
 
 /// A fresh directory under the system temp dir, removed on drop.
 struct TempDir(PathBuf);
@@ -78,22 +45,6 @@ impl Drop for TempDir {
 
 /// Bounds a receive so a lost datagram fails the test instead of hanging.
 const RECV_LIMIT: Duration = Duration::from_secs(10);
-
-/// Runs `f` outside any runtime: it must give an error or panic, and either
-/// must mention the runtime (never hang, never succeed).
-fn expect_no_runtime_failure<T>(what: &str, f: impl FnOnce() -> Option<io::Result<T>>) {
-    match panic::catch_unwind(AssertUnwindSafe(f)) {
-        Err(payload) => {
-            let msg = panic_message(&*payload);
-            assert!(msg.contains("runtime"), "{what}: panic does not mention the runtime: {msg:?}");
-        }
-        Ok(None) => panic!("{what}: still pending outside a runtime (it should fail)"),
-        Ok(Some(Ok(_))) => panic!("{what}: succeeded outside a runtime"),
-        Ok(Some(Err(e))) => {
-            assert!(e.to_string().contains("runtime"), "{what}: error does not mention it: {e}")
-        }
-    }
-}
 
 // ---------------------------------------------------------------------------
 // UDP

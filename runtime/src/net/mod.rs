@@ -22,6 +22,9 @@
 
 mod addr;
 mod poll_evented;
+mod split;
+mod split_owned;
+mod stream_io;
 pub mod tcp;
 mod udp;
 #[cfg(unix)]

@@ -11,8 +11,9 @@ use crate::driver::Registration;
 
 /// A non-blocking mio source plus its registration. Dropping it
 /// deregisters the source before closing it, so no registration or file
-/// descriptor leaks.
-pub(crate) struct PollEvented<E: Source> {
+/// descriptor leaks. (Public only inside a private module, so the crate
+/// private stream traits may name it.)
+pub struct PollEvented<E: Source> {
     io: Option<E>,
     registration: Registration,
 }

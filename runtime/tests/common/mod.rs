@@ -8,7 +8,8 @@
 
 use std::any::Any;
 use std::future::Future;
-use std::panic;
+use std::io;
+use std::panic::{self, AssertUnwindSafe};
 use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -154,4 +155,66 @@ pub fn poll_once<F: Future + Unpin>(fut: &mut F) -> Poll<F::Output> {
     let waker = futures_util::task::noop_waker();
     let mut cx = Context::from_waker(&waker);
     std::pin::Pin::new(fut).poll(&mut cx)
+}
+
+/// xorshift64: a small deterministic generator for sizes and payloads.
+pub struct XorShift(u64);
+
+impl XorShift {
+    /// A generator seeded with `seed` (any value, zero included).
+    pub fn new(seed: u64) -> XorShift {
+        XorShift(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+
+    /// Uniform-ish in `lo..=hi`.
+    pub fn range(&mut self, lo: usize, hi: usize) -> usize {
+        lo + (self.next_u64() % (hi - lo + 1) as u64) as usize
+    }
+
+    /// `len` random bytes.
+    pub fn bytes(&mut self, len: usize) -> Vec<u8> {
+        (0..len).map(|_| self.next_u64() as u8).collect()
+    }
+
+    /// Random bytes, 1 to `max` of them.
+    pub fn random_bytes(&mut self, max: usize) -> Vec<u8> {
+        let len = self.range(1, max);
+        self.bytes(len)
+    }
+}
+
+/// FNV-1a over `data`.
+pub fn checksum(data: &[u8]) -> u64 {
+    data.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3))
+}
+
+/// Whether this host can bind TCP on `::1`.
+pub fn ipv6_loopback_available() -> bool {
+    std::net::TcpListener::bind("[::1]:0").is_ok()
+}
+
+/// Runs `f` outside any runtime: it must give an error or panic, and either
+/// must mention the runtime (never hang, never succeed).
+pub fn expect_no_runtime_failure<T>(what: &str, f: impl FnOnce() -> Option<io::Result<T>>) {
+    match panic::catch_unwind(AssertUnwindSafe(f)) {
+        Err(payload) => {
+            let msg = panic_message(&*payload);
+            assert!(msg.contains("runtime"), "{what}: panic does not mention the runtime: {msg:?}");
+        }
+        Ok(None) => panic!("{what}: still pending outside a runtime (it should fail)"),
+        Ok(Some(Ok(_))) => panic!("{what}: succeeded outside a runtime"),
+        Ok(Some(Err(e))) => {
+            assert!(e.to_string().contains("runtime"), "{what}: error does not mention it: {e}")
+        }
+    }
 }

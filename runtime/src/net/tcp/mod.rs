@@ -2,10 +2,8 @@
 
 mod listener;
 mod split;
-mod split_owned;
 mod stream;
 
 pub use listener::TcpListener;
-pub use split::{ReadHalf, WriteHalf};
-pub use split_owned::{OwnedReadHalf, OwnedWriteHalf, ReuniteError};
+pub use split::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, ReuniteError, WriteHalf};
 pub use stream::TcpStream;

@@ -1,118 +1,68 @@
-//! [`ReadHalf`] and [`WriteHalf`]: a borrowed [`TcpStream`] split in two,
-//! to read and write concurrently within one task.
+//! The halves a [`TcpStream`] splits into: [`ReadHalf`]/[`WriteHalf`]
+//! (borrowed, see [`TcpStream::split`]) and
+//! [`OwnedReadHalf`]/[`OwnedWriteHalf`] (see [`TcpStream::into_split`]).
+//! They are the generic halves shared with `UnixStream`, plus `peek`.
 
-use std::io::{self, IoSlice, IoSliceMut};
-use std::net::{Shutdown, SocketAddr};
-use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::error::Error;
+use std::fmt;
+use std::io;
 
-use futures_io::{AsyncRead, AsyncWrite};
-
-use crate::net::TcpStream;
+use crate::net::split::SplitStream;
+use crate::net::{split, split_owned, PollEvented, TcpStream};
 
 /// The read half of a [`TcpStream`], borrowed by [`TcpStream::split`].
-#[derive(Debug)]
-pub struct ReadHalf<'a>(&'a TcpStream);
+pub type ReadHalf<'a> = split::ReadHalf<'a, TcpStream>;
 
 /// The write half of a [`TcpStream`], borrowed by [`TcpStream::split`].
 /// Closing it (`poll_close`) shuts down the stream's write side.
-#[derive(Debug)]
-pub struct WriteHalf<'a>(&'a TcpStream);
+pub type WriteHalf<'a> = split::WriteHalf<'a, TcpStream>;
 
-pub(crate) fn split(stream: &mut TcpStream) -> (ReadHalf<'_>, WriteHalf<'_>) {
-    (ReadHalf(stream), WriteHalf(stream))
+/// The read half of a [`TcpStream`], made by [`TcpStream::into_split`].
+pub type OwnedReadHalf = split_owned::OwnedReadHalf<TcpStream>;
+
+/// The write half of a [`TcpStream`], made by [`TcpStream::into_split`].
+///
+/// Dropping it shuts down the stream's write side, so the peer reads
+/// end-of-file, unless it was `forget`-ed or already closed. Closing it
+/// (`poll_close`) does the same at once.
+pub type OwnedWriteHalf = split_owned::OwnedWriteHalf<TcpStream>;
+
+/// `reunite` (on [`OwnedReadHalf`] or [`OwnedWriteHalf`]) was given halves
+/// of two different streams; both are handed back.
+#[derive(Debug)]
+pub struct ReuniteError(pub OwnedReadHalf, pub OwnedWriteHalf);
+
+impl fmt::Display for ReuniteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(split_owned::REUNITE_ERROR)
+    }
+}
+
+impl Error for ReuniteError {}
+
+impl SplitStream for TcpStream {
+    type Source = mio::net::TcpStream;
+    type ReuniteError = ReuniteError;
+
+    fn poll_evented(&self) -> &PollEvented<mio::net::TcpStream> {
+        &self.io
+    }
+
+    fn reunite_error(read: OwnedReadHalf, write: OwnedWriteHalf) -> ReuniteError {
+        ReuniteError(read, write)
+    }
 }
 
 impl ReadHalf<'_> {
-    /// The remote address of the connection.
-    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.0.peer_addr()
-    }
-
-    /// The local address of the connection.
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.0.local_addr()
-    }
-
-    /// Waits until the stream may be readable; see [`TcpStream::readable`].
-    pub async fn readable(&self) -> io::Result<()> {
-        self.0.readable().await
-    }
-
-    /// Reads what is available now; see [`TcpStream::try_read`].
-    pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.0.try_read(buf)
-    }
-
     /// Peeks at incoming data; see [`TcpStream::peek`].
     pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.0.peek(buf).await
+        self.stream().peek(buf).await
     }
 }
 
-impl WriteHalf<'_> {
-    /// The remote address of the connection.
-    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.0.peer_addr()
-    }
-
-    /// The local address of the connection.
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.0.local_addr()
-    }
-
-    /// Waits until the stream may be writable; see [`TcpStream::writable`].
-    pub async fn writable(&self) -> io::Result<()> {
-        self.0.writable().await
-    }
-
-    /// Writes what fits now; see [`TcpStream::try_write`].
-    pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
-        self.0.try_write(buf)
-    }
-}
-
-impl AsyncRead for ReadHalf<'_> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
-        self.0.poll_read_priv(cx, buf)
-    }
-
-    fn poll_read_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &mut [IoSliceMut<'_>],
-    ) -> Poll<io::Result<usize>> {
-        self.0.poll_read_vectored_priv(cx, bufs)
-    }
-}
-
-impl AsyncWrite for WriteHalf<'_> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        self.0.poll_write_priv(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        self.0.poll_write_vectored_priv(cx, bufs)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    /// Shuts down the stream's write side: the peer reads end-of-file.
-    fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(self.0.shutdown(Shutdown::Write))
+impl OwnedReadHalf {
+    /// Peeks at incoming data; see [`TcpStream::peek`].
+    pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.stream().peek(buf).await
     }
 }

@@ -2,7 +2,7 @@
 //! `futures_io::AsyncRead`/`AsyncWrite`.
 
 use std::future::poll_fn;
-use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::io::{self, IoSlice, IoSliceMut};
 use std::net::{Shutdown, SocketAddr};
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -11,8 +11,9 @@ use futures_io::{AsyncRead, AsyncWrite};
 
 use crate::driver::scheduled_io::Direction;
 use crate::net::addr::{no_addresses, resolve, ToSocketAddrs};
-use crate::net::tcp::split::{split, ReadHalf, WriteHalf};
-use crate::net::tcp::split_owned::{split_owned, OwnedReadHalf, OwnedWriteHalf};
+use crate::net::split::split;
+use crate::net::split_owned::split_owned;
+use crate::net::tcp::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, WriteHalf};
 use crate::net::PollEvented;
 
 /// A TCP connection.
@@ -62,7 +63,7 @@ use crate::net::PollEvented;
 /// ```
 #[derive(Debug)]
 pub struct TcpStream {
-    io: PollEvented<mio::net::TcpStream>,
+    pub(super) io: PollEvented<mio::net::TcpStream>,
 }
 
 impl TcpStream {
@@ -117,12 +118,12 @@ impl TcpStream {
 
     /// The remote address of this connection.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.io.io().peer_addr()
+        self.io.peer_addr()
     }
 
     /// The local address of this connection.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.io.io().local_addr()
+        self.io.local_addr()
     }
 
     /// Takes the pending socket error (`SO_ERROR`), if any.
@@ -134,7 +135,7 @@ impl TcpStream {
     /// [`std::net::TcpStream::shutdown`]). After `Shutdown::Write` the peer
     /// reads end-of-file; this side can still read.
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.io.io().shutdown(how)
+        self.io.shutdown(how)
     }
 
     /// Sets `TCP_NODELAY` (disables Nagle's algorithm when `true`).
@@ -161,7 +162,7 @@ impl TcpStream {
     /// error to report). May be a false alarm: a following
     /// [`try_read`](TcpStream::try_read) can still return `WouldBlock`.
     pub async fn readable(&self) -> io::Result<()> {
-        self.io.ready(Direction::Read).await
+        self.io.readable().await
     }
 
     /// Polls for read readiness, like [`readable`](TcpStream::readable).
@@ -173,7 +174,7 @@ impl TcpStream {
     /// following [`try_write`](TcpStream::try_write) can still return
     /// `WouldBlock`.
     pub async fn writable(&self) -> io::Result<()> {
-        self.io.ready(Direction::Write).await
+        self.io.writable().await
     }
 
     /// Polls for write readiness, like [`writable`](TcpStream::writable).
@@ -206,23 +207,23 @@ impl TcpStream {
     /// # }).unwrap();
     /// ```
     pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.io.try_io(Direction::Read, |mut io| io.read(buf))
+        self.io.try_read(buf)
     }
 
     /// Like [`try_read`](TcpStream::try_read), into several buffers.
     pub fn try_read_vectored(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        self.io.try_io(Direction::Read, |mut io| io.read_vectored(bufs))
+        self.io.try_read_vectored(bufs)
     }
 
     /// Writes what fits now from `buf`, without waiting:
     /// [`io::ErrorKind::WouldBlock`] if the send buffer is full.
     pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
-        self.io.try_io(Direction::Write, |mut io| io.write(buf))
+        self.io.try_write(buf)
     }
 
     /// Like [`try_write`](TcpStream::try_write), from several buffers.
     pub fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        self.io.try_io(Direction::Write, |mut io| io.write_vectored(bufs))
+        self.io.try_write_vectored(bufs)
     }
 
     /// Reads data into `buf` without removing it from the socket's queue,
@@ -239,8 +240,8 @@ impl TcpStream {
 
     /// Splits the stream into a read half and a write half that can move to
     /// different tasks. Dropping the [`OwnedWriteHalf`] shuts down the
-    /// write side (unless it was [`forget`](OwnedWriteHalf::forget)-ed);
-    /// [`OwnedReadHalf::reunite`] puts the stream back together.
+    /// write side (unless it was `forget`-ed);
+    /// `OwnedReadHalf::reunite` puts the stream back together.
     pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
         split_owned(self)
     }
@@ -254,38 +255,6 @@ impl TcpStream {
     /// by value); write `TcpStream::split(&mut stream)` to get this one.
     pub fn split(&mut self) -> (ReadHalf<'_>, WriteHalf<'_>) {
         split(self)
-    }
-
-    pub(crate) fn poll_read_priv(
-        &self,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
-        self.io.poll_io(cx, Direction::Read, |mut io| io.read(buf))
-    }
-
-    pub(crate) fn poll_read_vectored_priv(
-        &self,
-        cx: &mut Context<'_>,
-        bufs: &mut [IoSliceMut<'_>],
-    ) -> Poll<io::Result<usize>> {
-        self.io.poll_io(cx, Direction::Read, |mut io| io.read_vectored(bufs))
-    }
-
-    pub(crate) fn poll_write_priv(
-        &self,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        self.io.poll_io(cx, Direction::Write, |mut io| io.write(buf))
-    }
-
-    pub(crate) fn poll_write_vectored_priv(
-        &self,
-        cx: &mut Context<'_>,
-        bufs: &[IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        self.io.poll_io(cx, Direction::Write, |mut io| io.write_vectored(bufs))
     }
 }
 
@@ -309,7 +278,7 @@ impl AsyncRead for TcpStream {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        self.poll_read_priv(cx, buf)
+        self.io.poll_read(cx, buf)
     }
 
     fn poll_read_vectored(
@@ -317,7 +286,7 @@ impl AsyncRead for TcpStream {
         cx: &mut Context<'_>,
         bufs: &mut [IoSliceMut<'_>],
     ) -> Poll<io::Result<usize>> {
-        self.poll_read_vectored_priv(cx, bufs)
+        self.io.poll_read_vectored(cx, bufs)
     }
 }
 
@@ -327,7 +296,7 @@ impl AsyncWrite for TcpStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        self.poll_write_priv(cx, buf)
+        self.io.poll_write(cx, buf)
     }
 
     fn poll_write_vectored(
@@ -335,7 +304,7 @@ impl AsyncWrite for TcpStream {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        self.poll_write_vectored_priv(cx, bufs)
+        self.io.poll_write_vectored(cx, bufs)
     }
 
     /// Writes go straight to the socket: nothing to flush.
@@ -345,7 +314,7 @@ impl AsyncWrite for TcpStream {
 
     /// Shuts down the write side: the peer reads end-of-file.
     fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(self.shutdown(Shutdown::Write))
+        self.io.poll_close()
     }
 }
 

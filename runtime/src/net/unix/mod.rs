@@ -4,13 +4,11 @@
 mod datagram;
 mod listener;
 mod split;
-mod split_owned;
 mod stream;
 
 pub use datagram::UnixDatagram;
 pub use listener::UnixListener;
-pub use split::{ReadHalf, WriteHalf};
-pub use split_owned::{OwnedReadHalf, OwnedWriteHalf, ReuniteError};
+pub use split::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, ReuniteError, WriteHalf};
 /// The address of a Unix socket: a path, abstract, or unnamed (the
 /// standard library's type).
 pub use std::os::unix::net::SocketAddr;

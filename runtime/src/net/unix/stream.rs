@@ -2,7 +2,7 @@
 //! with `futures_io::AsyncRead`/`AsyncWrite`.
 
 use std::future::poll_fn;
-use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::io::{self, IoSlice, IoSliceMut};
 use std::net::Shutdown;
 use std::os::unix::net::SocketAddr;
 use std::path::Path;
@@ -12,8 +12,9 @@ use std::task::{Context, Poll};
 use futures_io::{AsyncRead, AsyncWrite};
 
 use crate::driver::scheduled_io::Direction;
-use crate::net::unix::split::{split, ReadHalf, WriteHalf};
-use crate::net::unix::split_owned::{split_owned, OwnedReadHalf, OwnedWriteHalf};
+use crate::net::split::split;
+use crate::net::split_owned::split_owned;
+use crate::net::unix::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, WriteHalf};
 use crate::net::PollEvented;
 
 /// A Unix stream connection.
@@ -45,7 +46,7 @@ use crate::net::PollEvented;
 /// ```
 #[derive(Debug)]
 pub struct UnixStream {
-    io: PollEvented<mio::net::UnixStream>,
+    pub(super) io: PollEvented<mio::net::UnixStream>,
 }
 
 impl UnixStream {
@@ -93,12 +94,12 @@ impl UnixStream {
 
     /// The address of this end of the connection.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.io.io().local_addr()
+        self.io.local_addr()
     }
 
     /// The address of the other end of the connection.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.io.io().peer_addr()
+        self.io.peer_addr()
     }
 
     /// Takes the pending socket error (`SO_ERROR`), if any.
@@ -110,12 +111,12 @@ impl UnixStream {
     /// `Shutdown::Write` the peer reads end-of-file; this side can still
     /// read.
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.io.io().shutdown(how)
+        self.io.shutdown(how)
     }
 
     /// Waits until the stream may be readable (a false alarm is possible).
     pub async fn readable(&self) -> io::Result<()> {
-        self.io.ready(Direction::Read).await
+        self.io.readable().await
     }
 
     /// Polls for read readiness, like [`readable`](UnixStream::readable).
@@ -125,7 +126,7 @@ impl UnixStream {
 
     /// Waits until the stream may be writable (a false alarm is possible).
     pub async fn writable(&self) -> io::Result<()> {
-        self.io.ready(Direction::Write).await
+        self.io.writable().await
     }
 
     /// Polls for write readiness, like [`writable`](UnixStream::writable).
@@ -136,23 +137,23 @@ impl UnixStream {
     /// Reads what is available now, without waiting: `Ok(0)` at
     /// end-of-file, `WouldBlock` if nothing is available.
     pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.io.try_io(Direction::Read, |mut io| io.read(buf))
+        self.io.try_read(buf)
     }
 
     /// Like [`try_read`](UnixStream::try_read), into several buffers.
     pub fn try_read_vectored(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        self.io.try_io(Direction::Read, |mut io| io.read_vectored(bufs))
+        self.io.try_read_vectored(bufs)
     }
 
     /// Writes what fits now, without waiting: `WouldBlock` if the send
     /// buffer is full.
     pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
-        self.io.try_io(Direction::Write, |mut io| io.write(buf))
+        self.io.try_write(buf)
     }
 
     /// Like [`try_write`](UnixStream::try_write), from several buffers.
     pub fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        self.io.try_io(Direction::Write, |mut io| io.write_vectored(bufs))
+        self.io.try_write_vectored(bufs)
     }
 
     /// Splits the stream into halves that can move to different tasks;
@@ -169,38 +170,6 @@ impl UnixStream {
     pub fn split(&mut self) -> (ReadHalf<'_>, WriteHalf<'_>) {
         split(self)
     }
-
-    pub(crate) fn poll_read_priv(
-        &self,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
-        self.io.poll_io(cx, Direction::Read, |mut io| io.read(buf))
-    }
-
-    pub(crate) fn poll_read_vectored_priv(
-        &self,
-        cx: &mut Context<'_>,
-        bufs: &mut [IoSliceMut<'_>],
-    ) -> Poll<io::Result<usize>> {
-        self.io.poll_io(cx, Direction::Read, |mut io| io.read_vectored(bufs))
-    }
-
-    pub(crate) fn poll_write_priv(
-        &self,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        self.io.poll_io(cx, Direction::Write, |mut io| io.write(buf))
-    }
-
-    pub(crate) fn poll_write_vectored_priv(
-        &self,
-        cx: &mut Context<'_>,
-        bufs: &[IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        self.io.poll_io(cx, Direction::Write, |mut io| io.write_vectored(bufs))
-    }
 }
 
 impl AsyncRead for UnixStream {
@@ -209,7 +178,7 @@ impl AsyncRead for UnixStream {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        self.poll_read_priv(cx, buf)
+        self.io.poll_read(cx, buf)
     }
 
     fn poll_read_vectored(
@@ -217,7 +186,7 @@ impl AsyncRead for UnixStream {
         cx: &mut Context<'_>,
         bufs: &mut [IoSliceMut<'_>],
     ) -> Poll<io::Result<usize>> {
-        self.poll_read_vectored_priv(cx, bufs)
+        self.io.poll_read_vectored(cx, bufs)
     }
 }
 
@@ -227,7 +196,7 @@ impl AsyncWrite for UnixStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        self.poll_write_priv(cx, buf)
+        self.io.poll_write(cx, buf)
     }
 
     fn poll_write_vectored(
@@ -235,7 +204,7 @@ impl AsyncWrite for UnixStream {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        self.poll_write_vectored_priv(cx, bufs)
+        self.io.poll_write_vectored(cx, bufs)
     }
 
     /// Writes go straight to the socket: nothing to flush.
@@ -245,7 +214,7 @@ impl AsyncWrite for UnixStream {
 
     /// Shuts down the write side: the peer reads end-of-file.
     fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(self.shutdown(Shutdown::Write))
+        self.io.poll_close()
     }
 }
 

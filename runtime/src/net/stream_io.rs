@@ -1,0 +1,161 @@
+//! Byte-stream I/O on a [`PollEvented`], written once for every connected
+//! stream socket (TCP, Unix): reads, writes, readiness and shutdown.
+
+use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::net::Shutdown;
+use std::task::{Context, Poll};
+
+use mio::event::Source;
+
+use crate::driver::scheduled_io::Direction;
+use crate::net::PollEvented;
+
+/// A mio stream socket: readable and writable through a shared reference
+/// (as mio's streams are), with addresses and `shutdown(2)`.
+///
+/// Public only inside a private module, so it cannot be named or
+/// implemented outside weft.
+pub trait StreamSource: Source {
+    /// The socket's address type.
+    type Addr;
+
+    /// `&self` as a reader and writer (mio implements `Read`/`Write` for
+    /// `&TcpStream` and `&UnixStream`).
+    fn rw(&self) -> impl Read + Write + '_;
+
+    /// The address of the other end.
+    fn peer_addr(&self) -> io::Result<Self::Addr>;
+
+    /// The address of this end.
+    fn local_addr(&self) -> io::Result<Self::Addr>;
+
+    /// Shuts down one side of the connection, or both.
+    fn shutdown(&self, how: Shutdown) -> io::Result<()>;
+}
+
+impl StreamSource for mio::net::TcpStream {
+    type Addr = std::net::SocketAddr;
+
+    fn rw(&self) -> impl Read + Write + '_ {
+        self
+    }
+
+    fn peer_addr(&self) -> io::Result<Self::Addr> {
+        mio::net::TcpStream::peer_addr(self)
+    }
+
+    fn local_addr(&self) -> io::Result<Self::Addr> {
+        mio::net::TcpStream::local_addr(self)
+    }
+
+    fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        mio::net::TcpStream::shutdown(self, how)
+    }
+}
+
+#[cfg(unix)]
+impl StreamSource for mio::net::UnixStream {
+    type Addr = std::os::unix::net::SocketAddr;
+
+    fn rw(&self) -> impl Read + Write + '_ {
+        self
+    }
+
+    fn peer_addr(&self) -> io::Result<Self::Addr> {
+        mio::net::UnixStream::peer_addr(self)
+    }
+
+    fn local_addr(&self) -> io::Result<Self::Addr> {
+        mio::net::UnixStream::local_addr(self)
+    }
+
+    fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        mio::net::UnixStream::shutdown(self, how)
+    }
+}
+
+impl<E: StreamSource> PollEvented<E> {
+    /// Waits until the stream may be readable (a false alarm is possible).
+    pub(crate) async fn readable(&self) -> io::Result<()> {
+        self.ready(Direction::Read).await
+    }
+
+    /// Waits until the stream may be writable (a false alarm is possible).
+    pub(crate) async fn writable(&self) -> io::Result<()> {
+        self.ready(Direction::Write).await
+    }
+
+    /// Reads what is available now, or `WouldBlock`.
+    pub(crate) fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.try_io(Direction::Read, |io| io.rw().read(buf))
+    }
+
+    /// Like [`try_read`](Self::try_read), into several buffers.
+    pub(crate) fn try_read_vectored(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        self.try_io(Direction::Read, |io| io.rw().read_vectored(bufs))
+    }
+
+    /// Writes what fits now, or `WouldBlock`.
+    pub(crate) fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        self.try_io(Direction::Write, |io| io.rw().write(buf))
+    }
+
+    /// Like [`try_write`](Self::try_write), from several buffers.
+    pub(crate) fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.try_io(Direction::Write, |io| io.rw().write_vectored(bufs))
+    }
+
+    /// `AsyncRead::poll_read`.
+    pub(crate) fn poll_read(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_io(cx, Direction::Read, |io| io.rw().read(buf))
+    }
+
+    /// `AsyncRead::poll_read_vectored`.
+    pub(crate) fn poll_read_vectored(
+        &self,
+        cx: &mut Context<'_>,
+        bufs: &mut [IoSliceMut<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_io(cx, Direction::Read, |io| io.rw().read_vectored(bufs))
+    }
+
+    /// `AsyncWrite::poll_write`.
+    pub(crate) fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        self.poll_io(cx, Direction::Write, |io| io.rw().write(buf))
+    }
+
+    /// `AsyncWrite::poll_write_vectored`.
+    pub(crate) fn poll_write_vectored(
+        &self,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_io(cx, Direction::Write, |io| io.rw().write_vectored(bufs))
+    }
+
+    /// `AsyncWrite::poll_close`: shuts down the write side at once, so the
+    /// peer reads end-of-file. (`poll_flush` has nothing to do: writes go
+    /// straight to the socket.)
+    pub(crate) fn poll_close(&self) -> Poll<io::Result<()>> {
+        Poll::Ready(self.shutdown(Shutdown::Write))
+    }
+
+    /// Shuts down the read side, the write side, or both.
+    pub(crate) fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.io().shutdown(how)
+    }
+
+    /// The address of the other end.
+    pub(crate) fn peer_addr(&self) -> io::Result<E::Addr> {
+        self.io().peer_addr()
+    }
+
+    /// The address of this end.
+    pub(crate) fn local_addr(&self) -> io::Result<E::Addr> {
+        self.io().local_addr()
+    }
+}
