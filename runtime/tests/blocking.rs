@@ -209,3 +209,21 @@ fn block_in_place_on_one_worker_and_outside_a_runtime() {
         drop(rt);
     });
 }
+
+#[test]
+fn block_on_inside_block_in_place_is_allowed() {
+    with_timeout("block_on in block_in_place", 30, || {
+        let rt = runtime(2);
+        let value = rt.block_on(async {
+            weft::spawn(async {
+                let handle = weft::runtime::Handle::current();
+                weft::task::block_in_place(move || {
+                    handle.block_on(async { weft::spawn(async { 21 }).await.unwrap() * 2 })
+                })
+            })
+            .await
+            .unwrap()
+        });
+        assert_eq!(value, 42);
+    });
+}

@@ -67,7 +67,15 @@ pub(crate) fn with_worker<R>(f: impl FnOnce(Option<&WorkerContext>) -> R) -> R {
     f(unsafe { worker.as_ref() })
 }
 
-/// True on a thread that is currently a weft worker.
+/// True on a thread that is currently a weft worker (even one whose core
+/// `block_in_place` handed away).
 pub(crate) fn is_worker_thread() -> bool {
     with_worker(|w| w.is_some())
+}
+
+/// True on a worker thread that holds its core: blocking here would stall
+/// the worker's tasks. False inside `block_in_place`, where the core has
+/// moved to another thread and blocking is the point.
+pub(crate) fn holds_worker_core() -> bool {
+    with_worker(|w| w.is_some_and(|w| w.core.try_borrow().map_or(true, |core| core.is_some())))
 }

@@ -75,10 +75,12 @@ impl Handle {
     ///
     /// # Panics
     /// On a weft worker thread: blocking a worker would stall its tasks and
-    /// can deadlock the runtime; `.await` the future instead.
+    /// can deadlock the runtime; `.await` the future instead, or wrap the
+    /// call in [`block_in_place`](crate::task::block_in_place), which moves
+    /// the worker's tasks to another thread first.
     #[track_caller]
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
-        if context::is_worker_thread() {
+        if context::holds_worker_core() {
             panic!(
                 "cannot call `block_on` from inside a weft worker thread: it would block the \
                  worker and can deadlock the runtime; `.await` the future instead"
