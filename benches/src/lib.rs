@@ -2,18 +2,26 @@
 //!
 //! Every workload is written once, generically over the [`Rt`] trait, and run
 //! on both runtimes: by the `compare` binary (alternating rounds, markdown
-//! table) and by the criterion benches `scheduler` and `timers`.
+//! table) and by the criterion benches `scheduler`, `timers` and `blocking`.
 //!
 //! The runtimes are reached only through [`Rt`]; channels come from
 //! `futures-channel` and `std::sync::mpsc`, never from a runtime, so both sides
 //! run exactly the same code apart from the scheduler (and, for the timer
-//! workloads in [`timers`], each runtime's own `sleep`).
+//! workloads in [`timers`], each runtime's own `sleep`; for the blocking-pool
+//! workloads in [`blocking`], each runtime's own `spawn_blocking`; for the
+//! networking workloads in [`net`], each runtime's own TCP sockets, read
+//! through `futures_util`'s `AsyncReadExt`/`AsyncWriteExt` on weft and
+//! Tokio's `tokio::io` extension traits on Tokio).
 
 use std::fmt;
 use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 pub mod alloc;
+pub mod blocking;
+pub mod net;
 pub mod report;
 pub mod timers;
 pub mod workloads;
@@ -87,6 +95,63 @@ pub trait Rt: Sized + 'static {
     ///
     /// Panics when called outside the runtime's context.
     fn sleep_until(deadline: Instant) -> Self::Sleep;
+
+    /// Runs the blocking closure `f` on the blocking pool of the runtime the
+    /// caller is running in (`weft::task::spawn_blocking`,
+    /// `tokio::task::spawn_blocking`).
+    ///
+    /// # Panics
+    ///
+    /// Panics when called outside the runtime's context.
+    fn spawn_blocking<F, T>(f: F) -> Self::JoinHandle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static;
+
+    /// The runtime's TCP listener.
+    type TcpListener: Send + Sync + 'static;
+
+    /// The runtime's TCP stream.
+    type TcpStream: Send + 'static;
+
+    /// Binds a listener to `addr`.
+    ///
+    /// Fails outside the runtime's context.
+    fn bind(addr: SocketAddr) -> impl Future<Output = io::Result<Self::TcpListener>> + Send;
+
+    /// The address `listener` is bound to.
+    fn local_addr(listener: &Self::TcpListener) -> io::Result<SocketAddr>;
+
+    /// Accepts one connection (the peer's address is dropped).
+    fn accept(
+        listener: &Self::TcpListener,
+    ) -> impl Future<Output = io::Result<Self::TcpStream>> + Send + '_;
+
+    /// Connects to `addr`.
+    ///
+    /// Fails outside the runtime's context.
+    fn connect(addr: SocketAddr) -> impl Future<Output = io::Result<Self::TcpStream>> + Send;
+
+    /// Sets `TCP_NODELAY` on `stream`.
+    fn set_nodelay(stream: &Self::TcpStream) -> io::Result<()>;
+
+    /// Reads into `buf` once (`Ok(0)` at end-of-file).
+    fn read<'a>(
+        stream: &'a mut Self::TcpStream,
+        buf: &'a mut [u8],
+    ) -> impl Future<Output = io::Result<usize>> + Send + 'a;
+
+    /// Fills `buf` exactly.
+    fn read_exact<'a>(
+        stream: &'a mut Self::TcpStream,
+        buf: &'a mut [u8],
+    ) -> impl Future<Output = io::Result<()>> + Send + 'a;
+
+    /// Writes all of `buf`.
+    fn write_all<'a>(
+        stream: &'a mut Self::TcpStream,
+        buf: &'a [u8],
+    ) -> impl Future<Output = io::Result<()>> + Send + 'a;
 }
 
 /// The weft runtime under test.
@@ -140,6 +205,58 @@ impl Rt for Weft {
     fn sleep_until(deadline: Instant) -> Self::Sleep {
         weft::time::sleep_until(weft::time::Instant::from_std(deadline))
     }
+
+    fn spawn_blocking<F, T>(f: F) -> Self::JoinHandle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        weft::task::spawn_blocking(f)
+    }
+
+    type TcpListener = weft::net::TcpListener;
+    type TcpStream = weft::net::TcpStream;
+
+    fn bind(addr: SocketAddr) -> impl Future<Output = io::Result<Self::TcpListener>> + Send {
+        weft::net::TcpListener::bind(addr)
+    }
+
+    fn local_addr(listener: &Self::TcpListener) -> io::Result<SocketAddr> {
+        listener.local_addr()
+    }
+
+    async fn accept(listener: &Self::TcpListener) -> io::Result<Self::TcpStream> {
+        listener.accept().await.map(|(stream, _)| stream)
+    }
+
+    fn connect(addr: SocketAddr) -> impl Future<Output = io::Result<Self::TcpStream>> + Send {
+        weft::net::TcpStream::connect(addr)
+    }
+
+    fn set_nodelay(stream: &Self::TcpStream) -> io::Result<()> {
+        stream.set_nodelay(true)
+    }
+
+    fn read<'a>(
+        stream: &'a mut Self::TcpStream,
+        buf: &'a mut [u8],
+    ) -> impl Future<Output = io::Result<usize>> + Send + 'a {
+        futures_util::AsyncReadExt::read(stream, buf)
+    }
+
+    fn read_exact<'a>(
+        stream: &'a mut Self::TcpStream,
+        buf: &'a mut [u8],
+    ) -> impl Future<Output = io::Result<()>> + Send + 'a {
+        futures_util::AsyncReadExt::read_exact(stream, buf)
+    }
+
+    fn write_all<'a>(
+        stream: &'a mut Self::TcpStream,
+        buf: &'a [u8],
+    ) -> impl Future<Output = io::Result<()>> + Send + 'a {
+        futures_util::AsyncWriteExt::write_all(stream, buf)
+    }
 }
 
 /// The Tokio multi-threaded runtime, the baseline.
@@ -192,5 +309,54 @@ impl Rt for Tokio {
 
     fn sleep_until(deadline: Instant) -> Self::Sleep {
         tokio::time::sleep_until(tokio::time::Instant::from_std(deadline))
+    }
+
+    fn spawn_blocking<F, T>(f: F) -> Self::JoinHandle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        tokio::task::spawn_blocking(f)
+    }
+
+    type TcpListener = tokio::net::TcpListener;
+    type TcpStream = tokio::net::TcpStream;
+
+    fn bind(addr: SocketAddr) -> impl Future<Output = io::Result<Self::TcpListener>> + Send {
+        tokio::net::TcpListener::bind(addr)
+    }
+
+    fn local_addr(listener: &Self::TcpListener) -> io::Result<SocketAddr> {
+        listener.local_addr()
+    }
+
+    async fn accept(listener: &Self::TcpListener) -> io::Result<Self::TcpStream> {
+        listener.accept().await.map(|(stream, _)| stream)
+    }
+
+    fn connect(addr: SocketAddr) -> impl Future<Output = io::Result<Self::TcpStream>> + Send {
+        tokio::net::TcpStream::connect(addr)
+    }
+
+    fn set_nodelay(stream: &Self::TcpStream) -> io::Result<()> {
+        stream.set_nodelay(true)
+    }
+
+    fn read<'a>(
+        stream: &'a mut Self::TcpStream,
+        buf: &'a mut [u8],
+    ) -> impl Future<Output = io::Result<usize>> + Send + 'a {
+        tokio::io::AsyncReadExt::read(stream, buf)
+    }
+
+    async fn read_exact(stream: &mut Self::TcpStream, buf: &mut [u8]) -> io::Result<()> {
+        tokio::io::AsyncReadExt::read_exact(stream, buf).await.map(drop)
+    }
+
+    fn write_all<'a>(
+        stream: &'a mut Self::TcpStream,
+        buf: &'a [u8],
+    ) -> impl Future<Output = io::Result<()>> + Send + 'a {
+        tokio::io::AsyncWriteExt::write_all(stream, buf)
     }
 }

@@ -5,9 +5,16 @@
 //!
 //! After the scheduler workloads come the timer rows (see
 //! `weft_benches::timers`): `timers_fire` (total time and p50/p99
-//! lateness), `timers_cancel` (time per sleep) and memory per pending timer.
+//! lateness), `timers_cancel` (time per sleep) and memory per pending timer;
+//! then the blocking-pool rows (see `weft_benches::blocking`):
+//! `spawn_blocking` throughput and spawn-to-start latency; then the
+//! networking rows (see `weft_benches::net`): `tcp_echo` (time per message)
+//! and `idle_conns` (memory per idle connection, each sample in a child
+//! process: this binary run with a hidden `--idle-conns-child` argument).
 //!
-//! Usage: `cargo run --release -p weft-benches --bin compare -- [--quick] [--rounds N]`
+//! Usage: `cargo run --release -p weft-benches --bin compare -- [--quick] [--rounds N]
+//! [--only GROUP,...]`; `--only` (groups `scheduler`, `timers`, `blocking`,
+//! `net`) runs some groups of rows and leaves `results/latest.md` alone.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -15,6 +22,8 @@ use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::time::Duration;
 
 use weft_benches::alloc::{self, CountingAlloc};
+use weft_benches::blocking::{self, LATENCY_BURST, LATENCY_JOBS, THROUGHPUT_JOBS};
+use weft_benches::net::{self, ECHO_CONNS, ECHO_MSGS, ECHO_MSG_SIZE};
 use weft_benches::report::{self, Row};
 use weft_benches::timers::{
     self, CANCEL_MS, CANCEL_PER_TASK, CANCEL_SLEEPS, CANCEL_TASKS, FIRE_LIGHT_TIMERS, FIRE_MAX_MS,
@@ -42,15 +51,59 @@ const FIRE_RUNS: u64 = 3;
 const FIRE_LIGHT_RUNS: u64 = 10;
 /// Timed `timers_cancel` iterations per sample (after one warm-up iteration).
 const CANCEL_ITERS: u64 = 3;
+/// Messages per connection in the untimed warm-up run of `tcp_echo`.
+const ECHO_WARM_MSGS: usize = 100;
+/// Hidden first argument: run one `idle_conns` measurement and print it
+/// (see `idle_conns_sample`).
+const IDLE_CHILD_ARG: &str = "--idle-conns-child";
 /// A single sample taking longer than this means a runtime hung: abort.
 const SAMPLE_LIMIT: Duration = Duration::from_secs(180);
 
+/// The groups of rows; `--only` picks some (for investigating one group;
+/// `results/latest.md` is only written by a run of all of them).
+#[derive(Clone, Copy)]
+struct Groups {
+    scheduler: bool,
+    timers: bool,
+    blocking: bool,
+    net: bool,
+}
+
+impl Groups {
+    const ALL: Groups = Groups { scheduler: true, timers: true, blocking: true, net: true };
+    const NAMES: &'static str = "scheduler, timers, blocking, net";
+
+    fn parse(list: &str) -> Result<Groups, String> {
+        let mut groups = Groups { scheduler: false, timers: false, blocking: false, net: false };
+        for name in list.split(',') {
+            match name.trim() {
+                "scheduler" => groups.scheduler = true,
+                "timers" => groups.timers = true,
+                "blocking" => groups.blocking = true,
+                "net" => groups.net = true,
+                other => {
+                    return Err(format!("unknown group {other:?} (groups: {})", Groups::NAMES))
+                }
+            }
+        }
+        Ok(groups)
+    }
+
+    fn all(self) -> bool {
+        self.scheduler && self.timers && self.blocking && self.net
+    }
+}
+
 struct Options {
     rounds: usize,
+    groups: Groups,
+    /// Open-file soft limit after raising it to the hard limit.
+    fd_limit: u64,
 }
 
 fn parse_args() -> Result<Options, String> {
     let mut rounds = DEFAULT_ROUNDS;
+    let mut groups = Groups::ALL;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -63,13 +116,21 @@ fn parse_args() -> Result<Options, String> {
                     .filter(|r| (1..=MAX_ROUNDS).contains(r))
                     .ok_or_else(|| format!("--rounds takes 1..={MAX_ROUNDS}, got {n:?}"))?;
             }
+            "--only" => {
+                groups = Groups::parse(&args.next().ok_or("--only needs a list of groups")?)?;
+            }
             "-h" | "--help" => {
-                return Err("usage: compare [--quick] [--rounds N]".to_owned());
+                return Err(format!(
+                    "usage: compare [--quick] [--rounds N] [--only GROUP,...] (groups: {})",
+                    Groups::NAMES
+                ));
             }
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
-    Ok(Options { rounds })
+    let fd_limit =
+        net::raise_fd_limit().map_err(|e| format!("cannot read the open-file limit: {e}"))?;
+    Ok(Options { rounds, groups, fd_limit })
 }
 
 /// Aborts the process if no sample completes within [`SAMPLE_LIMIT`], so a
@@ -220,6 +281,277 @@ impl TimerRows {
     }
 }
 
+/// A blocking-pool sample's result and the pool threads its warm-up left
+/// alive.
+struct BlockingSample<T> {
+    value: T,
+    threads: usize,
+}
+
+/// Builds a fresh `R` runtime, warms its blocking pool with one untimed run
+/// of the workload (`jobs` in batches of `batch`) and returns it with the
+/// number of threads the warm-up started (the pool threads alive).
+fn warm_runtime<R: Rt>(jobs: usize, batch: usize) -> (R, usize) {
+    let rt = R::with_workers(WORKER_THREADS);
+    let before = blocking::process_threads();
+    blocking::warm(&rt, jobs, batch);
+    let threads = blocking::process_threads().saturating_sub(before);
+    (rt, threads)
+}
+
+/// `spawn_blocking` throughput on a fresh, warmed `R` runtime: ns per job.
+fn blocking_throughput_sample<R: Rt>(dog: &Watchdog) -> BlockingSample<f64> {
+    dog.starting(format!("spawn_blocking throughput on {}", R::NAME));
+    let (rt, threads) = warm_runtime::<R>(THROUGHPUT_JOBS, THROUGHPUT_JOBS);
+    let elapsed = blocking::throughput(&rt, THROUGHPUT_JOBS);
+    drop(rt);
+    BlockingSample { value: elapsed.as_secs_f64() * 1e9 / THROUGHPUT_JOBS as f64, threads }
+}
+
+/// Spawn-to-start latency in batches of `batch` on a fresh, warmed `R`
+/// runtime: (round trip µs per job, p50 µs, p99 µs).
+fn blocking_latency_sample<R: Rt>(batch: usize, dog: &Watchdog) -> BlockingSample<[f64; 3]> {
+    dog.starting(format!("spawn_blocking latency (batch {batch}) on {}", R::NAME));
+    let (rt, threads) = warm_runtime::<R>(LATENCY_JOBS, batch);
+    let mut run = blocking::latency(&rt, LATENCY_JOBS, batch);
+    drop(rt);
+    let us = |ns: Option<u64>| ns.map_or(f64::NAN, |ns| ns as f64 / 1e3);
+    let p50 = us(timers::percentile(&mut run.start_ns, 50.0));
+    let p99 = us(timers::percentile(&mut run.start_ns, 99.0));
+    let round_trip = run.elapsed.as_secs_f64() * 1e6 / LATENCY_JOBS as f64;
+    BlockingSample { value: [round_trip, p50, p99], threads }
+}
+
+/// Pool threads alive after the warm-up, per workload, from the last round:
+/// (weft, Tokio).
+#[derive(Default)]
+struct PoolThreads {
+    throughput: (usize, usize),
+    one: (usize, usize),
+    burst: (usize, usize),
+}
+
+/// The blocking-pool rows, filled round by round.
+struct BlockingRows {
+    throughput: Row,
+    one_round_trip: Row,
+    one_p50: Row,
+    one_p99: Row,
+    burst_p50: Row,
+    burst_p99: Row,
+    threads: PoolThreads,
+}
+
+impl BlockingRows {
+    fn new() -> BlockingRows {
+        BlockingRows {
+            throughput: Row::new("spawn_blocking throughput (ns/job)"),
+            one_round_trip: Row::new("spawn_blocking round trip, one at a time (µs/job)"),
+            one_p50: Row::new("spawn_blocking start latency p50, one at a time (µs)"),
+            one_p99: Row::new("spawn_blocking start latency p99, one at a time (µs)"),
+            burst_p50: Row::new(format!(
+                "spawn_blocking start latency p50, bursts of {LATENCY_BURST} (µs)"
+            )),
+            burst_p99: Row::new(format!(
+                "spawn_blocking start latency p99, bursts of {LATENCY_BURST} (µs)"
+            )),
+            threads: PoolThreads::default(),
+        }
+    }
+
+    /// One sample of each blocking workload on each runtime, `weft_first`
+    /// or not.
+    fn sample(&mut self, weft_first: bool, dog: &Watchdog) {
+        fn both<T>(
+            weft_first: bool,
+            weft: impl Fn() -> BlockingSample<T>,
+            tokio: impl Fn() -> BlockingSample<T>,
+        ) -> (BlockingSample<T>, BlockingSample<T>) {
+            if weft_first {
+                let w = weft();
+                (w, tokio())
+            } else {
+                let t = tokio();
+                (weft(), t)
+            }
+        }
+        let (w, t) = both(
+            weft_first,
+            || blocking_throughput_sample::<Weft>(dog),
+            || blocking_throughput_sample::<Tokio>(dog),
+        );
+        self.throughput.weft.push(w.value);
+        self.throughput.tokio.push(t.value);
+        self.threads.throughput = (w.threads, t.threads);
+
+        let (w, t) = both(
+            weft_first,
+            || blocking_latency_sample::<Weft>(1, dog),
+            || blocking_latency_sample::<Tokio>(1, dog),
+        );
+        for (i, row) in
+            [&mut self.one_round_trip, &mut self.one_p50, &mut self.one_p99].into_iter().enumerate()
+        {
+            row.weft.push(w.value[i]);
+            row.tokio.push(t.value[i]);
+        }
+        self.threads.one = (w.threads, t.threads);
+
+        let (w, t) = both(
+            weft_first,
+            || blocking_latency_sample::<Weft>(LATENCY_BURST, dog),
+            || blocking_latency_sample::<Tokio>(LATENCY_BURST, dog),
+        );
+        for (i, row) in [&mut self.burst_p50, &mut self.burst_p99].into_iter().enumerate() {
+            row.weft.push(w.value[i + 1]);
+            row.tokio.push(t.value[i + 1]);
+        }
+        self.threads.burst = (w.threads, t.threads);
+    }
+
+    fn into_rows(self) -> (Vec<Row>, PoolThreads) {
+        let rows = vec![
+            self.throughput,
+            self.one_round_trip,
+            self.one_p50,
+            self.one_p99,
+            self.burst_p50,
+            self.burst_p99,
+        ];
+        (rows, self.threads)
+    }
+}
+
+/// `tcp_echo` on a fresh `R` runtime: a warm-up run of
+/// [`ECHO_WARM_MSGS`] messages per connection, then ns per message of a
+/// timed run.
+fn echo_sample<R: Rt>(dog: &Watchdog) -> f64 {
+    dog.starting(format!("tcp_echo on {}", R::NAME));
+    let rt = R::with_workers(WORKER_THREADS);
+    net::tcp_echo(&rt, ECHO_CONNS, ECHO_WARM_MSGS);
+    let elapsed = net::tcp_echo(&rt, ECHO_CONNS, ECHO_MSGS);
+    drop(rt);
+    elapsed.as_secs_f64() * 1e9 / (ECHO_CONNS * ECHO_MSGS) as f64
+}
+
+/// The networking row measured round by round.
+struct NetRows {
+    echo: Row,
+}
+
+impl NetRows {
+    fn new() -> NetRows {
+        NetRows {
+            echo: Row::new(format!(
+                "tcp_echo ({ECHO_CONNS} conns × {ECHO_MSGS} msgs of {ECHO_MSG_SIZE} B; ns/msg)"
+            )),
+        }
+    }
+
+    fn sample(&mut self, weft_first: bool, dog: &Watchdog) {
+        if weft_first {
+            self.echo.weft.push(echo_sample::<Weft>(dog));
+            self.echo.tokio.push(echo_sample::<Tokio>(dog));
+        } else {
+            self.echo.tokio.push(echo_sample::<Tokio>(dog));
+            self.echo.weft.push(echo_sample::<Weft>(dog));
+        }
+    }
+}
+
+/// The `idle_conns` measurement of `runtime` ("weft" or "tokio") with
+/// `conns` connections, in a child process (this binary with
+/// [`IDLE_CHILD_ARG`]), so each runtime starts from a fresh heap and
+/// resident set rather than reusing pages the previous sample freed.
+fn idle_conns_sample(runtime: &str, conns: usize, dog: &Watchdog) -> Option<net::IdleConns> {
+    dog.starting(format!("idle_conns ({conns}) on {runtime}"));
+    let exe = std::env::current_exe().ok()?;
+    let out = std::process::Command::new(exe)
+        .args([IDLE_CHILD_ARG, runtime, &conns.to_string()])
+        .output()
+        .map_err(|e| eprintln!("compare: cannot start the idle_conns child: {e}"))
+        .ok()?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let parsed = stdout.lines().find_map(|line| {
+        let mut fields = line.strip_prefix("idle_conns ")?.split_whitespace();
+        let conns = fields.next()?.parse().ok()?;
+        let rss_per_conn = fields.next()?.parse().ok()?;
+        let heap: f64 = fields.next()?.parse().ok()?;
+        Some(net::IdleConns {
+            conns,
+            rss_per_conn,
+            heap_per_conn: (!heap.is_nan()).then_some(heap),
+        })
+    });
+    if parsed.is_none() {
+        eprintln!(
+            "compare: idle_conns on {runtime} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    parsed
+}
+
+/// The child side of [`idle_conns_sample`]: measures on a fresh runtime
+/// and prints one `idle_conns CONNS RSS_PER_CONN HEAP_PER_CONN` line.
+fn idle_conns_child(runtime: &str, conns: &str) -> ExitCode {
+    let Ok(conns) = conns.parse::<usize>() else {
+        eprintln!("compare: bad connection count {conns:?}");
+        return ExitCode::from(2);
+    };
+    if let Err(e) = net::raise_fd_limit() {
+        eprintln!("compare: cannot raise the open-file limit: {e}");
+    }
+    fn measure<R: Rt>(conns: usize) -> net::IdleConns {
+        let rt = R::with_workers(WORKER_THREADS);
+        let result = net::idle_conns(&rt, conns);
+        drop(rt);
+        result
+    }
+    let result = match runtime {
+        "weft" => measure::<Weft>(conns),
+        "tokio" => measure::<Tokio>(conns),
+        other => {
+            eprintln!("compare: unknown runtime {other:?}");
+            return ExitCode::from(2);
+        }
+    };
+    println!(
+        "idle_conns {} {} {}",
+        result.conns,
+        result.rss_per_conn,
+        result.heap_per_conn.unwrap_or(f64::NAN)
+    );
+    ExitCode::SUCCESS
+}
+
+/// The `idle_conns` rows, [`ALLOC_REPS`] child processes per runtime, and
+/// the connection count used.
+fn idle_conns_rows(fd_limit: u64, dog: &Watchdog) -> (Vec<Row>, usize) {
+    let conns = net::idle_conns_target(fd_limit);
+    let mut rss = Row::new(format!("idle_conns RSS growth/conn ({conns} conns; bytes)"));
+    let mut heap = Row::new(format!("idle_conns heap growth/conn ({conns} conns; bytes)"));
+    for rep in 0..ALLOC_REPS {
+        let (w, t) = if rep % 2 == 0 {
+            (idle_conns_sample("weft", conns, dog), idle_conns_sample("tokio", conns, dog))
+        } else {
+            let t = idle_conns_sample("tokio", conns, dog);
+            (idle_conns_sample("weft", conns, dog), t)
+        };
+        for (sample, rss_col, heap_col) in
+            [(w, &mut rss.weft, &mut heap.weft), (t, &mut rss.tokio, &mut heap.tokio)]
+        {
+            let Some(sample) = sample else { continue };
+            rss_col.push(sample.rss_per_conn);
+            if let Some(h) = sample.heap_per_conn {
+                heap_col.push(h);
+            }
+        }
+    }
+    (vec![rss, heap], conns)
+}
+
 /// Rows for memory per pending timer, plus each runtime's `size_of::<Sleep>()`.
 fn timer_memory_rows(dog: &Watchdog) -> (Vec<Row>, Option<usize>, Option<usize>) {
     let mut bytes = Row::new("bytes/pending timer, warm (heap + size_of Sleep)");
@@ -258,59 +590,103 @@ struct Measured {
     rows: Vec<Row>,
     weft_sleep_size: Option<usize>,
     tokio_sleep_size: Option<usize>,
+    pool_threads: PoolThreads,
+    /// Connections per `idle_conns` sample (0 if not run).
+    idle_conns: usize,
 }
 
 fn measure(opts: &Options, dog: &Watchdog) -> Measured {
-    let mut rows: Vec<Row> = Workload::ALL.iter().map(|w| Row::new(w.name())).collect();
+    let groups = opts.groups;
+    let mut rows: Vec<Row> = Vec::new();
+    let mut sched_rows: Vec<Row> = Workload::ALL.iter().map(|w| Row::new(w.name())).collect();
     // One discarded round first: the process's first samples pay for page
     // faults and allocator growth that later ones do not.
     eprintln!("compare: warm-up round");
-    for workload in Workload::ALL {
-        sample::<Weft>(workload, dog);
-        sample::<Tokio>(workload, dog);
+    if groups.scheduler {
+        for workload in Workload::ALL {
+            sample::<Weft>(workload, dog);
+            sample::<Tokio>(workload, dog);
+        }
     }
     let mut timer_rows = TimerRows::new();
-    let mut discard = TimerRows::new();
-    discard.sample(true, dog);
+    if groups.timers {
+        let mut discard = TimerRows::new();
+        discard.sample(true, dog);
+    }
+    let mut blocking_rows = BlockingRows::new();
+    let mut net_rows = NetRows::new();
+    if groups.net {
+        eprintln!("compare: warm-up tcp_echo");
+        NetRows::new().sample(true, dog);
+    }
     for round in 0..opts.rounds {
         eprintln!("compare: round {}/{}", round + 1, opts.rounds);
-        for (workload, row) in Workload::ALL.iter().zip(&mut rows) {
-            // Alternate which runtime goes first to cancel drift.
-            if round % 2 == 0 {
-                row.weft.push(sample::<Weft>(*workload, dog));
-                row.tokio.push(sample::<Tokio>(*workload, dog));
-            } else {
-                row.tokio.push(sample::<Tokio>(*workload, dog));
-                row.weft.push(sample::<Weft>(*workload, dog));
+        // Alternate which runtime goes first to cancel drift.
+        let weft_first = round % 2 == 0;
+        if groups.scheduler {
+            for (workload, row) in Workload::ALL.iter().zip(&mut sched_rows) {
+                if weft_first {
+                    row.weft.push(sample::<Weft>(*workload, dog));
+                    row.tokio.push(sample::<Tokio>(*workload, dog));
+                } else {
+                    row.tokio.push(sample::<Tokio>(*workload, dog));
+                    row.weft.push(sample::<Weft>(*workload, dog));
+                }
             }
         }
-        timer_rows.sample(round % 2 == 0, dog);
+        if groups.timers {
+            timer_rows.sample(weft_first, dog);
+        }
+        if groups.blocking {
+            blocking_rows.sample(weft_first, dog);
+        }
+        if groups.net {
+            net_rows.sample(weft_first, dog);
+        }
     }
 
-    let mut bytes = Row::new("bytes/task");
-    let mut allocs = Row::new("allocs/task");
-    for rep in 0..ALLOC_REPS {
-        let (w, t) = if rep % 2 == 0 {
-            (alloc_sample::<Weft>(dog), alloc_sample::<Tokio>(dog))
-        } else {
-            let t = alloc_sample::<Tokio>(dog);
-            (alloc_sample::<Weft>(dog), t)
-        };
-        for (per_task, bytes_col, allocs_col) in
-            [(w, &mut bytes.weft, &mut allocs.weft), (t, &mut bytes.tokio, &mut allocs.tokio)]
-        {
-            if let Some(p) = per_task {
-                bytes_col.push(p.bytes);
-                allocs_col.push(p.allocs);
+    if groups.scheduler {
+        rows.extend(sched_rows);
+        let mut bytes = Row::new("bytes/task");
+        let mut allocs = Row::new("allocs/task");
+        for rep in 0..ALLOC_REPS {
+            let (w, t) = if rep % 2 == 0 {
+                (alloc_sample::<Weft>(dog), alloc_sample::<Tokio>(dog))
+            } else {
+                let t = alloc_sample::<Tokio>(dog);
+                (alloc_sample::<Weft>(dog), t)
+            };
+            for (per_task, bytes_col, allocs_col) in
+                [(w, &mut bytes.weft, &mut allocs.weft), (t, &mut bytes.tokio, &mut allocs.tokio)]
+            {
+                if let Some(p) = per_task {
+                    bytes_col.push(p.bytes);
+                    allocs_col.push(p.allocs);
+                }
             }
         }
+        rows.push(bytes);
+        rows.push(allocs);
     }
-    rows.push(bytes);
-    rows.push(allocs);
-    rows.extend(timer_rows.into_rows());
-    let (memory_rows, weft_sleep_size, tokio_sleep_size) = timer_memory_rows(dog);
-    rows.extend(memory_rows);
-    Measured { rows, weft_sleep_size, tokio_sleep_size }
+    let (mut weft_sleep_size, mut tokio_sleep_size) = (None, None);
+    if groups.timers {
+        rows.extend(timer_rows.into_rows());
+        let memory_rows;
+        (memory_rows, weft_sleep_size, tokio_sleep_size) = timer_memory_rows(dog);
+        rows.extend(memory_rows);
+    }
+    let (pool_rows, pool_threads) = blocking_rows.into_rows();
+    if groups.blocking {
+        rows.extend(pool_rows);
+    }
+    let mut idle_conns = 0;
+    if groups.net {
+        rows.push(net_rows.echo);
+        let idle_rows;
+        (idle_rows, idle_conns) = idle_conns_rows(opts.fd_limit, dog);
+        rows.extend(idle_rows);
+    }
+    Measured { rows, weft_sleep_size, tokio_sleep_size, pool_threads, idle_conns }
 }
 
 fn fmt_size(size: Option<usize>) -> String {
@@ -318,6 +694,12 @@ fn fmt_size(size: Option<usize>) -> String {
 }
 
 fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let [flag, runtime, conns] = args.as_slice() {
+        if flag == IDLE_CHILD_ARG {
+            return idle_conns_child(runtime, conns);
+        }
+    }
     let opts = match parse_args() {
         Ok(opts) => opts,
         Err(msg) => {
@@ -358,7 +740,37 @@ fn main() -> ExitCode {
          − freed per timer in the first round on a fresh runtime: the Box plus the \
          growth of the runtime's timer tables (weft's slab doubles, so this is the \
          entry size times capacity/{MEM_TIMERS}). `size_of::<Sleep>()`: weft {}, \
-         Tokio {}.\n\n{}",
+         Tokio {}.\n\n\
+         Blocking-pool rows (`weft::task::spawn_blocking` vs `tokio::task::spawn_blocking`, \
+         both pools at their defaults: 512 threads at most, 10 s keep-alive): every job \
+         is submitted from a task on a worker, which awaits its JoinHandle; each sample \
+         runs on a fresh runtime whose pool is first **warmed** by one untimed run of \
+         the same workload, so the threads it needs are already alive and idle. \
+         `spawn_blocking throughput`: {THROUGHPUT_JOBS} tiny closures (a counter \
+         increment) submitted back to back, then all awaited; ns per job. `one at a \
+         time`: {LATENCY_JOBS} jobs, each awaited before the next is submitted (an \
+         idle thread is always there, so no queueing); round trip = run time / jobs; \
+         start latency = closure start − `Instant` taken just before the \
+         `spawn_blocking` call, p50/p99 over the sample's jobs. `bursts of \
+         {LATENCY_BURST}`: {LATENCY_BURST} jobs submitted back to back, then all \
+         awaited, until {LATENCY_JOBS}. Pool threads alive after the warm-up (last \
+         round, weft/Tokio): throughput {}/{}, one at a time {}/{}, bursts {}/{}.\n\n\
+         Networking rows (`weft::net` with `futures_util::{{AsyncReadExt, \
+         AsyncWriteExt}}` vs `tokio::net` with `tokio::io`; 127.0.0.1 only, both ends \
+         in the runtime under test, `TCP_NODELAY` on every stream): `tcp_echo`: a \
+         task on a worker accepts {ECHO_CONNS} connections, spawning an echo task per \
+         connection; one client task per connection writes {ECHO_MSG_SIZE} B and reads \
+         the echo back, {ECHO_MSGS} times; ns per message = time from spawning the \
+         clients to the last one done (connection setup untimed) / {echo_msgs}, on a \
+         fresh runtime after a warm-up run of {ECHO_WARM_MSGS} messages per \
+         connection. `idle_conns`: in a fresh child process per sample ({ALLOC_REPS} \
+         per runtime, alternating), a task opens {idle_conns} connections one after \
+         the other (connect, accept), each end with a task pending in a 64 B read: \
+         {idle_fds} descriptors; the open-file limit here is {fd_limit}, so {idle_note}. \
+         Growth of the resident set (`/proc/self/statm`) and of the live heap \
+         (counting allocator) from before the listener is bound to after every reader \
+         has registered, per connection (two sockets, two tasks); kernel socket \
+         buffers are in neither.\n\n{}",
         report::machine(),
         report::today_utc(),
         opts.rounds,
@@ -366,10 +778,34 @@ fn main() -> ExitCode {
         CANCEL_MS.1,
         fmt_size(measured.weft_sleep_size),
         fmt_size(measured.tokio_sleep_size),
+        measured.pool_threads.throughput.0,
+        measured.pool_threads.throughput.1,
+        measured.pool_threads.one.0,
+        measured.pool_threads.one.1,
+        measured.pool_threads.burst.0,
+        measured.pool_threads.burst.1,
         report::table(&measured.rows),
         fire_sleeps = FIRE_TIMERS * FIRE_RUNS as usize,
+        echo_msgs = ECHO_CONNS * ECHO_MSGS,
+        idle_conns = measured.idle_conns,
+        idle_fds = 2 * measured.idle_conns,
+        fd_limit = opts.fd_limit,
+        idle_note = if measured.idle_conns < net::IDLE_CONNS {
+            format!(
+                "{} connections ({} fds) plus the process's own would not fit: {} are used",
+                net::IDLE_CONNS,
+                2 * net::IDLE_CONNS,
+                measured.idle_conns
+            )
+        } else {
+            format!("all {} fit", net::IDLE_CONNS)
+        },
     );
     println!("{doc}");
+    if !opts.groups.all() {
+        eprintln!("compare: --only ran some groups: results/latest.md left as it was");
+        return ExitCode::SUCCESS;
+    }
 
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("results");
     let written =

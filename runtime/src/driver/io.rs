@@ -191,6 +191,31 @@ impl Registration {
         }
     }
 
+    /// Like [`Registration::poll_io`] for a stream read or write of
+    /// `requested` bytes: a partial transfer (`0 < n < requested`) also
+    /// clears the readiness it used, since the socket buffer is drained (or
+    /// full) and the next call would only return `WouldBlock`; the tick
+    /// check keeps any event that arrived meanwhile.
+    pub(crate) fn poll_stream_io(
+        &self,
+        cx: &mut Context<'_>,
+        direction: Direction,
+        requested: usize,
+        mut op: impl FnMut() -> io::Result<usize>,
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            let event = std::task::ready!(self.poll_ready(cx, direction))?;
+            match op() {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.clear_readiness(event),
+                Ok(n) if n > 0 && n < requested => {
+                    self.clear_readiness(event);
+                    return Poll::Ready(Ok(n));
+                }
+                result => return Poll::Ready(result),
+            }
+        }
+    }
+
     /// Runs `op` if the source looks ready in `direction`, without waiting:
     /// `WouldBlock` (after clearing readiness) if it is not.
     pub(crate) fn try_io<R>(

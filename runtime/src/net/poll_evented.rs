@@ -54,6 +54,19 @@ impl<E: Source> PollEvented<E> {
         self.registration.poll_io(cx, direction, || op(io))
     }
 
+    /// [`PollEvented::poll_io`] for stream reads and writes of `requested`
+    /// bytes (see `Registration::poll_stream_io`).
+    pub(crate) fn poll_stream_io(
+        &self,
+        cx: &mut Context<'_>,
+        direction: Direction,
+        requested: usize,
+        mut op: impl FnMut(&E) -> io::Result<usize>,
+    ) -> Poll<io::Result<usize>> {
+        let io = self.io();
+        self.registration.poll_stream_io(cx, direction, requested, || op(io))
+    }
+
     /// Runs `op` now if the source looks ready, else `WouldBlock`.
     pub(crate) fn try_io<R>(
         &self,

@@ -111,7 +111,8 @@ impl<E: StreamSource> PollEvented<E> {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        self.poll_io(cx, Direction::Read, |io| io.rw().read(buf))
+        let requested = buf.len();
+        self.poll_stream_io(cx, Direction::Read, requested, |io| io.rw().read(buf))
     }
 
     /// `AsyncRead::poll_read_vectored`.
@@ -120,12 +121,13 @@ impl<E: StreamSource> PollEvented<E> {
         cx: &mut Context<'_>,
         bufs: &mut [IoSliceMut<'_>],
     ) -> Poll<io::Result<usize>> {
-        self.poll_io(cx, Direction::Read, |io| io.rw().read_vectored(bufs))
+        let requested = bufs.iter().map(|b| b.len()).sum();
+        self.poll_stream_io(cx, Direction::Read, requested, |io| io.rw().read_vectored(bufs))
     }
 
     /// `AsyncWrite::poll_write`.
     pub(crate) fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        self.poll_io(cx, Direction::Write, |io| io.rw().write(buf))
+        self.poll_stream_io(cx, Direction::Write, buf.len(), |io| io.rw().write(buf))
     }
 
     /// `AsyncWrite::poll_write_vectored`.
@@ -134,7 +136,8 @@ impl<E: StreamSource> PollEvented<E> {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        self.poll_io(cx, Direction::Write, |io| io.rw().write_vectored(bufs))
+        let requested = bufs.iter().map(|b| b.len()).sum();
+        self.poll_stream_io(cx, Direction::Write, requested, |io| io.rw().write_vectored(bufs))
     }
 
     /// `AsyncWrite::poll_close`: shuts down the write side at once, so the
