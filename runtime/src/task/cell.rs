@@ -25,6 +25,10 @@ use crate::loom::cell::UnsafeCell;
 use crate::loom::sync::atomic::AtomicUsize;
 
 /// Type-erased operations of one task type, reached from the header.
+///
+/// # Safety
+/// Every entry takes the header of a live `Cell` of the vtable's own task
+/// type; each entry's doc says which reference the caller hands over.
 pub(crate) struct Vtable {
     /// Polls the task (the caller gives the reference of a `Notified`).
     pub(crate) poll: unsafe fn(NonNull<Header>),

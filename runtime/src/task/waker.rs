@@ -28,12 +28,18 @@ unsafe fn raw(data: *const ()) -> RawTask {
     unsafe { RawTask::from_raw(NonNull::new_unchecked(data as *mut Header)) }
 }
 
+/// # Safety
+/// Called only through `VTABLE` by `Waker`, with `data` a live task header
+/// on which this waker holds (or, for `wake_by_ref`, borrows) a reference.
 unsafe fn clone(data: *const ()) -> RawWaker {
     // SAFETY: the waker being cloned keeps the task alive.
     unsafe { raw(data) }.header().state.ref_inc();
     RawWaker::new(data, &VTABLE)
 }
 
+/// # Safety
+/// Called only through `VTABLE` by `Waker`, with `data` a live task header
+/// on which this waker holds (or, for `wake_by_ref`, borrows) a reference.
 unsafe fn wake(data: *const ()) {
     // SAFETY: this waker owns a reference, which this call consumes.
     let task = unsafe { raw(data) };
@@ -46,6 +52,9 @@ unsafe fn wake(data: *const ()) {
     }
 }
 
+/// # Safety
+/// Called only through `VTABLE` by `Waker`, with `data` a live task header
+/// on which this waker holds (or, for `wake_by_ref`, borrows) a reference.
 unsafe fn wake_by_ref(data: *const ()) {
     // SAFETY: the borrowed waker keeps the task alive.
     let task = unsafe { raw(data) };
@@ -57,6 +66,9 @@ unsafe fn wake_by_ref(data: *const ()) {
     }
 }
 
+/// # Safety
+/// Called only through `VTABLE` by `Waker`, with `data` a live task header
+/// on which this waker holds (or, for `wake_by_ref`, borrows) a reference.
 unsafe fn drop_waker(data: *const ()) {
     // SAFETY: this waker owns a reference, which is dropped here.
     unsafe { raw(data) }.drop_reference();
