@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 
 cargo test --workspace --all-targets
 cargo test --workspace --doc
+cargo test -p weft --features hyper --test hyper
 
 RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-2}" \
     cargo test -p weft-loom-tests --release --target-dir target/loom

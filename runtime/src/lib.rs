@@ -19,6 +19,8 @@
 mod blocking;
 mod coop;
 mod driver;
+#[cfg(all(feature = "hyper", not(loom)))]
+pub mod hyper;
 mod loom;
 #[cfg(not(loom))]
 pub mod net;

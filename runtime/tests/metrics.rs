@@ -154,3 +154,16 @@ fn work_is_stolen_from_a_blocked_worker() {
         assert!(wait_until(LONG, || steals(&rt.metrics()) > before), "no steal counted");
     });
 }
+
+#[test]
+fn a_joined_task_is_no_longer_counted_alive() {
+    with_timeout("joined not alive", 30, || {
+        let rt = runtime(2);
+        for i in 0..200u32 {
+            let value = rt.block_on(rt.spawn(async move { i })).unwrap();
+            assert_eq!(value, i);
+            // The task left the owned list before its JoinHandle was woken.
+            assert_eq!(rt.metrics().num_alive_tasks(), 0, "round {i}");
+        }
+    });
+}

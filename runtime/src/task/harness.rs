@@ -151,6 +151,12 @@ where
     // SAFETY: caller's contract.
     let cell = unsafe { cell::<T, S>(ptr) };
     let snapshot = cell.header.state.transition_to_complete();
+    // Leave the owned list before telling the joiner, so a task that has
+    // been joined is no longer counted alive.
+    // SAFETY: ptr is live; this borrows the list's reference if present.
+    let me = ManuallyDrop::new(unsafe { Task::<S>::from_raw(RawTask::from_raw(ptr)) });
+    let released = cell.core.scheduler.release(&me).map(Task::into_raw);
+    let count = if released.is_some() { 2 } else { 1 };
     // Neither dropping the output nor waking the joiner may unwind into the
     // worker loop.
     let _ = panic::catch_unwind(AssertUnwindSafe(|| {
@@ -170,10 +176,6 @@ where
         }
     }));
 
-    // SAFETY: ptr is live; this borrows the list's reference if present.
-    let me = ManuallyDrop::new(unsafe { Task::<S>::from_raw(RawTask::from_raw(ptr)) });
-    let released = cell.core.scheduler.release(&me).map(Task::into_raw);
-    let count = if released.is_some() { 2 } else { 1 };
     if cell.header.state.transition_to_terminal(count) {
         // SAFETY: those were the last references.
         unsafe { dealloc::<T, S>(ptr) };
