@@ -11,7 +11,10 @@
 //! workloads in [`blocking`], each runtime's own `spawn_blocking`; for the
 //! networking workloads in [`net`], each runtime's own TCP sockets, read
 //! through `futures_util`'s `AsyncReadExt`/`AsyncWriteExt` on weft and
-//! Tokio's `tokio::io` extension traits on Tokio).
+//! Tokio's `tokio::io` extension traits on Tokio; for the HTTP workload in
+//! [`http`], hyper 1.x over each runtime's sockets, through
+//! `weft::hyper::WeftIo` and hyper-util's `TokioIo`). [`chart`] draws the
+//! `compare` ratios as an SVG bar chart.
 
 use std::fmt;
 use std::future::Future;
@@ -21,6 +24,8 @@ use std::time::{Duration, Instant};
 
 pub mod alloc;
 pub mod blocking;
+pub mod chart;
+pub mod http;
 pub mod net;
 pub mod report;
 pub mod timers;

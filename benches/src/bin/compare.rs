@@ -10,11 +10,17 @@
 //! `spawn_blocking` throughput and spawn-to-start latency; then the
 //! networking rows (see `weft_benches::net`): `tcp_echo` (time per message)
 //! and `idle_conns` (memory per idle connection, each sample in a child
-//! process: this binary run with a hidden `--idle-conns-child` argument).
+//! process: this binary run with a hidden `--idle-conns-child` argument);
+//! and, in the same `net` group, `http_hello` (see `weft_benches::http`:
+//! hyper 1.x server and client on each runtime, time per request).
+//!
+//! A full run also draws the ratios as a bar chart,
+//! `benches/results/latest.svg` (see `weft_benches::chart`).
 //!
 //! Usage: `cargo run --release -p weft-benches --bin compare -- [--quick] [--rounds N]
 //! [--only GROUP,...]`; `--only` (groups `scheduler`, `timers`, `blocking`,
-//! `net`) runs some groups of rows and leaves `results/latest.md` alone.
+//! `net`) runs some groups of rows and leaves `results/latest.md` and
+//! `results/latest.svg` alone.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -23,6 +29,8 @@ use std::time::Duration;
 
 use weft_benches::alloc::{self, CountingAlloc};
 use weft_benches::blocking::{self, LATENCY_BURST, LATENCY_JOBS, THROUGHPUT_JOBS};
+use weft_benches::chart;
+use weft_benches::http::{self, HyperRt, HTTP_CONNS, HTTP_REQS};
 use weft_benches::net::{self, ECHO_CONNS, ECHO_MSGS, ECHO_MSG_SIZE};
 use weft_benches::report::{self, Row};
 use weft_benches::timers::{
@@ -53,6 +61,8 @@ const FIRE_LIGHT_RUNS: u64 = 10;
 const CANCEL_ITERS: u64 = 3;
 /// Messages per connection in the untimed warm-up run of `tcp_echo`.
 const ECHO_WARM_MSGS: usize = 100;
+/// Requests per connection in the untimed warm-up run of `http_hello`.
+const HTTP_WARM_REQS: usize = 50;
 /// Hidden first argument: run one `idle_conns` measurement and print it
 /// (see `idle_conns_sample`).
 const IDLE_CHILD_ARG: &str = "--idle-conns-child";
@@ -434,9 +444,22 @@ fn echo_sample<R: Rt>(dog: &Watchdog) -> f64 {
     elapsed.as_secs_f64() * 1e9 / (ECHO_CONNS * ECHO_MSGS) as f64
 }
 
-/// The networking row measured round by round.
+/// `http_hello` on a fresh `R` runtime: a warm-up run of
+/// [`HTTP_WARM_REQS`] requests per connection, then ns per request of a
+/// timed run.
+fn http_sample<R: HyperRt>(dog: &Watchdog) -> f64 {
+    dog.starting(format!("http_hello on {}", R::NAME));
+    let rt = R::with_workers(WORKER_THREADS);
+    http::http_hello(&rt, HTTP_CONNS, HTTP_WARM_REQS);
+    let elapsed = http::http_hello(&rt, HTTP_CONNS, HTTP_REQS);
+    drop(rt);
+    elapsed.as_secs_f64() * 1e9 / (HTTP_CONNS * HTTP_REQS) as f64
+}
+
+/// The networking rows measured round by round.
 struct NetRows {
     echo: Row,
+    http: Row,
 }
 
 impl NetRows {
@@ -445,6 +468,9 @@ impl NetRows {
             echo: Row::new(format!(
                 "tcp_echo ({ECHO_CONNS} conns × {ECHO_MSGS} msgs of {ECHO_MSG_SIZE} B; ns/msg)"
             )),
+            http: Row::new(format!(
+                "http_hello (hyper, {HTTP_CONNS} keep-alive conns × {HTTP_REQS} reqs; ns/req)"
+            )),
         }
     }
 
@@ -452,9 +478,13 @@ impl NetRows {
         if weft_first {
             self.echo.weft.push(echo_sample::<Weft>(dog));
             self.echo.tokio.push(echo_sample::<Tokio>(dog));
+            self.http.weft.push(http_sample::<Weft>(dog));
+            self.http.tokio.push(http_sample::<Tokio>(dog));
         } else {
             self.echo.tokio.push(echo_sample::<Tokio>(dog));
             self.echo.weft.push(echo_sample::<Weft>(dog));
+            self.http.tokio.push(http_sample::<Tokio>(dog));
+            self.http.weft.push(http_sample::<Weft>(dog));
         }
     }
 }
@@ -616,7 +646,7 @@ fn measure(opts: &Options, dog: &Watchdog) -> Measured {
     let mut blocking_rows = BlockingRows::new();
     let mut net_rows = NetRows::new();
     if groups.net {
-        eprintln!("compare: warm-up tcp_echo");
+        eprintln!("compare: warm-up tcp_echo, http_hello");
         NetRows::new().sample(true, dog);
     }
     for round in 0..opts.rounds {
@@ -682,6 +712,7 @@ fn measure(opts: &Options, dog: &Watchdog) -> Measured {
     let mut idle_conns = 0;
     if groups.net {
         rows.push(net_rows.echo);
+        rows.push(net_rows.http);
         let idle_rows;
         (idle_rows, idle_conns) = idle_conns_rows(opts.fd_limit, dog);
         rows.extend(idle_rows);
@@ -770,7 +801,16 @@ fn main() -> ExitCode {
          Growth of the resident set (`/proc/self/statm`) and of the live heap \
          (counting allocator) from before the listener is bound to after every reader \
          has registered, per connection (two sockets, two tasks); kernel socket \
-         buffers are in neither.\n\n{}",
+         buffers are in neither. `http_hello`: hyper 1.x on each runtime (weft: \
+         `weft::hyper::WeftIo` over `weft::net::TcpStream`; Tokio: hyper-util's \
+         `TokioIo`), no hyper timer on either side; a task accepts {HTTP_CONNS} \
+         connections, serving each with `hyper::server::conn::http1` and a \
+         `service_fn` answering `Hello, World!`; one client task per connection does \
+         `hyper::client::conn::http1::handshake` (its connection driven by a spawned \
+         task) and sends {HTTP_REQS} keep-alive `GET /` one after the other, reading \
+         each response body in full; ns per request = time from spawning the clients \
+         (TCP connections already open) to the last one done / {http_reqs}, on a fresh \
+         runtime after a warm-up run of {HTTP_WARM_REQS} requests per connection.\n\n{}",
         report::machine(),
         report::today_utc(),
         opts.rounds,
@@ -787,6 +827,7 @@ fn main() -> ExitCode {
         report::table(&measured.rows),
         fire_sleeps = FIRE_TIMERS * FIRE_RUNS as usize,
         echo_msgs = ECHO_CONNS * ECHO_MSGS,
+        http_reqs = HTTP_CONNS * HTTP_REQS,
         idle_conns = measured.idle_conns,
         idle_fds = 2 * measured.idle_conns,
         fd_limit = opts.fd_limit,
@@ -807,12 +848,28 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
 
+    let svg = chart::svg(
+        &measured.rows,
+        "weft vs Tokio: median cost ratio weft/Tokio per row",
+        &format!(
+            "Machine: {}; date {} (UTC); {WORKER_THREADS} worker threads each; {} rounds. \
+             Rows without a ratio are left out.",
+            report::machine(),
+            report::today_utc(),
+            opts.rounds
+        ),
+    );
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("results");
-    let written =
-        std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(dir.join("latest.md"), &doc));
+    let written = std::fs::create_dir_all(&dir)
+        .and_then(|()| std::fs::write(dir.join("latest.md"), &doc))
+        .and_then(|()| std::fs::write(dir.join("latest.svg"), &svg));
     match written {
         Ok(()) => {
-            eprintln!("compare: wrote {}", dir.join("latest.md").display());
+            eprintln!(
+                "compare: wrote {} and {}",
+                dir.join("latest.md").display(),
+                dir.join("latest.svg").display()
+            );
             ExitCode::SUCCESS
         }
         Err(e) => {
