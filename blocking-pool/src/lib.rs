@@ -25,6 +25,9 @@
 //!
 //! A thread that finds no job waits for one, and exits after `keep_alive`
 //! (default 10 s) without one. The next job after that starts a new thread.
+//! Waiting is a short pure spin on the queue (a job submitted right after
+//! the previous one finished starts at once), then sleep on a condvar that
+//! a submitter rings only when a thread sleeps (see `loom.rs`, `channel`).
 //!
 //! A job that panics is caught: its [`Task`] resolves to a [`JoinError`]
 //! with the panic, and the thread goes on to the next job.
@@ -48,8 +51,8 @@
 //! models in `loom-tests/tests/blocking.rs` check this.
 //!
 //! Submitting a job costs one channel send and one compare-exchange (plus
-//! starting a thread when there is no idle one); no lock is taken, and none
-//! is held while a job runs.
+//! a condvar notification when a thread sleeps, and starting a thread when
+//! there is no idle one); no lock is held while a job runs.
 //!
 //! # Shutdown
 //!
