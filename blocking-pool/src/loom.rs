@@ -54,7 +54,7 @@ mod imp {
         /// Polls of the queue an idle receiver makes before it sleeps: a few
         /// tens of microseconds of pure spinning right after a job, so a
         /// job submitted in that window starts without a wake-up syscall.
-        const SPINS: u32 = 2048;
+        const SPINS: u32 = 1024;
 
         struct Doorbell {
             lock: Mutex<()>,
