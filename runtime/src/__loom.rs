@@ -136,6 +136,11 @@ impl LifoModel {
     pub fn take(&self) -> Option<QueuedTask> {
         self.0.take().map(QueuedTask)
     }
+
+    /// Whether a task sits in the slot (the watcher's look).
+    pub fn is_occupied(&self) -> bool {
+        self.0.is_occupied()
+    }
 }
 
 /// A worker's run queue (the loom model of crossbeam-deque's API that the
@@ -205,6 +210,21 @@ impl IdleModel {
     /// A pusher asks whom to wake (marks it unparked and searching).
     pub fn worker_to_notify(&self) -> Option<usize> {
         self.0.worker_to_notify()
+    }
+
+    /// A parked worker takes the watcher role.
+    pub fn try_become_watcher(&self) -> bool {
+        self.0.try_become_watcher()
+    }
+
+    /// The watcher gives its role up (then re-checks the LIFO slots).
+    pub fn stop_watching(&self) {
+        self.0.stop_watching()
+    }
+
+    /// After a LIFO-only push: whom to wake, unless a watcher looks.
+    pub fn worker_to_notify_for_watch(&self) -> Option<usize> {
+        self.0.worker_to_notify_for_watch()
     }
 
     /// A parked worker woke on its own.

@@ -77,7 +77,11 @@ impl Idle {
     fn should_wake(&self) -> bool {
         // Pairs with the parker's SeqCst update + re-check (module docs).
         fence(SeqCst);
-        let state = self.load();
+        self.wake_wanted(self.load())
+    }
+
+    /// No worker searches and some worker is parked.
+    fn wake_wanted(&self, state: State) -> bool {
         state.searching() == 0 && state.unparked() < self.num_workers
     }
 
@@ -88,6 +92,12 @@ impl Idle {
         if !self.should_wake() {
             return None;
         }
+        self.pop_sleeper()
+    }
+
+    /// Under the lock: re-checks and unlists one parked worker, counting it
+    /// unparked and searching.
+    fn pop_sleeper(&self) -> Option<usize> {
         let mut sleepers = self.sleepers.lock();
         // Re-check under the lock: another notifier may have woken one.
         if !self.should_wake() {
@@ -100,11 +110,15 @@ impl Idle {
 
     /// After a LIFO-only push or a new timer on a busy worker: like
     /// [`Idle::worker_to_notify`], but not when a watcher already looks.
+    /// One fence serves both checks: it orders the push before the read of
+    /// the watcher flag (Dekker pairing with [`Idle::stop_watching`]) and
+    /// before the read of the state (pairing with the parker).
     pub(crate) fn worker_to_notify_for_watch(&self) -> Option<usize> {
-        if !self.should_wake() || self.watching.load(SeqCst) {
+        fence(SeqCst);
+        if self.watching.load(SeqCst) || !self.wake_wanted(self.load()) {
             return None;
         }
-        self.worker_to_notify()
+        self.pop_sleeper()
     }
 
     /// A worker with nothing to do announces itself parked. Returns true if
