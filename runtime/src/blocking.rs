@@ -143,6 +143,13 @@ where
 {
     let handoff = context::with_worker(|worker| {
         let worker = worker?;
+        if worker.shared.config.current_thread {
+            panic!(
+                "`block_in_place` cannot run on a current-thread weft runtime: its only worker is \
+                 the thread inside `block_on`, and there is no other thread to take over its \
+                 tasks; use `spawn_blocking`, or build the runtime with `new_multi_thread`"
+            );
+        }
         let core = worker.core.try_borrow_mut().ok()?.take()?;
         Some((worker.shared.clone(), core))
     });

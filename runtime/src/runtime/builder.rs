@@ -8,6 +8,13 @@ use std::time::Duration;
 use super::Runtime;
 use crate::scheduler::Config;
 
+/// Which scheduler a [`Builder`] builds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Flavor {
+    CurrentThread,
+    MultiThread,
+}
+
 /// A thread start/stop hook.
 pub(crate) type Hook = StdArc<dyn Fn() + Send + Sync + 'static>;
 
@@ -28,6 +35,7 @@ pub(crate) type Hook = StdArc<dyn Fn() + Send + Sync + 'static>;
 /// `event_interval(0)`, `max_blocking_threads(0)`) make [`Builder::build`]
 /// return an `InvalidInput` error that names the setting.
 pub struct Builder {
+    pub(crate) flavor: Flavor,
     pub(crate) worker_threads: Option<usize>,
     pub(crate) max_blocking_threads: usize,
     pub(crate) thread_name: String,
@@ -45,6 +53,7 @@ impl Builder {
     /// `global_queue_interval` 31, `event_interval` 61.
     pub fn new_multi_thread() -> Builder {
         Builder {
+            flavor: Flavor::MultiThread,
             worker_threads: None,
             max_blocking_threads: 512,
             thread_name: "weft-worker".to_owned(),
@@ -57,7 +66,16 @@ impl Builder {
         }
     }
 
-    /// Number of worker threads (default: the number of CPUs).
+    /// A builder for the current-thread runtime: every task runs on the
+    /// thread that calls [`Runtime::block_on`], with the same I/O driver,
+    /// timers and blocking pool as the multi-thread runtime.
+    pub fn new_current_thread() -> Builder {
+        Builder { flavor: Flavor::CurrentThread, ..Builder::new_multi_thread() }
+    }
+
+    /// Number of worker threads (default: the number of CPUs). A
+    /// current-thread runtime has no worker threads and ignores it (0 is
+    /// still refused).
     pub fn worker_threads(&mut self, n: usize) -> &mut Self {
         self.worker_threads = Some(n);
         self
@@ -135,10 +153,15 @@ impl Builder {
         if self.max_blocking_threads == 0 {
             return invalid("max_blocking_threads must be at least 1 (got 0)");
         }
-        let workers = self.worker_threads.unwrap_or_else(num_cpus::get).max(1);
+        let current_thread = self.flavor == Flavor::CurrentThread;
+        let workers = match self.flavor {
+            Flavor::CurrentThread => 1,
+            Flavor::MultiThread => self.worker_threads.unwrap_or_else(num_cpus::get).max(1),
+        };
         let config = Config {
             global_queue_interval: self.global_queue_interval,
             event_interval: self.event_interval,
+            current_thread,
         };
         let mut pool = weft_blocking::Pool::builder();
         pool.max_threads(self.max_blocking_threads)
@@ -160,6 +183,7 @@ impl Builder {
 impl fmt::Debug for Builder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Builder")
+            .field("flavor", &self.flavor)
             .field("worker_threads", &self.worker_threads)
             .field("max_blocking_threads", &self.max_blocking_threads)
             .field("thread_name", &self.thread_name)

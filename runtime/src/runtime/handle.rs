@@ -70,8 +70,12 @@ impl Handle {
     }
 
     /// Runs `future` to completion on the calling thread, with this runtime
-    /// entered (so `weft::spawn` inside it works). Tasks it spawns run on
-    /// the workers.
+    /// entered (so `weft::spawn` inside it works). On a multi-thread
+    /// runtime, tasks run on the workers meanwhile; on a current-thread
+    /// runtime, this thread runs them (and the timers and I/O) while it
+    /// waits. If another thread is already running a current-thread
+    /// runtime's tasks in `block_on`, this one waits for `future` alone and
+    /// takes over when that call returns.
     ///
     /// # Panics
     /// On a weft worker thread: blocking a worker would stall its tasks and
@@ -87,7 +91,11 @@ impl Handle {
             );
         }
         let _enter = context::enter(self.shared.clone());
-        park::block_on(future)
+        if self.shared.config.current_thread {
+            crate::scheduler::block_on_current_thread(&self.shared, future)
+        } else {
+            park::block_on(future)
+        }
     }
 
     /// The runtime's metrics.

@@ -20,8 +20,10 @@ use crate::loom::thread;
 use crate::scheduler::{run_worker, Config, Shared};
 use crate::task::JoinHandle;
 
-/// A multi-threaded, work-stealing async runtime: one worker thread per
-/// core, each parking in its own driver.
+/// An async runtime: a multi-thread, work-stealing one (one worker thread
+/// per core, each parking in its own driver; [`Runtime::new`],
+/// [`Builder::new_multi_thread`]) or a current-thread one (tasks run on the
+/// thread inside [`Runtime::block_on`]; [`Builder::new_current_thread`]).
 ///
 /// ```
 /// use weft::runtime::Runtime;
@@ -58,7 +60,13 @@ impl Runtime {
         blocking: weft_blocking::Pool,
         builder: &Builder,
     ) -> io::Result<Runtime> {
+        let current_thread = config.current_thread;
         let shared = Shared::new(workers, config, blocking)?;
+        if current_thread {
+            // The core waits in its slot for `block_on`.
+            let handle = Handle { shared };
+            return Ok(Runtime { handle, threads: Vec::new(), shut_down: false });
+        }
         let mut runtime = Runtime {
             handle: Handle { shared: shared.clone() },
             threads: Vec::with_capacity(workers),
@@ -147,6 +155,14 @@ impl Runtime {
         self.shut_down = true;
         let shared = &self.handle.shared;
         shared.close();
+        if shared.config.current_thread {
+            // No thread is running the core unless one is inside
+            // `block_on`; then that thread shuts it down (return_core).
+            if let Some(core) = shared.try_take_core(0) {
+                let _enter = context::enter(shared.clone());
+                shared.abandon_core(core);
+            }
+        }
         let cores_done = shared.wait_cores_finished(deadline);
         // Without a deadline (drop), wait for blocking jobs as long as they
         // run, like Tokio; a day stands in for "forever" without overflow.
@@ -193,6 +209,14 @@ impl Drop for Runtime {
 
 impl fmt::Debug for Runtime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Runtime").field("workers", &self.handle.shared.num_workers()).finish()
+        let flavor = if self.handle.shared.config.current_thread {
+            "current_thread"
+        } else {
+            "multi_thread"
+        };
+        f.debug_struct("Runtime")
+            .field("flavor", &flavor)
+            .field("workers", &self.handle.shared.num_workers())
+            .finish()
     }
 }

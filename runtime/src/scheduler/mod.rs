@@ -10,7 +10,11 @@
 //!   displaced task moves to its deque), or the back of its deque when the
 //!   task woke itself (a yield);
 //! - anywhere else: the injector, and one parked worker is woken.
+//!
+//! The current-thread flavor is this scheduler with one worker whose loop
+//! runs inside `block_on` (see `current_thread`).
 
+mod current_thread;
 mod idle;
 mod lifo;
 mod metrics;
@@ -29,6 +33,7 @@ use crate::runtime::context;
 use crate::task::{self, list::OwnedTasks, JoinHandle, Schedule};
 use crate::time::driver::{Clock, TimeShared};
 
+pub(crate) use current_thread::block_on as block_on_current_thread;
 pub(crate) use idle::Idle;
 pub(crate) use lifo::LifoSlot;
 pub(crate) use metrics::WorkerMetrics;
@@ -42,6 +47,8 @@ pub(crate) type Notified = task::Notified<Arc<Shared>>;
 pub(crate) struct Config {
     pub(crate) global_queue_interval: u32,
     pub(crate) event_interval: u32,
+    /// One worker, run by the thread in `block_on` (no worker threads).
+    pub(crate) current_thread: bool,
 }
 
 /// The parts of a worker that siblings and handles reach.
@@ -90,8 +97,11 @@ pub(crate) struct Shared {
     /// Round-robin wheel choice for timers created off the workers.
     timer_rr: AtomicUsize,
     shutdown: AtomicBool,
-    /// Cores waiting for their worker thread to start.
+    /// Cores waiting for their worker thread to start; on a current-thread
+    /// runtime, its core between two `block_on`s.
     cores: Mutex<Vec<Option<Box<Core>>>>,
+    /// Current-thread: `block_on` callers waiting for the core to return.
+    core_waiters: Mutex<Vec<std::task::Waker>>,
     /// Cores not yet finished with shutdown; the last one out leaves
     /// nothing behind (`finish_shutdown`).
     cores_running: Mutex<usize>,
@@ -142,6 +152,7 @@ impl Shared {
             timer_rr: AtomicUsize::new(0),
             shutdown: AtomicBool::new(false),
             cores: Mutex::new(cores),
+            core_waiters: Mutex::new(Vec::new()),
             cores_running: Mutex::new(workers),
             cores_done: Condvar::new(),
         }))
@@ -153,6 +164,52 @@ impl Shared {
 
     pub(crate) fn take_core(&self, index: usize) -> Box<Core> {
         self.cores.lock()[index].take().expect("each worker core is taken once")
+    }
+
+    /// Current-thread: takes the core if it is free; else, unless the
+    /// runtime is shut down, `waker` is woken when it comes back.
+    pub(crate) fn take_core_or_wait(&self, waker: &std::task::Waker) -> Option<Box<Core>> {
+        let mut cores = self.cores.lock();
+        if let Some(core) = cores[0].take() {
+            return Some(core);
+        }
+        // Registered under the cores lock, so a `return_core` that has not
+        // put the core back yet sees this waker when it takes the list.
+        if !self.is_shutdown() {
+            let mut waiters = self.core_waiters.lock();
+            if !waiters.iter().any(|w| w.will_wake(waker)) {
+                waiters.push(waker.clone());
+            }
+        }
+        drop(cores);
+        None
+    }
+
+    /// Current-thread: `block_on` is done with the core. It goes back to its
+    /// slot for the next `block_on`, or, if the runtime is shutting down, is
+    /// shut down here: under the slot's lock, either the runtime's shutdown
+    /// (which takes the slot's core after setting the flag) finds it, or
+    /// this sees the flag.
+    pub(crate) fn return_core(&self, core: Box<Core>) {
+        let mut cores = self.cores.lock();
+        if self.is_shutdown() {
+            drop(cores);
+            self.abandon_core(core);
+        } else {
+            let index = core.index;
+            cores[index] = Some(core);
+            drop(cores);
+        }
+        let waiters = std::mem::take(&mut *self.core_waiters.lock());
+        for waker in waiters {
+            waker.wake();
+        }
+    }
+
+    /// Takes a core that no thread runs (a current-thread runtime's core
+    /// between `block_on`s), if it is there.
+    pub(crate) fn try_take_core(&self, index: usize) -> Option<Box<Core>> {
+        self.cores.lock()[index].take()
     }
 
     /// Spawns `future` as a new task of this runtime.

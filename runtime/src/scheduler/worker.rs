@@ -7,8 +7,10 @@
 //! Every `event_interval` ticks the driver is polled without blocking.
 
 use std::cell::RefCell;
+use std::sync::Arc as StdArc;
 use std::time::Duration;
 
+use super::current_thread::MainWake;
 use super::{Core, Notified, Shared, WorkerMetrics};
 use crate::loom::deque::Steal;
 use crate::loom::sync::atomic::Ordering::Relaxed;
@@ -28,6 +30,9 @@ pub(crate) struct WorkerContext {
     /// The core while a task is polled or the worker parks; `None` while
     /// the loop itself holds it.
     pub(crate) core: RefCell<Option<Box<Core>>>,
+    /// On a current-thread runtime, the waker state of the future given to
+    /// `block_on`, which this loop polls between tasks.
+    main: Option<StdArc<MainWake>>,
 }
 
 /// Body of worker thread `index`; see [`run_core`].
@@ -41,10 +46,10 @@ pub(crate) fn run_worker(shared: Arc<Shared>, index: usize) {
 /// shutting anything down, if a task handed the core to another thread
 /// (`block_in_place`): that thread carries on with it.
 pub(crate) fn run_core(shared: Arc<Shared>, core: Box<Core>) {
-    let cx = WorkerContext { shared: shared.clone(), index: core.index, core: RefCell::new(None) };
+    let cx = WorkerContext::new(shared.clone(), core.index, None);
     let _enter = context::enter(shared.clone());
     context::set_worker(&cx, || {
-        if let Some(core) = cx.run(core) {
+        if let Some(core) = cx.run(core, None) {
             shared.shutdown_core(&core);
             drop(core);
             shared.core_finished();
@@ -53,15 +58,41 @@ pub(crate) fn run_core(shared: Arc<Shared>, core: Box<Core>) {
 }
 
 impl WorkerContext {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        index: usize,
+        main: Option<StdArc<MainWake>>,
+    ) -> WorkerContext {
+        WorkerContext { shared, index, core: RefCell::new(None), main }
+    }
+
     fn metrics(&self) -> &WorkerMetrics {
         &self.shared.remotes[self.index].metrics
     }
 
     /// The loop. Returns the core at shutdown, `None` if a task gave the
-    /// core away (`block_in_place`).
-    fn run(&self, mut core: Box<Core>) -> Option<Box<Core>> {
+    /// core away (`block_in_place`). With `poll_main` (the current-thread
+    /// flavor's `block_on`), it also polls the main future whenever that
+    /// was woken, and returns the core once a poll says it completed.
+    pub(crate) fn run(
+        &self,
+        mut core: Box<Core>,
+        mut poll_main: Option<&mut dyn FnMut() -> bool>,
+    ) -> Option<Box<Core>> {
         let config = &self.shared.config;
         while !self.shared.is_shutdown() {
+            if let Some(poll_main) = poll_main.as_mut() {
+                if self.main.as_ref().is_some_and(|main| main.take_woken()) {
+                    // In the context, so spawns and wakes from the main
+                    // future go to this worker's queues.
+                    *self.core.borrow_mut() = Some(core);
+                    let done = poll_main();
+                    core = self.core.borrow_mut().take()?;
+                    if done {
+                        return Some(core);
+                    }
+                }
+            }
             core.tick = core.tick.wrapping_add(1);
             if core.tick % config.event_interval == 0 {
                 // Serve the driver even while busy (I/O and timers land here).
@@ -198,7 +229,10 @@ impl WorkerContext {
     fn park(&self, mut core: Box<Core>) -> (Box<Core>, Option<Notified>) {
         let shared = &self.shared;
         let idle = &shared.idle;
-        if shared.remotes[self.index].lifo.is_occupied() || !core.local.is_empty() {
+        if shared.remotes[self.index].lifo.is_occupied()
+            || !core.local.is_empty()
+            || self.main_woken()
+        {
             return (core, None);
         }
         let was_searching = std::mem::replace(&mut core.is_searching, false);
@@ -206,7 +240,7 @@ impl WorkerContext {
 
         // Re-check after announcing: a push that read the idle state before
         // our announcement did not wake anyone (see idle.rs).
-        if shared.has_stealable_work(self.index) || shared.is_shutdown() {
+        if shared.has_stealable_work(self.index) || shared.is_shutdown() || self.main_woken() {
             core.is_searching = !idle.unpark_worker_by_id(self.index);
             return (core, None);
         }
@@ -229,6 +263,12 @@ impl WorkerContext {
                 }
                 return (core, None);
             }
+            if self.main_woken() {
+                // Still listed as parked (a current-thread runtime has no
+                // sibling to watch): leave the idle set and go poll it.
+                core.is_searching = !idle.unpark_worker_by_id(self.index);
+                return (core, None);
+            }
             if !watching {
                 continue;
             }
@@ -245,6 +285,11 @@ impl WorkerContext {
                 watching = false;
             }
         }
+    }
+
+    /// True if the current-thread `block_on` future waits to be polled.
+    fn main_woken(&self) -> bool {
+        self.main.as_ref().is_some_and(|main| main.is_woken())
     }
 
     /// How long to park: until this worker's earliest timer, or a

@@ -31,6 +31,11 @@ pub fn runtime(workers: usize) -> Runtime {
         .expect("building a runtime with valid settings must succeed")
 }
 
+/// Builds a current-thread runtime (tasks run inside `block_on`).
+pub fn current_thread() -> Runtime {
+    Builder::new_current_thread().build().expect("building a current-thread runtime must succeed")
+}
+
 /// Runs `f` on a fresh thread and waits for it at most `secs` seconds.
 ///
 /// A panic inside `f` is re-raised on the test thread; running past the limit
