@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 cargo test --workspace --all-targets
 cargo test --workspace --doc
 cargo test -p weft --features hyper --test hyper
+cargo test -p weft --features tracing --test tracing
 
 RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-2}" \
     cargo test -p weft-loom-tests --release --target-dir target/loom

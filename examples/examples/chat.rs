@@ -34,30 +34,49 @@
 //! ```
 //!
 //! or run the server alone and chat with `nc 127.0.0.1 7001` from several
-//! terminals (weft has no signal handling yet: it runs until killed, e.g. by
-//! Ctrl-C):
+//! terminals:
 //!
 //! ```text
 //! cargo run --release -p weft-examples --example chat -- --serve 127.0.0.1:7001
+//! ```
+//!
+//! It serves until Ctrl-C (`SIGINT`) or `SIGTERM` (`kill PID`), which it
+//! waits for with `weft::signal`. Then it stops accepting (the listener is
+//! closed), closes every client's connection (their tasks are aborted,
+//! which drops their sockets; lines still queued for a client are not
+//! sent), prints what it served and exits with status 0:
+//!
+//! ```text
+//! ^C
+//! chat server: SIGINT (Ctrl-C), shutting down
+//! uptime              95.2 s
+//! connections         4 accepted (peak 3), 2 still open (closed now)
+//! lines broadcast     27
+//! lines delivered     61 written to clients, 0 dropped (outbox full)
 //! ```
 
 mod support;
 
 use std::collections::HashMap;
+use std::future::{pending, poll_fn, Future};
 use std::io;
 use std::net::SocketAddr;
+use std::pin::pin;
 use std::process::exit;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use futures_channel::mpsc;
+use futures_util::future::{select, Either};
 use futures_util::io::BufReader;
 use futures_util::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, StreamExt};
 use weft::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use weft::net::{TcpListener, TcpStream};
-use weft::task::JoinHandle;
-use weft::time::{sleep, Instant};
+use weft::signal::unix::{signal, SignalKind};
+use weft::task::{AbortHandle, JoinHandle, JoinSet};
+use weft::time::{sleep, timeout, Instant};
 
 use support::{kib, mib, raise_fd_limit, ProcStats};
 
@@ -83,6 +102,8 @@ struct Hub {
     /// Every connected client's outbox, by client id.
     clients: Mutex<HashMap<u64, mpsc::Sender<Line>>>,
     next_id: AtomicU64,
+    /// Connections accepted.
+    accepted: AtomicU64,
     /// Most clients connected at once.
     peak: AtomicUsize,
     /// Lines received and broadcast.
@@ -91,6 +112,10 @@ struct Hub {
     queued: AtomicU64,
     /// Copies not put in an outbox because it was full.
     dropped: AtomicU64,
+    /// Copies written to their clients.
+    written: AtomicU64,
+    /// Writer tasks not yet ended (see [`Writing`]).
+    writers: AtomicUsize,
 }
 
 impl Hub {
@@ -147,7 +172,9 @@ struct Options {
     secs: u64,
 }
 
-fn main() -> io::Result<()> {
+/// Runs the server alone (`--serve`) or with its built-in clients.
+/// (Public for `tests/ctrl_c.rs`, which runs it in a child process.)
+pub fn main() -> io::Result<()> {
     let mut options = parse_args();
     let fd_limit = raise_fd_limit()?;
     let rt = weft::runtime::Builder::new_multi_thread()
@@ -156,13 +183,7 @@ fn main() -> io::Result<()> {
         .build()?;
 
     if let Some(addr) = options.serve {
-        let hub = Arc::new(Hub::default());
-        return rt.block_on(async {
-            let listener = TcpListener::bind(addr).await?;
-            println!("chat server on {} (until killed, e.g. Ctrl-C)", listener.local_addr()?);
-            accept_loop(listener, hub).await;
-            Ok(())
-        });
+        return rt.block_on(serve(addr));
     }
 
     // Server and clients share the process: two descriptors a connection.
@@ -185,7 +206,7 @@ async fn run(clients: usize, duration: Duration) -> io::Result<()> {
     let load = Arc::new(Load::default());
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let server = weft::spawn(accept_loop(listener, hub.clone()));
+    let server = weft::spawn(accept_loop(listener, hub.clone(), pending::<&str>()));
     println!("chat server on {addr}; connecting {clients} clients");
 
     // Connect in waves of `WAVE`; a wave starts once the server has
@@ -305,36 +326,159 @@ async fn run(clients: usize, duration: Duration) -> io::Result<()> {
     Ok(())
 }
 
-/// Accepts clients forever. On an error (out of descriptors...) it logs
-/// and pauses instead of spinning; `echo.rs` shows a full backoff.
-async fn accept_loop(listener: TcpListener, hub: Arc<Hub>) {
+/// `--serve`: the chat server alone on `addr`, until `SIGINT` or
+/// `SIGTERM`; then it closes everything and prints what it served.
+async fn serve(addr: SocketAddr) -> io::Result<()> {
+    let listener = TcpListener::bind(addr).await?;
+    // Listen for the signals before printing the address, so that a signal
+    // sent as soon as the server is seen running is not missed.
+    let stop = stop_signal()?;
+    let start = Instant::now();
+    println!("chat server on {} (Ctrl-C or SIGTERM to stop)", listener.local_addr()?);
+    let hub = Arc::new(Hub::default());
+
+    // Returns at the signal, having dropped (so closed) the listener.
+    let (why, mut clients) = accept_loop(listener, hub.clone(), stop).await;
+    println!("chat server: {why}, shutting down");
+    reap(&mut clients);
+    let open = clients.len();
+    // Abort every client and wait for them: dropping a client's task
+    // removes it from the hub, stops its writer and closes its socket.
+    let _ = timeout(Duration::from_secs(5), clients.shutdown()).await;
+    // Their writers are aborted too; wait until they are gone, so the
+    // sockets are closed and the counts final.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while hub.writers.load(Relaxed) > 0 && Instant::now() < deadline {
+        sleep(Duration::from_millis(1)).await;
+    }
+
+    println!("uptime              {:.1} s", start.elapsed().as_secs_f64());
+    println!(
+        "connections         {} accepted (peak {}), {open} still open (closed now)",
+        hub.accepted.load(Relaxed),
+        hub.peak.load(Relaxed)
+    );
+    println!("lines broadcast     {}", hub.broadcasts.load(Relaxed));
+    println!(
+        "lines delivered     {} written to clients, {} dropped (outbox full)",
+        hub.written.load(Relaxed),
+        hub.dropped.load(Relaxed)
+    );
+    Ok(())
+}
+
+/// Starts listening for `SIGINT` (Ctrl-C) and `SIGTERM` now; the future
+/// completes at the first of them, with its name. (It would also complete
+/// if the runtime shut down, which ends the program anyway.)
+fn stop_signal() -> io::Result<impl Future<Output = &'static str>> {
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    Ok(poll_fn(move |cx| {
+        if interrupt.poll_recv(cx).is_ready() {
+            Poll::Ready("SIGINT (Ctrl-C)")
+        } else if terminate.poll_recv(cx).is_ready() {
+            Poll::Ready("SIGTERM")
+        } else {
+            Poll::Pending
+        }
+    }))
+}
+
+/// Accepts clients until `stop` completes, one task each (in the returned
+/// set). On an error (out of descriptors...) it logs and pauses instead of
+/// spinning; `echo.rs` shows a full backoff. Returns `stop`'s output and
+/// the clients' tasks, and drops the listener.
+async fn accept_loop<S: Future>(
+    listener: TcpListener,
+    hub: Arc<Hub>,
+    stop: S,
+) -> (S::Output, JoinSet<()>) {
+    let mut stop = pin!(stop);
+    let mut clients = JoinSet::new();
     loop {
-        match listener.accept().await {
+        reap(&mut clients);
+        let accepted = match select(pin!(listener.accept()), stop.as_mut()).await {
+            Either::Left((accepted, _)) => accepted,
+            Either::Right((why, _)) => return (why, clients),
+        };
+        match accepted {
             Ok((stream, peer)) => {
+                hub.accepted.fetch_add(1, Relaxed);
                 let hub = hub.clone();
-                weft::spawn(async move {
-                    if let Err(e) = serve(stream, hub).await {
+                clients.spawn(async move {
+                    if let Err(e) = serve_client(stream, hub).await {
                         eprintln!("client {peer}: {e}");
                     }
                 });
             }
             Err(e) => {
                 eprintln!("accept: {e}; retrying in 100 ms");
-                sleep(Duration::from_millis(100)).await;
+                let pause = pin!(sleep(Duration::from_millis(100)));
+                if let Either::Right((why, _)) = select(pause, stop.as_mut()).await {
+                    return (why, clients);
+                }
             }
         }
     }
 }
 
+/// Removes the client tasks that have ended from `clients`, without
+/// waiting, so the set holds only connected clients.
+fn reap(clients: &mut JoinSet<()>) {
+    let mut cx = Context::from_waker(Waker::noop());
+    while let Poll::Ready(Some(_)) = clients.poll_join_next(&mut cx) {}
+}
+
+/// Counts a writer task in [`Hub::writers`] from its spawn until its
+/// future is dropped (it ended, or was aborted, even before its first poll).
+struct Writing(Arc<Hub>);
+
+impl Writing {
+    fn new(hub: &Arc<Hub>) -> Writing {
+        hub.writers.fetch_add(1, Relaxed);
+        Writing(hub.clone())
+    }
+}
+
+impl Drop for Writing {
+    fn drop(&mut self) {
+        self.0.writers.fetch_sub(1, Relaxed);
+    }
+}
+
+/// A client's registration in the hub: dropping it (also when the client's
+/// task is aborted) removes the client and stops its writer.
+struct Member {
+    hub: Arc<Hub>,
+    id: u64,
+    writer: AbortHandle,
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        self.hub.leave(self.id);
+        self.writer.abort();
+    }
+}
+
 /// One client on the server: register, broadcast its lines, leave.
-async fn serve(stream: TcpStream, hub: Arc<Hub>) -> io::Result<()> {
+async fn serve_client(stream: TcpStream, hub: Arc<Hub>) -> io::Result<()> {
     let (read, write) = stream.into_split();
     let (outbox, inbox) = mpsc::channel(OUTBOX);
     let id = hub.join(outbox);
-    let writer = weft::spawn(write_outbox(write, inbox));
+    let writing = Writing::new(&hub);
+    let writer = weft::spawn(async move {
+        let result = write_outbox(write, inbox, &writing.0).await;
+        drop(writing);
+        result
+    });
+    let member = Member { hub: hub.clone(), id, writer: writer.abort_handle() };
     let result = broadcast_lines(read, &hub).await;
+    // Leaving drops the outbox's sender: the writer writes what is queued
+    // and ends.
     hub.leave(id);
     let written = writer.await.unwrap_or(Ok(()));
+    drop(member);
     result.and(written)
 }
 
@@ -358,18 +502,24 @@ async fn broadcast_lines(read: OwnedReadHalf, hub: &Hub) -> io::Result<()> {
 async fn write_outbox(
     mut write: OwnedWriteHalf,
     mut inbox: mpsc::Receiver<Line>,
+    hub: &Hub,
 ) -> io::Result<()> {
     let mut batch = Vec::new();
     while let Some(line) = inbox.next().await {
         batch.clear();
         batch.extend_from_slice(&line);
+        let mut lines = 1;
         while batch.len() < WRITE_BATCH {
             match inbox.try_recv() {
-                Ok(line) => batch.extend_from_slice(&line),
+                Ok(line) => {
+                    batch.extend_from_slice(&line);
+                    lines += 1;
+                }
                 Err(_) => break,
             }
         }
         write.write_all(&batch).await?;
+        hub.written.fetch_add(lines, Relaxed);
     }
     Ok(())
 }

@@ -37,24 +37,44 @@
 //! nc 127.0.0.1 7000        # in another terminal: every line comes back
 //! ```
 //!
-//! weft has no signal handling yet, so `--serve` runs until the process is
-//! killed: Ctrl-C ends it at once (the OS closes its sockets). To watch the
-//! backoff, start it with a tiny descriptor limit, e.g.
+//! `--serve` runs until Ctrl-C (`SIGINT`) or `SIGTERM` (`kill PID`), which
+//! it waits for with `weft::signal`. Then it stops accepting (the listener
+//! is closed), closes the connections still open (their tasks are aborted,
+//! which drops their sockets), prints what it served and exits with
+//! status 0:
+//!
+//! ```text
+//! ^C
+//! echo server: SIGINT (Ctrl-C), shutting down
+//! uptime          12.1 s
+//! connections     3 accepted, 1 still open (closed now)
+//! echoed          1204 bytes in 17 writes
+//! ```
+//!
+//! To watch the backoff, start it with a tiny descriptor limit, e.g.
 //! `bash -c 'ulimit -n 16; exec target/release/examples/echo --serve 127.0.0.1:7000'`,
 //! and open more than about ten connections to it: the loop logs EMFILE with
 //! growing pauses, and accepts the waiting connections once others close.
 
 mod support;
 
+use std::future::{pending, poll_fn, Future};
 use std::io;
 use std::net::SocketAddr;
+use std::pin::pin;
 use std::process::exit;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
+use futures_util::future::{select, Either};
 use futures_util::{AsyncReadExt, AsyncWriteExt};
 use weft::net::{TcpListener, TcpStream};
 use weft::runtime::{Builder, RuntimeMetrics};
-use weft::time::sleep;
+use weft::signal::unix::{signal, SignalKind};
+use weft::task::JoinSet;
+use weft::time::{sleep, timeout};
 
 /// First pause of the accept loop after an error.
 const MIN_BACKOFF: Duration = Duration::from_millis(1);
@@ -68,6 +88,17 @@ const MESSAGE_LEN: usize = 64;
 /// clients retry only after a second.
 const WAVE: usize = 100;
 
+/// What the server did, counted by the accept loop and the connections.
+#[derive(Default)]
+struct Served {
+    /// Connections accepted.
+    accepted: AtomicU64,
+    /// Bytes written back.
+    bytes: AtomicU64,
+    /// `write_all` calls that wrote them back (one per read).
+    writes: AtomicU64,
+}
+
 /// Command-line options.
 struct Options {
     /// `--serve ADDR`: run the server alone on `ADDR`.
@@ -78,17 +109,14 @@ struct Options {
     messages: usize,
 }
 
-fn main() -> io::Result<()> {
+/// Runs the server alone (`--serve`) or with its built-in load. (Public for
+/// `tests/ctrl_c.rs`, which runs it in a child process.)
+pub fn main() -> io::Result<()> {
     let options = parse_args();
     let rt = Builder::new_multi_thread().worker_threads(2).thread_name("echo-worker").build()?;
 
     if let Some(addr) = options.serve {
-        return rt.block_on(async {
-            let listener = TcpListener::bind(addr).await?;
-            println!("echo server listening on {} (Ctrl-C to stop)", listener.local_addr()?);
-            accept_loop(listener).await;
-            Ok(())
-        });
+        return rt.block_on(serve(addr));
     }
 
     // Both ends of every connection are in this process.
@@ -100,7 +128,8 @@ fn main() -> io::Result<()> {
         println!(
             "echo server on {addr}; {connections} clients x {messages} messages of {MESSAGE_LEN} bytes"
         );
-        let server = weft::spawn(accept_loop(listener));
+        let served = Arc::new(Served::default());
+        let server = weft::spawn(accept_loop(listener, served, pending::<&str>()));
 
         // Connect in waves of `WAVE`, each connection making one round trip
         // (proof that the server accepted it) before the next wave starts.
@@ -137,16 +166,81 @@ fn main() -> io::Result<()> {
     Ok(())
 }
 
-/// Accepts connections forever, one echo task each; backs off on errors
-/// instead of spinning or giving up (see the top of the file).
-async fn accept_loop(listener: TcpListener) {
+/// `--serve`: echoes on `addr` until `SIGINT` or `SIGTERM`, then closes
+/// everything and prints what it served.
+async fn serve(addr: SocketAddr) -> io::Result<()> {
+    let listener = TcpListener::bind(addr).await?;
+    // Listen for the signals before printing the address, so that a signal
+    // sent as soon as the server is seen running is not missed.
+    let stop = stop_signal()?;
+    let start = Instant::now();
+    println!("echo server listening on {} (Ctrl-C or SIGTERM to stop)", listener.local_addr()?);
+    let served = Arc::new(Served::default());
+
+    // Returns at the signal, having dropped (so closed) the listener.
+    let (why, mut connections) = accept_loop(listener, served.clone(), stop).await;
+    println!("echo server: {why}, shutting down");
+    reap(&mut connections);
+    let open = connections.len();
+    // Abort the connections and wait for them: a task's socket is closed
+    // when its future is dropped.
+    let _ = timeout(Duration::from_secs(5), connections.shutdown()).await;
+
+    println!("uptime          {:.1} s", start.elapsed().as_secs_f64());
+    println!(
+        "connections     {} accepted, {open} still open (closed now)",
+        served.accepted.load(Relaxed)
+    );
+    println!(
+        "echoed          {} bytes in {} writes",
+        served.bytes.load(Relaxed),
+        served.writes.load(Relaxed)
+    );
+    Ok(())
+}
+
+/// Starts listening for `SIGINT` (Ctrl-C) and `SIGTERM` now; the future
+/// completes at the first of them, with its name. (It would also complete
+/// if the runtime shut down, which ends the program anyway.)
+fn stop_signal() -> io::Result<impl Future<Output = &'static str>> {
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    Ok(poll_fn(move |cx| {
+        if interrupt.poll_recv(cx).is_ready() {
+            Poll::Ready("SIGINT (Ctrl-C)")
+        } else if terminate.poll_recv(cx).is_ready() {
+            Poll::Ready("SIGTERM")
+        } else {
+            Poll::Pending
+        }
+    }))
+}
+
+/// Accepts connections until `stop` completes, one echo task each (in the
+/// returned set), counted in `served`; backs off on errors instead of
+/// spinning or giving up (see the top of the file). Returns `stop`'s
+/// output and the connection tasks, and drops the listener.
+async fn accept_loop<S: Future>(
+    listener: TcpListener,
+    served: Arc<Served>,
+    stop: S,
+) -> (S::Output, JoinSet<()>) {
+    let mut stop = pin!(stop);
+    let mut connections = JoinSet::new();
     let mut backoff = MIN_BACKOFF;
     loop {
-        match listener.accept().await {
+        reap(&mut connections);
+        let accepted = match select(pin!(listener.accept()), stop.as_mut()).await {
+            Either::Left((accepted, _)) => accepted,
+            Either::Right((why, _)) => return (why, connections),
+        };
+        match accepted {
             Ok((stream, peer)) => {
                 backoff = MIN_BACKOFF;
-                weft::spawn(async move {
-                    if let Err(e) = echo(stream).await {
+                served.accepted.fetch_add(1, Relaxed);
+                let served = served.clone();
+                connections.spawn(async move {
+                    if let Err(e) = echo(stream, &served).await {
                         eprintln!("connection {peer}: {e}");
                     }
                 });
@@ -157,11 +251,20 @@ async fn accept_loop(listener: TcpListener) {
             Err(e) => {
                 let why = if out_of_descriptors(&e) { " (out of file descriptors)" } else { "" };
                 eprintln!("accept: {e}{why}; retrying in {backoff:?}");
-                sleep(backoff).await;
+                if let Either::Right((why, _)) = select(pin!(sleep(backoff)), stop.as_mut()).await {
+                    return (why, connections);
+                }
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }
         }
     }
+}
+
+/// Removes the connection tasks that have ended from `connections`, without
+/// waiting, so the set holds only open connections.
+fn reap(connections: &mut JoinSet<()>) {
+    let mut cx = Context::from_waker(Waker::noop());
+    while let Poll::Ready(Some(_)) = connections.poll_join_next(&mut cx) {}
 }
 
 /// EMFILE (the process's limit) or ENFILE (the system's).
@@ -195,7 +298,7 @@ fn concerns_one_connection(e: &io::Error) -> bool {
 }
 
 /// Writes back everything it reads until the peer closes.
-async fn echo(mut stream: TcpStream) -> io::Result<()> {
+async fn echo(mut stream: TcpStream, served: &Served) -> io::Result<()> {
     let mut buf = vec![0; 4096];
     loop {
         let n = stream.read(&mut buf).await?;
@@ -203,6 +306,8 @@ async fn echo(mut stream: TcpStream) -> io::Result<()> {
             return Ok(());
         }
         stream.write_all(&buf[..n]).await?;
+        served.bytes.fetch_add(n as u64, Relaxed);
+        served.writes.fetch_add(1, Relaxed);
     }
 }
 

@@ -11,6 +11,7 @@ use crate::loom::sync::{Arc, Mutex};
 use crate::runtime::context;
 use crate::scheduler::{run_core, Core, Shared};
 use crate::task::{self, JoinHandle, Notified, Schedule, Task};
+use crate::trace::{self, SpawnMeta};
 
 /// The future of a blocking task: calls the closure once.
 struct BlockingTask<F>(Option<F>);
@@ -77,13 +78,16 @@ impl Drop for Job {
     }
 }
 
-/// Spawns `f` on the runtime's blocking pool.
+/// Spawns `f` on the runtime's blocking pool. With the `tracing` feature,
+/// the task's span records the call site (through `#[track_caller]`).
+#[cfg_attr(feature = "tracing", track_caller)]
 pub(crate) fn spawn_blocking<F, R>(shared: &Arc<Shared>, f: F) -> JoinHandle<R>
 where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
 {
-    let (task, notified, join) = task::new_task(BlockingTask(Some(f)), BlockingSchedule);
+    let meta = SpawnMeta::blocking();
+    let (task, notified, join) = task::new_task_with(BlockingTask(Some(f)), BlockingSchedule, meta);
     let job = Job { notified: Some(notified), task: Some(task), shared: shared.clone() };
     // Refused after shutdown: the closure (and so the job) is dropped,
     // which cancels the task.
@@ -154,6 +158,8 @@ where
         Some((worker.shared.clone(), core))
     });
     let Some((shared, core)) = handoff else { return f() };
+    let worker = core.index;
+    trace::block_in_place(worker);
     let handoff = Arc::new(CoreHandoff { core: Mutex::new(Some(core)), shared: shared.clone() });
     let job = handoff.clone();
     let replacement = shared.blocking.try_spawn(move || {
@@ -165,7 +171,9 @@ where
     // Until the core comes back, wakes on this thread go to the injector
     // and timers made here go to other wheels (see Shared::current_worker).
     let output = f();
-    if let Some(core) = handoff.take() {
+    let back = handoff.take();
+    trace::block_in_place_done(worker, back.is_some());
+    if let Some(core) = back {
         context::with_worker(|worker| {
             if let Some(worker) = worker {
                 *worker.core.borrow_mut() = Some(core);

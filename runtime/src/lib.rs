@@ -19,6 +19,8 @@
 mod blocking;
 mod coop;
 mod driver;
+#[cfg(not(loom))]
+pub mod fs;
 #[cfg(all(feature = "hyper", not(loom)))]
 pub mod hyper;
 mod loom;
@@ -26,10 +28,15 @@ mod loom;
 pub mod net;
 pub mod runtime;
 mod scheduler;
+#[cfg(all(unix, not(loom)))]
+pub mod signal;
 pub mod task;
 pub mod time;
+mod trace;
 
 pub use task::spawn;
+#[cfg(not(loom))]
+pub use weft_macros::{main, test};
 
 /// Internals exposed to the loom models in `loom-tests/` (only with
 /// `--cfg loom`; not part of the public API).

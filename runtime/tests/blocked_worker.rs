@@ -54,6 +54,7 @@ fn blocked_worker_delay(rt: &weft::runtime::Runtime, spawn_b: bool) -> Duration 
     t1.saturating_duration_since(t0)
 }
 
+// Multi-thread only: an idle sibling rescuing a blocked worker's LIFO task.
 #[test]
 fn blocked_worker_does_not_hold_a_woken_task_hostage() {
     // The single timed assertion of the suite: with 2 workers, a task woken

@@ -6,13 +6,12 @@ use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{runtime, with_timeout};
-use weft::runtime::Builder;
+use common::{both_flavors, runtime, with_timeout, Flavor};
 
-#[test]
-fn spawn_blocking_returns_through_a_weft_join_handle() {
-    with_timeout("spawn_blocking", 30, || {
-        let rt = runtime(2);
+both_flavors!(spawn_blocking_returns_through_a_weft_join_handle);
+fn spawn_blocking_returns_through_a_weft_join_handle(flavor: Flavor) {
+    with_timeout("spawn_blocking", 30, move || {
+        let rt = flavor.build();
         let sum = rt.block_on(async {
             let handles: Vec<_> =
                 (0..32u64).map(|i| weft::task::spawn_blocking(move || i * 2)).collect();
@@ -28,10 +27,10 @@ fn spawn_blocking_returns_through_a_weft_join_handle() {
     });
 }
 
-#[test]
-fn blocking_jobs_run_in_parallel_and_see_the_runtime() {
-    with_timeout("parallel", 30, || {
-        let rt = runtime(2);
+both_flavors!(blocking_jobs_run_in_parallel_and_see_the_runtime);
+fn blocking_jobs_run_in_parallel_and_see_the_runtime(flavor: Flavor) {
+    with_timeout("parallel", 30, move || {
+        let rt = flavor.build();
         let start = Instant::now();
         rt.block_on(async {
             let handles: Vec<_> = (0..32)
@@ -60,10 +59,10 @@ fn blocking_jobs_run_in_parallel_and_see_the_runtime() {
     });
 }
 
-#[test]
-fn a_panicking_blocking_job_is_a_join_error_and_the_runtime_keeps_working() {
-    with_timeout("panic", 30, || {
-        let rt = runtime(2);
+both_flavors!(a_panicking_blocking_job_is_a_join_error_and_the_runtime_keeps_working);
+fn a_panicking_blocking_job_is_a_join_error_and_the_runtime_keeps_working(flavor: Flavor) {
+    with_timeout("panic", 30, move || {
+        let rt = flavor.build();
         let err = rt.block_on(rt.spawn_blocking(|| panic!("job failed"))).unwrap_err();
         assert!(err.is_panic());
         assert_eq!(*err.into_panic().downcast::<&str>().unwrap(), "job failed");
@@ -78,11 +77,10 @@ fn spawn_blocking_outside_a_runtime_panics() {
     assert!(msg.contains("runtime"), "{msg}");
 }
 
-#[test]
-fn max_blocking_threads_bounds_the_pool_and_excess_jobs_queue() {
-    with_timeout("max threads", 30, || {
-        let rt =
-            Builder::new_multi_thread().worker_threads(2).max_blocking_threads(3).build().unwrap();
+both_flavors!(max_blocking_threads_bounds_the_pool_and_excess_jobs_queue);
+fn max_blocking_threads_bounds_the_pool_and_excess_jobs_queue(flavor: Flavor) {
+    with_timeout("max threads", 30, move || {
+        let rt = flavor.builder().max_blocking_threads(3).build().unwrap();
         let live = Arc::new(AtomicUsize::new(0));
         let peak = Arc::new(AtomicUsize::new(0));
         rt.block_on(async {
@@ -106,11 +104,13 @@ fn max_blocking_threads_bounds_the_pool_and_excess_jobs_queue() {
     });
 }
 
-#[test]
-fn shutdown_timeout_leaves_a_long_job_behind_and_cancels_queued_ones() {
-    with_timeout("shutdown", 30, || {
-        let rt =
-            Builder::new_multi_thread().worker_threads(1).max_blocking_threads(1).build().unwrap();
+both_flavors!(
+    shutdown_timeout_leaves_a_long_job_behind_and_cancels_queued_ones,
+    multi_thread = [1]
+);
+fn shutdown_timeout_leaves_a_long_job_behind_and_cancels_queued_ones(flavor: Flavor) {
+    with_timeout("shutdown", 30, move || {
+        let rt = flavor.builder().max_blocking_threads(1).build().unwrap();
         struct Counted(Arc<AtomicUsize>);
         impl Drop for Counted {
             fn drop(&mut self) {
@@ -139,6 +139,8 @@ fn shutdown_timeout_leaves_a_long_job_behind_and_cancels_queued_ones() {
     });
 }
 
+// Multi-thread only: block_in_place (refused on current-thread, see
+// current_thread.rs).
 #[test]
 fn block_in_place_keeps_the_other_tasks_running() {
     with_timeout("block_in_place", 30, || {
@@ -177,6 +179,7 @@ fn block_in_place_keeps_the_other_tasks_running() {
     });
 }
 
+// Multi-thread only: block_in_place.
 #[test]
 fn block_in_place_on_one_worker_and_outside_a_runtime() {
     assert_eq!(weft::task::block_in_place(|| 3), 3, "outside a runtime it just runs");
@@ -210,6 +213,7 @@ fn block_in_place_on_one_worker_and_outside_a_runtime() {
     });
 }
 
+// Multi-thread only: block_in_place.
 #[test]
 fn block_on_inside_block_in_place_is_allowed() {
     with_timeout("block_on in block_in_place", 30, || {

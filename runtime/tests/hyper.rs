@@ -8,6 +8,8 @@
 
 #![cfg(feature = "hyper")]
 
+mod common;
+
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -15,6 +17,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use common::{both_flavors, Flavor};
+use futures_channel::oneshot;
 use futures_util::{AsyncReadExt, AsyncWriteExt};
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Incoming;
@@ -22,7 +26,6 @@ use hyper::rt::{Executor, Timer};
 use hyper::{Method, Request, Response, StatusCode};
 use weft::hyper::{WeftExecutor, WeftIo, WeftTimer};
 use weft::net::{TcpListener, TcpStream};
-use weft::runtime::Runtime;
 
 const LIMIT: Duration = Duration::from_secs(60);
 const HELLO: &[u8] = b"hello, world";
@@ -98,20 +101,20 @@ fn get(path: &str) -> Request<Empty<Bytes>> {
     Request::get(path).header("host", "localhost").body(Empty::new()).unwrap()
 }
 
-fn run<F: std::future::Future<Output = ()>>(test: F) {
-    let rt = Runtime::new().unwrap();
+fn run<F: std::future::Future<Output = ()>>(flavor: Flavor, test: F) {
+    let rt = flavor.build();
     rt.block_on(async {
         weft::time::timeout(LIMIT, test).await.expect("test timed out");
     });
 }
 
+both_flavors!(many_requests_over_keep_alive_connections);
 /// 300 GETs over 6 keep-alive connections, all 6 in flight at once, each
 /// status and body checked; the server sees exactly 6 connections.
-#[test]
-fn many_requests_over_keep_alive_connections() {
+fn many_requests_over_keep_alive_connections(flavor: Flavor) {
     const CONNECTIONS: usize = 6;
     const PER_CONNECTION: usize = 50;
-    run(async {
+    run(flavor, async {
         let (addr, accepted) = start_server(None).await;
         let clients: Vec<_> = (0..CONNECTIONS)
             .map(|c| {
@@ -145,11 +148,11 @@ fn many_requests_over_keep_alive_connections() {
     });
 }
 
+both_flavors!(bodies_round_trip);
 /// Request bodies of many sizes come back intact, and a 1 MiB response
 /// (vectored writes, reads larger than hyper's first buffer) arrives whole.
-#[test]
-fn bodies_round_trip() {
-    run(async {
+fn bodies_round_trip(flavor: Flavor) {
+    run(flavor, async {
         let (addr, _) = start_server(None).await;
         let mut sender = connect::<Full<Bytes>>(addr).await;
         for size in [0usize, 1, 100, 8 * 1024, 64 * 1024 + 7, 300 * 1024] {
@@ -176,11 +179,11 @@ fn bodies_round_trip() {
     });
 }
 
+both_flavors!(header_read_timeout_closes_idle_connection);
 /// `WeftTimer` drives hyper's header read timeout: a client that connects
 /// and sends nothing is disconnected, long before the test's limit.
-#[test]
-fn header_read_timeout_closes_idle_connection() {
-    run(async {
+fn header_read_timeout_closes_idle_connection(flavor: Flavor) {
+    run(flavor, async {
         let (addr, _) = start_server(Some(Duration::from_millis(200))).await;
         let start = std::time::Instant::now();
         let mut stream = TcpStream::connect(addr).await.unwrap();
@@ -202,11 +205,11 @@ fn header_read_timeout_closes_idle_connection() {
     });
 }
 
+both_flavors!(timer_sleep_and_reset);
 /// `WeftTimer::reset` moves a sleep in place, both earlier and later, and
 /// re-arms one that has completed.
-#[test]
-fn timer_sleep_and_reset() {
-    run(async {
+fn timer_sleep_and_reset(flavor: Flavor) {
+    run(flavor, async {
         let timer = WeftTimer::new();
         let start = std::time::Instant::now();
         let mut sleep = timer.sleep(Duration::from_secs(3600));
@@ -225,15 +228,17 @@ fn timer_sleep_and_reset() {
     });
 }
 
-/// `WeftExecutor::with_handle` spawns onto its runtime from a thread
-/// outside it.
-#[test]
-fn executor_with_handle_spawns_from_outside() {
-    let rt = Runtime::new().unwrap();
+// `WeftExecutor::with_handle` spawns onto its runtime from a thread
+// outside it (the result is awaited in `block_on`, where a current-thread
+// runtime runs the task).
+both_flavors!(executor_with_handle_spawns_from_outside);
+fn executor_with_handle_spawns_from_outside(flavor: Flavor) {
+    let rt = flavor.build();
     let executor = WeftExecutor::with_handle(rt.handle().clone());
-    let (tx, rx) = std::sync::mpsc::channel();
+    let (tx, rx) = oneshot::channel();
     std::thread::spawn(move || executor.execute(async move { tx.send(42).unwrap() }))
         .join()
         .unwrap();
-    assert_eq!(rx.recv_timeout(LIMIT).unwrap(), 42);
+    let got = rt.block_on(async { weft::time::timeout(LIMIT, rx).await });
+    assert_eq!(got.expect("the spawned task never ran").unwrap(), 42);
 }

@@ -8,14 +8,14 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use common::{panic_message, runtime, wait_until, with_timeout, DropFlag, LONG};
+use common::{both_flavors, panic_message, wait_until_async, with_timeout, DropFlag, Flavor, LONG};
 use futures_channel::oneshot;
 use weft::task::{yield_now, JoinError};
 
-#[test]
-fn join_handle_returns_the_output() {
-    with_timeout("output", 30, || {
-        let rt = runtime(2);
+both_flavors!(join_handle_returns_the_output);
+fn join_handle_returns_the_output(flavor: Flavor) {
+    with_timeout("output", 30, move || {
+        let rt = flavor.build();
         assert_eq!(rt.block_on(rt.spawn(async { 42u64 })).unwrap(), 42);
         let v = rt.block_on(rt.spawn(async { vec![1, 2, 3] })).unwrap();
         assert_eq!(v, vec![1, 2, 3]);
@@ -26,10 +26,10 @@ fn join_handle_returns_the_output() {
     });
 }
 
-#[test]
-fn panicking_task_gives_a_panic_join_error_and_runtime_keeps_working() {
-    with_timeout("panic", 30, || {
-        let rt = runtime(2);
+both_flavors!(panicking_task_gives_a_panic_join_error_and_runtime_keeps_working);
+fn panicking_task_gives_a_panic_join_error_and_runtime_keeps_working(flavor: Flavor) {
+    with_timeout("panic", 30, move || {
+        let rt = flavor.build();
         for round in 0..3 {
             let err: JoinError = rt
                 .block_on(rt.spawn(async move {
@@ -68,10 +68,10 @@ fn panicking_task_gives_a_panic_join_error_and_runtime_keeps_working() {
     });
 }
 
-#[test]
-fn panic_in_a_task_awaited_by_another_task() {
-    with_timeout("panic_nested", 30, || {
-        let rt = runtime(2);
+both_flavors!(panic_in_a_task_awaited_by_another_task);
+fn panic_in_a_task_awaited_by_another_task(flavor: Flavor) {
+    with_timeout("panic_nested", 30, move || {
+        let rt = flavor.build();
         let msg = rt
             .block_on(rt.spawn(async {
                 let err = weft::spawn(async {
@@ -87,10 +87,10 @@ fn panic_in_a_task_awaited_by_another_task() {
     });
 }
 
-#[test]
-fn abort_of_a_pending_task_cancels_and_drops_its_future_first() {
-    with_timeout("abort_pending", 30, || {
-        let rt = runtime(2);
+both_flavors!(abort_of_a_pending_task_cancels_and_drops_its_future_first);
+fn abort_of_a_pending_task_cancels_and_drops_its_future_first(flavor: Flavor) {
+    with_timeout("abort_pending", 30, move || {
+        let rt = flavor.build();
         for _ in 0..50 {
             let dropped = Arc::new(AtomicBool::new(false));
             let (started_tx, started_rx) = oneshot::channel::<()>();
@@ -120,10 +120,10 @@ fn abort_of_a_pending_task_cancels_and_drops_its_future_first() {
     });
 }
 
-#[test]
-fn abort_right_after_spawn_cancels() {
-    with_timeout("abort_immediately", 30, || {
-        let rt = runtime(2);
+both_flavors!(abort_right_after_spawn_cancels);
+fn abort_right_after_spawn_cancels(flavor: Flavor) {
+    with_timeout("abort_immediately", 30, move || {
+        let rt = flavor.build();
         for _ in 0..200 {
             let dropped = Arc::new(AtomicBool::new(false));
             let flag = DropFlag(dropped.clone());
@@ -139,10 +139,10 @@ fn abort_right_after_spawn_cancels() {
     });
 }
 
-#[test]
-fn abort_of_a_running_task_cancels_at_its_next_yield() {
-    with_timeout("abort_running", 30, || {
-        let rt = runtime(2);
+both_flavors!(abort_of_a_running_task_cancels_at_its_next_yield);
+fn abort_of_a_running_task_cancels_at_its_next_yield(flavor: Flavor) {
+    with_timeout("abort_running", 30, move || {
+        let rt = flavor.build();
         let dropped = Arc::new(AtomicBool::new(false));
         let running = Arc::new(AtomicBool::new(false));
         let (flag, running2) = (DropFlag(dropped.clone()), running.clone());
@@ -153,32 +153,38 @@ fn abort_of_a_running_task_cancels_at_its_next_yield() {
                 yield_now().await;
             }
         });
-        assert!(wait_until(LONG, || running.load(Ordering::SeqCst)));
         let abort = join.abort_handle();
-        // Abort from a foreign thread while the task keeps running.
-        thread::spawn(move || abort.abort()).join().unwrap();
-        let err = rt.block_on(join).expect_err("aborted task must give Err");
+        // Inside block_on, where a current-thread runtime runs the task.
+        let err = rt.block_on(async move {
+            assert!(wait_until_async(LONG, || running.load(Ordering::SeqCst)).await);
+            // Abort from a foreign thread while the task keeps running.
+            thread::spawn(move || abort.abort()).join().unwrap();
+            join.await.expect_err("aborted task must give Err")
+        });
         assert!(err.is_cancelled());
         assert!(dropped.load(Ordering::SeqCst));
     });
 }
 
-#[test]
-fn abort_after_completion_does_nothing() {
-    with_timeout("abort_after_done", 30, || {
-        let rt = runtime(2);
+both_flavors!(abort_after_completion_does_nothing);
+fn abort_after_completion_does_nothing(flavor: Flavor) {
+    with_timeout("abort_after_done", 30, move || {
+        let rt = flavor.build();
         let join = rt.spawn(async { 99u32 });
-        assert!(wait_until(LONG, || join.is_finished()), "is_finished never became true");
+        assert!(
+            rt.block_on(wait_until_async(LONG, || join.is_finished())),
+            "is_finished never became true"
+        );
         join.abort();
         join.abort_handle().abort();
         assert_eq!(rt.block_on(join).unwrap(), 99);
     });
 }
 
-#[test]
-fn is_finished_tracks_completion() {
-    with_timeout("is_finished", 30, || {
-        let rt = runtime(2);
+both_flavors!(is_finished_tracks_completion);
+fn is_finished_tracks_completion(flavor: Flavor) {
+    with_timeout("is_finished", 30, move || {
+        let rt = flavor.build();
         let (tx, rx) = oneshot::channel::<u8>();
         let join = rt.spawn(async move { rx.await.unwrap() });
         let abort = join.abort_handle();
@@ -186,16 +192,16 @@ fn is_finished_tracks_completion() {
         assert!(!join.is_finished());
         assert!(!abort.is_finished());
         tx.send(3).unwrap();
-        assert!(wait_until(LONG, || join.is_finished()));
+        assert!(rt.block_on(wait_until_async(LONG, || join.is_finished())));
         assert!(abort.is_finished());
         assert_eq!(rt.block_on(join).unwrap(), 3);
     });
 }
 
-#[test]
-fn abort_handle_outlives_and_clones() {
-    with_timeout("abort_handle", 30, || {
-        let rt = runtime(2);
+both_flavors!(abort_handle_outlives_and_clones);
+fn abort_handle_outlives_and_clones(flavor: Flavor) {
+    with_timeout("abort_handle", 30, move || {
+        let rt = flavor.build();
         let dropped = Arc::new(AtomicBool::new(false));
         let flag = DropFlag(dropped.clone());
         let join = rt.spawn(async move {
@@ -208,8 +214,8 @@ fn abort_handle_outlives_and_clones() {
         drop(join);
         assert!(!abort.is_finished());
         abort2.abort();
-        assert!(wait_until(LONG, || dropped.load(Ordering::SeqCst)));
-        assert!(wait_until(LONG, || abort.is_finished()));
+        assert!(rt.block_on(wait_until_async(LONG, || dropped.load(Ordering::SeqCst))));
+        assert!(rt.block_on(wait_until_async(LONG, || abort.is_finished())));
         // Aborting again, and dropping the handles, is harmless.
         abort.abort();
         drop(abort);
@@ -218,10 +224,10 @@ fn abort_handle_outlives_and_clones() {
     });
 }
 
-#[test]
-fn abort_from_another_task() {
-    with_timeout("abort_from_task", 30, || {
-        let rt = runtime(2);
+both_flavors!(abort_from_another_task);
+fn abort_from_another_task(flavor: Flavor) {
+    with_timeout("abort_from_task", 30, move || {
+        let rt = flavor.build();
         let victim = rt.spawn(pending::<()>());
         let abort = victim.abort_handle();
         rt.block_on(rt.spawn(async move { abort.abort() })).unwrap();
@@ -229,10 +235,10 @@ fn abort_from_another_task() {
     });
 }
 
-#[test]
-fn join_error_formats() {
-    with_timeout("join_error_fmt", 30, || {
-        let rt = runtime(1);
+both_flavors!(join_error_formats, multi_thread = [1]);
+fn join_error_formats(flavor: Flavor) {
+    with_timeout("join_error_fmt", 30, move || {
+        let rt = flavor.build();
         let cancelled = rt.spawn(pending::<()>());
         cancelled.abort();
         let cancelled = rt.block_on(cancelled).unwrap_err();
@@ -250,16 +256,18 @@ fn join_error_formats() {
     });
 }
 
-#[test]
-fn dropped_output_of_a_detached_task() {
-    // The output of a task whose JoinHandle is gone is dropped exactly once.
-    with_timeout("detached_output", 30, || {
-        let rt = runtime(2);
+// The output of a task whose JoinHandle is gone is dropped exactly once.
+both_flavors!(dropped_output_of_a_detached_task);
+fn dropped_output_of_a_detached_task(flavor: Flavor) {
+    with_timeout("detached_output", 30, move || {
+        let rt = flavor.build();
         let flags: Vec<_> = (0..100).map(|_| Arc::new(AtomicBool::new(false))).collect();
         for flag in &flags {
             let out = DropFlag(flag.clone());
             drop(rt.spawn(async move { out }));
         }
-        assert!(wait_until(LONG, || flags.iter().all(|f| f.load(Ordering::SeqCst))));
+        assert!(
+            rt.block_on(wait_until_async(LONG, || flags.iter().all(|f| f.load(Ordering::SeqCst))))
+        );
     });
 }

@@ -7,14 +7,14 @@ use std::future::pending;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use common::{runtime, wait_until, with_timeout, DropCounter, LONG};
+use common::{both_flavors, wait_until_async, with_timeout, DropCounter, Flavor, LONG};
 use weft::task::{yield_now, JoinSet};
 
-#[test]
-fn join_next_returns_every_output() {
+both_flavors!(join_next_returns_every_output);
+fn join_next_returns_every_output(flavor: Flavor) {
     const N: usize = 500;
-    let seen = with_timeout("join_next_all", 30, || {
-        let rt = runtime(2);
+    let seen = with_timeout("join_next_all", 30, move || {
+        let rt = flavor.build();
         rt.block_on(rt.spawn(async {
             let mut set = JoinSet::new();
             assert!(set.is_empty());
@@ -42,10 +42,10 @@ fn join_next_returns_every_output() {
     assert_eq!(seen, (0..N).collect::<HashSet<_>>());
 }
 
-#[test]
-fn join_set_in_block_on_and_default() {
-    with_timeout("join_set_block_on", 30, || {
-        let rt = runtime(2);
+both_flavors!(join_set_in_block_on_and_default);
+fn join_set_in_block_on_and_default(flavor: Flavor) {
+    with_timeout("join_set_block_on", 30, move || {
+        let rt = flavor.build();
         let sum = rt.block_on(async {
             let mut set: JoinSet<u64> = JoinSet::default();
             for i in 1..=10 {
@@ -61,13 +61,13 @@ fn join_set_in_block_on_and_default() {
     });
 }
 
-#[test]
-fn abort_all_yields_cancelled_results() {
+both_flavors!(abort_all_yields_cancelled_results);
+fn abort_all_yields_cancelled_results(flavor: Flavor) {
     const N: usize = 64;
     let dropped = Arc::new(AtomicUsize::new(0));
     let d = dropped.clone();
     let cancelled = with_timeout("abort_all", 30, move || {
-        let rt = runtime(2);
+        let rt = flavor.build();
         rt.block_on(rt.spawn(async move {
             let mut set = JoinSet::new();
             for _ in 0..N {
@@ -95,10 +95,10 @@ fn abort_all_yields_cancelled_results() {
     assert_eq!(dropped.load(Ordering::SeqCst), N);
 }
 
-#[test]
-fn abort_handle_from_spawn_aborts_one_task() {
-    with_timeout("join_set_abort_one", 30, || {
-        let rt = runtime(2);
+both_flavors!(abort_handle_from_spawn_aborts_one_task);
+fn abort_handle_from_spawn_aborts_one_task(flavor: Flavor) {
+    with_timeout("join_set_abort_one", 30, move || {
+        let rt = flavor.build();
         let (ok, cancelled) = rt
             .block_on(rt.spawn(async {
                 let mut set = JoinSet::new();
@@ -122,10 +122,10 @@ fn abort_handle_from_spawn_aborts_one_task() {
     });
 }
 
-#[test]
-fn join_set_reports_panics() {
-    with_timeout("join_set_panics", 30, || {
-        let rt = runtime(2);
+both_flavors!(join_set_reports_panics);
+fn join_set_reports_panics(flavor: Flavor) {
+    with_timeout("join_set_panics", 30, move || {
+        let rt = flavor.build();
         let (ok, panicked) = rt
             .block_on(rt.spawn(async {
                 let mut set = JoinSet::new();
@@ -150,11 +150,11 @@ fn join_set_reports_panics() {
     });
 }
 
-#[test]
-fn dropping_a_join_set_aborts_its_tasks() {
+both_flavors!(dropping_a_join_set_aborts_its_tasks);
+fn dropping_a_join_set_aborts_its_tasks(flavor: Flavor) {
     const N: usize = 100;
-    with_timeout("join_set_drop", 30, || {
-        let rt = runtime(2);
+    with_timeout("join_set_drop", 30, move || {
+        let rt = flavor.build();
         let dropped = Arc::new(AtomicUsize::new(0));
         let d = dropped.clone();
         rt.block_on(rt.spawn(async move {
@@ -170,13 +170,15 @@ fn dropping_a_join_set_aborts_its_tasks() {
             drop(set);
         }))
         .unwrap();
+        // Waited for inside block_on, where a current-thread runtime runs
+        // the aborted tasks.
         assert!(
-            wait_until(LONG, || dropped.load(Ordering::SeqCst) == N),
+            rt.block_on(wait_until_async(LONG, || dropped.load(Ordering::SeqCst) == N)),
             "only {} of {N} futures dropped after the JoinSet was dropped",
             dropped.load(Ordering::SeqCst)
         );
         // The runtime is still alive and the tasks are gone.
         assert_eq!(rt.block_on(rt.spawn(async { 3 })).unwrap(), 3);
-        assert!(wait_until(LONG, || rt.metrics().num_alive_tasks() == 0));
+        assert!(rt.block_on(wait_until_async(LONG, || rt.metrics().num_alive_tasks() == 0)));
     });
 }

@@ -7,29 +7,34 @@ use std::future::pending;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use common::{runtime, wait_until, with_timeout, LONG};
+use common::{both_flavors, runtime, wait_until, wait_until_async, with_timeout, Flavor, LONG};
 use weft::runtime::RuntimeMetrics;
 
 fn total_polls(m: &RuntimeMetrics) -> u64 {
     (0..m.num_workers()).map(|w| m.worker_poll_count(w)).sum()
 }
 
-#[test]
-fn num_workers_matches_the_builder() {
-    with_timeout("num_workers", 30, || {
-        for workers in [1, 2, 3] {
-            let rt = runtime(workers);
-            assert_eq!(rt.metrics().num_workers(), workers);
-            assert_eq!(rt.handle().metrics().num_workers(), workers);
-        }
+// A current-thread runtime has one worker: the thread inside block_on.
+both_flavors!(num_workers_matches_the_builder, multi_thread = [1, 2, 3]);
+fn num_workers_matches_the_builder(flavor: Flavor) {
+    with_timeout("num_workers", 30, move || {
+        let rt = flavor.build();
+        let workers = match flavor {
+            Flavor::CurrentThread => 1,
+            Flavor::MultiThread(workers) => workers,
+        };
+        assert_eq!(rt.metrics().num_workers(), workers);
+        assert_eq!(rt.handle().metrics().num_workers(), workers);
+        let in_block_on = rt.block_on(async { weft::runtime::Handle::current().metrics() });
+        assert_eq!(in_block_on.num_workers(), workers);
     });
 }
 
-#[test]
-fn poll_counts_cover_every_spawned_task() {
+both_flavors!(poll_counts_cover_every_spawned_task);
+fn poll_counts_cover_every_spawned_task(flavor: Flavor) {
     const TASKS: u64 = 2_000;
-    with_timeout("poll_counts", 30, || {
-        let rt = runtime(2);
+    with_timeout("poll_counts", 30, move || {
+        let rt = flavor.build();
         let before = total_polls(&rt.metrics());
         let joins: Vec<_> = (0..TASKS).map(|i| rt.spawn(async move { i })).collect();
         rt.block_on(async move {
@@ -39,7 +44,7 @@ fn poll_counts_cover_every_spawned_task() {
         });
         let metrics = rt.metrics();
         assert!(
-            wait_until(LONG, || total_polls(&metrics) - before >= TASKS),
+            rt.block_on(wait_until_async(LONG, || total_polls(&metrics) - before >= TASKS)),
             "per-worker poll counts sum to {} for {TASKS} tasks",
             total_polls(&metrics) - before
         );
@@ -48,10 +53,10 @@ fn poll_counts_cover_every_spawned_task() {
     });
 }
 
-#[test]
-fn num_alive_tasks_returns_to_zero() {
-    with_timeout("alive_tasks", 30, || {
-        let rt = runtime(2);
+both_flavors!(num_alive_tasks_returns_to_zero);
+fn num_alive_tasks_returns_to_zero(flavor: Flavor) {
+    with_timeout("alive_tasks", 30, move || {
+        let rt = flavor.build();
         assert_eq!(rt.metrics().num_alive_tasks(), 0);
         let pending_tasks: Vec<_> = (0..10).map(|_| rt.spawn(pending::<()>())).collect();
         assert_eq!(rt.metrics().num_alive_tasks(), 10);
@@ -63,7 +68,7 @@ fn num_alive_tasks_returns_to_zero() {
         });
         let metrics = rt.handle().metrics();
         assert!(
-            wait_until(LONG, || metrics.num_alive_tasks() == 10),
+            rt.block_on(wait_until_async(LONG, || metrics.num_alive_tasks() == 10)),
             "{} tasks alive with 10 pending",
             metrics.num_alive_tasks()
         );
@@ -76,17 +81,17 @@ fn num_alive_tasks_returns_to_zero() {
             }
         });
         assert!(
-            wait_until(LONG, || metrics.num_alive_tasks() == 0),
+            rt.block_on(wait_until_async(LONG, || metrics.num_alive_tasks() == 0)),
             "{} tasks alive after every task was joined",
             metrics.num_alive_tasks()
         );
     });
 }
 
-#[test]
-fn queue_depths_are_readable_and_drain() {
-    with_timeout("queue_depths", 30, || {
-        let rt = runtime(2);
+both_flavors!(queue_depths_are_readable_and_drain);
+fn queue_depths_are_readable_and_drain(flavor: Flavor) {
+    with_timeout("queue_depths", 30, move || {
+        let rt = flavor.build();
         let metrics = rt.metrics();
         for w in 0..metrics.num_workers() {
             let _depth: usize = metrics.worker_local_queue_depth(w);
@@ -95,6 +100,11 @@ fn queue_depths_are_readable_and_drain() {
         }
         let _injected: usize = metrics.injector_depth();
         let joins: Vec<_> = (0..1000u32).map(|i| rt.spawn(async move { i })).collect();
+        if flavor.is_current_thread() {
+            // Nothing runs them before block_on: they all wait in the injector.
+            assert_eq!(rt.metrics().injector_depth(), 1000);
+            assert_eq!(rt.metrics().worker_local_queue_depth(0), 0);
+        }
         rt.block_on(async move {
             for j in joins {
                 j.await.unwrap();
@@ -104,25 +114,30 @@ fn queue_depths_are_readable_and_drain() {
             m.injector_depth() == 0
                 && (0..m.num_workers()).all(|w| m.worker_local_queue_depth(w) == 0)
         };
-        assert!(wait_until(LONG, || idle(&rt.metrics())), "queues not empty on an idle runtime");
+        assert!(
+            rt.block_on(wait_until_async(LONG, || idle(&rt.metrics()))),
+            "queues not empty on an idle runtime"
+        );
     });
 }
 
-#[test]
-fn idle_workers_park() {
-    with_timeout("park_counts", 30, || {
-        let rt = runtime(2);
+// On current-thread, the thread inside block_on parks while it waits.
+both_flavors!(idle_workers_park);
+fn idle_workers_park(flavor: Flavor) {
+    with_timeout("park_counts", 30, move || {
+        let rt = flavor.build();
         rt.block_on(rt.spawn(async {})).unwrap();
         let parks = |m: &RuntimeMetrics| -> u64 {
             (0..m.num_workers()).map(|w| m.worker_park_count(w)).sum()
         };
         assert!(
-            wait_until(LONG, || parks(&rt.metrics()) > 0),
+            rt.block_on(wait_until_async(LONG, || parks(&rt.metrics()) > 0)),
             "no worker ever parked on an idle runtime"
         );
     });
 }
 
+// Multi-thread only: stealing between workers.
 #[test]
 fn work_is_stolen_from_a_blocked_worker() {
     with_timeout("steal_counts", 30, || {
@@ -155,10 +170,10 @@ fn work_is_stolen_from_a_blocked_worker() {
     });
 }
 
-#[test]
-fn a_joined_task_is_no_longer_counted_alive() {
-    with_timeout("joined not alive", 30, || {
-        let rt = runtime(2);
+both_flavors!(a_joined_task_is_no_longer_counted_alive);
+fn a_joined_task_is_no_longer_counted_alive(flavor: Flavor) {
+    with_timeout("joined not alive", 30, move || {
+        let rt = flavor.build();
         for i in 0..200u32 {
             let value = rt.block_on(rt.spawn(async move { i })).unwrap();
             assert_eq!(value, i);

@@ -99,6 +99,7 @@ fn round(rt: &Runtime, use_async_read: bool) -> Round {
     }
 }
 
+// Multi-thread only: an idle sibling serving a blocked worker's driver.
 #[test]
 fn readiness_in_a_blocked_workers_driver_reaches_the_reader_on_time() {
     // The timed assertion: with 2 workers, R gets data written 50 ms into

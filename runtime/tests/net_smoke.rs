@@ -1,21 +1,23 @@
 //! Quick checks of the socket types: round trips, errors, half-close,
 //! splitting, and use through generic `AsyncRead`/`AsyncWrite` code.
 
+mod common;
+
 use std::io::{ErrorKind, IoSlice};
 use std::net::{Shutdown, SocketAddr};
 use std::time::Duration;
 
+use common::{both_flavors, Flavor};
 use futures_util::{AsyncReadExt, AsyncWriteExt};
 use weft::net::{TcpListener, TcpStream, UdpSocket};
-use weft::runtime::{Builder, Runtime};
 
-fn rt() -> Runtime {
-    Builder::new_multi_thread().worker_threads(2).build().unwrap()
-}
-
-/// Runs `fut` on a fresh runtime, failing the test if it takes too long.
-fn run<F: std::future::Future<Output = std::io::Result<()>> + Send + 'static>(fut: F) {
-    rt().block_on(async {
+/// Runs `fut` on a fresh runtime of `flavor`, failing the test if it takes
+/// too long.
+fn run<F: std::future::Future<Output = std::io::Result<()>> + Send + 'static>(
+    flavor: Flavor,
+    fut: F,
+) {
+    flavor.build().block_on(async {
         weft::time::timeout(Duration::from_secs(20), weft::spawn(fut))
             .await
             .expect("test timed out")
@@ -24,9 +26,9 @@ fn run<F: std::future::Future<Output = std::io::Result<()>> + Send + 'static>(fu
     });
 }
 
-#[test]
-fn tcp_echo_round_trip() {
-    run(async {
+both_flavors!(tcp_echo_round_trip);
+fn tcp_echo_round_trip(flavor: Flavor) {
+    run(flavor, async {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let server = weft::spawn(async move {
@@ -65,9 +67,9 @@ fn tcp_echo_round_trip() {
     });
 }
 
-#[test]
-fn connect_to_closed_port_is_refused() {
-    run(async {
+both_flavors!(connect_to_closed_port_is_refused);
+fn connect_to_closed_port_is_refused(flavor: Flavor) {
+    run(flavor, async {
         let addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
         // The std listener is dropped: nothing listens there now.
         let err = TcpStream::connect(addr).await.unwrap_err();
@@ -79,9 +81,9 @@ fn connect_to_closed_port_is_refused() {
     });
 }
 
-#[test]
-fn connect_by_host_name() {
-    run(async {
+both_flavors!(connect_by_host_name);
+fn connect_by_host_name(flavor: Flavor) {
+    run(flavor, async {
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let port = listener.local_addr()?.port();
         // "localhost" is resolved on the blocking pool; it may also yield
@@ -93,9 +95,9 @@ fn connect_by_host_name() {
     });
 }
 
-#[test]
-fn half_close_then_reply() {
-    run(async {
+both_flavors!(half_close_then_reply);
+fn half_close_then_reply(flavor: Flavor) {
+    run(flavor, async {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let mut client = TcpStream::connect(listener.local_addr()?).await?;
         let (mut server, _) = listener.accept().await?;
@@ -114,9 +116,9 @@ fn half_close_then_reply() {
     });
 }
 
-#[test]
-fn owned_halves_across_tasks_and_reunite() {
-    run(async {
+both_flavors!(owned_halves_across_tasks_and_reunite);
+fn owned_halves_across_tasks_and_reunite(flavor: Flavor) {
+    run(flavor, async {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let client = TcpStream::connect(listener.local_addr()?).await?;
         let (mut server, _) = listener.accept().await?;
@@ -165,9 +167,9 @@ fn owned_halves_across_tasks_and_reunite() {
     });
 }
 
-#[test]
-fn try_read_try_write_and_peek() {
-    run(async {
+both_flavors!(try_read_try_write_and_peek);
+fn try_read_try_write_and_peek(flavor: Flavor) {
+    run(flavor, async {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let client = TcpStream::connect(listener.local_addr()?).await?;
         let (server, _) = listener.accept().await?;
@@ -192,9 +194,9 @@ fn try_read_try_write_and_peek() {
     });
 }
 
-#[test]
-fn std_conversions() {
-    run(async {
+both_flavors!(std_conversions);
+fn std_conversions(flavor: Flavor) {
+    run(flavor, async {
         let std_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
         let addr = std_listener.local_addr()?;
         let listener = TcpListener::from_std(std_listener)?;
@@ -214,9 +216,9 @@ fn std_conversions() {
     });
 }
 
-#[test]
-fn udp_round_trip() {
-    run(async {
+both_flavors!(udp_round_trip);
+fn udp_round_trip(flavor: Flavor) {
+    run(flavor, async {
         let a = UdpSocket::bind("127.0.0.1:0").await?;
         let b = UdpSocket::bind("127.0.0.1:0").await?;
         let (a_addr, b_addr) = (a.local_addr()?, b.local_addr()?);
@@ -239,9 +241,9 @@ fn udp_round_trip() {
     });
 }
 
-#[test]
-fn udp_ipv6_loopback() {
-    run(async {
+both_flavors!(udp_ipv6_loopback);
+fn udp_ipv6_loopback(flavor: Flavor) {
+    run(flavor, async {
         let a = match UdpSocket::bind("[::1]:0").await {
             Ok(socket) => socket,
             Err(_) => return Ok(()), // no IPv6 on this machine
@@ -260,16 +262,18 @@ mod unix {
     use super::*;
     use weft::net::{UnixDatagram, UnixListener, UnixStream};
 
-    fn socket_path(name: &str) -> std::path::PathBuf {
-        let path =
-            std::env::temp_dir().join(format!("weft-smoke-{}-{name}.sock", std::process::id()));
+    /// A fresh path for `name`, distinct per flavor (both run at once).
+    fn socket_path(flavor: Flavor, name: &str) -> std::path::PathBuf {
+        let flavor = if flavor.is_current_thread() { "ct" } else { "mt" };
+        let file = format!("weft-smoke-{}-{flavor}-{name}.sock", std::process::id());
+        let path = std::env::temp_dir().join(file);
         let _ = std::fs::remove_file(&path);
         path
     }
 
-    #[test]
-    fn unix_stream_pair_round_trip() {
-        run(async {
+    both_flavors!(unix_stream_pair_round_trip);
+    fn unix_stream_pair_round_trip(flavor: Flavor) {
+        run(flavor, async {
             let (mut a, mut b) = UnixStream::pair()?;
             a.write_all(b"ping").await?;
             let mut buf = [0; 4];
@@ -284,11 +288,11 @@ mod unix {
         });
     }
 
-    #[test]
-    fn unix_listener_connect_and_split() {
-        let path = socket_path("listener");
+    both_flavors!(unix_listener_connect_and_split);
+    fn unix_listener_connect_and_split(flavor: Flavor) {
+        let path = socket_path(flavor, "listener");
         let p = path.clone();
-        run(async move {
+        run(flavor, async move {
             let listener = UnixListener::bind(&p)?;
             assert_eq!(listener.local_addr()?.as_pathname(), Some(p.as_path()));
             let client = UnixStream::connect(&p).await?;
@@ -311,21 +315,21 @@ mod unix {
         std::fs::remove_file(&path).unwrap();
     }
 
-    #[test]
-    fn unix_connect_to_missing_path_fails() {
-        let path = socket_path("missing");
-        run(async move {
+    both_flavors!(unix_connect_to_missing_path_fails);
+    fn unix_connect_to_missing_path_fails(flavor: Flavor) {
+        let path = socket_path(flavor, "missing");
+        run(flavor, async move {
             let err = UnixStream::connect(&path).await.unwrap_err();
             assert_eq!(err.kind(), ErrorKind::NotFound, "{err:?}");
             Ok(())
         });
     }
 
-    #[test]
-    fn unix_datagram_round_trip() {
-        let (pa, pb) = (socket_path("dgram-a"), socket_path("dgram-b"));
+    both_flavors!(unix_datagram_round_trip);
+    fn unix_datagram_round_trip(flavor: Flavor) {
+        let (pa, pb) = (socket_path(flavor, "dgram-a"), socket_path(flavor, "dgram-b"));
         let (a_path, b_path) = (pa.clone(), pb.clone());
-        run(async move {
+        run(flavor, async move {
             let a = UnixDatagram::bind(&a_path)?;
             let b = UnixDatagram::bind(&b_path)?;
             a.send_to(b"hi", &b_path).await?;
@@ -373,9 +377,9 @@ fn futures_executor_block_on<F: std::future::Future>(fut: F) -> F::Output {
     }
 }
 
-#[test]
-fn many_concurrent_echo_connections() {
-    run(async {
+both_flavors!(many_concurrent_echo_connections);
+fn many_concurrent_echo_connections(flavor: Flavor) {
+    run(flavor, async {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         weft::spawn(async move {

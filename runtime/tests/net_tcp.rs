@@ -11,14 +11,15 @@ use std::collections::HashSet;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
 use common::{
-    checksum, expect_no_runtime_failure, ipv6_loopback_available, runtime, std_block_on,
-    wait_until, with_timeout, XorShift, LONG,
+    both_flavors, checksum, expect_no_runtime_failure, ipv6_loopback_available, runtime,
+    std_block_on, wait_until_async, with_timeout, Flavor, XorShift, LONG,
 };
+use futures_channel::oneshot;
 use futures_util::{AsyncReadExt, AsyncWriteExt};
 use weft::net::{TcpListener, TcpStream};
 
@@ -89,8 +90,8 @@ async fn echo_client(addr: SocketAddr, seed: u64) -> io::Result<(usize, u64, u64
     Ok((len, checksum(&data), checksum(&got)))
 }
 
-fn run_echo(bind: &'static str, connections: usize) -> (u64, u64) {
-    let rt = runtime(2);
+fn run_echo(flavor: Flavor, bind: &'static str, connections: usize) -> (u64, u64) {
+    let rt = flavor.build();
     let (sent, echoed) = rt.block_on(async move {
         let listener = TcpListener::bind(bind).await.expect("bind the echo listener");
         let addr = listener.local_addr().expect("listener address");
@@ -117,26 +118,27 @@ fn run_echo(bind: &'static str, connections: usize) -> (u64, u64) {
         (sent, server.await.expect("server task"))
     });
     assert!(
-        wait_until(LONG, || rt.metrics().num_alive_tasks() == 0),
+        rt.block_on(wait_until_async(LONG, || rt.metrics().num_alive_tasks() == 0)),
         "tasks still alive after the echo: {}",
         rt.metrics().num_alive_tasks()
     );
     (sent, echoed)
 }
 
-#[test]
-fn echo_200_concurrent_connections_random_sizes() {
-    let (sent, echoed) = with_timeout("echo_200", 60, || run_echo("127.0.0.1:0", ECHO_CONNECTIONS));
+both_flavors!(echo_200_concurrent_connections_random_sizes);
+fn echo_200_concurrent_connections_random_sizes(flavor: Flavor) {
+    let (sent, echoed) =
+        with_timeout("echo_200", 60, move || run_echo(flavor, "127.0.0.1:0", ECHO_CONNECTIONS));
     assert_eq!(sent, echoed, "the server echoed a different byte count than was sent");
 }
 
-#[test]
-fn echo_over_ipv6_loopback() {
+both_flavors!(echo_over_ipv6_loopback);
+fn echo_over_ipv6_loopback(flavor: Flavor) {
     if !ipv6_loopback_available() {
         eprintln!("skipped: ::1 is not available here");
         return;
     }
-    let (sent, echoed) = with_timeout("echo_ipv6", 60, || run_echo("[::1]:0", 20));
+    let (sent, echoed) = with_timeout("echo_ipv6", 60, move || run_echo(flavor, "[::1]:0", 20));
     assert_eq!(sent, echoed);
 }
 
@@ -146,8 +148,8 @@ fn echo_over_ipv6_loopback() {
 /// The client sends a request and shuts down its write side (`shutdown`, or
 /// `poll_close` when `via_close`); the server reads to EOF, then still
 /// writes a reply the client reads in full.
-fn half_close(via_close: bool) {
-    let rt = runtime(2);
+fn half_close(flavor: Flavor, via_close: bool) {
+    let rt = flavor.build();
     rt.block_on(async move {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().unwrap();
@@ -181,27 +183,27 @@ fn half_close(via_close: bool) {
     });
 }
 
-#[test]
-fn half_close_with_shutdown_write_still_gets_the_reply() {
-    with_timeout("half_close_shutdown", 60, || half_close(false));
+both_flavors!(half_close_with_shutdown_write_still_gets_the_reply);
+fn half_close_with_shutdown_write_still_gets_the_reply(flavor: Flavor) {
+    with_timeout("half_close_shutdown", 60, move || half_close(flavor, false));
 }
 
-#[test]
-fn half_close_with_async_close_still_gets_the_reply() {
-    with_timeout("half_close_close", 60, || half_close(true));
+both_flavors!(half_close_with_async_close_still_gets_the_reply);
+fn half_close_with_async_close_still_gets_the_reply(flavor: Flavor) {
+    with_timeout("half_close_close", 60, move || half_close(flavor, true));
 }
 
 // ---------------------------------------------------------------------------
 // Errors
 
-#[test]
-fn connect_to_a_closed_port_is_refused() {
-    let err = with_timeout("refused", 30, || {
+both_flavors!(connect_to_a_closed_port_is_refused, multi_thread = [1]);
+fn connect_to_a_closed_port_is_refused(flavor: Flavor) {
+    let err = with_timeout("refused", 30, move || {
         let port = {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             l.local_addr().unwrap().port()
         };
-        let rt = runtime(1);
+        let rt = flavor.build();
         rt.block_on(async move {
             match TcpStream::connect(("127.0.0.1", port)).await {
                 Ok(_) => panic!("connected to a closed port {port}"),
@@ -212,10 +214,10 @@ fn connect_to_a_closed_port_is_refused() {
     assert_eq!(err.kind(), ErrorKind::ConnectionRefused, "{err:?}");
 }
 
-#[test]
-fn bind_to_an_address_in_use_is_addr_in_use() {
-    with_timeout("addr_in_use", 30, || {
-        let rt = runtime(1);
+both_flavors!(bind_to_an_address_in_use_is_addr_in_use, multi_thread = [1]);
+fn bind_to_an_address_in_use_is_addr_in_use(flavor: Flavor) {
+    with_timeout("addr_in_use", 30, move || {
+        let rt = flavor.build();
         rt.block_on(async {
             let first = TcpListener::bind("127.0.0.1:0").await.expect("bind");
             let addr = first.local_addr().unwrap();
@@ -256,10 +258,10 @@ fn sockets_outside_a_runtime_fail_mentioning_the_runtime() {
 // ---------------------------------------------------------------------------
 // Readiness API
 
-#[test]
-fn readable_writable_try_read_try_write_peek() {
-    with_timeout("readiness_api", 30, || {
-        let rt = runtime(2);
+both_flavors!(readable_writable_try_read_try_write_peek);
+fn readable_writable_try_read_try_write_peek(flavor: Flavor) {
+    with_timeout("readiness_api", 30, move || {
+        let rt = flavor.build();
         rt.block_on(async {
             let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
             let addr = listener.local_addr().unwrap();
@@ -348,6 +350,7 @@ fn message(seq: usize) -> [u8; MSG] {
     m
 }
 
+// Multi-thread only: the reader moving between workers is the point.
 #[test]
 fn reads_keep_completing_after_the_reader_migrates_between_workers() {
     let threads = with_timeout("migration", 60, || {
@@ -435,11 +438,11 @@ fn reads_keep_completing_after_the_reader_migrates_between_workers() {
 
 const FLOOD_BYTES: u64 = 50 * 1024 * 1024;
 
-/// On a 1-worker runtime a task reads a socket that a std thread keeps full;
+/// On a 1-worker runtime (or current-thread) a task reads a socket that a std thread keeps full;
 /// a task it spawns right after its first read must run before the reader
 /// reaches EOF. Returns (bytes read when the other task ran, bytes total).
-fn always_ready_socket(use_readable: bool) -> (u64, u64) {
-    let rt = runtime(1);
+fn always_ready_socket(flavor: Flavor, use_readable: bool) -> (u64, u64) {
+    let rt = flavor.build();
     rt.block_on(async move {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -507,23 +510,24 @@ fn always_ready_socket(use_readable: bool) -> (u64, u64) {
     })
 }
 
-#[test]
-fn an_always_ready_socket_does_not_starve_its_neighbour() {
+both_flavors!(an_always_ready_socket_does_not_starve_its_neighbour, multi_thread = [1]);
+fn an_always_ready_socket_does_not_starve_its_neighbour(flavor: Flavor) {
     for use_readable in [false, true] {
         let (at, total) =
-            with_timeout("always_ready", 60, move || always_ready_socket(use_readable));
+            with_timeout("always_ready", 60, move || always_ready_socket(flavor, use_readable));
         eprintln!("readable+try_read: {use_readable}: neighbour ran after {at} of {total} bytes");
         assert_eq!(total, FLOOD_BYTES, "the reader lost bytes");
         assert!(at < total, "the neighbour ran only after the reader's last read");
     }
 }
 
-/// A task waiting in `accept` is woken when a std client connects later.
-#[test]
-fn accept_wakes_when_a_std_client_connects_later() {
-    with_timeout("accept_later", 30, || {
-        let rt = runtime(2);
-        let (addr_tx, addr_rx) = mpsc::channel();
+// A task waiting in `accept` is woken when a std client connects later
+// (on current-thread: while no thread is inside `block_on`).
+both_flavors!(accept_wakes_when_a_std_client_connects_later);
+fn accept_wakes_when_a_std_client_connects_later(flavor: Flavor) {
+    with_timeout("accept_later", 30, move || {
+        let rt = flavor.build();
+        let (addr_tx, addr_rx) = oneshot::channel();
         let server = rt.spawn(async move {
             let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
             addr_tx.send(listener.local_addr().unwrap()).unwrap();
@@ -532,7 +536,9 @@ fn accept_wakes_when_a_std_client_connects_later() {
             s.read_exact(&mut buf).await.unwrap();
             buf
         });
-        let addr = addr_rx.recv_timeout(LONG).unwrap();
+        // Received in block_on, where a current-thread runtime runs the task.
+        let addr = rt.block_on(async { weft::time::timeout(LONG, addr_rx).await });
+        let addr = addr.expect("the server never bound").unwrap();
         thread::sleep(Duration::from_millis(50));
         let mut c = std::net::TcpStream::connect(addr).unwrap();
         c.write_all(b"abc").unwrap();

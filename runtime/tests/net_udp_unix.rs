@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::{expect_no_runtime_failure, runtime, std_block_on, with_timeout, XorShift};
+use common::{
+    both_flavors, expect_no_runtime_failure, std_block_on, with_timeout, Flavor, XorShift,
+};
 use futures_util::{AsyncReadExt, AsyncWriteExt};
 use weft::net::{UdpSocket, UnixDatagram, UnixListener, UnixStream};
 use weft::time::timeout;
@@ -54,8 +56,8 @@ const UDP_ROUNDS: usize = 200;
 /// A client sends `UDP_ROUNDS` datagrams of random sizes with `send_to`; an
 /// echo task on another socket answers each with `send_to` to the address
 /// `recv_from` reported.
-fn udp_echo(bind: &'static str) {
-    let rt = runtime(2);
+fn udp_echo(flavor: Flavor, bind: &'static str) {
+    let rt = flavor.build();
     rt.block_on(async move {
         let server = UdpSocket::bind(bind).await.expect("bind server");
         let client = UdpSocket::bind(bind).await.expect("bind client");
@@ -93,24 +95,24 @@ fn udp_echo(bind: &'static str) {
     });
 }
 
-#[test]
-fn udp_send_to_recv_from_round_trip() {
-    with_timeout("udp_send_to", 60, || udp_echo("127.0.0.1:0"));
+both_flavors!(udp_send_to_recv_from_round_trip);
+fn udp_send_to_recv_from_round_trip(flavor: Flavor) {
+    with_timeout("udp_send_to", 60, move || udp_echo(flavor, "127.0.0.1:0"));
 }
 
-#[test]
-fn udp_round_trip_over_ipv6_loopback() {
+both_flavors!(udp_round_trip_over_ipv6_loopback);
+fn udp_round_trip_over_ipv6_loopback(flavor: Flavor) {
     if std::net::UdpSocket::bind("[::1]:0").is_err() {
         eprintln!("skipped: ::1 is not available here");
         return;
     }
-    with_timeout("udp_ipv6", 60, || udp_echo("[::1]:0"));
+    with_timeout("udp_ipv6", 60, move || udp_echo(flavor, "[::1]:0"));
 }
 
-#[test]
-fn udp_connect_send_recv_round_trip() {
-    with_timeout("udp_connect", 60, || {
-        let rt = runtime(2);
+both_flavors!(udp_connect_send_recv_round_trip);
+fn udp_connect_send_recv_round_trip(flavor: Flavor) {
+    with_timeout("udp_connect", 60, move || {
+        let rt = flavor.build();
         rt.block_on(async {
             let a = UdpSocket::bind("127.0.0.1:0").await.unwrap();
             let b = UdpSocket::bind("127.0.0.1:0").await.unwrap();
@@ -138,10 +140,10 @@ fn udp_connect_send_recv_round_trip() {
     });
 }
 
-#[test]
-fn udp_peek_from_does_not_consume() {
-    with_timeout("udp_peek", 30, || {
-        let rt = runtime(2);
+both_flavors!(udp_peek_from_does_not_consume);
+fn udp_peek_from_does_not_consume(flavor: Flavor) {
+    with_timeout("udp_peek", 30, move || {
+        let rt = flavor.build();
         rt.block_on(async {
             let a = UdpSocket::bind("127.0.0.1:0").await.unwrap();
             let b = UdpSocket::bind("127.0.0.1:0").await.unwrap();
@@ -171,10 +173,10 @@ fn udp_peek_from_does_not_consume() {
     });
 }
 
-#[test]
-fn udp_bind_to_an_address_in_use_is_addr_in_use() {
-    with_timeout("udp_addr_in_use", 30, || {
-        let rt = runtime(1);
+both_flavors!(udp_bind_to_an_address_in_use_is_addr_in_use, multi_thread = [1]);
+fn udp_bind_to_an_address_in_use_is_addr_in_use(flavor: Flavor) {
+    with_timeout("udp_addr_in_use", 30, move || {
+        let rt = flavor.build();
         rt.block_on(async {
             let first = UdpSocket::bind("127.0.0.1:0").await.unwrap();
             let addr = first.local_addr().unwrap();
@@ -189,12 +191,12 @@ fn udp_bind_to_an_address_in_use_is_addr_in_use() {
 // ---------------------------------------------------------------------------
 // Unix streams
 
-#[test]
-fn unix_listener_round_trip_with_half_close() {
-    with_timeout("unix_listener", 60, || {
+both_flavors!(unix_listener_round_trip_with_half_close);
+fn unix_listener_round_trip_with_half_close(flavor: Flavor) {
+    with_timeout("unix_listener", 60, move || {
         let dir = TempDir::new("listener");
         let path = dir.path("sock");
-        let rt = runtime(2);
+        let rt = flavor.build();
         rt.block_on(async move {
             let listener = UnixListener::bind(&path).expect("bind a unix listener");
             let request = XorShift::new(3).bytes(256 * 1024 + 7);
@@ -223,10 +225,10 @@ fn unix_listener_round_trip_with_half_close() {
     });
 }
 
-#[test]
-fn unix_stream_pair_round_trip() {
-    with_timeout("unix_pair", 60, || {
-        let rt = runtime(2);
+both_flavors!(unix_stream_pair_round_trip);
+fn unix_stream_pair_round_trip(flavor: Flavor) {
+    with_timeout("unix_pair", 60, move || {
+        let rt = flavor.build();
         rt.block_on(async {
             let (mut a, mut b) = UnixStream::pair().expect("pair");
             let echo = weft::spawn(async move {
@@ -253,12 +255,12 @@ fn unix_stream_pair_round_trip() {
     });
 }
 
-#[test]
-fn unix_listener_bind_to_a_used_path_is_addr_in_use() {
-    with_timeout("unix_addr_in_use", 30, || {
+both_flavors!(unix_listener_bind_to_a_used_path_is_addr_in_use, multi_thread = [1]);
+fn unix_listener_bind_to_a_used_path_is_addr_in_use(flavor: Flavor) {
+    with_timeout("unix_addr_in_use", 30, move || {
         let dir = TempDir::new("inuse");
         let path = dir.path("sock");
-        let rt = runtime(1);
+        let rt = flavor.build();
         rt.block_on(async move {
             let _first = UnixListener::bind(&path).expect("bind");
             match UnixListener::bind(&path) {
@@ -272,10 +274,10 @@ fn unix_listener_bind_to_a_used_path_is_addr_in_use() {
 // ---------------------------------------------------------------------------
 // Unix datagrams
 
-#[test]
-fn unix_datagram_pair_round_trip() {
-    with_timeout("unix_dgram_pair", 30, || {
-        let rt = runtime(2);
+both_flavors!(unix_datagram_pair_round_trip);
+fn unix_datagram_pair_round_trip(flavor: Flavor) {
+    with_timeout("unix_dgram_pair", 30, move || {
+        let rt = flavor.build();
         rt.block_on(async {
             let (a, b) = UnixDatagram::pair().expect("pair");
             let echo = weft::spawn(async move {
@@ -303,12 +305,12 @@ fn assert_from(addr_path: Option<&Path>, expected: &Path) {
     assert_eq!(addr_path, Some(expected), "recv_from reported the wrong sender path");
 }
 
-#[test]
-fn unix_datagram_bound_paths_round_trip() {
-    with_timeout("unix_dgram_paths", 30, || {
+both_flavors!(unix_datagram_bound_paths_round_trip);
+fn unix_datagram_bound_paths_round_trip(flavor: Flavor) {
+    with_timeout("unix_dgram_paths", 30, move || {
         let dir = TempDir::new("dgram");
         let (pa, pb) = (dir.path("a"), dir.path("b"));
-        let rt = runtime(2);
+        let rt = flavor.build();
         rt.block_on(async move {
             let a = UnixDatagram::bind(&pa).expect("bind a");
             let b = UnixDatagram::bind(&pb).expect("bind b");

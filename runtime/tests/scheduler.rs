@@ -4,24 +4,51 @@
 mod common;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{runtime, with_timeout, LONG};
+use common::{both_flavors, wait_until_async, with_timeout, Flavor, LONG};
 use futures_channel::mpsc as chan;
 use futures_util::StreamExt;
-use weft::runtime::Builder;
+use weft::runtime::Handle;
 use weft::task::{consume_budget, yield_now};
+use weft::time::timeout;
 
-/// While `workers` forever-yielding tasks occupy every worker, tasks spawned
-/// from outside and from inside the yielders still complete.
-fn yielders_do_not_starve_others(workers: usize) {
+/// Spawns `n` tasks from a foreign thread (so they go through the
+/// injector), each sending one message; returns the receiver.
+fn spawn_from_outside(handle: &Handle, n: usize) -> chan::UnboundedReceiver<usize> {
+    let (tx, rx) = chan::unbounded::<usize>();
+    let handle = handle.clone();
+    thread::spawn(move || {
+        for i in 0..n {
+            let tx = tx.clone();
+            drop(handle.spawn(async move { tx.unbounded_send(i).unwrap() }));
+        }
+    })
+    .join()
+    .unwrap();
+    rx
+}
+
+/// Waits (inside the runtime, where a current-thread runtime runs its
+/// tasks) for `n` messages, failing with `what` if one takes too long.
+async fn receive(rx: &mut chan::UnboundedReceiver<usize>, n: usize, what: &str) {
+    for _ in 0..n {
+        let message = timeout(LONG, rx.next()).await.unwrap_or_else(|_| panic!("{what}"));
+        message.expect("every sender dropped before sending");
+    }
+}
+
+/// While forever-yielding tasks occupy every worker (one per worker), tasks
+/// spawned from outside and from inside the yielders still complete.
+fn yielders_do_not_starve_others(flavor: Flavor) {
+    let workers = flavor.workers();
     with_timeout("yield_fairness", 60, move || {
-        let rt = runtime(workers);
+        let rt = flavor.build();
         let stop = Arc::new(AtomicBool::new(false));
         let yields = Arc::new(AtomicUsize::new(0));
-        let (child_tx, child_rx) = mpsc::channel::<usize>();
+        let (child_tx, mut child_rx) = chan::unbounded::<usize>();
         let yielders: Vec<_> = (0..workers)
             .map(|w| {
                 let (stop, yields, child_tx) = (stop.clone(), yields.clone(), child_tx.clone());
@@ -31,7 +58,7 @@ fn yielders_do_not_starve_others(workers: usize) {
                         if n == 10 {
                             // A child spawned from inside the yielder.
                             let tx = child_tx.clone();
-                            drop(weft::spawn(async move { tx.send(w).unwrap() }));
+                            drop(weft::spawn(async move { tx.unbounded_send(w).unwrap() }));
                         }
                         n += 1;
                         yields.fetch_add(1, Ordering::Relaxed);
@@ -42,24 +69,21 @@ fn yielders_do_not_starve_others(workers: usize) {
             })
             .collect();
         drop(child_tx);
-        // Wait until the yielders are really spinning.
-        let deadline = Instant::now() + LONG;
-        while yields.load(Ordering::Relaxed) < 100 * workers {
-            assert!(Instant::now() < deadline, "yielders never ran");
-            thread::sleep(Duration::from_millis(1));
-        }
-        // Tasks from outside, while the yielders keep yielding.
-        let (tx, rx) = mpsc::channel::<usize>();
-        for i in 0..100 {
-            let tx = tx.clone();
-            drop(rt.spawn(async move { tx.send(i).unwrap() }));
-        }
-        for _ in 0..100 {
-            rx.recv_timeout(LONG).expect("a task starved behind forever-yielding tasks");
-        }
-        for _ in 0..workers {
-            child_rx.recv_timeout(LONG).expect("a child spawned by a yielder starved behind it");
-        }
+        rt.block_on(async {
+            // Wait until the yielders are really spinning.
+            let spinning =
+                wait_until_async(LONG, || yields.load(Ordering::Relaxed) >= 100 * workers);
+            assert!(spinning.await, "yielders never ran");
+            // Tasks from outside, while the yielders keep yielding.
+            let mut rx = spawn_from_outside(rt.handle(), 100);
+            receive(&mut rx, 100, "a task starved behind forever-yielding tasks").await;
+            let what = "a child spawned by a yielder starved behind it";
+            for _ in 0..workers {
+                let child =
+                    timeout(LONG, child_rx.next()).await.unwrap_or_else(|_| panic!("{what}"));
+                child.expect("the yielders dropped their sender");
+            }
+        });
         assert!(!stop.load(Ordering::SeqCst), "the yielders were still running");
         stop.store(true, Ordering::SeqCst);
         for y in yielders {
@@ -68,22 +92,23 @@ fn yielders_do_not_starve_others(workers: usize) {
     });
 }
 
-#[test]
-fn forever_yielding_task_does_not_starve_others_on_one_worker() {
-    yielders_do_not_starve_others(1);
+both_flavors!(forever_yielding_task_does_not_starve_others_on_one_worker, multi_thread = [1]);
+fn forever_yielding_task_does_not_starve_others_on_one_worker(flavor: Flavor) {
+    yielders_do_not_starve_others(flavor);
 }
 
+// Multi-thread only: two workers (current-thread has one, covered above).
 #[test]
 fn forever_yielding_tasks_do_not_starve_others_on_two_workers() {
-    yielders_do_not_starve_others(2);
+    yielders_do_not_starve_others(Flavor::MultiThread(2));
 }
 
-#[test]
-fn ping_pong_pair_does_not_starve_others_on_one_worker() {
-    // Two tasks that keep waking each other (each wake lands in the LIFO
-    // slot) must not keep the rest of the queue waiting.
-    with_timeout("lifo_ping_pong", 60, || {
-        let rt = runtime(1);
+// Two tasks that keep waking each other (each wake lands in the LIFO slot)
+// must not keep the rest of the queue waiting.
+both_flavors!(ping_pong_pair_does_not_starve_others_on_one_worker, multi_thread = [1]);
+fn ping_pong_pair_does_not_starve_others_on_one_worker(flavor: Flavor) {
+    with_timeout("lifo_ping_pong", 60, move || {
+        let rt = flavor.build();
         let stop = Arc::new(AtomicBool::new(false));
         let (a_tx, mut a_rx) = chan::unbounded::<()>();
         let (b_tx, mut b_rx) = chan::unbounded::<()>();
@@ -105,30 +130,21 @@ fn ping_pong_pair_does_not_starve_others_on_one_worker() {
                 }
             }
         });
-        thread::sleep(Duration::from_millis(20));
-        let (tx, rx) = mpsc::channel::<()>();
-        for _ in 0..50 {
-            let tx = tx.clone();
-            drop(rt.spawn(async move { tx.send(()).unwrap() }));
-        }
-        for _ in 0..50 {
-            rx.recv_timeout(LONG).expect("a task starved behind a ping-pong pair");
-        }
+        rt.block_on(async {
+            weft::time::sleep(Duration::from_millis(20)).await;
+            let mut rx = spawn_from_outside(rt.handle(), 50);
+            receive(&mut rx, 50, "a task starved behind a ping-pong pair").await;
+        });
         stop.store(true, Ordering::SeqCst);
         assert!(rt.block_on(a).unwrap() > 0);
         rt.block_on(b).unwrap();
     });
 }
 
-#[test]
-fn injected_tasks_run_while_the_local_queue_never_empties() {
-    with_timeout("global_queue_interval", 60, || {
-        let rt = Builder::new_multi_thread()
-            .worker_threads(1)
-            .global_queue_interval(7)
-            .event_interval(11)
-            .build()
-            .unwrap();
+both_flavors!(injected_tasks_run_while_the_local_queue_never_empties, multi_thread = [1]);
+fn injected_tasks_run_while_the_local_queue_never_empties(flavor: Flavor) {
+    with_timeout("global_queue_interval", 60, move || {
+        let rt = flavor.builder().global_queue_interval(7).event_interval(11).build().unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         let s = stop.clone();
         // Keeps the worker's local queue busy with freshly spawned tasks.
@@ -138,24 +154,20 @@ fn injected_tasks_run_while_the_local_queue_never_empties() {
                 yield_now().await;
             }
         });
-        thread::sleep(Duration::from_millis(20));
-        let (tx, rx) = mpsc::channel::<()>();
-        for _ in 0..50 {
-            let tx = tx.clone();
-            drop(rt.spawn(async move { tx.send(()).unwrap() }));
-        }
-        for _ in 0..50 {
-            rx.recv_timeout(LONG).expect("an injected task starved behind local work");
-        }
+        rt.block_on(async {
+            weft::time::sleep(Duration::from_millis(20)).await;
+            let mut rx = spawn_from_outside(rt.handle(), 50);
+            receive(&mut rx, 50, "an injected task starved behind local work").await;
+        });
         stop.store(true, Ordering::SeqCst);
         rt.block_on(busy).unwrap();
     });
 }
 
-#[test]
-fn consume_budget_lets_another_task_run_on_one_worker() {
-    let (seen_at_start, seen_at_end) = with_timeout("consume_budget", 30, || {
-        let rt = runtime(1);
+both_flavors!(consume_budget_lets_another_task_run_on_one_worker, multi_thread = [1]);
+fn consume_budget_lets_another_task_run_on_one_worker(flavor: Flavor) {
+    let (seen_at_start, seen_at_end) = with_timeout("consume_budget", 30, move || {
+        let rt = flavor.build();
         let progress = Arc::new(AtomicUsize::new(0));
         let a_done = Arc::new(AtomicBool::new(false));
         rt.block_on(rt.spawn(async move {

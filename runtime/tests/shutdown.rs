@@ -10,14 +10,18 @@ use std::task::{Poll, Waker};
 use std::thread;
 use std::time::Duration;
 
-use common::{poll_once, runtime, wait_until, with_timeout, DropCounter, DropFlag, LONG};
+use common::{
+    both_flavors, poll_once, wait_until, wait_until_async, with_timeout, DropCounter, DropFlag,
+    Flavor, LONG,
+};
 use weft::task::yield_now;
 
 const TASKS: usize = 10_000;
 
 /// Spawns `TASKS` never-completing tasks, each holding a drop counter; with
-/// `wait_polled` waits until every one has been polled once (so they sit idle,
-/// in no queue, when the runtime goes away).
+/// `wait_polled` waits (in `block_on`, where a current-thread runtime runs
+/// them) until every one has been polled once (so they sit idle, in no
+/// queue, when the runtime goes away).
 fn spawn_pending(rt: &weft::runtime::Runtime, wait_polled: bool) -> Arc<AtomicUsize> {
     let dropped = Arc::new(AtomicUsize::new(0));
     let polled = Arc::new(AtomicUsize::new(0));
@@ -32,7 +36,7 @@ fn spawn_pending(rt: &weft::runtime::Runtime, wait_polled: bool) -> Arc<AtomicUs
     }
     if wait_polled {
         assert!(
-            wait_until(LONG, || polled.load(Ordering::SeqCst) == TASKS),
+            rt.block_on(wait_until_async(LONG, || polled.load(Ordering::SeqCst) == TASKS)),
             "only {} of {TASKS} tasks were polled",
             polled.load(Ordering::SeqCst)
         );
@@ -41,10 +45,10 @@ fn spawn_pending(rt: &weft::runtime::Runtime, wait_polled: bool) -> Arc<AtomicUs
     dropped
 }
 
-#[test]
-fn dropping_the_runtime_drops_10k_idle_pending_tasks() {
-    let dropped = with_timeout("drop_10k_idle", 60, || {
-        let rt = runtime(2);
+both_flavors!(dropping_the_runtime_drops_10k_idle_pending_tasks);
+fn dropping_the_runtime_drops_10k_idle_pending_tasks(flavor: Flavor) {
+    let dropped = with_timeout("drop_10k_idle", 60, move || {
+        let rt = flavor.build();
         let dropped = spawn_pending(&rt, true);
         drop(rt);
         dropped.load(Ordering::SeqCst)
@@ -52,12 +56,12 @@ fn dropping_the_runtime_drops_10k_idle_pending_tasks() {
     assert_eq!(dropped, TASKS);
 }
 
-#[test]
-fn dropping_the_runtime_drops_10k_queued_tasks() {
-    // Dropped right after spawning: most tasks are still queued, some may be
-    // running; each future is dropped exactly once all the same.
-    let dropped = with_timeout("drop_10k_queued", 60, || {
-        let rt = runtime(2);
+// Dropped right after spawning: most tasks are still queued, some may be
+// running; each future is dropped exactly once all the same.
+both_flavors!(dropping_the_runtime_drops_10k_queued_tasks);
+fn dropping_the_runtime_drops_10k_queued_tasks(flavor: Flavor) {
+    let dropped = with_timeout("drop_10k_queued", 60, move || {
+        let rt = flavor.build();
         let dropped = spawn_pending(&rt, false);
         drop(rt);
         dropped.load(Ordering::SeqCst)
@@ -65,11 +69,11 @@ fn dropping_the_runtime_drops_10k_queued_tasks() {
     assert_eq!(dropped, TASKS);
 }
 
-#[test]
-fn shutdown_timeout_drops_10k_pending_tasks() {
+both_flavors!(shutdown_timeout_drops_10k_pending_tasks);
+fn shutdown_timeout_drops_10k_pending_tasks(flavor: Flavor) {
     for wait_polled in [true, false] {
         let dropped = with_timeout("shutdown_timeout_10k", 60, move || {
-            let rt = runtime(2);
+            let rt = flavor.build();
             let dropped = spawn_pending(&rt, wait_polled);
             rt.shutdown_timeout(Duration::from_secs(5));
             dropped.load(Ordering::SeqCst)
@@ -78,38 +82,47 @@ fn shutdown_timeout_drops_10k_pending_tasks() {
     }
 }
 
-#[test]
-fn shutdown_does_not_wait_for_busy_tasks() {
-    // Tasks that never stop yielding are dropped at their next yield.
-    for workers in [1, 2] {
-        let dropped = with_timeout("shutdown_busy", 30, move || {
-            let rt = runtime(workers);
-            let dropped = Arc::new(AtomicUsize::new(0));
-            let running = Arc::new(AtomicUsize::new(0));
-            for _ in 0..4 {
+// Tasks that never stop yielding are dropped at their next yield. A thread
+// waits in `block_on` for one of them meanwhile: on current-thread it is the
+// thread that runs them, so they are busy when the runtime drops.
+both_flavors!(shutdown_does_not_wait_for_busy_tasks, multi_thread = [1, 2]);
+fn shutdown_does_not_wait_for_busy_tasks(flavor: Flavor) {
+    let (dropped, waited) = with_timeout("shutdown_busy", 30, move || {
+        let rt = flavor.build();
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let running = Arc::new(AtomicUsize::new(0));
+        let mut joins: Vec<_> = (0..4)
+            .map(|_| {
                 let counter = DropCounter(dropped.clone());
                 let running = running.clone();
-                drop(rt.spawn(async move {
+                rt.spawn(async move {
                     let _counter = counter;
                     running.fetch_add(1, Ordering::SeqCst);
                     loop {
                         yield_now().await;
                     }
-                }));
-            }
-            assert!(wait_until(LONG, || running.load(Ordering::SeqCst) == 4));
-            drop(rt);
-            dropped.load(Ordering::SeqCst)
-        });
-        assert_eq!(dropped, 4, "with {workers} workers");
-    }
+                })
+            })
+            .collect();
+        let first = joins.remove(0);
+        drop(joins);
+        let handle = rt.handle().clone();
+        let waiter = thread::spawn(move || handle.block_on(first));
+        assert!(wait_until(LONG, || running.load(Ordering::SeqCst) == 4));
+        drop(rt);
+        let dropped = dropped.load(Ordering::SeqCst);
+        (dropped, waiter.join().expect("the block_on thread panicked"))
+    });
+    assert_eq!(dropped, 4, "on {}", flavor.name());
+    let err = waited.expect_err("a never-ending task returned Ok");
+    assert!(err.is_cancelled(), "{err:?}");
 }
 
-#[test]
-fn no_task_is_polled_after_shutdown() {
+both_flavors!(no_task_is_polled_after_shutdown);
+fn no_task_is_polled_after_shutdown(flavor: Flavor) {
     const N: usize = 1_000;
-    with_timeout("no_poll_after_shutdown", 30, || {
-        let rt = runtime(2);
+    with_timeout("no_poll_after_shutdown", 30, move || {
+        let rt = flavor.build();
         let after = Arc::new(AtomicBool::new(false));
         let late_polls = Arc::new(AtomicUsize::new(0));
         let polls = Arc::new(AtomicUsize::new(0));
@@ -128,7 +141,7 @@ fn no_task_is_polled_after_shutdown() {
                 Poll::<()>::Pending
             })));
         }
-        assert!(wait_until(LONG, || polls.load(Ordering::SeqCst) >= N));
+        assert!(rt.block_on(wait_until_async(LONG, || polls.load(Ordering::SeqCst) >= N)));
         drop(rt);
         after.store(true, Ordering::SeqCst);
         let polls_at_shutdown = polls.load(Ordering::SeqCst);
@@ -147,25 +160,33 @@ fn no_task_is_polled_after_shutdown() {
     });
 }
 
-#[test]
-fn foreign_wakes_racing_shutdown() {
-    with_timeout("wakes_racing_shutdown", 30, || {
-        let rt = runtime(2);
+// A thread waits in `block_on` for one of the tasks: on current-thread it is
+// the thread that polls them while the wakes race the shutdown.
+both_flavors!(foreign_wakes_racing_shutdown);
+fn foreign_wakes_racing_shutdown(flavor: Flavor) {
+    with_timeout("wakes_racing_shutdown", 30, move || {
+        let rt = flavor.build();
         let dropped = Arc::new(AtomicUsize::new(0));
         let wakers: Arc<Mutex<Vec<Waker>>> = Arc::new(Mutex::new(Vec::new()));
-        for _ in 0..200 {
-            let counter = DropCounter(dropped.clone());
-            let wakers = wakers.clone();
-            let mut first = true;
-            drop(rt.spawn(poll_fn(move |cx| {
-                let _keep = &counter;
-                if first {
-                    first = false;
-                    wakers.lock().unwrap().push(cx.waker().clone());
-                }
-                Poll::<()>::Pending
-            })));
-        }
+        let mut joins: Vec<_> = (0..200)
+            .map(|_| {
+                let counter = DropCounter(dropped.clone());
+                let wakers = wakers.clone();
+                let mut first = true;
+                rt.spawn(poll_fn(move |cx| {
+                    let _keep = &counter;
+                    if first {
+                        first = false;
+                        wakers.lock().unwrap().push(cx.waker().clone());
+                    }
+                    Poll::<()>::Pending
+                }))
+            })
+            .collect();
+        let first = joins.remove(0);
+        drop(joins);
+        let handle = rt.handle().clone();
+        let waiter = thread::spawn(move || handle.block_on(first));
         assert!(wait_until(LONG, || wakers.lock().unwrap().len() >= 200));
         let stop = Arc::new(AtomicBool::new(false));
         let wakers_snapshot: Vec<Waker> = wakers.lock().unwrap().clone();
@@ -190,15 +211,17 @@ fn foreign_wakes_racing_shutdown() {
         for t in threads {
             t.join().unwrap();
         }
+        let waited = waiter.join().expect("the block_on thread panicked");
+        assert!(waited.expect_err("a never-ending task returned Ok").is_cancelled());
         // The wakers the tasks left behind can still be dropped safely.
         wakers.lock().unwrap().clear();
     });
 }
 
-#[test]
-fn join_handle_of_a_task_dropped_by_shutdown_reports_cancelled() {
-    with_timeout("join_after_shutdown", 30, || {
-        let rt = runtime(2);
+both_flavors!(join_handle_of_a_task_dropped_by_shutdown_reports_cancelled);
+fn join_handle_of_a_task_dropped_by_shutdown_reports_cancelled(flavor: Flavor) {
+    with_timeout("join_after_shutdown", 30, move || {
+        let rt = flavor.build();
         let flag = Arc::new(AtomicBool::new(false));
         let f = DropFlag(flag.clone());
         let mut join = rt.spawn(async move {
@@ -206,7 +229,7 @@ fn join_handle_of_a_task_dropped_by_shutdown_reports_cancelled() {
             pending::<()>().await;
         });
         let mut done = rt.spawn(async { 5u32 });
-        assert!(wait_until(LONG, || done.is_finished()));
+        assert!(rt.block_on(wait_until_async(LONG, || done.is_finished())));
         drop(rt);
         assert!(flag.load(Ordering::SeqCst), "future not dropped by shutdown");
         assert!(join.is_finished(), "task not finished after shutdown");
@@ -223,10 +246,10 @@ fn join_handle_of_a_task_dropped_by_shutdown_reports_cancelled() {
     });
 }
 
-#[test]
-fn spawn_on_a_handle_after_shutdown_drops_the_future() {
-    with_timeout("spawn_after_shutdown", 30, || {
-        let rt = runtime(1);
+both_flavors!(spawn_on_a_handle_after_shutdown_drops_the_future, multi_thread = [1]);
+fn spawn_on_a_handle_after_shutdown_drops_the_future(flavor: Flavor) {
+    with_timeout("spawn_after_shutdown", 30, move || {
+        let rt = flavor.build();
         let handle = rt.handle().clone();
         drop(rt);
         let flag = Arc::new(AtomicBool::new(false));
@@ -243,10 +266,10 @@ fn spawn_on_a_handle_after_shutdown_drops_the_future() {
     });
 }
 
-#[test]
-fn runtime_can_be_dropped_from_a_foreign_thread() {
-    with_timeout("drop_elsewhere", 30, || {
-        let rt = runtime(2);
+both_flavors!(runtime_can_be_dropped_from_a_foreign_thread);
+fn runtime_can_be_dropped_from_a_foreign_thread(flavor: Flavor) {
+    with_timeout("drop_elsewhere", 30, move || {
+        let rt = flavor.build();
         let dropped = spawn_pending(&rt, false);
         thread::spawn(move || drop(rt)).join().unwrap();
         assert_eq!(dropped.load(Ordering::SeqCst), TASKS);

@@ -16,11 +16,11 @@ use std::task::Poll;
 use std::thread;
 use std::time::Duration;
 
-use common::{expect_panic, runtime, wait_until, with_timeout, LONG};
+use common::{both_flavors, expect_panic, runtime, wait_until_async, with_timeout, Flavor, LONG};
 use futures_channel::oneshot;
 use futures_util::future::{select, Either};
 use futures_util::poll;
-use weft::runtime::{Builder, Handle, RuntimeMetrics};
+use weft::runtime::{Handle, RuntimeMetrics};
 use weft::time::error::Elapsed;
 use weft::time::{
     interval, interval_at, sleep, sleep_until, timeout, timeout_at, Instant, Interval,
@@ -59,11 +59,11 @@ async fn spawn_sleeps(durations: Vec<u64>, counts: Arc<[AtomicUsize; 2]>) {
     }
 }
 
-#[test]
-fn hundred_thousand_random_sleeps_all_fire_and_none_early() {
+both_flavors!(hundred_thousand_random_sleeps_all_fire_and_none_early);
+fn hundred_thousand_random_sleeps_all_fire_and_none_early(flavor: Flavor) {
     const TOTAL: usize = 100_000;
-    let [done, early] = with_timeout("100k_sleeps", 180, || {
-        let rt = runtime(2);
+    let [done, early] = with_timeout("100k_sleeps", 180, move || {
+        let rt = flavor.build();
         let counts = Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
         // xorshift64: durations 1..=200 ms.
         let mut state: u64 = 0x2545_f491_4f6c_dd1d;
@@ -89,11 +89,11 @@ fn hundred_thousand_random_sleeps_all_fire_and_none_early() {
     assert_eq!(done, TOTAL);
 }
 
-#[test]
+both_flavors!(sleeps_dropped_on_another_thread_leave_the_wheels);
 #[allow(clippy::async_yields_async)] // the tasks hand back registered sleeps
-fn sleeps_dropped_on_another_thread_leave_the_wheels() {
-    with_timeout("cancel_other_thread", 60, || {
-        let rt = runtime(2);
+fn sleeps_dropped_on_another_thread_leave_the_wheels(flavor: Flavor) {
+    with_timeout("cancel_other_thread", 60, move || {
+        let rt = flavor.build();
         let sleeps: Vec<Sleep> = rt.block_on(async {
             let joins: Vec<_> = (0..64u64)
                 .map(|i| {
@@ -122,10 +122,10 @@ fn sleeps_dropped_on_another_thread_leave_the_wheels() {
     });
 }
 
-#[test]
-fn raced_aborted_and_timed_out_waits_remove_their_timers() {
-    with_timeout("cancel_race", 60, || {
-        let rt = runtime(2);
+both_flavors!(raced_aborted_and_timed_out_waits_remove_their_timers);
+fn raced_aborted_and_timed_out_waits_remove_their_timers(flavor: Flavor) {
+    with_timeout("cancel_race", 60, move || {
+        let rt = flavor.build();
         let metrics = rt.metrics();
         let (tx1, rx1) = oneshot::channel::<u32>();
         let (tx2, rx2) = oneshot::channel::<u32>();
@@ -141,7 +141,9 @@ fn raced_aborted_and_timed_out_waits_remove_their_timers() {
             let never = pending::<()>();
             matches!(select(sleep(5 * MS), Box::pin(never)).await, Either::Left(_))
         });
-        assert!(wait_until(LONG, || metrics.num_timers() >= 3), "the waits never registered");
+        // Waited for in block_on, where a current-thread runtime runs the tasks.
+        let registered = rt.block_on(wait_until_async(LONG, || metrics.num_timers() >= 3));
+        assert!(registered, "the waits never registered");
         tx1.send(7).unwrap();
         tx2.send(8).unwrap();
         aborted.abort();
@@ -152,7 +154,7 @@ fn raced_aborted_and_timed_out_waits_remove_their_timers() {
             assert!(sleep_won.await.unwrap());
         });
         assert!(
-            wait_until(LONG, || metrics.num_timers() == 0),
+            rt.block_on(wait_until_async(LONG, || metrics.num_timers() == 0)),
             "{} timers left after every wait ended",
             metrics.num_timers()
         );
@@ -211,10 +213,10 @@ async fn reset_checks() {
     assert!(start.elapsed() < Duration::from_secs(15));
 }
 
-#[test]
-fn reset_deadline_and_is_elapsed() {
-    with_timeout("reset", 60, || {
-        let rt = runtime(2);
+both_flavors!(reset_deadline_and_is_elapsed);
+fn reset_deadline_and_is_elapsed(flavor: Flavor) {
+    with_timeout("reset", 60, move || {
+        let rt = flavor.build();
         rt.block_on(async {
             reset_checks().await;
             let before = Instant::now();
@@ -228,15 +230,20 @@ fn reset_deadline_and_is_elapsed() {
             let mut s = sleep(10 * MS);
             assert!(poll!(&mut s).is_pending());
             assert!(!s.is_elapsed());
-            assert!(wait_until(LONG, || s.is_elapsed()), "a due sleep is not elapsed");
+            // Waiting on a weft timer, not blocking: on current-thread this
+            // thread is the one that fires the timers.
+            let elapsed = wait_until_async(LONG, || s.is_elapsed()).await;
+            assert!(elapsed, "a due sleep is not elapsed");
             assert!(Instant::now() >= s.deadline());
             assert!(poll!(&mut s).is_ready());
         });
         rt.block_on(rt.spawn(reset_checks())).unwrap();
-        let one = runtime(1);
-        one.block_on(one.spawn(reset_checks())).unwrap();
         assert_eq!(rt.metrics().num_timers(), 0);
-        assert_eq!(one.metrics().num_timers(), 0);
+        if !flavor.is_current_thread() {
+            let one = runtime(1);
+            one.block_on(one.spawn(reset_checks())).unwrap();
+            assert_eq!(one.metrics().num_timers(), 0);
+        }
     });
 }
 
@@ -261,11 +268,13 @@ fn total_parks(m: &RuntimeMetrics) -> u64 {
     (0..m.num_workers()).map(|w| m.worker_park_count(w)).sum()
 }
 
-#[test]
-fn a_one_year_sleep_does_not_spin_the_workers() {
+// On current-thread the worker is a thread inside block_on: one named like
+// the workers waits there, on no timer of its own, while it is measured.
+both_flavors!(a_one_year_sleep_does_not_spin_the_workers);
+fn a_one_year_sleep_does_not_spin_the_workers(flavor: Flavor) {
     const NAME: &str = "weft-year-test";
-    with_timeout("year_sleep", 60, || {
-        let rt = Builder::new_multi_thread().worker_threads(2).thread_name(NAME).build().unwrap();
+    with_timeout("year_sleep", 60, move || {
+        let rt = flavor.builder().thread_name(NAME).build().unwrap();
         let metrics = rt.metrics();
         let year = Duration::from_secs(365 * 86_400);
         let sleeper = rt.spawn(async move { sleep(year).await });
@@ -273,7 +282,14 @@ fn a_one_year_sleep_does_not_spin_the_workers() {
         // And one past the wheels' range.
         drop(rt.spawn(async { sleep(Duration::MAX).await }));
         assert!(rt.block_on(waiter).unwrap(), "the one-year sleep completed");
-        assert!(wait_until(LONG, || metrics.num_timers() == 2), "timers never registered");
+        let registered = rt.block_on(wait_until_async(LONG, || metrics.num_timers() == 2));
+        assert!(registered, "timers never registered");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let in_block_on = flavor.is_current_thread().then(|| {
+            let handle = rt.handle().clone();
+            let thread = thread::Builder::new().name(NAME.to_string());
+            thread.spawn(move || handle.block_on(stopped).unwrap()).unwrap()
+        });
         thread::sleep(50 * MS);
 
         let parks = total_parks(&metrics);
@@ -287,6 +303,10 @@ fn a_one_year_sleep_does_not_spin_the_workers() {
             // Clock ticks are 10 ms: a spinning worker burns ~30 here.
             assert!(cpu <= 10, "idle workers used {cpu} clock ticks of CPU in 300 ms");
         }
+        let _ = stop.send(());
+        if let Some(thread) = in_block_on {
+            thread.join().expect("the block_on thread panicked");
+        }
         assert_eq!(metrics.num_timers(), 2);
 
         let start = std::time::Instant::now();
@@ -296,10 +316,10 @@ fn a_one_year_sleep_does_not_spin_the_workers() {
     });
 }
 
-#[test]
-fn duration_max_saturates() {
-    with_timeout("duration_max", 30, || {
-        let rt = runtime(2);
+both_flavors!(duration_max_saturates);
+fn duration_max_saturates(flavor: Flavor) {
+    with_timeout("duration_max", 30, move || {
+        let rt = flavor.build();
         rt.block_on(async {
             let s = sleep(Duration::MAX);
             assert!(s.deadline() > Instant::now() + Duration::from_secs(20 * 365 * 86_400));
@@ -323,10 +343,10 @@ fn duration_max_saturates() {
     });
 }
 
-#[test]
-fn timeout_elapses_or_returns_the_value() {
-    with_timeout("timeout", 30, || {
-        let rt = runtime(2);
+both_flavors!(timeout_elapses_or_returns_the_value);
+fn timeout_elapses_or_returns_the_value(flavor: Flavor) {
+    with_timeout("timeout", 30, move || {
+        let rt = flavor.build();
         rt.block_on(async {
             let start = Instant::now();
             let err = timeout(20 * MS, pending::<()>()).await.unwrap_err();
@@ -352,10 +372,10 @@ fn timeout_elapses_or_returns_the_value() {
     });
 }
 
-#[test]
-fn interval_ticks_reset_and_zero_period() {
-    with_timeout("interval", 30, || {
-        let rt = runtime(2);
+both_flavors!(interval_ticks_reset_and_zero_period);
+fn interval_ticks_reset_and_zero_period(flavor: Flavor) {
+    with_timeout("interval", 30, move || {
+        let rt = flavor.build();
         rt.block_on(async {
             let period = 15 * MS;
             let mut iv = interval(period);
@@ -408,10 +428,10 @@ fn interval_ticks_reset_and_zero_period() {
     });
 }
 
-#[test]
-fn interval_missed_tick_behaviors() {
-    with_timeout("missed_ticks", 30, || {
-        let rt = runtime(2);
+both_flavors!(interval_missed_tick_behaviors);
+fn interval_missed_tick_behaviors(flavor: Flavor) {
+    with_timeout("missed_ticks", 30, move || {
+        let rt = flavor.build();
         let period = 20 * MS;
         rt.block_on(async move {
             // Burst: the missed ticks come back to back, on schedule.
@@ -459,8 +479,8 @@ fn interval_missed_tick_behaviors() {
     });
 }
 
-#[test]
-fn timers_outside_a_runtime_panic() {
+both_flavors!(timers_outside_a_runtime_panic, multi_thread = [1]);
+fn timers_outside_a_runtime_panic(flavor: Flavor) {
     let messages = [
         expect_panic(|| sleep(MS)),
         expect_panic(|| sleep_until(Instant::now())),
@@ -473,14 +493,14 @@ fn timers_outside_a_runtime_panic() {
         assert!(msg.contains("runtime"), "panic message does not mention the runtime: {msg:?}");
     }
     // A runtime that this thread has not entered changes nothing.
-    let _rt = runtime(1);
+    let _rt = flavor.build();
     assert!(expect_panic(|| sleep(MS)).contains("runtime"));
 }
 
-#[test]
-fn ready_sleeps_spend_coop_budget() {
-    with_timeout("coop", 30, || {
-        let rt = runtime(1);
+both_flavors!(ready_sleeps_spend_coop_budget, multi_thread = [1]);
+fn ready_sleeps_spend_coop_budget(flavor: Flavor) {
+    with_timeout("coop", 30, move || {
+        let rt = flavor.build();
         for past in [false, true] {
             let other_ran = rt.block_on(rt.spawn(async move {
                 let flag = Arc::new(AtomicBool::new(false));
@@ -500,10 +520,10 @@ fn ready_sleeps_spend_coop_budget() {
     });
 }
 
-#[test]
-fn sleep_in_block_on_and_across_contexts() {
-    with_timeout("block_on_sleep", 30, || {
-        let rt = runtime(2);
+both_flavors!(sleep_in_block_on_and_across_contexts);
+fn sleep_in_block_on_and_across_contexts(flavor: Flavor) {
+    with_timeout("block_on_sleep", 30, move || {
+        let rt = flavor.build();
         let start = Instant::now();
         rt.block_on(async { sleep(30 * MS).await });
         assert!(start.elapsed() >= 30 * MS);

@@ -56,6 +56,7 @@ fn blocked_owner_round(rt: &weft::runtime::Runtime) -> Vec<(u64, Option<Duration
     results
 }
 
+// Multi-thread only: an idle sibling firing a blocked worker's timers.
 #[test]
 fn timers_of_a_blocked_worker_fire_on_time() {
     // The timed assertion: with 2 workers, each sleep in the wheel of a

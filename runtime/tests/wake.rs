@@ -10,14 +10,14 @@ use std::task::{Context, Poll, Waker};
 use std::thread;
 use std::time::Duration;
 
-use common::{runtime, with_timeout};
+use common::{both_flavors, with_timeout, Flavor};
 use futures_channel::{mpsc, oneshot};
 use futures_util::StreamExt;
 
-#[test]
-fn oneshot_sent_from_a_std_thread_wakes_the_task() {
-    with_timeout("oneshot_one", 30, || {
-        let rt = runtime(2);
+both_flavors!(oneshot_sent_from_a_std_thread_wakes_the_task);
+fn oneshot_sent_from_a_std_thread_wakes_the_task(flavor: Flavor) {
+    with_timeout("oneshot_one", 30, move || {
+        let rt = flavor.build();
         let (tx, rx) = oneshot::channel::<u32>();
         let join = rt.spawn(async move { rx.await.expect("sender dropped") + 1 });
         let sender = thread::spawn(move || {
@@ -29,61 +29,59 @@ fn oneshot_sent_from_a_std_thread_wakes_the_task() {
     });
 }
 
-#[test]
-fn many_oneshots_fired_from_many_std_threads() {
+both_flavors!(many_oneshots_fired_from_many_std_threads, multi_thread = [1, 2, 4]);
+fn many_oneshots_fired_from_many_std_threads(flavor: Flavor) {
     const TASKS: usize = 2_000;
     const THREADS: usize = 8;
-    for workers in [1, 2, 4] {
-        let sum = with_timeout("oneshot_many", 60, move || {
-            let rt = runtime(workers);
-            let mut senders = Vec::with_capacity(TASKS);
-            let mut joins = Vec::with_capacity(TASKS);
-            for i in 0..TASKS {
-                let (tx, rx) = oneshot::channel::<usize>();
-                senders.push((i, tx));
-                joins.push(rt.spawn(async move { rx.await.expect("sender dropped") }));
-            }
-            // Deal the senders out to the threads round robin; some threads
-            // pause now and then so wakes land both on busy and idle workers.
-            let mut per_thread: Vec<Vec<_>> = (0..THREADS).map(|_| Vec::new()).collect();
-            for (n, s) in senders.into_iter().enumerate() {
-                per_thread[n % THREADS].push(s);
-            }
-            let threads: Vec<_> = per_thread
-                .into_iter()
-                .enumerate()
-                .map(|(t, batch)| {
-                    thread::spawn(move || {
-                        for (k, (i, tx)) in batch.into_iter().enumerate() {
-                            if t % 2 == 0 && k % 50 == 0 {
-                                thread::sleep(Duration::from_millis(1));
-                            }
-                            tx.send(i).unwrap();
+    let sum = with_timeout("oneshot_many", 60, move || {
+        let rt = flavor.build();
+        let mut senders = Vec::with_capacity(TASKS);
+        let mut joins = Vec::with_capacity(TASKS);
+        for i in 0..TASKS {
+            let (tx, rx) = oneshot::channel::<usize>();
+            senders.push((i, tx));
+            joins.push(rt.spawn(async move { rx.await.expect("sender dropped") }));
+        }
+        // Deal the senders out to the threads round robin; some threads
+        // pause now and then so wakes land both on busy and idle workers.
+        let mut per_thread: Vec<Vec<_>> = (0..THREADS).map(|_| Vec::new()).collect();
+        for (n, s) in senders.into_iter().enumerate() {
+            per_thread[n % THREADS].push(s);
+        }
+        let threads: Vec<_> = per_thread
+            .into_iter()
+            .enumerate()
+            .map(|(t, batch)| {
+                thread::spawn(move || {
+                    for (k, (i, tx)) in batch.into_iter().enumerate() {
+                        if t % 2 == 0 && k % 50 == 0 {
+                            thread::sleep(Duration::from_millis(1));
                         }
-                    })
+                        tx.send(i).unwrap();
+                    }
                 })
-                .collect();
-            let sum = rt.block_on(async move {
-                let mut sum = 0;
-                for join in joins {
-                    sum += join.await.unwrap();
-                }
-                sum
-            });
-            for t in threads {
-                t.join().unwrap();
+            })
+            .collect();
+        let sum = rt.block_on(async move {
+            let mut sum = 0;
+            for join in joins {
+                sum += join.await.unwrap();
             }
             sum
         });
-        assert_eq!(sum, TASKS * (TASKS - 1) / 2, "with {workers} workers");
-    }
+        for t in threads {
+            t.join().unwrap();
+        }
+        sum
+    });
+    assert_eq!(sum, TASKS * (TASKS - 1) / 2, "on {}", flavor.name());
 }
 
-#[test]
-fn channel_fed_by_a_std_thread() {
+both_flavors!(channel_fed_by_a_std_thread);
+fn channel_fed_by_a_std_thread(flavor: Flavor) {
     const MESSAGES: u64 = 20_000;
-    let sum = with_timeout("mpsc_feed", 30, || {
-        let rt = runtime(2);
+    let sum = with_timeout("mpsc_feed", 30, move || {
+        let rt = flavor.build();
         let (tx, mut rx) = mpsc::unbounded::<u64>();
         let consumer = rt.spawn(async move {
             let mut sum = 0;
@@ -106,10 +104,10 @@ fn channel_fed_by_a_std_thread() {
     assert_eq!(sum, MESSAGES * (MESSAGES - 1) / 2);
 }
 
-#[test]
-fn task_waking_itself_is_polled_again() {
-    let polls = with_timeout("self_wake", 30, || {
-        let rt = runtime(1);
+both_flavors!(task_waking_itself_is_polled_again, multi_thread = [1]);
+fn task_waking_itself_is_polled_again(flavor: Flavor) {
+    let polls = with_timeout("self_wake", 30, move || {
+        let rt = flavor.build();
         rt.block_on(rt.spawn(async {
             let mut polls = 0u32;
             poll_fn(|cx| {
@@ -160,13 +158,15 @@ impl Future for Contended {
     }
 }
 
-#[test]
-fn concurrent_wakes_never_poll_a_task_twice_at_once() {
+// The wakes race the polls inside block_on, where a current-thread runtime
+// polls the tasks (on its one thread, racing the waking threads).
+both_flavors!(concurrent_wakes_never_poll_a_task_twice_at_once, multi_thread = [4]);
+fn concurrent_wakes_never_poll_a_task_twice_at_once(flavor: Flavor) {
     const TASKS: usize = 32;
     const WAKERS: usize = 4;
     const ROUNDS: usize = 2_000;
-    let overlaps = with_timeout("concurrent_wakes", 60, || {
-        let rt = runtime(4);
+    let overlaps = with_timeout("concurrent_wakes", 60, move || {
+        let rt = flavor.build();
         let overlaps = Arc::new(AtomicUsize::new(0));
         let mut slots = Vec::new();
         let mut flags = Vec::new();
@@ -184,9 +184,12 @@ fn concurrent_wakes_never_poll_a_task_twice_at_once() {
             flags.push(done);
         }
         let slots = Arc::new(slots);
+        let mut finished = Vec::new();
         let threads: Vec<_> = (0..WAKERS)
             .map(|t| {
                 let slots = slots.clone();
+                let (done, finish) = oneshot::channel::<()>();
+                finished.push(finish);
                 thread::spawn(move || {
                     for round in 0..ROUNDS {
                         for slot in slots.iter() {
@@ -201,19 +204,23 @@ fn concurrent_wakes_never_poll_a_task_twice_at_once() {
                             }
                         }
                     }
+                    done.send(()).unwrap();
                 })
             })
             .collect();
-        for t in threads {
-            t.join().unwrap();
-        }
-        for (flag, slot) in flags.iter().zip(slots.iter()) {
-            flag.store(true, Ordering::SeqCst);
-            if let Some(waker) = slot.lock().unwrap().take() {
-                waker.wake();
-            }
-        }
         rt.block_on(async move {
+            for finish in finished {
+                finish.await.expect("a waking thread died");
+            }
+            for t in threads {
+                t.join().unwrap();
+            }
+            for (flag, slot) in flags.iter().zip(slots.iter()) {
+                flag.store(true, Ordering::SeqCst);
+                if let Some(waker) = slot.lock().unwrap().take() {
+                    waker.wake();
+                }
+            }
             for join in joins {
                 join.await.expect("contended task failed");
             }
@@ -223,10 +230,10 @@ fn concurrent_wakes_never_poll_a_task_twice_at_once() {
     assert_eq!(overlaps, 0, "a task was polled on two threads at once");
 }
 
-#[test]
-fn waker_clones_dropped_on_other_threads() {
-    with_timeout("waker_clones", 30, || {
-        let rt = runtime(2);
+both_flavors!(waker_clones_dropped_on_other_threads);
+fn waker_clones_dropped_on_other_threads(flavor: Flavor) {
+    with_timeout("waker_clones", 30, move || {
+        let rt = flavor.build();
         let out = rt.block_on(rt.spawn(async {
             let mut first = true;
             poll_fn(|cx| {
@@ -250,11 +257,12 @@ fn waker_clones_dropped_on_other_threads() {
     });
 }
 
-#[test]
-fn tasks_ping_pong_across_workers() {
+// On current-thread the two tasks take turns on the one thread.
+both_flavors!(tasks_ping_pong_across_workers);
+fn tasks_ping_pong_across_workers(flavor: Flavor) {
     const ROUNDS: u32 = 10_000;
-    let n = with_timeout("ping_pong", 30, || {
-        let rt = runtime(2);
+    let n = with_timeout("ping_pong", 30, move || {
+        let rt = flavor.build();
         let (to_b, mut b_rx) = mpsc::unbounded::<u32>();
         let (to_a, mut a_rx) = mpsc::unbounded::<u32>();
         let b = rt.spawn(async move {

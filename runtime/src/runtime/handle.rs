@@ -7,6 +7,7 @@ use super::{context, park, RuntimeMetrics};
 use crate::loom::sync::Arc;
 use crate::scheduler::Shared;
 use crate::task::JoinHandle;
+use crate::trace::{self, SpawnMeta};
 
 const NO_RUNTIME: &str = "there is no weft runtime on this thread: call this from a task \
      spawned on a weft Runtime or inside `Runtime::block_on`, or keep a `Handle` and use \
@@ -51,16 +52,18 @@ impl Handle {
     }
 
     /// Spawns `future` on this runtime, from any thread.
+    #[track_caller]
     pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        Shared::spawn(&self.shared, future)
+        Shared::spawn(&self.shared, future, SpawnMeta::task())
     }
 
     /// Runs the blocking closure `f` on this runtime's blocking pool; see
     /// [`crate::task::spawn_blocking`].
+    #[track_caller]
     pub fn spawn_blocking<F, R>(&self, f: F) -> JoinHandle<R>
     where
         F: FnOnce() -> R + Send + 'static,
@@ -90,6 +93,9 @@ impl Handle {
                  worker and can deadlock the runtime; `.await` the future instead"
             );
         }
+        // With the `tracing` feature, a `weft.task` span (kind `block_on`)
+        // entered around each poll of `future`; without it, `future` itself.
+        let future = trace::block_on(future);
         let _enter = context::enter(self.shared.clone());
         if self.shared.config.current_thread {
             crate::scheduler::block_on_current_thread(&self.shared, future)
@@ -117,7 +123,9 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    match context::with_current(|shared| Shared::spawn(shared, future)) {
+    // Captured here: a closure would be the location otherwise.
+    let meta = SpawnMeta::task();
+    match context::with_current(|shared| Shared::spawn(shared, future, meta)) {
         Some(join) => join,
         None => panic!("{NO_RUNTIME}"),
     }

@@ -112,6 +112,7 @@ impl Runtime {
     }
 
     /// Spawns `future` on this runtime.
+    #[track_caller]
     pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
@@ -122,6 +123,7 @@ impl Runtime {
 
     /// Runs the blocking closure `f` on the runtime's blocking pool; see
     /// [`crate::task::spawn_blocking`].
+    #[track_caller]
     pub fn spawn_blocking<F, R>(&self, f: F) -> JoinHandle<R>
     where
         F: FnOnce() -> R + Send + 'static,

@@ -32,6 +32,7 @@ use crate::loom::sync::{Arc, Condvar, Mutex};
 use crate::runtime::context;
 use crate::task::{self, list::OwnedTasks, JoinHandle, Schedule};
 use crate::time::driver::{Clock, TimeShared};
+use crate::trace::{self, SpawnMeta};
 
 pub(crate) use current_thread::block_on as block_on_current_thread;
 pub(crate) use idle::Idle;
@@ -212,13 +213,14 @@ impl Shared {
         self.cores.lock()[index].take()
     }
 
-    /// Spawns `future` as a new task of this runtime.
-    pub(crate) fn spawn<F>(this: &Arc<Self>, future: F) -> JoinHandle<F::Output>
+    /// Spawns `future` as a new task of this runtime; `meta` is where it
+    /// was spawned (zero-sized without the `tracing` feature).
+    pub(crate) fn spawn<F>(this: &Arc<Self>, future: F, meta: SpawnMeta) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let (task, notified, join) = task::new_task(future, this.clone());
+        let (task, notified, join) = task::new_task_with(future, this.clone(), meta);
         if this.owned.bind(task) {
             Shared::schedule_task(this, notified, false);
         }
@@ -276,6 +278,7 @@ impl Shared {
     /// Wakes one parked worker if no worker is searching.
     pub(crate) fn notify_parked(&self) {
         if let Some(index) = self.idle.worker_to_notify() {
+            trace::wake_worker_for_work(index);
             self.remotes[index].driver.unpark();
         }
     }
@@ -285,6 +288,7 @@ impl Shared {
     /// become the watcher unless one exists (see idle.rs).
     pub(crate) fn notify_for_watch(&self) {
         if let Some(index) = self.idle.worker_to_notify_for_watch() {
+            trace::wake_worker_for_watch(index);
             self.remotes[index].driver.unpark();
         }
     }

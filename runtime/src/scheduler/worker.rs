@@ -17,6 +17,7 @@ use crate::loom::sync::atomic::Ordering::Relaxed;
 use crate::loom::sync::Arc;
 use crate::runtime::context;
 use crate::time::driver::NO_DEADLINE;
+use crate::trace;
 
 /// Polls of LIFO-slot tasks in a row before the slot's task goes to the
 /// back of the deque, so two tasks waking each other cannot starve the rest.
@@ -172,6 +173,7 @@ impl WorkerContext {
                 match remotes[victim].stealer.steal_batch_and_pop(&core.local) {
                     Steal::Success(task) => {
                         let stolen = 1 + core.local.len().saturating_sub(before);
+                        trace::steal(self.index, victim, stolen);
                         WorkerMetrics::bump(&self.metrics().steals, stolen as u64);
                         return Some(task);
                     }
@@ -255,7 +257,9 @@ impl WorkerContext {
             }
             let timeout = self.park_timeout(watching);
             WorkerMetrics::bump(&self.metrics().parks, 1);
+            trace::park(self.index, timeout, watching);
             core = self.park_driver(core, timeout, true);
+            trace::unpark(self.index);
 
             if shared.is_shutdown() || self.transition_from_parked(&mut core) {
                 if watching {
@@ -403,6 +407,7 @@ impl WorkerContext {
             core.seen_polls[i] = polls;
             if stuck && remote.lifo.is_occupied() {
                 if let Some(task) = remote.lifo.take() {
+                    trace::lifo_rescue(self.index, i);
                     WorkerMetrics::bump(&self.metrics().steals, 1);
                     return Some(task);
                 }

@@ -6,7 +6,8 @@
 //! ├── Header   state word, vtable, owned-list slot    (untyped; pointers
 //! │                                                   to a task point here)
 //! ├── Core     scheduler handle, Stage: future | output | consumed
-//! └── Trailer  the JoinHandle's waker
+//! ├── Trailer  the JoinHandle's waker
+//! └── span     the task's `weft.task` span (feature `tracing` only)
 //! ```
 //!
 //! Access rules: the `Stage` is touched only by the thread holding RUNNING
@@ -23,6 +24,7 @@ use super::error::JoinError;
 use super::state::State;
 use crate::loom::cell::UnsafeCell;
 use crate::loom::sync::atomic::AtomicUsize;
+use crate::trace;
 
 /// Type-erased operations of one task type, reached from the header.
 ///
@@ -82,19 +84,49 @@ pub(crate) struct Cell<T: Future, S> {
     pub(crate) header: Header,
     pub(crate) core: Core<T, S>,
     pub(crate) trailer: Trailer,
+    /// The task's span, entered around each poll (see `crate::trace`).
+    /// Only with the `tracing` feature: without it the cell has no such
+    /// field and keeps its size.
+    #[cfg(feature = "tracing")]
+    pub(crate) span: trace::TaskSpan,
 }
 
 impl<T: Future, S> Cell<T, S> {
-    /// Allocates a task in its initial state (see `State::new`).
-    pub(crate) fn allocate(future: T, scheduler: S, vtable: &'static Vtable) -> NonNull<Header> {
+    /// Allocates a task in its initial state (see `State::new`); `meta`
+    /// (zero-sized without the `tracing` feature) becomes its span.
+    pub(crate) fn allocate(
+        future: T,
+        scheduler: S,
+        vtable: &'static Vtable,
+        meta: trace::SpawnMeta,
+    ) -> NonNull<Header> {
+        #[cfg(not(feature = "tracing"))]
+        let _ = meta;
         let cell = Box::new(Cell {
             header: Header { state: State::new(), vtable, owned_key: AtomicUsize::new(usize::MAX) },
             core: Core { scheduler, stage: UnsafeCell::new(Stage::Running(future)) },
             trailer: Trailer { waker: UnsafeCell::new(None) },
+            #[cfg(feature = "tracing")]
+            span: meta.span(),
         });
         // `Header` is the first field of a repr(C) struct, so the cell's
         // address is the header's address.
         NonNull::from(Box::leak(cell)).cast()
+    }
+
+    /// Enters the task's span until the guard drops (feature `tracing`);
+    /// without the feature, a zero-sized guard that does nothing. The guard
+    /// borrows the cell: drop it before anything that may free the cell.
+    #[inline(always)]
+    pub(crate) fn enter_span(&self) -> trace::Entered<'_> {
+        #[cfg(feature = "tracing")]
+        {
+            trace::enter(&self.span)
+        }
+        #[cfg(not(feature = "tracing"))]
+        {
+            trace::Entered::none()
+        }
     }
 }
 
@@ -146,5 +178,33 @@ impl Trailer {
             Some(waker) => waker.wake_by_ref(),
             None => panic!("JOIN_WAKER set without a waker"),
         })
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use std::future::Ready;
+    use std::mem::size_of;
+
+    use super::{Cell, Core, Header, Trailer};
+    use crate::loom::sync::Arc;
+    use crate::scheduler::Shared;
+
+    /// The smallest task of the multi-thread scheduler.
+    type Small = Cell<Ready<()>, Arc<Shared>>;
+
+    /// Without the `tracing` feature the cell is exactly header, core and
+    /// trailer; with it, one `tracing::Span` more (the bytes/task figure
+    /// of the benches depends on this).
+    #[test]
+    fn the_span_costs_bytes_only_with_the_feature() {
+        let parts =
+            size_of::<Header>() + size_of::<Core<Ready<()>, Arc<Shared>>>() + size_of::<Trailer>();
+        #[cfg(not(feature = "tracing"))]
+        let expected = parts;
+        #[cfg(feature = "tracing")]
+        let expected = parts + size_of::<tracing::Span>();
+        eprintln!("size_of task cell (Ready<()>): {} bytes", size_of::<Small>());
+        assert_eq!(size_of::<Small>(), expected);
     }
 }

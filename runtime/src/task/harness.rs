@@ -40,7 +40,7 @@ where
         TransitionToRunning::Cancelled => {
             // SAFETY: we hold RUNNING.
             unsafe {
-                cancel_future(&cell.core);
+                cancel_in_span(cell);
                 complete::<T, S>(ptr);
             }
             return;
@@ -50,8 +50,14 @@ where
         TransitionToRunning::Dealloc => return unsafe { dealloc::<T, S>(ptr) },
     }
 
-    // SAFETY: we hold RUNNING, so the stage is ours.
-    if unsafe { poll_future(&cell.core, ptr) }.is_ready() {
+    let polled = {
+        // The task's span (feature `tracing`) is entered for the poll only:
+        // the guard borrows the cell, which `complete` may free.
+        let _span = cell.enter_span();
+        // SAFETY: we hold RUNNING, so the stage is ours.
+        unsafe { poll_future(&cell.core, ptr) }
+    };
+    if polled.is_ready() {
         // SAFETY: still RUNNING; the output is stored.
         return unsafe { complete::<T, S>(ptr) };
     }
@@ -71,7 +77,7 @@ where
         TransitionToIdle::Cancelled => {
             // SAFETY: we still hold RUNNING.
             unsafe {
-                cancel_future(&cell.core);
+                cancel_in_span(cell);
                 complete::<T, S>(ptr);
             }
         }
@@ -134,6 +140,17 @@ unsafe fn finish<T: Future, S>(core: &Core<T, S>, output: Result<T::Output, Join
 unsafe fn cancel_future<T: Future, S>(core: &Core<T, S>) {
     // SAFETY: forwarded.
     unsafe { finish(core, Err(JoinError::cancelled())) }
+}
+
+/// [`cancel_future`] with the task's span entered, so the future's drop is
+/// inside it (feature `tracing`).
+///
+/// # Safety
+/// The caller holds RUNNING.
+unsafe fn cancel_in_span<T: Future, S>(cell: &Cell<T, S>) {
+    let _span = cell.enter_span();
+    // SAFETY: forwarded.
+    unsafe { cancel_future(&cell.core) }
 }
 
 /// The task is done (output stored): publish COMPLETE, notify or clean up
@@ -319,7 +336,7 @@ where
     }
     // SAFETY: transition_to_shutdown gave us RUNNING.
     unsafe {
-        cancel_future(&cell.core);
+        cancel_in_span(cell);
         complete::<T, S>(ptr);
     }
 }

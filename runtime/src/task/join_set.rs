@@ -173,6 +173,7 @@ impl<T: Send + 'static> JoinSet<T> {
     }
 
     /// Spawns `future` on the runtime of `handle` and adds it to the set.
+    #[track_caller]
     pub fn spawn_on<F>(&mut self, future: F, handle: &Handle) -> AbortHandle
     where
         F: Future<Output = T> + Send + 'static,

@@ -27,6 +27,8 @@ pub use join_set::JoinSet;
 pub(crate) use raw::{Notified, RawTask, Task};
 pub use yield_now::yield_now;
 
+use crate::trace::SpawnMeta;
+
 /// What a task needs from the scheduler that runs it.
 pub(crate) trait Schedule: Send + Sync + Sized + 'static {
     /// Queues a task that was woken (from any thread).
@@ -44,7 +46,11 @@ pub(crate) trait Schedule: Send + Sync + Sized + 'static {
 }
 
 /// Allocates a task and returns its three initial references: the
-/// owned-list entry, the first `Notified` and the `JoinHandle`.
+/// owned-list entry, the first `Notified` and the `JoinHandle`. With the
+/// `tracing` feature its span records the call site as the spawn location
+/// (the first caller up the stack that is not `#[track_caller]`).
+#[cfg_attr(feature = "tracing", track_caller)]
+#[cfg_attr(not(loom), allow(dead_code))] // the runtime passes a SpawnMeta
 pub(crate) fn new_task<F, S>(
     future: F,
     scheduler: S,
@@ -54,7 +60,22 @@ where
     F::Output: Send + 'static,
     S: Schedule,
 {
-    let raw = RawTask::new(future, scheduler);
+    new_task_with(future, scheduler, SpawnMeta::task())
+}
+
+/// [`new_task`] with the spawn kind and location captured by the caller
+/// (a zero-sized `meta` without the `tracing` feature).
+pub(crate) fn new_task_with<F, S>(
+    future: F,
+    scheduler: S,
+    meta: SpawnMeta,
+) -> (Task<S>, Notified<S>, JoinHandle<F::Output>)
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+    S: Schedule,
+{
+    let raw = RawTask::new(future, scheduler, meta);
     // SAFETY: a new task starts with exactly these three references (see
     // state::INITIAL) and its output type is F::Output.
     unsafe { (Task::from_raw(raw), Notified::from_raw(raw), JoinHandle::new(raw)) }

@@ -10,6 +10,7 @@ use std::task::Waker;
 use super::cell::{Cell, Header, Vtable};
 use super::harness;
 use super::Schedule;
+use crate::trace::SpawnMeta;
 
 /// An untyped pointer to a task cell. Owns nothing by itself.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -24,14 +25,15 @@ unsafe impl Send for RawTask {}
 unsafe impl Sync for RawTask {}
 
 impl RawTask {
-    /// Allocates a task for `future` scheduled on `scheduler`.
-    pub(crate) fn new<T, S>(future: T, scheduler: S) -> RawTask
+    /// Allocates a task for `future` scheduled on `scheduler`; `meta` is
+    /// what its span records (nothing without the `tracing` feature).
+    pub(crate) fn new<T, S>(future: T, scheduler: S, meta: SpawnMeta) -> RawTask
     where
         T: Future + Send + 'static,
         T::Output: Send + 'static,
         S: Schedule,
     {
-        RawTask { ptr: Cell::allocate(future, scheduler, vtable::<T, S>()) }
+        RawTask { ptr: Cell::allocate(future, scheduler, vtable::<T, S>(), meta) }
     }
 
     /// # Safety

@@ -1,5 +1,8 @@
 //! Helpers shared by the integration tests.
 //!
+//! Behaviour tests run on both runtime flavors (current-thread and
+//! multi-thread) through [`both_flavors!`] and [`Flavor`].
+//!
 //! Every test that could hang if the runtime misbehaves runs its body through
 //! [`with_timeout`], so a bug shows up as a failed test with a clear message
 //! instead of a stuck `cargo test`.
@@ -35,6 +38,88 @@ pub fn runtime(workers: usize) -> Runtime {
 pub fn current_thread() -> Runtime {
     Builder::new_current_thread().build().expect("building a current-thread runtime must succeed")
 }
+
+/// A runtime flavor a behaviour test runs on; see [`both_flavors!`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flavor {
+    /// `Builder::new_current_thread()`: tasks run only on a thread inside
+    /// `block_on`.
+    CurrentThread,
+    /// `Builder::new_multi_thread()` with this many worker threads.
+    MultiThread(usize),
+}
+
+impl Flavor {
+    /// A builder for this flavor (with its worker count if multi-thread),
+    /// for tests that set more options.
+    pub fn builder(self) -> Builder {
+        match self {
+            Flavor::CurrentThread => Builder::new_current_thread(),
+            Flavor::MultiThread(workers) => {
+                let mut builder = Builder::new_multi_thread();
+                builder.worker_threads(workers);
+                builder
+            }
+        }
+    }
+
+    /// Builds a runtime of this flavor.
+    pub fn build(self) -> Runtime {
+        self.builder().build().expect("building a runtime with valid settings must succeed")
+    }
+
+    /// `current-thread` or `multi-thread(N)`, for messages.
+    pub fn name(self) -> String {
+        match self {
+            Flavor::CurrentThread => "current-thread".to_string(),
+            Flavor::MultiThread(workers) => format!("multi-thread({workers})"),
+        }
+    }
+
+    /// Whether this is the current-thread flavor.
+    pub fn is_current_thread(self) -> bool {
+        self == Flavor::CurrentThread
+    }
+
+    /// How many workers its runtime has (`RuntimeMetrics::num_workers`):
+    /// 1 for current-thread.
+    pub fn workers(self) -> usize {
+        match self {
+            Flavor::CurrentThread => 1,
+            Flavor::MultiThread(workers) => workers,
+        }
+    }
+}
+
+/// Runs a test body on both flavors, as two `#[test]`s that fail (and run
+/// in parallel) separately. Next to a `fn name(flavor: Flavor)`:
+///
+/// ```ignore
+/// both_flavors!(name); // name::current_thread, name::multi_thread (2 workers)
+/// both_flavors!(name, multi_thread = [1, 2, 4]); // multi_thread runs each in turn
+/// fn name(flavor: Flavor) { let rt = flavor.build(); /* ... */ }
+/// ```
+#[allow(unused_macros)] // not every test binary uses it
+macro_rules! both_flavors {
+    ($name:ident) => {
+        $crate::common::both_flavors!($name, multi_thread = [2]);
+    };
+    ($name:ident, multi_thread = [$($workers:expr),+ $(,)?]) => {
+        mod $name {
+            #[test]
+            fn current_thread() {
+                super::$name($crate::common::Flavor::CurrentThread);
+            }
+
+            #[test]
+            fn multi_thread() {
+                $(super::$name($crate::common::Flavor::MultiThread($workers));)+
+            }
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use both_flavors;
 
 /// Runs `f` on a fresh thread and waits for it at most `secs` seconds.
 ///
@@ -81,6 +166,23 @@ pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
             return false;
         }
         thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Like [`wait_until`], for use inside the runtime (in `block_on` or a
+/// task): sleeps on a weft timer between checks, so a current-thread
+/// runtime keeps running its tasks meanwhile. No sleep of its own is
+/// registered when `cond` runs.
+pub async fn wait_until_async(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        weft::time::sleep(Duration::from_millis(1)).await;
     }
 }
 

@@ -1,0 +1,101 @@
+//! Filesystem access: the free functions of [`std::fs`] and an async
+//! [`File`], every call run on the runtime's blocking pool.
+//!
+//! # Why the blocking pool
+//!
+//! Operating systems offer no portable asynchronous file I/O: a regular
+//! file is always "ready" to epoll/kqueue, and a read or write on it blocks
+//! the calling thread until the disk (or the network filesystem) answers.
+//! So every function here hands the standard library's blocking call to
+//! [`spawn_blocking`](crate::task::spawn_blocking) and awaits it; the worker
+//! threads keep running other tasks meanwhile. Each call costs a trip
+//! through the pool: prefer few large operations (whole-file [`read()`] and
+//! [`write()`], big buffers) over many small ones.
+//!
+//! Paths and contents are copied into owned values before they go to the
+//! pool. Like [`spawn_blocking`](crate::task::spawn_blocking), these
+//! functions panic when polled outside a weft runtime. If the runtime shuts
+//! down before the pool ran an operation, the operation is cancelled and
+//! returns an [`io::Error`] saying so (never a panic).
+//!
+//! # Ordering of a `File`'s operations
+//!
+//! A [`File`] runs one operation at a time, in the order they were issued.
+//! A write copies the caller's bytes (up to 2 MiB) into the file's buffer,
+//! starts writing them on the pool and returns at once; the file's next
+//! operation, of any kind (a read included), first waits for it. The error
+//! of such a background write is returned by the next write, flush, seek,
+//! [`sync_all`](File::sync_all), [`sync_data`](File::sync_data),
+//! [`set_len`](File::set_len) or [`metadata`](File::metadata) (a read in
+//! between keeps it for them): call `flush` (or `sync_all`) before dropping
+//! a file to see it. Dropping a `File` with a write in flight lets the
+//! write finish on the pool.
+//!
+//! `File` implements `futures_io::AsyncRead`, `AsyncWrite` and `AsyncSeek`;
+//! use it with `futures_util::{AsyncReadExt, AsyncWriteExt, AsyncSeekExt}`.
+//!
+//! ```
+//! # weft::runtime::Runtime::new().unwrap().block_on(async {
+//! use futures_util::{AsyncReadExt, AsyncWriteExt};
+//! use weft::fs::{self, File};
+//!
+//! let dir = std::env::temp_dir().join(format!("weft-fs-doc-module-{}", std::process::id()));
+//! fs::create_dir_all(&dir).await?;
+//!
+//! let mut file = File::create(dir.join("log.txt")).await?;
+//! file.write_all(b"first line\n").await?;
+//! file.write_all(b"second line\n").await?;
+//! file.flush().await?; // waits for the writes and reports their errors
+//!
+//! let mut text = String::new();
+//! File::open(dir.join("log.txt")).await?.read_to_string(&mut text).await?;
+//! assert_eq!(text, "first line\nsecond line\n");
+//! # fs::remove_dir_all(&dir).await?;
+//! # Ok::<(), std::io::Error>(())
+//! # }).unwrap();
+//! ```
+
+mod buf;
+mod file;
+mod open_options;
+mod ops;
+
+use std::io;
+
+pub use file::File;
+pub use open_options::OpenOptions;
+pub use ops::{
+    copy, create_dir, create_dir_all, metadata, read, read_to_string, remove_dir, remove_dir_all,
+    remove_file, rename, write,
+};
+
+use crate::task::JoinError;
+
+/// Runs the blocking filesystem call `f` on the current runtime's blocking
+/// pool and returns its result.
+///
+/// # Panics
+/// Outside a weft runtime (from `spawn_blocking`).
+async fn asyncify<F, T>(f: F) -> io::Result<T>
+where
+    F: FnOnce() -> io::Result<T> + Send + 'static,
+    T: Send + 'static,
+{
+    match crate::task::spawn_blocking(f).await {
+        Ok(result) => result,
+        Err(err) => Err(join_error(err)),
+    }
+}
+
+/// The error for a filesystem operation whose pool job did not complete:
+/// cancelled (the runtime shut down before the pool ran it) or panicked.
+fn join_error(err: JoinError) -> io::Error {
+    if err.is_cancelled() {
+        io::Error::other(
+            "the filesystem operation was cancelled before it ran: the runtime's blocking \
+             pool is shut down",
+        )
+    } else {
+        io::Error::other(format!("the filesystem operation failed on the blocking pool: {err}"))
+    }
+}

@@ -1,0 +1,5 @@
+fn main() {}
+
+#[weft::test]
+#[test]
+async fn tested_twice() {}
