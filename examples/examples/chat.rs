@@ -58,14 +58,13 @@
 mod support;
 
 use std::collections::HashMap;
-use std::future::{pending, poll_fn, Future};
+use std::future::{pending, Future};
 use std::io;
 use std::net::SocketAddr;
 use std::pin::pin;
 use std::process::exit;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use futures_channel::mpsc;
@@ -74,7 +73,6 @@ use futures_util::io::BufReader;
 use futures_util::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, StreamExt};
 use weft::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use weft::net::{TcpListener, TcpStream};
-use weft::signal::unix::{signal, SignalKind};
 use weft::task::{AbortHandle, JoinHandle, JoinSet};
 use weft::time::{sleep, timeout, Instant};
 
@@ -332,7 +330,7 @@ async fn serve(addr: SocketAddr) -> io::Result<()> {
     let listener = TcpListener::bind(addr).await?;
     // Listen for the signals before printing the address, so that a signal
     // sent as soon as the server is seen running is not missed.
-    let stop = stop_signal()?;
+    let stop = support::stop_signal()?;
     let start = Instant::now();
     println!("chat server on {} (Ctrl-C or SIGTERM to stop)", listener.local_addr()?);
     let hub = Arc::new(Hub::default());
@@ -340,7 +338,7 @@ async fn serve(addr: SocketAddr) -> io::Result<()> {
     // Returns at the signal, having dropped (so closed) the listener.
     let (why, mut clients) = accept_loop(listener, hub.clone(), stop).await;
     println!("chat server: {why}, shutting down");
-    reap(&mut clients);
+    while clients.try_join_next().is_some() {} // reap the ended ones
     let open = clients.len();
     // Abort every client and wait for them: dropping a client's task
     // removes it from the hub, stops its writer and closes its socket.
@@ -367,23 +365,6 @@ async fn serve(addr: SocketAddr) -> io::Result<()> {
     Ok(())
 }
 
-/// Starts listening for `SIGINT` (Ctrl-C) and `SIGTERM` now; the future
-/// completes at the first of them, with its name. (It would also complete
-/// if the runtime shut down, which ends the program anyway.)
-fn stop_signal() -> io::Result<impl Future<Output = &'static str>> {
-    let mut interrupt = signal(SignalKind::interrupt())?;
-    let mut terminate = signal(SignalKind::terminate())?;
-    Ok(poll_fn(move |cx| {
-        if interrupt.poll_recv(cx).is_ready() {
-            Poll::Ready("SIGINT (Ctrl-C)")
-        } else if terminate.poll_recv(cx).is_ready() {
-            Poll::Ready("SIGTERM")
-        } else {
-            Poll::Pending
-        }
-    }))
-}
-
 /// Accepts clients until `stop` completes, one task each (in the returned
 /// set). On an error (out of descriptors...) it logs and pauses instead of
 /// spinning; `echo.rs` shows a full backoff. Returns `stop`'s output and
@@ -396,7 +377,7 @@ async fn accept_loop<S: Future>(
     let mut stop = pin!(stop);
     let mut clients = JoinSet::new();
     loop {
-        reap(&mut clients);
+        while clients.try_join_next().is_some() {} // reap the ended ones
         let accepted = match select(pin!(listener.accept()), stop.as_mut()).await {
             Either::Left((accepted, _)) => accepted,
             Either::Right((why, _)) => return (why, clients),
@@ -420,13 +401,6 @@ async fn accept_loop<S: Future>(
             }
         }
     }
-}
-
-/// Removes the client tasks that have ended from `clients`, without
-/// waiting, so the set holds only connected clients.
-fn reap(clients: &mut JoinSet<()>) {
-    let mut cx = Context::from_waker(Waker::noop());
-    while let Poll::Ready(Some(_)) = clients.poll_join_next(&mut cx) {}
 }
 
 /// Counts a writer task in [`Hub::writers`] from its spawn until its

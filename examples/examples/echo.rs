@@ -58,21 +58,19 @@
 
 mod support;
 
-use std::future::{pending, poll_fn, Future};
+use std::future::{pending, Future};
 use std::io;
 use std::net::SocketAddr;
 use std::pin::pin;
 use std::process::exit;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use futures_util::future::{select, Either};
 use futures_util::{AsyncReadExt, AsyncWriteExt};
 use weft::net::{TcpListener, TcpStream};
 use weft::runtime::{Builder, RuntimeMetrics};
-use weft::signal::unix::{signal, SignalKind};
 use weft::task::JoinSet;
 use weft::time::{sleep, timeout};
 
@@ -172,7 +170,7 @@ async fn serve(addr: SocketAddr) -> io::Result<()> {
     let listener = TcpListener::bind(addr).await?;
     // Listen for the signals before printing the address, so that a signal
     // sent as soon as the server is seen running is not missed.
-    let stop = stop_signal()?;
+    let stop = support::stop_signal()?;
     let start = Instant::now();
     println!("echo server listening on {} (Ctrl-C or SIGTERM to stop)", listener.local_addr()?);
     let served = Arc::new(Served::default());
@@ -180,7 +178,7 @@ async fn serve(addr: SocketAddr) -> io::Result<()> {
     // Returns at the signal, having dropped (so closed) the listener.
     let (why, mut connections) = accept_loop(listener, served.clone(), stop).await;
     println!("echo server: {why}, shutting down");
-    reap(&mut connections);
+    while connections.try_join_next().is_some() {} // reap the ended ones
     let open = connections.len();
     // Abort the connections and wait for them: a task's socket is closed
     // when its future is dropped.
@@ -199,23 +197,6 @@ async fn serve(addr: SocketAddr) -> io::Result<()> {
     Ok(())
 }
 
-/// Starts listening for `SIGINT` (Ctrl-C) and `SIGTERM` now; the future
-/// completes at the first of them, with its name. (It would also complete
-/// if the runtime shut down, which ends the program anyway.)
-fn stop_signal() -> io::Result<impl Future<Output = &'static str>> {
-    let mut interrupt = signal(SignalKind::interrupt())?;
-    let mut terminate = signal(SignalKind::terminate())?;
-    Ok(poll_fn(move |cx| {
-        if interrupt.poll_recv(cx).is_ready() {
-            Poll::Ready("SIGINT (Ctrl-C)")
-        } else if terminate.poll_recv(cx).is_ready() {
-            Poll::Ready("SIGTERM")
-        } else {
-            Poll::Pending
-        }
-    }))
-}
-
 /// Accepts connections until `stop` completes, one echo task each (in the
 /// returned set), counted in `served`; backs off on errors instead of
 /// spinning or giving up (see the top of the file). Returns `stop`'s
@@ -229,7 +210,7 @@ async fn accept_loop<S: Future>(
     let mut connections = JoinSet::new();
     let mut backoff = MIN_BACKOFF;
     loop {
-        reap(&mut connections);
+        while connections.try_join_next().is_some() {} // reap the ended ones
         let accepted = match select(pin!(listener.accept()), stop.as_mut()).await {
             Either::Left((accepted, _)) => accepted,
             Either::Right((why, _)) => return (why, connections),
@@ -258,13 +239,6 @@ async fn accept_loop<S: Future>(
             }
         }
     }
-}
-
-/// Removes the connection tasks that have ended from `connections`, without
-/// waiting, so the set holds only open connections.
-fn reap(connections: &mut JoinSet<()>) {
-    let mut cx = Context::from_waker(Waker::noop());
-    while let Poll::Ready(Some(_)) = connections.poll_join_next(&mut cx) {}
 }
 
 /// EMFILE (the process's limit) or ENFILE (the system's).

@@ -140,3 +140,29 @@ fn two_block_on_callers_share_the_core() {
         drop(rt);
     });
 }
+
+/// Shutdown while two other threads are in `block_on`, one of them maybe
+/// waiting for the core: both calls return, and nothing is leaked (loom
+/// fails a model whose `Arc`s outlive it: a waiting caller's waker holds the
+/// runtime's shared state, and must not stay in its waiter list).
+#[test]
+fn shutdown_racing_two_block_on_callers() {
+    loom::model(|| {
+        let rt = current_thread();
+        let callers: Vec<_> = (0..2)
+            .map(|i| {
+                let handle = rt.handle().clone();
+                loom::thread::spawn(move || {
+                    handle.block_on(async move {
+                        weft::task::yield_now().await;
+                        i
+                    })
+                })
+            })
+            .collect();
+        drop(rt);
+        for (i, caller) in callers.into_iter().enumerate() {
+            assert_eq!(caller.join().unwrap(), i);
+        }
+    });
+}

@@ -182,3 +182,39 @@ fn dropping_a_join_set_aborts_its_tasks(flavor: Flavor) {
         assert!(rt.block_on(wait_until_async(LONG, || rt.metrics().num_alive_tasks() == 0)));
     });
 }
+
+both_flavors!(try_join_next_takes_only_finished_tasks);
+fn try_join_next_takes_only_finished_tasks(flavor: Flavor) {
+    with_timeout("try_join_next", 30, move || {
+        let rt = flavor.build();
+        rt.block_on(async {
+            let mut set = JoinSet::new();
+            assert!(set.try_join_next().is_none(), "empty set");
+            let (tx, rx) = futures_channel::oneshot::channel::<()>();
+            set.spawn(async move {
+                rx.await.unwrap();
+                1u32
+            });
+            for _ in 0..10 {
+                set.spawn(async { 2u32 });
+            }
+            // The ten quick ones finish and are taken without waiting; the
+            // first one waits for `tx`.
+            let mut quick = 0;
+            let all_quick = wait_until_async(LONG, || {
+                while let Some(result) = set.try_join_next() {
+                    assert_eq!(result.unwrap(), 2);
+                    quick += 1;
+                }
+                quick == 10
+            })
+            .await;
+            assert!(all_quick, "only {quick} of the 10 quick tasks were taken");
+            assert_eq!(set.len(), 1);
+            assert!(set.try_join_next().is_none(), "the waiting task has not finished");
+            tx.send(()).unwrap();
+            assert_eq!(set.join_next().await.unwrap().unwrap(), 1);
+            assert!(set.is_empty());
+        });
+    });
+}

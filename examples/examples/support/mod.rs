@@ -1,13 +1,18 @@
-//! Helpers shared by the networking examples (`chat`, `c10k`): the
-//! process's memory and thread count from `/proc`, and the file-descriptor
-//! limit. Linux only, like the figures they read.
+//! Helpers shared by the networking examples (`chat`, `c10k`, `echo`): the
+//! process's memory and thread count from `/proc`, the file-descriptor
+//! limit, and the servers' stop signal. Linux only, like the figures they
+//! read.
 
 // Each example uses only some of these helpers.
 #![allow(dead_code)]
 
 use std::fs::File;
+use std::future::{poll_fn, Future};
 use std::io::{self, Read, Seek, SeekFrom};
 use std::sync::Mutex;
+use std::task::Poll;
+
+use weft::signal::unix::{signal, SignalKind};
 
 /// A snapshot of the process's memory and threads.
 #[derive(Debug, Clone, Copy)]
@@ -121,4 +126,21 @@ pub fn mib(bytes: u64) -> String {
 /// `bytes` in KiB with one decimal.
 pub fn kib(bytes: f64) -> String {
     format!("{:.1} KiB", bytes / 1024.0)
+}
+
+/// Starts listening for `SIGINT` (Ctrl-C) and `SIGTERM` now; the future
+/// completes at the first of them, with its name. (It would also complete
+/// if the runtime shut down, which ends the program anyway.)
+pub fn stop_signal() -> io::Result<impl Future<Output = &'static str>> {
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    Ok(poll_fn(move |cx| {
+        if interrupt.poll_recv(cx).is_ready() {
+            Poll::Ready("SIGINT (Ctrl-C)")
+        } else if terminate.poll_recv(cx).is_ready() {
+            Poll::Ready("SIGTERM")
+        } else {
+            Poll::Pending
+        }
+    }))
 }

@@ -410,7 +410,19 @@ impl Shared {
     /// After all workers exited: nothing is left behind.
     pub(crate) fn finish_shutdown(&self) {
         // Workers that never started (thread spawn failed) still own cores.
-        let cores: Vec<_> = self.cores.lock().iter_mut().filter_map(Option::take).collect();
+        let (cores, waiters) = {
+            let mut slots = self.cores.lock();
+            // Current-thread `block_on` callers waiting for a core that will
+            // not come back: wake them (they finish without it) and drop
+            // their wakers, which hold an `Arc<Shared>` (a cycle otherwise).
+            // Under the cores lock, no caller registers after this (it reads
+            // the shutdown flag under the same lock).
+            let waiters = std::mem::take(&mut *self.core_waiters.lock());
+            (slots.iter_mut().filter_map(Option::take).collect::<Vec<_>>(), waiters)
+        };
+        for waker in waiters {
+            waker.wake();
+        }
         if !cores.is_empty() {
             self.owned.close_and_shutdown_all(0);
             for core in cores {

@@ -128,6 +128,19 @@ impl<T> JoinSet<T> {
         poll_fn(|cx| self.poll_join_next(cx)).await
     }
 
+    /// The result of a task that has already finished, without waiting:
+    /// `None` if none has (or the set is empty). Useful to reap finished
+    /// tasks of a long-lived set (an accept loop's connections) so it does
+    /// not grow.
+    pub fn try_join_next(&mut self) -> Option<Result<T, JoinError>> {
+        // A no-op waker: nothing waits; a later `join_next` registers its own.
+        let mut cx = Context::from_waker(Waker::noop());
+        match self.poll_join_next(&mut cx) {
+            Poll::Ready(result) => result,
+            Poll::Pending => None,
+        }
+    }
+
     /// Polls for the next finished task; see [`JoinSet::join_next`].
     pub fn poll_join_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<T, JoinError>>> {
         if self.entries.is_empty() {
