@@ -331,3 +331,41 @@ fn a_panicking_block_on_future_leaves_the_runtime_usable() {
         assert_eq!(value, 5);
     });
 }
+
+#[test]
+fn a_timer_awaited_past_shutdown_panics_instead_of_hanging() {
+    with_timeout("timer after shutdown", 30, || {
+        let rt = current_thread();
+        let (holder, sleeper) = (rt.handle().clone(), rt.handle().clone());
+        let (started_tx, started_rx) = std::sync::mpsc::channel();
+        // One thread holds the core in block_on...
+        let core_holder = thread::spawn(move || {
+            holder.block_on(async move {
+                let task = weft::spawn(std::future::pending::<()>());
+                started_tx.send(()).unwrap();
+                let _ = task.await;
+            })
+        });
+        started_rx.recv().unwrap();
+        // ...while another waits on a timer without it.
+        let (registered_tx, registered_rx) = std::sync::mpsc::channel();
+        let waiter = thread::spawn(move || {
+            std::panic::catch_unwind(AssertUnwindSafe(|| {
+                sleeper.block_on(async move {
+                    let sleep = weft::time::sleep(Duration::from_secs(3600));
+                    let mut sleep = std::pin::pin!(sleep);
+                    // Poll once so the timer is in the wheel, then report.
+                    let _ = futures_util::poll!(sleep.as_mut());
+                    registered_tx.send(()).unwrap();
+                    sleep.await;
+                })
+            }))
+        });
+        registered_rx.recv().unwrap();
+        drop(rt);
+        core_holder.join().unwrap();
+        let err = waiter.join().unwrap().expect_err("the sleep cannot complete");
+        let message = common::panic_message(&*err);
+        assert!(message.contains("shut down"), "unexpected message: {message}");
+    });
+}

@@ -275,3 +275,68 @@ fn runtime_can_be_dropped_from_a_foreign_thread(flavor: Flavor) {
         assert_eq!(dropped.load(Ordering::SeqCst), TASKS);
     });
 }
+
+both_flavors!(block_on_in_a_task_drop_during_shutdown_panics_instead_of_hanging);
+fn block_on_in_a_task_drop_during_shutdown_panics_instead_of_hanging(flavor: Flavor) {
+    with_timeout("block_on in Drop at shutdown", 30, move || {
+        /// Blocks on a oneshot whose sender lives in another task (maybe
+        /// not dropped yet) when dropped.
+        struct BlockOnDrop(Option<(weft::runtime::Handle, futures_channel::oneshot::Receiver<()>)>);
+        impl Drop for BlockOnDrop {
+            fn drop(&mut self) {
+                if let Some((handle, rx)) = self.0.take() {
+                    let _ = handle.block_on(rx);
+                }
+            }
+        }
+        let rt = flavor.build();
+        let (tx, rx) = futures_channel::oneshot::channel::<()>();
+        let guard = BlockOnDrop(Some((rt.handle().clone(), rx)));
+        let holder = rt.spawn(async move {
+            let _guard = guard;
+            std::future::pending::<()>().await;
+        });
+        let sender = rt.spawn(async move {
+            let _tx = tx;
+            std::future::pending::<()>().await;
+        });
+        // Let both start (on current-thread they run inside this block_on).
+        rt.block_on(async { weft::time::sleep(Duration::from_millis(20)).await });
+        // The guard's block_on panics (caught: the task's JoinError), so
+        // the drop returns instead of waiting forever.
+        drop(rt);
+        let holder = common::std_block_on(holder, LONG).expect("the JoinHandle resolves");
+        let err = holder.expect_err("the task was dropped at shutdown");
+        assert!(err.is_panic(), "the Drop's block_on panicked: {err:?}");
+        let message = common::panic_message(&*err.into_panic());
+        assert!(message.contains("shutdown"), "unexpected message: {message}");
+        drop(sender);
+    });
+}
+
+both_flavors!(a_block_on_waiting_on_a_timer_panics_when_the_runtime_drops);
+fn a_block_on_waiting_on_a_timer_panics_when_the_runtime_drops(flavor: Flavor) {
+    with_timeout("block_on timer past shutdown", 30, move || {
+        let rt = flavor.build();
+        let handle = rt.handle().clone();
+        let (registered_tx, registered_rx) = std::sync::mpsc::channel();
+        // On current-thread this thread runs the runtime (holds the core);
+        // on multi-thread it only waits. Either way the wheel stops with
+        // the runtime, and the sleep must not wait for it forever.
+        let waiter = thread::spawn(move || {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                handle.block_on(async move {
+                    let mut sleep = std::pin::pin!(weft::time::sleep(Duration::from_secs(3600)));
+                    let _ = futures_util::poll!(sleep.as_mut());
+                    registered_tx.send(()).unwrap();
+                    sleep.await;
+                })
+            }))
+        });
+        registered_rx.recv().unwrap();
+        drop(rt);
+        let err = waiter.join().unwrap().expect_err("the sleep cannot complete");
+        let message = common::panic_message(&*err);
+        assert!(message.contains("shut down"), "unexpected message: {message}");
+    });
+}

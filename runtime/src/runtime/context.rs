@@ -14,10 +14,16 @@ struct Context {
     current: RefCell<Option<Arc<Shared>>>,
     /// The worker running on this thread, during `set_worker`.
     worker: Cell<*const WorkerContext>,
+    /// Set while this thread drops tasks' futures at shutdown.
+    dropping_tasks: Cell<bool>,
 }
 
 thread_local_const! {
-    static CONTEXT: Context = Context { current: RefCell::new(None), worker: Cell::new(ptr::null()) };
+    static CONTEXT: Context = Context {
+        current: RefCell::new(None),
+        worker: Cell::new(ptr::null()),
+        dropping_tasks: Cell::new(false),
+    };
 }
 
 /// Restores the previously entered runtime on drop.
@@ -65,6 +71,28 @@ pub(crate) fn with_worker<R>(f: impl FnOnce(Option<&WorkerContext>) -> R) -> R {
     // caller keeps the WorkerContext alive on its stack for that extent,
     // and only this thread reads it.
     f(unsafe { worker.as_ref() })
+}
+
+/// Runs `f`, which drops tasks' futures at shutdown, with this thread
+/// marked as doing so (see [`is_dropping_tasks`]).
+pub(crate) fn dropping_tasks<R>(f: impl FnOnce() -> R) -> R {
+    struct Reset(bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            let prev = self.0;
+            let _ = CONTEXT.try_with(|cx| cx.dropping_tasks.set(prev));
+        }
+    }
+    let prev = CONTEXT.try_with(|cx| cx.dropping_tasks.replace(true)).unwrap_or(false);
+    let _reset = Reset(prev);
+    f()
+}
+
+/// True while this thread drops tasks' futures at shutdown: a `block_on`
+/// from a future's `Drop` then would wait for tasks that are being
+/// dropped, or for a runtime that no longer runs anything.
+pub(crate) fn is_dropping_tasks() -> bool {
+    CONTEXT.try_with(|cx| cx.dropping_tasks.get()).unwrap_or(false)
 }
 
 /// True on a thread that is currently a weft worker (even one whose core

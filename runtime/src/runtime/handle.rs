@@ -87,6 +87,13 @@ impl Handle {
     /// the worker's tasks to another thread first.
     #[track_caller]
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        if context::is_dropping_tasks() {
+            panic!(
+                "cannot call `block_on` while the runtime drops its tasks at shutdown (from a \
+                 task's `Drop`): the tasks it could wait for are being dropped and nothing runs \
+                 any more"
+            );
+        }
         if context::holds_worker_core() {
             panic!(
                 "cannot call `block_on` from inside a weft worker thread: it would block the \

@@ -364,7 +364,7 @@ impl Shared {
     /// owned task (the first core here does it for all; the others find the
     /// list empty), then drop the queue references the core holds.
     pub(crate) fn shutdown_core(&self, core: &Core) {
-        self.owned.close_and_shutdown_all(core.index);
+        context::dropping_tasks(|| self.owned.close_and_shutdown_all(core.index));
         drop(self.remotes[core.index].lifo.take());
         while let Some(task) = core.local.pop() {
             drop(task);
@@ -424,7 +424,7 @@ impl Shared {
             waker.wake();
         }
         if !cores.is_empty() {
-            self.owned.close_and_shutdown_all(0);
+            context::dropping_tasks(|| self.owned.close_and_shutdown_all(0));
             for core in cores {
                 while let Some(task) = core.local.pop() {
                     drop(task);
@@ -434,6 +434,7 @@ impl Shared {
         for remote in self.remotes.iter() {
             drop(remote.lifo.take());
             remote.driver.shutdown_io();
+            remote.time.wake_all_at_shutdown();
         }
         self.drain_injector();
         debug_assert!(self.owned.is_closed_and_empty());

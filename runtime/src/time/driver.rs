@@ -163,6 +163,17 @@ impl TimeShared {
         self.advanced.fetch_max(wheel.elapsed(), Relaxed);
     }
 
+    /// At shutdown, after the shutdown flag is set: wakes every timer's
+    /// waiter, which then sees the flag (see `Sleep::poll`) instead of
+    /// waiting for a wheel nobody advances any more.
+    pub(crate) fn wake_all_at_shutdown(&self) {
+        let mut wakers = Vec::new();
+        self.wheel.lock().take_wakers(&mut wakers);
+        for waker in wakers {
+            waker.wake();
+        }
+    }
+
     /// Earliest pending deadline (lock-free hint).
     pub(crate) fn next_deadline(&self) -> u64 {
         // Relaxed: a hint, see the field's docs.

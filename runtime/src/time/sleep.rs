@@ -106,6 +106,10 @@ impl Sleep {
     }
 }
 
+const SHUT_DOWN: &str = "the weft runtime this timer was created in has shut down: its timers \
+     no longer fire (a future awaiting one outlived the runtime, e.g. in `Handle::block_on` \
+     on another thread)";
+
 impl Future for Sleep {
     type Output = ();
 
@@ -117,12 +121,22 @@ impl Future for Sleep {
         // sleeps still yields to other tasks.
         let restore = std::task::ready!(coop::poll_proceed(cx));
         let fired = match self.entry {
-            Entry::Registered { worker, key } => self.shared.time(worker).poll(key, cx.waker()),
+            Entry::Registered { worker, key } => {
+                let fired = self.shared.time(worker).poll(key, cx.waker());
+                // After shutdown no one advances the wheel: waiting would
+                // hang (shutdown wakes every timer so that it gets here).
+                // Checked after `poll` stored the waker: a shutdown that
+                // took the wakers before that has set the flag already.
+                if !fired && self.shared.is_shutdown() {
+                    panic!("{SHUT_DOWN}");
+                }
+                fired
+            }
             Entry::Unregistered if Instant::now() >= self.deadline => true,
             Entry::Unregistered => {
                 let shared = &self.shared;
                 if shared.is_shutdown() {
-                    panic!("the weft runtime this timer was created in has shut down");
+                    panic!("{SHUT_DOWN}");
                 }
                 let worker = shared.home_worker();
                 let tick = shared.clock.tick_ceil(self.deadline.into_std());

@@ -126,6 +126,13 @@ impl Wheel {
         matches!(self.entries[key].state, EntryState::Fired)
     }
 
+    /// Takes the waker of every timer (runtime shutdown: the wheel will
+    /// never advance again, so whoever waits on it must look now). The
+    /// entries stay, unfired, until their `Sleep`s drop them.
+    pub(crate) fn take_wakers(&mut self, wake: &mut Vec<Waker>) {
+        wake.extend(self.entries.iter_mut().filter_map(|(_, entry)| entry.waker.take()));
+    }
+
     /// Replaces the waker a pending timer will wake.
     pub(crate) fn set_waker(&mut self, key: usize, waker: &Waker) {
         let entry = &mut self.entries[key];
