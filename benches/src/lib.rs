@@ -15,6 +15,9 @@
 //! [`http`], hyper 1.x over each runtime's sockets, through
 //! `weft::hyper::WeftIo` and hyper-util's `TokioIo`). [`chart`] draws the
 //! `compare` ratios as an SVG bar chart.
+//!
+//! Runtimes are multi-threaded ([`Rt::with_workers`]) or current-thread
+//! ([`Rt::current_thread`]); [`Flavor`] picks one.
 
 use std::fmt;
 use std::future::Future;
@@ -36,13 +39,33 @@ pub use workloads::Workload;
 /// Worker threads used for both runtimes (the benchmark machines have 2 cores).
 pub const WORKER_THREADS: usize = 2;
 
+/// Which kind of runtime a workload runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flavor {
+    /// Multi-threaded, [`WORKER_THREADS`] workers ([`Rt::with_workers`]).
+    MultiThread,
+    /// Current-thread: tasks run only on the thread inside [`Rt::block_on`]
+    /// ([`Rt::current_thread`]).
+    CurrentThread,
+}
+
+impl Flavor {
+    /// Builds a fresh `R` runtime of this flavor.
+    pub fn build<R: Rt>(self) -> R {
+        match self {
+            Flavor::MultiThread => R::with_workers(WORKER_THREADS),
+            Flavor::CurrentThread => R::current_thread(),
+        }
+    }
+}
+
 /// The small surface of an async runtime that the workloads need.
 ///
 /// `spawn` is called from outside the runtime (the thread that owns it);
 /// [`Rt::spawn_inner`] is an associated function so that code running inside a
 /// task can spawn without holding a reference to the runtime, the way
 /// `tokio::spawn` / `weft::spawn` are used.
-pub trait Rt: Sized + 'static {
+pub trait Rt: Sized + Sync + 'static {
     /// Name printed in tables and used as the criterion function id.
     const NAME: &'static str;
 
@@ -59,7 +82,18 @@ pub trait Rt: Sized + 'static {
     /// drivers enabled.
     fn with_workers(workers: usize) -> Self;
 
-    /// Runs `fut` to completion on the current (non-worker) thread.
+    /// Builds a current-thread runtime with all drivers enabled: every task
+    /// runs on the thread inside [`Rt::block_on`], and only while one is.
+    fn current_thread() -> Self;
+
+    /// The flavor this runtime was built with. Workloads that wait for
+    /// their tasks from outside the runtime must do it inside
+    /// [`Rt::block_on`] on a [`Flavor::CurrentThread`] runtime.
+    fn flavor(&self) -> Flavor;
+
+    /// Runs `fut` to completion on the current thread: a non-worker thread
+    /// on a multi-threaded runtime; on a current-thread one, the thread
+    /// that also runs the tasks meanwhile.
     fn block_on<F: Future>(&self, fut: F) -> F::Output;
 
     /// Spawns `fut` on this runtime through its handle, from any thread.
@@ -159,8 +193,9 @@ pub trait Rt: Sized + 'static {
     ) -> impl Future<Output = io::Result<()>> + Send + 'a;
 }
 
-/// The weft runtime under test.
-pub struct Weft(weft::runtime::Runtime);
+/// The weft runtime under test, and its flavor (weft has no public flavor
+/// query).
+pub struct Weft(weft::runtime::Runtime, Flavor);
 
 impl Rt for Weft {
     const NAME: &'static str = "weft";
@@ -174,7 +209,19 @@ impl Rt for Weft {
             .build()
             .expect("failed to build the weft runtime");
         assert_eq!(rt.metrics().num_workers(), workers, "weft worker count");
-        Weft(rt)
+        Weft(rt, Flavor::MultiThread)
+    }
+
+    fn current_thread() -> Self {
+        let rt = weft::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("failed to build the weft current-thread runtime");
+        Weft(rt, Flavor::CurrentThread)
+    }
+
+    fn flavor(&self) -> Flavor {
+        self.1
     }
 
     fn block_on<F: Future>(&self, fut: F) -> F::Output {
@@ -264,7 +311,7 @@ impl Rt for Weft {
     }
 }
 
-/// The Tokio multi-threaded runtime, the baseline.
+/// The Tokio runtime, the baseline (multi-threaded or current-thread).
 pub struct Tokio(tokio::runtime::Runtime);
 
 impl Rt for Tokio {
@@ -280,6 +327,21 @@ impl Rt for Tokio {
             .expect("failed to build the Tokio runtime");
         assert_eq!(rt.metrics().num_workers(), workers, "Tokio worker count");
         Tokio(rt)
+    }
+
+    fn current_thread() -> Self {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("failed to build the Tokio current-thread runtime");
+        Tokio(rt)
+    }
+
+    fn flavor(&self) -> Flavor {
+        match self.0.handle().runtime_flavor() {
+            tokio::runtime::RuntimeFlavor::CurrentThread => Flavor::CurrentThread,
+            _ => Flavor::MultiThread,
+        }
     }
 
     fn block_on<F: Future>(&self, fut: F) -> F::Output {

@@ -2,8 +2,9 @@
 //! memory a pending timer holds.
 //!
 //! Every sleep is created and first polled inside a task on a worker thread
-//! (never from `block_on`), so it registers in the wheel (weft) or timer
-//! shard (Tokio) the way a server's timers do. Both runtimes get the same
+//! (never in the future given to `block_on`; on a current-thread runtime, in
+//! a task run by the `block_on` thread), so it registers in the wheel (weft)
+//! or timer shard (Tokio) the way a server's timers do. Both runtimes get the same
 //! pseudo-random durations ([`XorShift`] with fixed seeds).
 
 use std::future::Future;
@@ -17,6 +18,7 @@ use std::time::{Duration, Instant};
 use futures_util::poll;
 
 use crate::alloc::{self, Snapshot};
+use crate::workloads::done_channel;
 use crate::Rt;
 
 /// Sleeps (one task each) per run of [`timers_fire`].
@@ -141,8 +143,12 @@ async fn poll_once_pending<F: Future>(fut: Pin<&mut F>) -> bool {
 ///
 /// A pending sleep gives its coop budget back on both runtimes, so the
 /// polls never hit the budget and every sleep really registers.
+///
+/// Runs on either [`crate::Flavor`]: on a current-thread runtime the tasks
+/// run inside the `block_on` that waits for them (see
+/// [`crate::workloads::done_channel`]).
 pub fn timers_cancel<R: Rt>(rt: &R, iters: u64) -> Duration {
-    let (done, done_rx) = mpsc::sync_channel(CANCEL_TASKS);
+    let (done, done_rx) = done_channel(rt, CANCEL_TASKS);
     let start = Instant::now();
     for iter in 0..iters {
         for task in 0..CANCEL_TASKS {
@@ -155,12 +161,10 @@ pub fn timers_cancel<R: Rt>(rt: &R, iters: u64) -> Duration {
                     let pending = poll_once_pending(sleep.as_mut()).await;
                     assert!(pending, "a {ms} ms sleep completed at once");
                 }
-                done.send(()).expect("done receiver dropped");
+                done.send();
             }));
         }
-        for _ in 0..CANCEL_TASKS {
-            done_rx.recv_timeout(DONE_TIMEOUT).expect("timers_cancel did not complete in time");
-        }
+        done_rx.wait(rt, CANCEL_TASKS);
     }
     start.elapsed()
 }

@@ -14,13 +14,21 @@
 //! and, in the same `net` group, `http_hello` (see `weft_benches::http`:
 //! hyper 1.x server and client on each runtime, time per request).
 //!
+//! Last come the current-thread rows (group `current_thread`, labelled
+//! `ct: ...`): weft's `Builder::new_current_thread` against Tokio's, both
+//! with all drivers enabled, on the scheduler workloads that make sense on
+//! one thread (`Workload::CURRENT_THREAD`), `timers_cancel` and `tcp_echo`.
+//! Every task there runs on the thread inside `block_on`: the workloads
+//! wait for their tasks in `block_on` rather than on a channel (see
+//! `weft_benches::workloads::done_channel`).
+//!
 //! A full run also draws the ratios as a bar chart,
 //! `benches/results/latest.svg` (see `weft_benches::chart`).
 //!
 //! Usage: `cargo run --release -p weft-benches --bin compare -- [--quick] [--rounds N]
 //! [--only GROUP,...]`; `--only` (groups `scheduler`, `timers`, `blocking`,
-//! `net`) runs some groups of rows and leaves `results/latest.md` and
-//! `results/latest.svg` alone.
+//! `net`, `current_thread`) runs some groups of rows and leaves
+//! `results/latest.md` and `results/latest.svg` alone.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -38,7 +46,7 @@ use weft_benches::timers::{
     FIRE_TIMERS, MEM_SLEEP, MEM_TIMERS,
 };
 use weft_benches::workloads::NUM_SPAWN;
-use weft_benches::{Rt, Tokio, Weft, Workload, WORKER_THREADS};
+use weft_benches::{Flavor, Rt, Tokio, Weft, Workload, WORKER_THREADS};
 
 #[global_allocator]
 static GLOBAL: CountingAlloc = CountingAlloc;
@@ -77,20 +85,29 @@ struct Groups {
     timers: bool,
     blocking: bool,
     net: bool,
+    current_thread: bool,
 }
 
 impl Groups {
-    const ALL: Groups = Groups { scheduler: true, timers: true, blocking: true, net: true };
-    const NAMES: &'static str = "scheduler, timers, blocking, net";
+    const ALL: Groups =
+        Groups { scheduler: true, timers: true, blocking: true, net: true, current_thread: true };
+    const NAMES: &'static str = "scheduler, timers, blocking, net, current_thread";
 
     fn parse(list: &str) -> Result<Groups, String> {
-        let mut groups = Groups { scheduler: false, timers: false, blocking: false, net: false };
+        let mut groups = Groups {
+            scheduler: false,
+            timers: false,
+            blocking: false,
+            net: false,
+            current_thread: false,
+        };
         for name in list.split(',') {
             match name.trim() {
                 "scheduler" => groups.scheduler = true,
                 "timers" => groups.timers = true,
                 "blocking" => groups.blocking = true,
                 "net" => groups.net = true,
+                "current_thread" => groups.current_thread = true,
                 other => {
                     return Err(format!("unknown group {other:?} (groups: {})", Groups::NAMES))
                 }
@@ -100,7 +117,7 @@ impl Groups {
     }
 
     fn all(self) -> bool {
-        self.scheduler && self.timers && self.blocking && self.net
+        self.scheduler && self.timers && self.blocking && self.net && self.current_thread
     }
 }
 
@@ -173,12 +190,12 @@ impl Watchdog {
     }
 }
 
-/// One timed sample of `workload` on a fresh `R` runtime: untimed warm-up
-/// iterations (a quarter as many), then the mean time of `iters_per_sample`
-/// iterations, in µs.
-fn sample<R: Rt>(workload: Workload, dog: &Watchdog) -> f64 {
-    dog.starting(format!("{} on {}", workload.name(), R::NAME));
-    let rt = R::with_workers(WORKER_THREADS);
+/// One timed sample of `workload` on a fresh `R` runtime of `flavor`:
+/// untimed warm-up iterations (a quarter as many), then the mean time of
+/// `iters_per_sample` iterations, in µs.
+fn sample<R: Rt>(workload: Workload, flavor: Flavor, dog: &Watchdog) -> f64 {
+    dog.starting(format!("{} ({flavor:?}) on {}", workload.name(), R::NAME));
+    let rt: R = flavor.build();
     let iters = workload.iters_per_sample();
     workload.run(&rt, (iters / 4).max(1));
     let elapsed = workload.run(&rt, iters);
@@ -214,11 +231,11 @@ fn fire_sample<R: Rt>(timers: usize, runs: u64, dog: &Watchdog) -> (f64, f64, f6
     (total.as_secs_f64() * 1e6 / runs as f64, p50, p99)
 }
 
-/// One `timers_cancel` sample on a fresh `R` runtime: ns per sleep over
-/// [`CANCEL_ITERS`] iterations, after one warm-up iteration.
-fn cancel_sample<R: Rt>(dog: &Watchdog) -> f64 {
-    dog.starting(format!("timers_cancel on {}", R::NAME));
-    let rt = R::with_workers(WORKER_THREADS);
+/// One `timers_cancel` sample on a fresh `R` runtime of `flavor`: ns per
+/// sleep over [`CANCEL_ITERS`] iterations, after one warm-up iteration.
+fn cancel_sample<R: Rt>(flavor: Flavor, dog: &Watchdog) -> f64 {
+    dog.starting(format!("timers_cancel ({flavor:?}) on {}", R::NAME));
+    let rt: R = flavor.build();
     timers::timers_cancel(&rt, 1);
     let elapsed = timers::timers_cancel(&rt, CANCEL_ITERS);
     drop(rt);
@@ -278,11 +295,11 @@ impl TimerRows {
             row.tokio.push(tv);
         }
         if weft_first {
-            self.cancel.weft.push(cancel_sample::<Weft>(dog));
-            self.cancel.tokio.push(cancel_sample::<Tokio>(dog));
+            self.cancel.weft.push(cancel_sample::<Weft>(Flavor::MultiThread, dog));
+            self.cancel.tokio.push(cancel_sample::<Tokio>(Flavor::MultiThread, dog));
         } else {
-            self.cancel.tokio.push(cancel_sample::<Tokio>(dog));
-            self.cancel.weft.push(cancel_sample::<Weft>(dog));
+            self.cancel.tokio.push(cancel_sample::<Tokio>(Flavor::MultiThread, dog));
+            self.cancel.weft.push(cancel_sample::<Weft>(Flavor::MultiThread, dog));
         }
     }
 
@@ -432,12 +449,12 @@ impl BlockingRows {
     }
 }
 
-/// `tcp_echo` on a fresh `R` runtime: a warm-up run of
+/// `tcp_echo` on a fresh `R` runtime of `flavor`: a warm-up run of
 /// [`ECHO_WARM_MSGS`] messages per connection, then ns per message of a
 /// timed run.
-fn echo_sample<R: Rt>(dog: &Watchdog) -> f64 {
-    dog.starting(format!("tcp_echo on {}", R::NAME));
-    let rt = R::with_workers(WORKER_THREADS);
+fn echo_sample<R: Rt>(flavor: Flavor, dog: &Watchdog) -> f64 {
+    dog.starting(format!("tcp_echo ({flavor:?}) on {}", R::NAME));
+    let rt: R = flavor.build();
     net::tcp_echo(&rt, ECHO_CONNS, ECHO_WARM_MSGS);
     let elapsed = net::tcp_echo(&rt, ECHO_CONNS, ECHO_MSGS);
     drop(rt);
@@ -476,16 +493,78 @@ impl NetRows {
 
     fn sample(&mut self, weft_first: bool, dog: &Watchdog) {
         if weft_first {
-            self.echo.weft.push(echo_sample::<Weft>(dog));
-            self.echo.tokio.push(echo_sample::<Tokio>(dog));
+            self.echo.weft.push(echo_sample::<Weft>(Flavor::MultiThread, dog));
+            self.echo.tokio.push(echo_sample::<Tokio>(Flavor::MultiThread, dog));
             self.http.weft.push(http_sample::<Weft>(dog));
             self.http.tokio.push(http_sample::<Tokio>(dog));
         } else {
-            self.echo.tokio.push(echo_sample::<Tokio>(dog));
-            self.echo.weft.push(echo_sample::<Weft>(dog));
+            self.echo.tokio.push(echo_sample::<Tokio>(Flavor::MultiThread, dog));
+            self.echo.weft.push(echo_sample::<Weft>(Flavor::MultiThread, dog));
             self.http.tokio.push(http_sample::<Tokio>(dog));
             self.http.weft.push(http_sample::<Weft>(dog));
         }
+    }
+}
+
+/// The current-thread rows (`ct: ...`), measured round by round.
+struct CurrentThreadRows {
+    /// One per [`Workload::CURRENT_THREAD`] entry, in that order.
+    sched: Vec<Row>,
+    cancel: Row,
+    echo: Row,
+}
+
+impl CurrentThreadRows {
+    fn new() -> CurrentThreadRows {
+        CurrentThreadRows {
+            sched: Workload::CURRENT_THREAD
+                .iter()
+                .map(|w| Row::new(format!("ct: {}", w.current_thread_name())))
+                .collect(),
+            cancel: Row::new("ct: timers_cancel (ns/sleep)"),
+            echo: Row::new(format!(
+                "ct: tcp_echo ({ECHO_CONNS} conns × {ECHO_MSGS} msgs of {ECHO_MSG_SIZE} B; ns/msg)"
+            )),
+        }
+    }
+
+    /// One sample of each current-thread workload on each runtime,
+    /// `weft_first` or not.
+    fn sample(&mut self, weft_first: bool, dog: &Watchdog) {
+        fn both(weft_first: bool, row: &mut Row, weft: impl Fn() -> f64, tokio: impl Fn() -> f64) {
+            if weft_first {
+                row.weft.push(weft());
+                row.tokio.push(tokio());
+            } else {
+                row.tokio.push(tokio());
+                row.weft.push(weft());
+            }
+        }
+        const CT: Flavor = Flavor::CurrentThread;
+        for (&workload, row) in Workload::CURRENT_THREAD.iter().zip(&mut self.sched) {
+            both(
+                weft_first,
+                row,
+                || sample::<Weft>(workload, CT, dog),
+                || sample::<Tokio>(workload, CT, dog),
+            );
+        }
+        both(
+            weft_first,
+            &mut self.cancel,
+            || cancel_sample::<Weft>(CT, dog),
+            || cancel_sample::<Tokio>(CT, dog),
+        );
+        both(
+            weft_first,
+            &mut self.echo,
+            || echo_sample::<Weft>(CT, dog),
+            || echo_sample::<Tokio>(CT, dog),
+        );
+    }
+
+    fn into_rows(self) -> impl Iterator<Item = Row> {
+        self.sched.into_iter().chain([self.cancel, self.echo])
     }
 }
 
@@ -634,8 +713,8 @@ fn measure(opts: &Options, dog: &Watchdog) -> Measured {
     eprintln!("compare: warm-up round");
     if groups.scheduler {
         for workload in Workload::ALL {
-            sample::<Weft>(workload, dog);
-            sample::<Tokio>(workload, dog);
+            sample::<Weft>(workload, Flavor::MultiThread, dog);
+            sample::<Tokio>(workload, Flavor::MultiThread, dog);
         }
     }
     let mut timer_rows = TimerRows::new();
@@ -649,6 +728,11 @@ fn measure(opts: &Options, dog: &Watchdog) -> Measured {
         eprintln!("compare: warm-up tcp_echo, http_hello");
         NetRows::new().sample(true, dog);
     }
+    let mut ct_rows = CurrentThreadRows::new();
+    if groups.current_thread {
+        eprintln!("compare: warm-up current_thread");
+        CurrentThreadRows::new().sample(true, dog);
+    }
     for round in 0..opts.rounds {
         eprintln!("compare: round {}/{}", round + 1, opts.rounds);
         // Alternate which runtime goes first to cancel drift.
@@ -656,11 +740,11 @@ fn measure(opts: &Options, dog: &Watchdog) -> Measured {
         if groups.scheduler {
             for (workload, row) in Workload::ALL.iter().zip(&mut sched_rows) {
                 if weft_first {
-                    row.weft.push(sample::<Weft>(*workload, dog));
-                    row.tokio.push(sample::<Tokio>(*workload, dog));
+                    row.weft.push(sample::<Weft>(*workload, Flavor::MultiThread, dog));
+                    row.tokio.push(sample::<Tokio>(*workload, Flavor::MultiThread, dog));
                 } else {
-                    row.tokio.push(sample::<Tokio>(*workload, dog));
-                    row.weft.push(sample::<Weft>(*workload, dog));
+                    row.tokio.push(sample::<Tokio>(*workload, Flavor::MultiThread, dog));
+                    row.weft.push(sample::<Weft>(*workload, Flavor::MultiThread, dog));
                 }
             }
         }
@@ -672,6 +756,9 @@ fn measure(opts: &Options, dog: &Watchdog) -> Measured {
         }
         if groups.net {
             net_rows.sample(weft_first, dog);
+        }
+        if groups.current_thread {
+            ct_rows.sample(weft_first, dog);
         }
     }
 
@@ -717,6 +804,9 @@ fn measure(opts: &Options, dog: &Watchdog) -> Measured {
         (idle_rows, idle_conns) = idle_conns_rows(opts.fd_limit, dog);
         rows.extend(idle_rows);
     }
+    if groups.current_thread {
+        rows.extend(ct_rows.into_rows());
+    }
     Measured { rows, weft_sleep_size, tokio_sleep_size, pool_threads, idle_conns }
 }
 
@@ -744,8 +834,9 @@ fn main() -> ExitCode {
 
     let doc = format!(
         "# weft vs Tokio\n\n\
-         Machine: {}; date {} (UTC); {WORKER_THREADS} worker threads each; \
-         {} rounds, alternating which runtime goes first.\n\n\
+         Machine: {}; date {} (UTC); {WORKER_THREADS} worker threads each \
+         (`ct:` rows: current-thread runtimes); {} rounds, alternating which \
+         runtime goes first.\n\n\
          Time rows: µs per workload iteration (median over rounds). \
          `bytes/task`, `allocs/task`: {NUM_SPAWN} `async {{}}` tasks spawned and \
          joined, counted after a warm-up round.\n\n\
@@ -810,7 +901,23 @@ fn main() -> ExitCode {
          task) and sends {HTTP_REQS} keep-alive `GET /` one after the other, reading \
          each response body in full; ns per request = time from spawning the clients \
          (TCP connections already open) to the last one done / {http_reqs}, on a fresh \
-         runtime after a warm-up run of {HTTP_WARM_REQS} requests per connection.\n\n{}",
+         runtime after a warm-up run of {HTTP_WARM_REQS} requests per connection.\n\n\
+         Current-thread rows (`ct: ...`): the same workloads on weft's \
+         `Builder::new_current_thread()` and Tokio's `Builder::new_current_thread()`, \
+         both `enable_all`: every task runs on the one thread inside `block_on`, \
+         which is also where the workload waits for them (its tasks signal through a \
+         channel whose receiver is awaited in `block_on`, with a {done_timeout_s} s \
+         timeout sleep beside it). Root tasks are spawned through the handle from \
+         outside `block_on` (they wait in the injector until `block_on` starts), \
+         then spawn the rest from inside. `ct: spawn_many_remote_queued`: \
+         {NUM_SPAWN} empty tasks spawned through the handle while no thread is in \
+         `block_on`, then their join handles awaited in `block_on` (the \
+         multi-thread `spawn_many_remote_idle` code). \
+         `ct: spawn_many_remote_thread`: another thread spawns {NUM_SPAWN} tasks \
+         through the handle while `block_on` waits for the last one (remote \
+         spawns racing the runtime thread, which parks and is woken whenever it \
+         drains the injector). `ct: timers_cancel`, `ct: tcp_echo`: as the \
+         multi-thread rows, on one thread.\n\n{}",
         report::machine(),
         report::today_utc(),
         opts.rounds,
@@ -828,6 +935,7 @@ fn main() -> ExitCode {
         fire_sleeps = FIRE_TIMERS * FIRE_RUNS as usize,
         echo_msgs = ECHO_CONNS * ECHO_MSGS,
         http_reqs = HTTP_CONNS * HTTP_REQS,
+        done_timeout_s = weft_benches::workloads::DONE_TIMEOUT.as_secs(),
         idle_conns = measured.idle_conns,
         idle_fds = 2 * measured.idle_conns,
         fd_limit = opts.fd_limit,
@@ -852,8 +960,8 @@ fn main() -> ExitCode {
         &measured.rows,
         "weft vs Tokio: median cost ratio weft/Tokio per row",
         &format!(
-            "Machine: {}; date {} (UTC); {WORKER_THREADS} worker threads each; {} rounds. \
-             Rows without a ratio are left out.",
+            "Machine: {}; date {} (UTC); {WORKER_THREADS} worker threads each \
+             (ct: current-thread); {} rounds. Rows without a ratio are left out.",
             report::machine(),
             report::today_utc(),
             opts.rounds
