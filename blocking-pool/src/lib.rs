@@ -56,13 +56,45 @@
 //!
 //! # Shutdown
 //!
-//! [`Pool::shutdown`] refuses new jobs ([`Pool::try_spawn`] returns
-//! [`SpawnError`]; [`Pool::spawn`] returns a Task that is already
-//! cancelled), cancels every queued job that has not started (its closure is
-//! dropped unrun and its Task resolves to a cancelled [`JoinError`]), lets
-//! running jobs finish, and waits up to a timeout for every thread to exit.
-//! A job submitted while `shutdown` runs either runs or is cancelled; its
-//! Task resolves either way.
+//! [`Pool::shutdown`] refuses new jobs ([`Pool::try_spawn`] and
+//! [`Pool::try_spawn_mandatory`] return [`SpawnError`]; [`Pool::spawn`]
+//! returns a Task that is already cancelled), cancels every queued ordinary
+//! job that has not started (its closure is dropped unrun and its Task
+//! resolves to a cancelled [`JoinError`]), lets running jobs finish, runs
+//! the queued mandatory jobs (below), and waits up to a timeout for every
+//! thread to exit. An ordinary job submitted while `shutdown` runs either
+//! runs or is cancelled; its Task resolves either way.
+//!
+//! # Mandatory jobs
+//!
+//! A job submitted with [`Pool::try_spawn_mandatory`] is never cancelled:
+//! once that call has returned its Task, the job runs, exactly once, even if
+//! the pool shuts down before it starts. It is for work whose success was
+//! already promised to someone (weft's `fs::File` reports a write done once
+//! its bytes are buffered, and writes them in a mandatory job). The only
+//! refusal is `try_spawn_mandatory` itself returning [`SpawnError`] (and
+//! dropping the closure unrun), which it decides before queueing anything:
+//! after shutdown, or if the pool is found shut down as the call starts.
+//!
+//! `shutdown` cancels the ordinary jobs in the queue and puts the mandatory
+//! ones back, in their order, ahead of its wake-ups. After shutdown each
+//! thread keeps taking from the queue, running mandatory jobs (and
+//! cancelling any ordinary job that raced in), until it takes its wake-up
+//! and exits; the last thread to exit runs whatever mandatory job is still
+//! queued. So mandatory jobs run on pool threads, as many at once as there
+//! are threads, and start in submission order, like every job.
+//!
+//! The timeout bounds the caller's wait, not the jobs: `shutdown` waits up
+//! to `timeout` for the threads to finish the running jobs and the queued
+//! mandatory ones and exit. If it returns `false`, nothing is cancelled:
+//! the remaining threads still run the mandatory jobs, then exit. One case
+//! runs them outside the pool's threads: when no thread is left to take
+//! them (every thread's keep-alive ran out just as shutdown began, or no
+//! thread could be started), the thread calling `shutdown` runs them itself
+//! before it waits, and the timeout does not cover them. Likewise a
+//! `try_spawn_mandatory` that races with `shutdown` and finds no thread
+//! alive runs the queued mandatory jobs (its own included) before it
+//! returns.
 //!
 //! Dropping the last [`Pool`] handle does not block and cancels nothing:
 //! jobs already submitted still run, and the threads exit after
@@ -343,16 +375,67 @@ impl Pool {
         Ok(self.spawn(f))
     }
 
-    /// Shuts the pool down: refuses new jobs, cancels the queued jobs that
-    /// have not started (drops their closures, resolves their Tasks as
-    /// cancelled), wakes idle threads so they exit, and waits up to
-    /// `timeout` for running jobs to finish and every thread to exit.
+    /// Like [`try_spawn`](Self::try_spawn), for a *mandatory* job: one that
+    /// [`shutdown`](Self::shutdown) does not cancel (see [Mandatory
+    /// jobs](crate#mandatory-jobs)). Once this returns the Task, `f` runs
+    /// exactly once, whatever shutdown does: its Task never resolves as
+    /// cancelled. After shutdown it returns [`SpawnError`] and drops `f`
+    /// unrun.
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// use std::time::Duration;
+    ///
+    /// let pool = weft_blocking::Pool::builder().max_threads(1).build()?;
+    /// let (release, gate) = mpsc::channel::<()>();
+    /// let (started_tx, started) = mpsc::channel();
+    /// let busy = pool.spawn(move || {
+    ///     started_tx.send(()).unwrap();
+    ///     gate.recv() // holds the only thread
+    /// });
+    /// started.recv().unwrap();
+    /// let ordinary = pool.spawn(|| "ordinary");
+    /// let mandatory = pool.try_spawn_mandatory(|| "mandatory").unwrap();
+    /// assert!(!pool.shutdown(Duration::from_millis(10))); // the thread is busy
+    /// release.send(()).unwrap();
+    /// assert!(pool.shutdown(Duration::from_secs(5)));
+    /// assert!(busy.wait().unwrap().is_ok());
+    /// assert!(ordinary.wait().unwrap_err().is_cancelled());
+    /// assert_eq!(mandatory.wait().unwrap(), "mandatory"); // ran at shutdown
+    /// assert!(pool.try_spawn_mandatory(|| ()).is_err()); // refused now
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// As for [`spawn`](Self::spawn).
+    pub fn try_spawn_mandatory<F, R>(&self, f: F) -> Result<Task<R>, SpawnError>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        // The only refusal. Past this hint the job is sent, and a sent
+        // mandatory job is never dropped unrun: if the flag was set in the
+        // meantime, a thread still alive or the drain in `send` runs it.
+        if self.inner.state.load().shutdown {
+            return Err(SpawnError(()));
+        }
+        let (job, task) = task::new(f);
+        Inner::send(&self.inner, Message::Mandatory(job));
+        Ok(task)
+    }
+
+    /// Shuts the pool down: refuses new jobs, cancels the queued ordinary
+    /// jobs that have not started (drops their closures, resolves their
+    /// Tasks as cancelled), wakes idle threads so they exit, and waits up to
+    /// `timeout` for running jobs and queued [mandatory](crate#mandatory-jobs)
+    /// jobs to finish and every thread to exit.
     ///
     /// Returns whether every thread has exited (its `on_thread_stop` hook
     /// included). On `false`, the remaining threads exit when their current
-    /// job returns. Calling it again only waits again. Called from a job of
-    /// this pool, it cannot see its own thread exit and returns `false`
-    /// after `timeout`.
+    /// job returns and no mandatory job is left in the queue. Calling it
+    /// again only waits again. Called from a job of this pool, it cannot see
+    /// its own thread exit and returns `false` after `timeout`.
     ///
     /// ```
     /// use std::time::Duration;
@@ -371,9 +454,9 @@ impl Pool {
         self.inner.shutdown();
         let all_exited = self.inner.wait_for_threads(timeout);
         if all_exited {
-            // No thread is left to wake: drop spare wake-ups (and any job
-            // that raced in, cancelling it).
-            self.inner.cancel_queued();
+            // No thread is left to wake: drop spare wake-ups, and settle any
+            // job that raced in (cancel it, or run it here if mandatory).
+            self.inner.drain_queued();
         }
         all_exited
     }
@@ -439,8 +522,13 @@ where
 
 /// What goes through the queue.
 enum Message {
+    /// An ordinary job: cancelled if the pool shuts down before it starts.
     Job(Job),
-    /// Sent by `shutdown`, one per thread alive, to wake idle threads.
+    /// A mandatory job: runs even if the pool shuts down before it starts.
+    Mandatory(Job),
+    /// Sent by `shutdown`, one per thread alive, to wake idle threads. A
+    /// thread exits when it takes one, so each takes at most one, and a
+    /// thread waiting after shutdown always has one coming.
     Wake,
 }
 
@@ -458,25 +546,34 @@ struct Inner {
 }
 
 impl Inner {
+    /// Submits an ordinary job.
     fn submit(this: &Arc<Self>, job: Job) {
-        // A hint: a stale "not shut down" is settled by the transition below.
+        // A hint: a stale "not shut down" is settled by the transition in
+        // `send`.
         if this.state.load().shutdown {
             drop(job); // cancels it
             return;
         }
+        Inner::send(this, Message::Job(job));
+    }
+
+    /// Queues a job and decides where it goes.
+    fn send(this: &Arc<Self>, msg: Message) {
         // Send first, then decide: the decision is then ordered after the
         // job is visible in the queue (see `state.rs`). A thread may take
         // the job before the decision; `idle` is then one too high until the
         // decision, which at worst lets another submitter promise its job to
         // the busy thread and start none: this submitter then sees `idle`
         // fall to 0 and starts the thread the other one did not.
-        this.queue_tx.send(Message::Job(job)).expect("the pool holds the receiver");
+        this.queue_tx.send(msg).expect("the pool holds the receiver");
         match this.state.submit(this.config.max_threads) {
             Submit::IdleThread | Submit::Queued => {}
             Submit::StartThread => Inner::start_thread(this),
-            // No thread is left to find the job: cancel it here.
-            Submit::ShutDown { alive: 0 } => this.cancel_queued(),
-            // The last thread to exit cancels what is left in the queue.
+            // No thread is left to find the job: settle it here (cancel it,
+            // or run it on this thread if it is mandatory).
+            Submit::ShutDown { alive: 0 } => this.drain_queued(),
+            // The last thread to exit drains what is left in the queue: its
+            // exit transition follows this one, so it sees the job.
             Submit::ShutDown { .. } => {}
         }
     }
@@ -492,7 +589,7 @@ impl Inner {
             let after = this.state.start_failed();
             this.thread_finished();
             if after.shutdown && after.alive == 0 {
-                this.cancel_queued();
+                this.drain_queued();
             } else if after.alive == 0 {
                 panic!("weft-blocking: cannot start a pool thread ({err}) and none is alive");
             }
@@ -505,13 +602,16 @@ impl Inner {
     fn thread_main(&self) {
         run_hook(&self.config.on_thread_start);
         if self.work().last_at_shutdown {
-            self.cancel_queued();
+            self.drain_queued();
         }
         run_hook(&self.config.on_thread_stop);
         self.thread_finished();
     }
 
-    /// Takes jobs from the queue until the thread may exit.
+    /// Takes jobs from the queue until the thread may exit. After shutdown
+    /// it goes on taking them (running mandatory jobs, cancelling ordinary
+    /// ones that raced in) until it takes its wake-up or finds the queue
+    /// empty at the end of its keep-alive.
     fn work(&self) -> Exit {
         loop {
             // The thread is idle here.
@@ -521,14 +621,14 @@ impl Inner {
                     // job that raced with shutdown; either is correct.
                     if self.state.load().shutdown {
                         drop_job(job);
-                        return self.state.exit_busy();
+                    } else {
+                        self.run_job(job);
                     }
-                    // A panic that escapes `run` (the result's destructor,
-                    // when the Task was dropped) must not kill the thread.
-                    let _ = panic::catch_unwind(AssertUnwindSafe(|| job.run(&self.jobs_completed)));
-                    if let Err(exit) = self.state.become_idle() {
-                        return exit;
-                    }
+                    self.state.become_idle();
+                }
+                Ok(Message::Mandatory(job)) => {
+                    self.run_job(job);
+                    self.state.become_idle();
                 }
                 Ok(Message::Wake) | Err(RecvTimeoutError::Timeout) => {
                     if let Some(exit) = self.state.try_retire() {
@@ -545,23 +645,57 @@ impl Inner {
     fn shutdown(&self) {
         let Some(before) = self.state.shutdown() else { return };
         // Jobs submitted before the flag are in the queue now (state.rs);
-        // later ones see the flag.
-        self.cancel_queued();
-        // Wake the threads waiting in the queue. Threads that are busy see
-        // the flag when they finish; a spare wake-up is harmless.
+        // later ones see the flag. Cancel the ordinary ones; put the
+        // mandatory ones back, in their order, for the threads.
+        let mut mandatory = Vec::new();
+        while let Ok(msg) = self.queue_rx.try_recv() {
+            match msg {
+                Message::Job(job) => drop_job(job),
+                Message::Mandatory(job) => mandatory.push(job),
+                // None yet: only this call sends them, below.
+                Message::Wake => {}
+            }
+        }
+        let requeued = !mandatory.is_empty();
+        for job in mandatory {
+            self.queue_tx.send(Message::Mandatory(job)).expect("the pool holds the receiver");
+        }
+        // Wake the threads waiting in the queue, after the mandatory jobs
+        // (a thread exits when it takes its wake-up). Threads that are busy
+        // come back to the queue when they finish; a spare wake-up is
+        // harmless.
         for _ in 0..before.alive {
             self.queue_tx.send(Message::Wake).expect("the pool holds the receiver");
         }
+        // While the mandatory jobs were out of the queue, every thread may
+        // have exited (its keep-alive ran out on the empty queue), the last
+        // one draining the queue without them: then run them here. If a
+        // thread is still alive at this transition, the last thread's exit
+        // transition follows it, and its drain sees them (if no thread took
+        // them first).
+        if requeued && self.state.recheck().alive == 0 {
+            self.drain_queued();
+        }
     }
 
-    /// Drops every queued job unrun, resolving its Task as cancelled. Called
-    /// after shutdown by `shutdown` itself (before it sends wake-ups), by the
-    /// last thread to exit, or by a submitter that finds no thread alive:
-    /// never while a thread waits for a wake-up this could swallow.
-    fn cancel_queued(&self) {
+    /// Runs a job on this thread. A panic that escapes `run` (the result's
+    /// destructor, when the Task was dropped) must not kill the thread.
+    fn run_job(&self, job: Job) {
+        let _ = panic::catch_unwind(AssertUnwindSafe(|| job.run(&self.jobs_completed)));
+    }
+
+    /// Empties the queue after shutdown, once no thread takes from it:
+    /// cancels ordinary jobs, runs mandatory ones on this thread, drops
+    /// wake-ups. Called by the last thread to exit, by a submitter or
+    /// `shutdown` that finds no thread alive, and by `shutdown` once every
+    /// thread has exited: never while a thread waits for a wake-up this
+    /// could swallow. Several may drain at once; each job is taken by one.
+    fn drain_queued(&self) {
         while let Ok(msg) = self.queue_rx.try_recv() {
-            if let Message::Job(job) = msg {
-                drop_job(job);
+            match msg {
+                Message::Job(job) => drop_job(job),
+                Message::Mandatory(job) => self.run_job(job),
+                Message::Wake => {}
             }
         }
     }
@@ -586,6 +720,11 @@ impl Inner {
             // the `threads` decrement seen under this lock.
             if *threads == 0 && self.state.load().alive == 0 {
                 return true;
+            }
+            if timeout.is_zero() {
+                // A look, not a wait (also under loom, whose timed waits
+                // never time out).
+                return false;
             }
             match deadline {
                 Some(deadline) => {
@@ -618,7 +757,9 @@ fn run_hook(hook: &Option<Hook>) {
 /// `Duration::ZERO` expires the instant a thread finds the queue empty (so
 /// a model explores every point at which the last idle thread can time
 /// out), and any other keep-alive never expires (threads wait for a job or
-/// a shutdown wake-up). Timed waits in `shutdown` wait until done.
+/// a shutdown wake-up). Timed waits in `shutdown` wait until done, except
+/// that `shutdown(Duration::ZERO)` only looks (as it does without loom), so
+/// a model can check what happens after a shutdown that did not wait.
 #[cfg(loom)]
 #[doc(hidden)]
 pub mod __loom {

@@ -25,6 +25,14 @@
 //! and then the next timeout finds `idle > 0`). Threads never exit while a
 //! job waits for them, and never wait in vain for longer than a keep-alive.
 //!
+//! After shutdown, `idle` decides nothing: a thread whose wait ends (a
+//! wake-up, or its keep-alive) exits, finishing a job changes nothing, and
+//! submissions change nothing. Only `alive` still counts down: the thread
+//! that takes it to 0 is the last one (see [`Exit`]). `alive` never grows
+//! after the flag (threads are only started by submissions decided before
+//! it), so once a transition after the flag sees `alive == 0`, no thread
+//! will take from the queue again.
+//!
 //! Orderings: every transition is one successful compare-exchange with
 //! `AcqRel`, even when it changes nothing. A submitter sends its job *before*
 //! its transition, so any later transition (in the word's modification order:
@@ -87,8 +95,8 @@ pub(crate) enum Submit {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[must_use]
 pub(crate) struct Exit {
-    /// It was the last thread of a shut-down pool: it must cancel whatever
-    /// is left in the queue.
+    /// It was the last thread of a shut-down pool: it must drain whatever
+    /// is left in the queue (cancel ordinary jobs, run mandatory ones).
     pub(crate) last_at_shutdown: bool,
 }
 
@@ -172,22 +180,17 @@ impl StateCell {
         .1
     }
 
-    /// A thread finished a job and becomes idle. `Err` if the pool is shut
-    /// down: the thread has been counted out instead.
-    pub(crate) fn become_idle(&self) -> Result<(), Exit> {
-        let (before, after) = self.transition(|mut s| {
-            if s.shutdown {
-                s.alive -= 1;
-            } else {
+    /// A thread finished a job (ran or cancelled it) and becomes idle. After
+    /// shutdown this changes nothing: `idle` no longer decides anything, and
+    /// the thread goes on taking messages until its wake-up (see
+    /// `Inner::work`).
+    pub(crate) fn become_idle(&self) {
+        self.transition(|mut s| {
+            if !s.shutdown {
                 s.idle += 1;
             }
             s
         });
-        if before.shutdown {
-            Err(Exit::after(after))
-        } else {
-            Ok(())
-        }
     }
 
     /// An idle thread's wait ended without a job (keep-alive expired, or a
@@ -205,14 +208,11 @@ impl StateCell {
         (before.shutdown || before.idle > 0).then(|| Exit::after(after))
     }
 
-    /// A thread that took a job from the queue after shutdown cancelled it
-    /// and exits (its idle period already ended with the job).
-    pub(crate) fn exit_busy(&self) -> Exit {
-        let (_, after) = self.transition(|mut s| {
-            s.alive -= 1;
-            s
-        });
-        Exit::after(after)
+    /// A transition that changes nothing, for its ordering: every later
+    /// transition acquires what this thread did before it (the jobs it sent),
+    /// and the state it returns is current at that point of the order.
+    pub(crate) fn recheck(&self) -> State {
+        self.transition(|s| s).1
     }
 
     /// Sets the shutdown flag. Returns the state before if this call set it,
@@ -247,16 +247,34 @@ mod tests {
         // The submitter wins: the thread must stay for the job.
         let cell = StateCell::new();
         assert_eq!(cell.submit(1), Submit::StartThread);
-        cell.become_idle().unwrap(); // finished the job, idle again
+        cell.become_idle(); // finished the job, idle again
         assert_eq!(cell.submit(1), Submit::IdleThread);
         assert_eq!(cell.try_retire(), None);
 
         // The thread wins: the submitter must start a new thread.
         let cell = StateCell::new();
         assert_eq!(cell.submit(1), Submit::StartThread);
-        cell.become_idle().unwrap();
+        cell.become_idle();
         assert_eq!(cell.try_retire(), Some(Exit { last_at_shutdown: false }));
         assert_eq!(cell.submit(1), Submit::StartThread);
+    }
+
+    #[test]
+    fn after_shutdown_only_alive_counts() {
+        let cell = StateCell::new();
+        assert_eq!(cell.submit(2), Submit::StartThread);
+        assert_eq!(cell.submit(2), Submit::StartThread);
+        let before = cell.shutdown().unwrap();
+        assert_eq!(before, State { shutdown: false, alive: 2, idle: 0 });
+        assert_eq!(cell.shutdown(), None, "set once");
+        // Finishing a job changes nothing; submissions are not counted.
+        cell.become_idle();
+        assert_eq!(cell.submit(2), Submit::ShutDown { alive: 2 });
+        assert_eq!(cell.recheck(), State { shutdown: true, alive: 2, idle: 0 });
+        // Any wait that ends exits, even with jobs promised (`idle <= 0`).
+        assert_eq!(cell.try_retire(), Some(Exit { last_at_shutdown: false }));
+        assert_eq!(cell.try_retire(), Some(Exit { last_at_shutdown: true }));
+        assert_eq!(cell.recheck().alive, 0);
     }
 
     #[test]

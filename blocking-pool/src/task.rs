@@ -117,7 +117,7 @@ impl<R> Shared<R> {
 ///
 /// Resolves to `Ok(value)` when the closure returns, or to a [`JoinError`]
 /// when it panicked or was cancelled by [`Pool::shutdown`](crate::Pool::shutdown)
-/// before it started.
+/// before it started (never, for a [mandatory](crate#mandatory-jobs) job).
 ///
 /// Dropping a `Task` detaches the job: it still runs, and its result is
 /// dropped.

@@ -449,3 +449,198 @@ fn many_submitters_at_once() {
     assert!(pool.metrics().threads_alive <= 8);
     assert!(pool.shutdown(DEADLINE));
 }
+
+// ---------------------------------------------------------------------------
+// Mandatory jobs
+
+/// Holds the only thread of a `max_threads(1)` pool until the sender is
+/// used; returns once the job is running.
+fn hold_the_thread(pool: &Pool) -> (mpsc::Sender<()>, Task<&'static str>) {
+    let (release, blocked) = mpsc::channel::<()>();
+    let (started_tx, started) = mpsc::channel::<()>();
+    let blocker = pool.spawn(move || {
+        started_tx.send(()).unwrap();
+        blocked.recv_timeout(DEADLINE).expect("released");
+        "blocker done"
+    });
+    started.recv_timeout(DEADLINE).unwrap();
+    (release, blocker)
+}
+
+#[test]
+fn mandatory_jobs_queued_behind_a_busy_thread_run_at_shutdown() {
+    let stopped = Arc::new(AtomicUsize::new(0));
+    let s = stopped.clone();
+    let pool = Pool::builder()
+        .max_threads(1)
+        .on_thread_stop(move || {
+            s.fetch_add(1, SeqCst);
+        })
+        .build()
+        .unwrap();
+    let (release, blocker) = hold_the_thread(&pool);
+
+    // Ordinary and mandatory jobs queue behind the blocker, interleaved.
+    let ordinary_drops = Arc::new(AtomicUsize::new(0));
+    let ordinary_ran = Arc::new(AtomicUsize::new(0));
+    let mandatory_drops = Arc::new(AtomicUsize::new(0));
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let mut ordinary = Vec::new();
+    let mut mandatory = Vec::new();
+    for i in 0..5 {
+        let (counter, ran) = (DropCounter(ordinary_drops.clone()), ordinary_ran.clone());
+        ordinary.push(pool.spawn(move || {
+            let _counter = &counter;
+            ran.fetch_add(1, SeqCst);
+        }));
+        let (counter, order) = (DropCounter(mandatory_drops.clone()), order.clone());
+        mandatory.push(
+            pool.try_spawn_mandatory(move || {
+                let _counter = &counter;
+                order.lock().unwrap().push(i);
+                if i == 2 {
+                    panic!("mandatory job {i} panics");
+                }
+                (i, thread::current().name().map(str::to_owned))
+            })
+            .expect("accepted before shutdown"),
+        );
+    }
+    assert_eq!(pool.metrics().queue_depth, 10);
+
+    // The blocker still runs: shutdown times out. The ordinary jobs are
+    // cancelled at once, each closure dropped exactly once; the mandatory
+    // ones wait in the queue, neither run nor dropped.
+    assert!(!pool.shutdown(Duration::from_millis(50)));
+    assert_eq!(ordinary_drops.load(SeqCst), 5);
+    for task in ordinary {
+        assert!(task.is_finished());
+        assert!(task.wait().unwrap_err().is_cancelled());
+    }
+    assert_eq!(mandatory_drops.load(SeqCst), 0);
+    assert!(order.lock().unwrap().is_empty());
+    assert!(mandatory.iter().all(|task| !task.is_finished()));
+    assert_eq!(pool.metrics().queue_depth, 5 + 1, "the mandatory jobs and one wake-up");
+
+    // New mandatory jobs are refused, their closures dropped unrun.
+    let late_drops = Arc::new(AtomicUsize::new(0));
+    let counter = DropCounter(late_drops.clone());
+    let err = pool.try_spawn_mandatory(move || drop(counter)).unwrap_err();
+    assert_eq!(err, pool.try_spawn(|| ()).unwrap_err());
+    assert_eq!(err.to_string(), "the blocking pool is shut down");
+    assert_eq!(late_drops.load(SeqCst), 1);
+
+    // The blocker finishes; the pool thread then runs the mandatory jobs, in
+    // order (a panic does not stop it), and exits.
+    release.send(()).unwrap();
+    assert_eq!(wait(blocker).unwrap(), "blocker done");
+    assert!(pool.shutdown(DEADLINE));
+    assert_eq!(*order.lock().unwrap(), [0, 1, 2, 3, 4]);
+    assert_eq!(mandatory_drops.load(SeqCst), 5, "every mandatory closure dropped exactly once");
+    for (i, task) in mandatory.into_iter().enumerate() {
+        assert!(task.is_finished());
+        match task.wait() {
+            Ok((n, name)) => {
+                assert_eq!(n, i);
+                assert_eq!(name.as_deref(), Some("weft-blocking"), "ran on the pool thread");
+            }
+            Err(err) => {
+                assert_eq!(i, 2);
+                assert!(err.is_panic() && !err.is_cancelled(), "{err:?}");
+            }
+        }
+    }
+    assert_eq!(ordinary_ran.load(SeqCst), 0);
+    assert_eq!(ordinary_drops.load(SeqCst), 5);
+    assert_eq!(stopped.load(SeqCst), 1);
+    let m = pool.metrics();
+    assert_eq!((m.threads_alive, m.queue_depth, m.jobs_completed), (0, 0, 6), "{m:?}");
+}
+
+#[test]
+fn mandatory_jobs_run_on_every_thread_at_shutdown() {
+    let pool = Pool::builder().max_threads(4).build().unwrap();
+    // Four busy threads, then sixteen mandatory jobs of 50 ms queued.
+    let (release, gate) = mpsc::channel::<()>();
+    let gate = Arc::new(Mutex::new(gate));
+    let running = Arc::new(AtomicUsize::new(0));
+    let blockers: Vec<_> = (0..4)
+        .map(|_| {
+            let (gate, running) = (gate.clone(), running.clone());
+            pool.spawn(move || {
+                running.fetch_add(1, SeqCst);
+                gate.lock().unwrap().recv_timeout(DEADLINE).expect("released");
+            })
+        })
+        .collect();
+    eventually(DEADLINE, "four blockers run", || running.load(SeqCst) == 4);
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            pool.try_spawn_mandatory(|| {
+                thread::sleep(Duration::from_millis(50));
+                thread::current().id()
+            })
+            .unwrap()
+        })
+        .collect();
+    assert!(!pool.shutdown(Duration::ZERO));
+    for _ in 0..4 {
+        release.send(()).unwrap();
+    }
+    let start = Instant::now();
+    assert!(pool.shutdown(DEADLINE));
+    // On one thread this would take 800 ms.
+    assert!(start.elapsed() < Duration::from_millis(600), "took {:?}", start.elapsed());
+    let mut threads: Vec<_> = tasks.into_iter().map(|task| task.wait().unwrap()).collect();
+    threads.sort_by_key(|id| format!("{id:?}"));
+    threads.dedup();
+    assert!(threads.len() >= 2, "ran on {} thread(s)", threads.len());
+    assert!(!threads.contains(&thread::current().id()));
+    for blocker in blockers {
+        wait(blocker).unwrap();
+    }
+}
+
+#[test]
+fn mandatory_submits_racing_shutdown_run_once_or_are_refused() {
+    for round in 0..50 {
+        let pool = Pool::builder().max_threads(2).keep_alive(Duration::ZERO).build().unwrap();
+        let drops = Arc::new(AtomicUsize::new(0));
+        let ran = Arc::new(AtomicUsize::new(0));
+        let submitters: Vec<_> = (0..4)
+            .map(|_| {
+                let (pool, drops, ran) = (pool.clone(), drops.clone(), ran.clone());
+                thread::spawn(move || {
+                    let (mut accepted, mut refused) = (Vec::new(), 0);
+                    for _ in 0..50 {
+                        let (counter, ran) = (DropCounter(drops.clone()), ran.clone());
+                        match pool.try_spawn_mandatory(move || {
+                            let _counter = counter;
+                            ran.fetch_add(1, SeqCst);
+                        }) {
+                            Ok(task) => accepted.push(task),
+                            Err(_) => refused += 1,
+                        }
+                    }
+                    (accepted, refused)
+                })
+            })
+            .collect();
+        thread::sleep(Duration::from_micros(50 * (round % 5)));
+        assert!(pool.shutdown(DEADLINE), "round {round}");
+        let (mut accepted, mut refused) = (0, 0);
+        for submitter in submitters {
+            let (tasks, r) = submitter.join().unwrap();
+            refused += r;
+            accepted += tasks.len();
+            for task in tasks {
+                // Never cancelled: an accepted job ran, on whichever thread.
+                wait(task).unwrap();
+            }
+        }
+        assert_eq!(accepted + refused, 200);
+        assert_eq!(ran.load(SeqCst), accepted, "round {round}");
+        assert_eq!(drops.load(SeqCst), 200, "round {round}: every closure dropped once");
+        assert_eq!(pool.metrics().threads_alive, 0);
+    }
+}

@@ -5,6 +5,11 @@
 //! thread's keep-alive expires the instant it finds the queue empty, so the
 //! models explore every point at which the last idle thread can time out;
 //! in a pool from `pool_without_keep_alive` idle threads never time out.
+//!
+//! Mandatory jobs (`try_spawn_mandatory`) are never cancelled: the models
+//! at the end check that one queued at shutdown runs exactly once, on a
+//! pool thread or (no thread left) on the thread calling `shutdown`, and
+//! that one racing with shutdown runs exactly once or is refused.
 #![cfg(loom)]
 
 use std::time::Duration;
@@ -113,4 +118,138 @@ fn shutdown_racing_submit(warm: bool) {
         }
     }
     assert_eq!(pool.metrics().threads_alive, 0);
+}
+
+/// A mandatory job queued when shutdown starts runs exactly once, and an
+/// ordinary one queued with it runs or is cancelled, each closure dropped
+/// once. With an expiring keep-alive the pool's only thread may exit while
+/// `shutdown` has the mandatory job out of the queue (it cancels ordinary
+/// jobs and puts mandatory ones back): `shutdown` then runs it itself.
+#[test]
+fn mandatory_job_queued_at_shutdown_runs_when_threads_time_out() {
+    loom::model(|| mandatory_job_queued_at_shutdown(true));
+}
+
+/// The same with a thread that never times out: it may still be running
+/// the ordinary job when shutdown starts, and runs the mandatory one after.
+#[test]
+fn mandatory_job_queued_at_shutdown_runs_after_the_busy_thread() {
+    loom::model(|| mandatory_job_queued_at_shutdown(false));
+}
+
+fn mandatory_job_queued_at_shutdown(expiring: bool) {
+    let pool = if expiring { pool_with_expiring_keep_alive(1) } else { pool_without_keep_alive(1) };
+    let drops = Arc::new(AtomicUsize::new(0));
+    let ran = Arc::new(AtomicUsize::new(0));
+    let ordinary = {
+        let (counter, ran) = (DropCounter(drops.clone()), ran.clone());
+        pool.spawn(move || {
+            let _counter = counter;
+            ran.fetch_add(1, SeqCst);
+        })
+    };
+    let mandatory = {
+        let (counter, ran) = (DropCounter(drops.clone()), ran.clone());
+        pool.try_spawn_mandatory(move || {
+            let _counter = counter;
+            ran.fetch_add(10, SeqCst);
+        })
+        .expect("accepted before shutdown")
+    };
+    // A shutdown that does not wait (so its final drain, once every thread
+    // has exited, cannot rescue a stranded job): the mandatory job still
+    // runs. A job left in the queue with no thread to take it would hang
+    // this wait, which loom reports.
+    pool.shutdown(Duration::ZERO);
+    mandatory.wait().expect("a mandatory job is never cancelled");
+    assert!(pool.shutdown(Duration::from_secs(10)));
+    assert_eq!(drops.load(SeqCst), 2, "each closure dropped exactly once");
+    match ordinary.wait() {
+        Ok(()) => assert_eq!(ran.load(SeqCst), 11),
+        Err(err) => {
+            assert!(err.is_cancelled());
+            assert_eq!(ran.load(SeqCst), 10);
+        }
+    }
+    assert_eq!(pool.metrics().threads_alive, 0);
+}
+
+/// Shutdown racing a mandatory submission to an idle thread: the job runs
+/// exactly once (and its Task resolves `Ok`), or `try_spawn_mandatory`
+/// refuses it and the closure is dropped unrun; never cancelled, never
+/// lost, and shutdown still sees every thread exit.
+#[test]
+fn shutdown_racing_mandatory_submit_to_idle_thread() {
+    loom::model(|| shutdown_racing_mandatory_submit(true));
+}
+
+/// The same with a submission that starts the pool's first thread.
+#[test]
+fn shutdown_racing_mandatory_submit_that_starts_a_thread() {
+    loom::model(|| shutdown_racing_mandatory_submit(false));
+}
+
+fn shutdown_racing_mandatory_submit(warm: bool) {
+    let pool = pool_without_keep_alive(1);
+    if warm {
+        pool.spawn(|| ()).wait().unwrap();
+    }
+    let drops = Arc::new(AtomicUsize::new(0));
+    let ran = Arc::new(AtomicUsize::new(0));
+    let submitter = {
+        let (pool, drops, ran) = (pool.clone(), drops.clone(), ran.clone());
+        loom::thread::spawn(move || {
+            let counter = DropCounter(drops);
+            let task = pool.try_spawn_mandatory(move || {
+                let _counter = counter;
+                ran.fetch_add(1, SeqCst);
+            });
+            // Waits for the job wherever it runs: a hang is a lost job.
+            task.map(|task| task.wait())
+        })
+    };
+    // Not waiting: the submitter's wait alone must see its job run.
+    pool.shutdown(Duration::ZERO);
+    let result = submitter.join().unwrap();
+    assert!(pool.shutdown(Duration::from_secs(10)));
+    assert_eq!(drops.load(SeqCst), 1, "the closure is dropped exactly once");
+    match result {
+        Ok(joined) => {
+            joined.expect("an accepted mandatory job is never cancelled");
+            assert_eq!(ran.load(SeqCst), 1);
+        }
+        Err(_refused) => assert_eq!(ran.load(SeqCst), 0),
+    }
+    assert_eq!(pool.metrics().threads_alive, 0);
+}
+
+/// A mandatory submission racing shutdown while the pool's only thread may
+/// time out: if the submitter finds no thread alive after the flag, it
+/// runs the job itself. Exactly once or refused, as above.
+#[test]
+fn shutdown_racing_mandatory_submit_as_the_thread_times_out() {
+    loom::model(|| {
+        let pool = pool_with_expiring_keep_alive(1);
+        pool.spawn(|| ()).wait().unwrap();
+        let ran = Arc::new(AtomicUsize::new(0));
+        let submitter = {
+            let (pool, ran) = (pool.clone(), ran.clone());
+            loom::thread::spawn(move || {
+                pool.try_spawn_mandatory(move || {
+                    ran.fetch_add(1, SeqCst);
+                })
+                .map(|task| task.wait())
+            })
+        };
+        pool.shutdown(Duration::ZERO);
+        let result = submitter.join().unwrap();
+        assert!(pool.shutdown(Duration::from_secs(10)));
+        match result {
+            Ok(joined) => {
+                joined.expect("an accepted mandatory job is never cancelled");
+                assert_eq!(ran.load(SeqCst), 1);
+            }
+            Err(_refused) => assert_eq!(ran.load(SeqCst), 0),
+        }
+    });
 }

@@ -1,7 +1,8 @@
 //! weft's side of the blocking pool: [`spawn_blocking`] runs a closure as a
 //! weft task on a `weft-blocking` pool thread (so it returns weft's
-//! `JoinHandle`), and [`block_in_place`] hands the calling worker's core to
-//! a pool thread while the closure runs inline.
+//! `JoinHandle`), [`spawn_mandatory_blocking`] does the same with a job that
+//! shutdown does not cancel (for `fs::File`), and [`block_in_place`] hands
+//! the calling worker's core to a pool thread while the closure runs inline.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -95,6 +96,36 @@ where
         drop(detached);
     }
     join
+}
+
+/// Spawns `f` on the runtime's blocking pool as a *mandatory* job: one the
+/// pool's shutdown does not cancel (see "Mandatory jobs" in weft-blocking's
+/// policy). Once this returns the JoinHandle, `f` runs exactly once, even if
+/// the runtime shuts down before a pool thread takes it; the handle then
+/// never resolves as cancelled. `None`: the pool is shut down and refused
+/// the job (`f` is dropped unrun).
+///
+/// For work whose success was already reported: `fs::File` returns from a
+/// write once the bytes are in its buffer, so the job writing them must not
+/// be dropped at shutdown.
+#[cfg(not(loom))] // for `fs`, which loom builds leave out
+#[cfg_attr(feature = "tracing", track_caller)]
+pub(crate) fn spawn_mandatory_blocking<F, R>(shared: &Arc<Shared>, f: F) -> Option<JoinHandle<R>>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    let meta = SpawnMeta::blocking();
+    let (task, notified, join) = task::new_task_with(BlockingTask(Some(f)), BlockingSchedule, meta);
+    let job = Job { notified: Some(notified), task: Some(task), shared: shared.clone() };
+    match shared.blocking.try_spawn_mandatory(move || job.run()) {
+        Ok(detached) => {
+            drop(detached);
+            Some(join)
+        }
+        // Refused: the job was dropped, which cancelled the task.
+        Err(_) => None,
+    }
 }
 
 /// A worker core on its way to a replacement thread. If the original

@@ -241,28 +241,93 @@ fn pool_errors_become_io_errors_after_shutdown() {
         let rt = one_pool_thread_runtime();
         let handle = rt.handle().clone();
         let (mut file, release) = rt.block_on(async {
-            let mut file = File::create(&path).await.unwrap();
+            let mut file =
+                File::options().read(true).write(true).create(true).open(&path).await.unwrap();
             let (release, _blocker) = hold_pool_thread();
             // Accepted into the buffer; the write waits behind the blocker.
             assert_eq!(file.write(b"queued").await.unwrap(), 6);
             (file, release)
         });
-        // Shutdown cancels the queued write (and gives up on the blocker).
+        // Shutdown gives up on the blocker but does not cancel the queued
+        // write (a File's jobs are mandatory): it runs after the blocker,
+        // on the pool thread, after `shutdown_timeout` returned.
         rt.shutdown_timeout(Duration::from_millis(100));
         release.send(()).unwrap();
+        std_block_on(file.flush(), LONG).expect("flush finishes").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"queued");
 
-        // The cancelled write's error comes back from flush: an io::Error
-        // that says what happened, not a panic.
-        let err = std_block_on(file.flush(), LONG).expect("flush finishes").unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::Other);
-        assert!(err.to_string().contains("cancelled"), "unclear error: {err}");
-        // Reported once: the file is idle and fine again.
+        // New operations are refused at once, with an io::Error that says
+        // what happened (not a panic), a write included (not an `Ok` whose
+        // bytes would be lost).
+        let results = [
+            ("write", handle.block_on(file.write(b"late")).map(drop)),
+            ("read", handle.block_on(read_byte(&mut file)).map(drop)),
+            ("seek", handle.block_on(file.seek(SeekFrom::Start(0))).map(drop)),
+            ("metadata", handle.block_on(file.metadata()).map(drop)),
+            ("sync_all", handle.block_on(file.sync_all())),
+        ];
+        for (what, result) in results {
+            let err = result.expect_err(what);
+            assert_eq!(err.kind(), ErrorKind::Other, "{what}: {err}");
+            assert!(err.to_string().contains("shut down"), "{what}: unclear error: {err}");
+        }
+        // Nothing is pending, nothing was written, the position is intact.
         assert!(std_block_on(file.flush(), LONG).unwrap().is_ok());
-        assert_eq!(std::fs::read(&path).unwrap(), b"");
+        assert_eq!(std::fs::read(&path).unwrap(), b"queued");
+        let mut std_file = file.try_into_std().expect("idle");
+        assert_eq!(std::io::Seek::stream_position(&mut std_file).unwrap(), 6);
 
         // A call entering the shut-down runtime is cancelled the same way.
         let err = handle.block_on(fs::read(&path)).unwrap_err();
         assert!(err.to_string().contains("cancelled"), "unclear error: {err}");
+    });
+}
+
+/// The review's reproduction: a write that returned `Ok` is still queued
+/// behind a busy pool thread when the runtime is dropped; the pool's
+/// shutdown runs it instead of cancelling it.
+#[test]
+fn a_write_queued_when_the_runtime_drops_is_not_lost() {
+    with_timeout("write-at-drop", 60, || {
+        let dir = TempDir::new("write-at-drop");
+        let path = dir.0.join("f");
+        let rt = Builder::new_current_thread().max_blocking_threads(1).build().unwrap();
+        rt.block_on(async {
+            let mut file = File::create(&path).await.unwrap();
+            let _busy =
+                weft::task::spawn_blocking(|| std::thread::sleep(Duration::from_millis(300)));
+            file.write_all(b"data").await.unwrap(); // Ok: buffered, queued
+            drop(file);
+        });
+        drop(rt);
+        assert_eq!(std::fs::read(&path).unwrap(), b"data");
+
+        // Many files, each with a write queued behind the busy pool thread
+        // as a multi-thread runtime is dropped: every one lands.
+        let rt = one_pool_thread_runtime();
+        let files: Vec<File> = rt.block_on(async {
+            let mut files = Vec::new();
+            for i in 0..20 {
+                files.push(File::create(dir.0.join(format!("many-{i}"))).await.unwrap());
+            }
+            files
+        });
+        rt.block_on(async {
+            let (release, _blocker) = hold_pool_thread();
+            for (i, mut file) in files.into_iter().enumerate() {
+                file.write_all(format!("file {i}").as_bytes()).await.unwrap();
+            }
+            // Free the pool thread only once the runtime is shutting down.
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(100));
+                let _ = release.send(());
+            });
+        });
+        drop(rt);
+        for i in 0..20 {
+            let text = std::fs::read_to_string(dir.0.join(format!("many-{i}"))).unwrap();
+            assert_eq!(text, format!("file {i}"));
+        }
     });
 }
 
@@ -455,6 +520,97 @@ fn background_write_errors_are_reported_not_lost() {
         file.close().await?;
         assert_eq!(fs::read(&path).await?, b"x");
         Ok(())
+    });
+}
+
+/// Starts a seek while the pool's only thread is held, gives up on it after
+/// one poll (as a `select` would), then lets it run.
+async fn abandon_seek(file: &mut File, pos: SeekFrom) {
+    let (release, blocker) = hold_pool_thread();
+    assert!(poll_once(&mut file.seek(pos)).is_pending(), "the seek waits behind the blocker");
+    release.send(()).unwrap();
+    blocker.await.unwrap();
+}
+
+#[test]
+fn a_seek_given_up_on_reports_its_error_to_the_next_operation() {
+    with_timeout("abandoned-seek", 60, || {
+        let dir = TempDir::new("abandoned-seek");
+        let path = dir.0.join("short");
+        std::fs::write(&path, b"0123456789").unwrap();
+        let rt = one_pool_thread_runtime();
+        rt.block_on(async {
+            let mut file = OpenOptions::new().read(true).write(true).open(&path).await?;
+            assert_eq!(read_byte(&mut file).await?, b'0');
+
+            // Before a short file's start: EINVAL, returned by the next read
+            // instead of a read at the old position. Reported once.
+            abandon_seek(&mut file, SeekFrom::End(-1000)).await;
+            let err = read_byte(&mut file).await.unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+            assert_eq!(read_byte(&mut file).await?, b'1', "the position did not move");
+
+            // ... by the next write, which then writes nothing.
+            abandon_seek(&mut file, SeekFrom::End(-1000)).await;
+            let err = file.write(b"X").await.unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+            file.flush().await?;
+            assert_eq!(fs::read(&path).await?, b"0123456789");
+
+            // ... by flush, a seek, metadata.
+            abandon_seek(&mut file, SeekFrom::End(-1000)).await;
+            assert_eq!(file.flush().await.unwrap_err().kind(), ErrorKind::InvalidInput);
+            abandon_seek(&mut file, SeekFrom::End(-1000)).await;
+            let err = file.seek(SeekFrom::Start(0)).await.unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidInput);
+            abandon_seek(&mut file, SeekFrom::End(-1000)).await;
+            assert_eq!(file.metadata().await.unwrap_err().kind(), ErrorKind::InvalidInput);
+
+            // With bytes read ahead: the read reports the error before it
+            // hands them out, then hands them out (the position is theirs).
+            read_ahead(&mut file, 4).await; // "2345" read ahead
+            abandon_seek(&mut file, SeekFrom::Current(-1000)).await;
+            assert_eq!(read_byte(&mut file).await.unwrap_err().kind(), ErrorKind::InvalidInput);
+            assert_eq!(read_byte(&mut file).await?, b'2');
+            assert_eq!(file.seek(SeekFrom::Current(0)).await?, 3);
+
+            // A seek given up on that succeeds moved the position: no error.
+            abandon_seek(&mut file, SeekFrom::Start(8)).await;
+            assert_eq!(read_byte(&mut file).await?, b'8');
+            Ok::<(), io::Error>(())
+        })
+        .unwrap();
+    });
+}
+
+/// A read given up on that fails changes nothing (no byte consumed, the
+/// position unmoved): its error is dropped rather than failing the next,
+/// unrelated write, and a later read meets it again.
+#[test]
+fn a_read_given_up_on_drops_its_error() {
+    with_timeout("abandoned-read", 60, || {
+        let dir = TempDir::new("abandoned-read");
+        let path = dir.0.join("write-only");
+        let rt = one_pool_thread_runtime();
+        rt.block_on(async {
+            // Open for writing only: every read fails (EBADF).
+            let mut file = File::create(&path).await?;
+            file.write_all(b"abc").await?;
+            let (release, blocker) = hold_pool_thread();
+            let mut byte = [0];
+            assert!(poll_once(&mut file.read(&mut byte)).is_pending());
+            release.send(()).unwrap();
+            blocker.await.unwrap();
+            // Not the read's error: the write works, where it should.
+            file.write_all(b"def").await?;
+            file.flush().await?;
+            assert_eq!(fs::read(&path).await?, b"abcdef");
+            // A read reports its own error.
+            assert!(read_byte(&mut file).await.unwrap_err().raw_os_error().is_some());
+            file.flush().await?;
+            Ok::<(), io::Error>(())
+        })
+        .unwrap();
     });
 }
 

@@ -7,9 +7,20 @@
 //! a write copies the caller's bytes into the buffer, starts the job and
 //! returns at once. Every operation first waits for the job in flight, so
 //! operations reach the OS in the order they were issued. The result of a
-//! job whose caller is gone (a write's, always) is *absorbed*: its error is
-//! kept in `pending_error` and returned by the next operation that can
-//! report it (anything but a read).
+//! job whose caller is gone (a write's, always) is *absorbed*: a write's,
+//! sync's or seek's error is kept in `pending_error` and returned by the
+//! next operation that can report it (anything but a read for a write's or
+//! a sync's; anything for a seek's, see [`Pending`]); a read's or
+//! metadata's error is dropped (see [`File::absorb`]).
+//!
+//! Every job is a *mandatory* pool job (`spawn_mandatory_blocking`): the
+//! runtime's shutdown does not cancel it once started, so a write that
+//! returned `Ok` is never lost. One kind for all jobs keeps the rule simple
+//! (an operation the file started always runs); it costs little, as a file
+//! has at most one job in flight. Order needs nothing more: a file starts
+//! its next job only after the previous one finished. After shutdown the
+//! pool refuses new jobs, and the operation that would have started one
+//! returns the error at once.
 
 use std::fmt;
 use std::fs::{File as StdFile, Metadata};
@@ -24,7 +35,8 @@ use std::task::{ready, Context, Poll, Waker};
 use futures_io::{AsyncRead, AsyncSeek, AsyncWrite};
 
 use super::buf::{Buf, MAX_BUF_SIZE};
-use super::{asyncify, join_error, OpenOptions};
+use super::{asyncify, join_error, shut_down_error, OpenOptions};
+use crate::blocking::spawn_mandatory_blocking;
 use crate::runtime::Handle;
 use crate::task::JoinHandle;
 
@@ -40,11 +52,14 @@ use crate::task::JoinHandle;
 ///   copied into the file's buffer; the write itself runs in the
 ///   background, and its error comes back from the next write, flush, seek,
 ///   sync, `set_len` or `metadata`. Call [`flush`] (or [`sync_all`]) to wait
-///   for the writes and learn their outcome; dropping a `File` lets a write
-///   in flight finish, but its error is then lost;
+///   for the writes and learn their outcome; dropping a `File` (or the
+///   runtime) lets a write in flight finish, but its error is then lost;
 /// - a **read** reads at most as many bytes as asked (and at most 2 MiB)
 ///   in one pool job, after the operations before it;
-/// - a **seek** accounts for bytes read ahead and not yet handed out.
+/// - a **seek** accounts for bytes read ahead and not yet handed out. A
+///   seek given up on before it finished (its future dropped) still runs;
+///   if it fails, the file's next operation, a read included, returns its
+///   error instead of working at the old position.
 ///
 /// Methods that take `&mut self` ([`metadata`], [`set_len`], [`sync_all`],
 /// [`sync_data`]) are ordered after the writes before them.
@@ -79,8 +94,18 @@ pub struct File {
     state: State,
     /// The error of a job whose caller is gone, for the next operation
     /// that can report it.
-    pending_error: Option<io::Error>,
+    pending_error: Option<Pending>,
     max_buf_size: usize,
+}
+
+/// An error kept for a later operation.
+struct Pending {
+    err: io::Error,
+    /// Whether a read must report it too. A failed seek left the position
+    /// where it was, not where its caller asked: a read going on would read
+    /// the wrong bytes. A write's or a sync's error does not concern a read,
+    /// which keeps it for the next operation that can report it.
+    for_reads: bool,
 }
 
 enum State {
@@ -467,10 +492,17 @@ impl File {
         self.max_buf_size = max_buf_size.max(1);
     }
 
-    /// Starts `job` on the pool with the file's buffer. The file is idle;
-    /// `rt` was found before the caller touched the buffer, so a missing
-    /// runtime panics with the file unchanged.
-    fn start<J>(&mut self, rt: &Handle, kind: Kind, job: J)
+    /// Starts `job` on the pool with the file's buffer, as a mandatory job
+    /// (see the module docs). The file is idle; `rt` was found before the
+    /// caller touched the buffer, so a missing runtime panics with the file
+    /// unchanged.
+    ///
+    /// # Errors
+    /// The runtime is shut down and its pool refused the job: the job never
+    /// runs, and the file stays idle with an empty buffer (bytes read ahead
+    /// are given back to the OS position, so `into_std` still positions the
+    /// file right).
+    fn start<J>(&mut self, rt: &Handle, kind: Kind, job: J) -> io::Result<()>
     where
         J: FnOnce(&StdFile, &mut Buf) -> Op + Send + 'static,
     {
@@ -478,13 +510,28 @@ impl File {
             unreachable!("a File starts an operation only when idle")
         };
         let mut buf = mem::take(buf);
+        // How far the OS position is ahead of the caller's: the bytes read
+        // ahead. A write's buffer holds bytes to write instead (`poll_write`
+        // dropped the read-ahead and gives it back itself).
+        let ahead = if kind == Kind::Write { 0 } else { buf.unread() };
         let std = Arc::clone(&self.std);
-        let handle = rt.spawn_blocking(move || {
+        let handle = spawn_mandatory_blocking(&rt.shared, move || {
             let op = job(&std, &mut buf);
             // `std` is dropped here, before the JoinHandle completes.
             (op, buf)
         });
-        self.state = State::Busy(kind, handle);
+        match handle {
+            Some(handle) => {
+                self.state = State::Busy(kind, handle);
+                Ok(())
+            }
+            None => {
+                // The job (the buffer, the clone of `std`) is dropped. lseek
+                // only moves the descriptor's offset (no I/O): fine inline.
+                let _ = seek_back(&self.std, ahead);
+                Err(shut_down_error())
+            }
+        }
     }
 
     /// Waits for the job in flight and makes the file idle again; returns
@@ -500,14 +547,36 @@ impl File {
         Poll::Ready(Some(op))
     }
 
-    /// Takes in the result of a job whose caller is gone: a write's or a
-    /// sync's error is kept for the next operation. Data a read brought
-    /// stays in the buffer; other results are dropped.
+    /// Takes in the result of a job whose caller is gone. A write's or a
+    /// sync's error is kept for the next operation but a read; a seek's for
+    /// the next operation, a read included (see [`Pending`]). Data a read
+    /// brought stays in the buffer; other results are dropped.
+    ///
+    /// A read's or metadata's error is dropped: such a job changed nothing
+    /// (no byte was consumed, the position did not move) and nobody waits
+    /// for its result, so later operations are unaffected, and a later read
+    /// meets the error again if its cause persists. Reporting it from an
+    /// unrelated write would fail that write without trying it.
     fn absorb(&mut self, op: Op) {
-        if let Op::Write(Err(err)) | Op::Sync(Err(err)) = op {
-            // At most one job runs between two reports, so this is empty;
-            // if not, the first error wins.
-            self.pending_error.get_or_insert(err);
+        let (err, for_reads) = match op {
+            Op::Write(Err(err)) | Op::Sync(Err(err)) => (err, false),
+            Op::Seek(Err(err)) => (err, true),
+            _ => return,
+        };
+        // Writes, syncs and seeks start only when no error is pending, and
+        // only one job runs at a time, so this is empty; if not, the first
+        // error wins.
+        self.pending_error.get_or_insert(Pending { err, for_reads });
+    }
+
+    /// The pending error an operation must report before it starts: any,
+    /// or for a read only one that concerns reads.
+    fn take_pending_error(&mut self, read: bool) -> Option<io::Error> {
+        match &self.pending_error {
+            Some(pending) if !read || pending.for_reads => {
+                self.pending_error.take().map(|pending| pending.err)
+            }
+            _ => None,
         }
     }
 
@@ -517,7 +586,7 @@ impl File {
         if let Some(op) = ready!(self.poll_complete(cx)) {
             self.absorb(op);
         }
-        Poll::Ready(self.pending_error.take().map_or(Ok(()), Err))
+        Poll::Ready(self.take_pending_error(false).map_or(Ok(()), Err))
     }
 
     /// Runs `job` as the file's next operation and waits for its result.
@@ -527,7 +596,7 @@ impl File {
         J: FnOnce(&StdFile, &mut Buf) -> Op + Send + 'static,
     {
         poll_fn(|cx| self.poll_settle(cx)).await?;
-        self.start(&Handle::current(), kind, job);
+        self.start(&Handle::current(), kind, job)?;
         Ok(poll_fn(|cx| self.poll_complete(cx)).await.expect("the job just started is in flight"))
     }
 
@@ -563,12 +632,16 @@ impl AsyncRead for File {
             return Poll::Ready(Ok(0));
         }
         loop {
+            // A seek given up on failed: do not read at the old position.
+            if let Some(err) = me.take_pending_error(true) {
+                return Poll::Ready(Err(err));
+            }
             match &mut me.state {
                 State::Idle(buf) if buf.unread() > 0 => return Poll::Ready(Ok(buf.copy_to(dst))),
                 State::Idle(_) => {
                     let rt = Handle::current();
                     let len = dst.len().min(me.max_buf_size);
-                    me.start(&rt, Kind::Read, move |std, buf| Op::Read(buf.read_from(std, len)));
+                    me.start(&rt, Kind::Read, move |std, buf| Op::Read(buf.read_from(std, len)))?;
                 }
                 State::Busy(..) => match ready!(me.poll_complete(cx)) {
                     // End of file.
@@ -592,7 +665,7 @@ impl AsyncWrite for File {
     ) -> Poll<io::Result<usize>> {
         let me = self.get_mut();
         loop {
-            if let Some(err) = me.pending_error.take() {
+            if let Some(err) = me.take_pending_error(false) {
                 return Poll::Ready(Err(err));
             }
             match &mut me.state {
@@ -607,11 +680,17 @@ impl AsyncWrite for File {
                     // Write where the caller is, not where the read-ahead is.
                     let back = buf.discard_unread();
                     let n = buf.copy_from(src, me.max_buf_size);
-                    me.start(&rt, Kind::Write, move |std, buf| {
+                    let started = me.start(&rt, Kind::Write, move |std, buf| {
                         let result = seek_back(std, back).and_then(|()| buf.write_to(std));
                         buf.discard_unread(); // empty even if the seek failed
                         Op::Write(result)
                     });
+                    if let Err(err) = started {
+                        // Refused (shut down): nothing was written. Give the
+                        // read-ahead back as the job would have (lseek only).
+                        let _ = seek_back(&me.std, back);
+                        return Poll::Ready(Err(err));
+                    }
                     return Poll::Ready(Ok(n));
                 }
             }
@@ -649,8 +728,10 @@ impl AsyncSeek for File {
                     }
                 }
                 State::Idle(buf) => {
-                    if let Some(err) = me.pending_error.take() {
-                        return Poll::Ready(Err(err));
+                    // Any pending error (`take_pending_error(false)`, with
+                    // `buf` borrowed).
+                    if let Some(pending) = me.pending_error.take() {
+                        return Poll::Ready(Err(pending.err));
                     }
                     let rt = Handle::current();
                     // The OS position is ahead of the caller's by the bytes
@@ -670,7 +751,7 @@ impl AsyncSeek for File {
                             buf.discard_unread();
                         }
                         Op::Seek(result)
-                    });
+                    })?;
                 }
             }
         }

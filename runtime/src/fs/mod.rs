@@ -15,8 +15,10 @@
 //! Paths and contents are copied into owned values before they go to the
 //! pool. Like [`spawn_blocking`](crate::task::spawn_blocking), these
 //! functions panic when polled outside a weft runtime. If the runtime shuts
-//! down before the pool ran an operation, the operation is cancelled and
-//! returns an [`io::Error`] saying so (never a panic).
+//! down before the pool ran a free function's operation, the operation is
+//! cancelled and returns an [`io::Error`] saying so (never a panic). A
+//! [`File`]'s operations are not cancelled once started (below); after the
+//! shutdown, a `File` operation returns that error at once.
 //!
 //! # Ordering of a `File`'s operations
 //!
@@ -30,6 +32,21 @@
 //! between keeps it for them): call `flush` (or `sync_all`) before dropping
 //! a file to see it. Dropping a `File` with a write in flight lets the
 //! write finish on the pool.
+//!
+//! The runtime's shutdown does not cancel a `File`'s operations: they run
+//! as *mandatory* jobs of the blocking pool, which still runs the queued
+//! ones when it shuts down. So a write that returned `Ok` reaches the file
+//! even if the runtime is dropped right after: dropping the runtime waits
+//! for it (`shutdown_timeout` may return first, the write then finishing on
+//! a pool thread). Once the runtime has shut down, the pool refuses new
+//! jobs, and the `File` operation that would start one (a write included)
+//! returns the error instead.
+//!
+//! An operation given up on (its future dropped, in a `select` say) still
+//! runs. If it fails, a write's or a sync's error is reported as above; a
+//! seek's by the file's next operation, a read included (which would read
+//! at the old position otherwise); a read's or `metadata`'s is dropped, as
+//! those change nothing and a later read meets the error again.
 //!
 //! `File` implements `futures_io::AsyncRead`, `AsyncWrite` and `AsyncSeek`;
 //! use it with `futures_util::{AsyncReadExt, AsyncWriteExt, AsyncSeekExt}`.
@@ -87,14 +104,20 @@ where
     }
 }
 
+/// The error for a filesystem operation the blocking pool cancelled or
+/// refused because the runtime shut down.
+fn shut_down_error() -> io::Error {
+    io::Error::other(
+        "the filesystem operation was cancelled before it ran: the runtime's blocking pool is \
+         shut down",
+    )
+}
+
 /// The error for a filesystem operation whose pool job did not complete:
 /// cancelled (the runtime shut down before the pool ran it) or panicked.
 fn join_error(err: JoinError) -> io::Error {
     if err.is_cancelled() {
-        io::Error::other(
-            "the filesystem operation was cancelled before it ran: the runtime's blocking \
-             pool is shut down",
-        )
+        shut_down_error()
     } else {
         io::Error::other(format!("the filesystem operation failed on the blocking pool: {err}"))
     }

@@ -145,7 +145,9 @@ impl Runtime {
     /// Shuts down, waiting at most about `timeout` for the workers and the
     /// blocking pool's running jobs. What is still running then (a worker
     /// stuck inside a long poll, a long blocking job) is left behind and
-    /// finishes on its own; queued blocking jobs are cancelled.
+    /// finishes on its own. Queued `spawn_blocking` jobs are cancelled;
+    /// queued `weft::fs::File` operations still run (a write that returned
+    /// `Ok` is never dropped), possibly after this returns.
     pub fn shutdown_timeout(mut self, timeout: Duration) {
         self.shutdown(Some(Instant::now() + timeout));
     }
