@@ -127,15 +127,44 @@ fn spawn_and_join<R: Rt>(rt: &R, handles: &mut Vec<R::JoinHandle<()>>, n: usize)
     });
 }
 
+/// Spawns `n` tasks that all stay alive until every one is spawned, then
+/// joins them: the runtime's tables of live tasks reach their size for `n`
+/// tasks alive at once, whatever the timing.
+fn spawn_and_join_all_alive<R: Rt>(rt: &R, n: usize) {
+    use futures_util::FutureExt;
+    rt.block_on(async {
+        let (open, gate) = futures_channel::oneshot::channel::<()>();
+        let gate = gate.shared();
+        let handles: Vec<_> = (0..n)
+            .map(|_| {
+                let gate = gate.clone();
+                R::spawn_inner(async move {
+                    let _ = gate.await;
+                })
+            })
+            .collect();
+        open.send(()).expect("the tasks hold the gate");
+        for handle in handles {
+            handle.await.expect("gated task failed");
+        }
+    });
+}
+
 /// Measures bytes and allocation calls per trivial spawned task on `rt`:
-/// spawns and joins `n` `async {}` tasks once to warm up (queues, slabs and
-/// the handle vector reach their steady size), then counts the second round.
+/// a warm-up round first, with all `n` tasks alive at once (the tables of
+/// live tasks, such as weft's owned-task slabs, keep their largest size, and
+/// how many tasks are alive at once in an ungated round depends on thread
+/// timing: a warm-up that happened to keep fewer alive than the measured
+/// round let slab doublings land in the measurement), then one round of
+/// `async {}` tasks to warm the queues and the handle vector; the third
+/// round, spawning and joining `n` `async {}` tasks, is counted.
 ///
 /// Returns `None` unless [`CountingAlloc`] is the global allocator.
 pub fn per_task<R: Rt>(rt: &R, n: usize) -> Option<PerTask> {
     if !is_counting() || n == 0 {
         return None;
     }
+    spawn_and_join_all_alive(rt, n);
     let mut handles = Vec::with_capacity(n);
     spawn_and_join(rt, &mut handles, n);
     let before = Snapshot::now();

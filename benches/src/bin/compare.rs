@@ -839,7 +839,9 @@ fn main() -> ExitCode {
          runtime goes first.\n\n\
          Time rows: µs per workload iteration (median over rounds). \
          `bytes/task`, `allocs/task`: {NUM_SPAWN} `async {{}}` tasks spawned and \
-         joined, counted after a warm-up round.\n\n\
+         joined, counted after two warm-up rounds (the first with all of them \
+         alive at once, so tables of live tasks are at their size for \
+         {NUM_SPAWN} whatever the timing).\n\n\
          Timer rows (every sleep created and first polled in a task on a worker): \
          `timers_fire`: {FIRE_TIMERS} tasks, one sleep each, durations uniform in \
          1..={FIRE_MAX_MS} ms; µs per run (spawn + insert + fire + wake, mean of \
