@@ -79,6 +79,18 @@ impl Drop for Job {
     }
 }
 
+/// A blocking task running `f`, and the pool job that polls it.
+#[cfg_attr(feature = "tracing", track_caller)]
+fn blocking_job<F, R>(shared: &Arc<Shared>, f: F) -> (Job, JoinHandle<R>)
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    let meta = SpawnMeta::blocking();
+    let (task, notified, join) = task::new_task_with(BlockingTask(Some(f)), BlockingSchedule, meta);
+    (Job { notified: Some(notified), task: Some(task), shared: shared.clone() }, join)
+}
+
 /// Spawns `f` on the runtime's blocking pool. With the `tracing` feature,
 /// the task's span records the call site (through `#[track_caller]`).
 #[cfg_attr(feature = "tracing", track_caller)]
@@ -87,9 +99,7 @@ where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
 {
-    let meta = SpawnMeta::blocking();
-    let (task, notified, join) = task::new_task_with(BlockingTask(Some(f)), BlockingSchedule, meta);
-    let job = Job { notified: Some(notified), task: Some(task), shared: shared.clone() };
+    let (job, join) = blocking_job(shared, f);
     // Refused after shutdown: the closure (and so the job) is dropped,
     // which cancels the task.
     if let Ok(detached) = shared.blocking.try_spawn(move || job.run()) {
@@ -115,9 +125,7 @@ where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
 {
-    let meta = SpawnMeta::blocking();
-    let (task, notified, join) = task::new_task_with(BlockingTask(Some(f)), BlockingSchedule, meta);
-    let job = Job { notified: Some(notified), task: Some(task), shared: shared.clone() };
+    let (job, join) = blocking_job(shared, f);
     match shared.blocking.try_spawn_mandatory(move || job.run()) {
         Ok(detached) => {
             drop(detached);
