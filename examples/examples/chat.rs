@@ -74,7 +74,7 @@ use futures_util::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, StreamExt};
 use weft::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use weft::net::{TcpListener, TcpStream};
 use weft::task::{AbortHandle, JoinHandle, JoinSet};
-use weft::time::{sleep, timeout, Instant};
+use weft::time::{sleep, Instant};
 
 use support::{kib, mib, raise_fd_limit, ProcStats};
 
@@ -338,11 +338,9 @@ async fn serve(addr: SocketAddr) -> io::Result<()> {
     // Returns at the signal, having dropped (so closed) the listener.
     let (why, mut clients) = accept_loop(listener, hub.clone(), stop).await;
     println!("chat server: {why}, shutting down");
-    while clients.try_join_next().is_some() {} // reap the ended ones
-    let open = clients.len();
-    // Abort every client and wait for them: dropping a client's task
-    // removes it from the hub, stops its writer and closes its socket.
-    let _ = timeout(Duration::from_secs(5), clients.shutdown()).await;
+    // Dropping a client's task removes it from the hub, stops its writer
+    // and closes its socket.
+    let open = support::close_all(&mut clients).await;
     // Their writers are aborted too; wait until they are gone, so the
     // sockets are closed and the counts final.
     let deadline = Instant::now() + Duration::from_secs(5);

@@ -72,7 +72,7 @@ use futures_util::{AsyncReadExt, AsyncWriteExt};
 use weft::net::{TcpListener, TcpStream};
 use weft::runtime::{Builder, RuntimeMetrics};
 use weft::task::JoinSet;
-use weft::time::{sleep, timeout};
+use weft::time::sleep;
 
 /// First pause of the accept loop after an error.
 const MIN_BACKOFF: Duration = Duration::from_millis(1);
@@ -178,11 +178,7 @@ async fn serve(addr: SocketAddr) -> io::Result<()> {
     // Returns at the signal, having dropped (so closed) the listener.
     let (why, mut connections) = accept_loop(listener, served.clone(), stop).await;
     println!("echo server: {why}, shutting down");
-    while connections.try_join_next().is_some() {} // reap the ended ones
-    let open = connections.len();
-    // Abort the connections and wait for them: a task's socket is closed
-    // when its future is dropped.
-    let _ = timeout(Duration::from_secs(5), connections.shutdown()).await;
+    let open = support::close_all(&mut connections).await;
 
     println!("uptime          {:.1} s", start.elapsed().as_secs_f64());
     println!(

@@ -11,8 +11,10 @@ use std::future::{poll_fn, Future};
 use std::io::{self, Read, Seek, SeekFrom};
 use std::sync::Mutex;
 use std::task::Poll;
+use std::time::Duration;
 
 use weft::signal::unix::{signal, SignalKind};
+use weft::task::JoinSet;
 
 /// A snapshot of the process's memory and threads.
 #[derive(Debug, Clone, Copy)]
@@ -126,6 +128,16 @@ pub fn mib(bytes: u64) -> String {
 /// `bytes` in KiB with one decimal.
 pub fn kib(bytes: f64) -> String {
     format!("{:.1} KiB", bytes / 1024.0)
+}
+
+/// A server's shutdown: aborts the connection tasks still in `tasks` and
+/// waits (at most 5 s) until they are dropped, which closes their sockets.
+/// Returns how many were still open.
+pub async fn close_all(tasks: &mut JoinSet<()>) -> usize {
+    while tasks.try_join_next().is_some() {} // the ended ones
+    let open = tasks.len();
+    let _ = weft::time::timeout(Duration::from_secs(5), tasks.shutdown()).await;
+    open
 }
 
 /// Starts listening for `SIGINT` (Ctrl-C) and `SIGTERM` now; the future

@@ -4,7 +4,7 @@ mod builder;
 pub(crate) mod context;
 mod handle;
 mod metrics;
-mod park;
+pub(crate) mod park;
 
 use std::fmt;
 use std::future::Future;

@@ -9,36 +9,45 @@ use std::task::{Context, Poll, Wake, Waker};
 use crate::coop;
 use crate::loom::sync::{Condvar, Mutex};
 
-/// Wakes a thread blocked in `block_on`.
-struct ThreadParker {
+/// Parks a thread blocked in `block_on` until [`ThreadParker::unpark`]
+/// (an unpark before the park is not lost).
+pub(crate) struct ThreadParker {
     notified: Mutex<bool>,
     condvar: Condvar,
 }
 
 impl ThreadParker {
-    fn park(&self) {
+    pub(crate) fn new() -> ThreadParker {
+        ThreadParker { notified: Mutex::new(false), condvar: Condvar::new() }
+    }
+
+    pub(crate) fn park(&self) {
         let mut notified = self.notified.lock();
         while !*notified {
             self.condvar.wait(&mut notified);
         }
         *notified = false;
     }
-}
 
-impl Wake for ThreadParker {
-    fn wake(self: StdArc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &StdArc<Self>) {
+    pub(crate) fn unpark(&self) {
         *self.notified.lock() = true;
         self.condvar.notify_one();
     }
 }
 
+impl Wake for ThreadParker {
+    fn wake(self: StdArc<Self>) {
+        self.unpark();
+    }
+
+    fn wake_by_ref(self: &StdArc<Self>) {
+        self.unpark();
+    }
+}
+
 /// Runs `future` to completion on this thread.
 pub(crate) fn block_on<F: Future>(future: F) -> F::Output {
-    let parker = StdArc::new(ThreadParker { notified: Mutex::new(false), condvar: Condvar::new() });
+    let parker = StdArc::new(ThreadParker::new());
     let waker = Waker::from(parker.clone());
     let mut cx = Context::from_waker(&waker);
     let mut future = pin!(future);

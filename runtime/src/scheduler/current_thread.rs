@@ -31,31 +31,26 @@ use std::task::{Context, Poll, Wake, Waker};
 use super::{Shared, WorkerContext};
 use crate::coop;
 use crate::loom::sync::atomic::{AtomicBool, Ordering::*};
-use crate::loom::sync::{Arc, Condvar, Mutex};
+use crate::loom::sync::Arc;
 use crate::runtime::context;
+use crate::runtime::park::ThreadParker;
 
 /// The waker of the future given to `block_on`.
 ///
 /// It sets `woken` and then wakes the thread both ways it may be waiting:
-/// in the worker's driver (while it holds the core) and on `parked` (while
+/// in the worker's driver (while it holds the core) and on `parker` (while
 /// another thread holds the core). The flag is what the thread checks;
 /// the two unparks only end its wait.
 pub(crate) struct MainWake {
     woken: AtomicBool,
     shared: Arc<Shared>,
-    parked: Mutex<bool>,
-    unparked: Condvar,
+    parker: ThreadParker,
 }
 
 impl MainWake {
     fn new(shared: Arc<Shared>) -> MainWake {
         // Woken at first, so the future is polled once before any wait.
-        MainWake {
-            woken: AtomicBool::new(true),
-            shared,
-            parked: Mutex::new(false),
-            unparked: Condvar::new(),
-        }
+        MainWake { woken: AtomicBool::new(true), shared, parker: ThreadParker::new() }
     }
 
     /// True, and cleared, if the future was woken since the last call.
@@ -71,15 +66,6 @@ impl MainWake {
         // is the read that decides a poll.
         self.woken.load(Relaxed)
     }
-
-    /// Waits off the worker loop until `wake_by_ref`'s condvar signal.
-    fn park(&self) {
-        let mut unparked = self.parked.lock();
-        while !*unparked {
-            self.unparked.wait(&mut unparked);
-        }
-        *unparked = false;
-    }
 }
 
 impl Wake for MainWake {
@@ -94,8 +80,7 @@ impl Wake for MainWake {
         // observes the store; a park that starts after it returns at once.
         self.woken.store(true, Release);
         self.shared.remotes[0].driver.unpark();
-        *self.parked.lock() = true;
-        self.unparked.notify_one();
+        self.parker.unpark();
     }
 }
 
@@ -153,7 +138,7 @@ pub(crate) fn block_on<F: Future>(shared: &Arc<Shared>, future: F) -> F::Output 
                 return out;
             }
         } else {
-            main.park();
+            main.parker.park();
         }
     }
 }

@@ -164,7 +164,7 @@ impl Shared {
     }
 
     pub(crate) fn take_core(&self, index: usize) -> Box<Core> {
-        self.cores.lock()[index].take().expect("each worker core is taken once")
+        self.try_take_core(index).expect("each worker core is taken once")
     }
 
     /// Current-thread: takes the core if it is free; else, unless the
@@ -207,8 +207,8 @@ impl Shared {
         }
     }
 
-    /// Takes a core that no thread runs (a current-thread runtime's core
-    /// between `block_on`s), if it is there.
+    /// Takes core `index` from its slot, if it is there: a worker thread
+    /// starting, or a current-thread runtime's core between `block_on`s.
     pub(crate) fn try_take_core(&self, index: usize) -> Option<Box<Core>> {
         self.cores.lock()[index].take()
     }
