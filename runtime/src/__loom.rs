@@ -11,7 +11,7 @@ use std::future::Future;
 
 use crate::loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use crate::loom::sync::{Arc, Mutex};
-use crate::task::{self, list::OwnedTasks, JoinHandle, Notified, Schedule, Task};
+use crate::task::{self, list::OwnedTasks, JoinHandle, Notified, Schedule, Task, Unqueued};
 
 use crate::scheduler::Idle;
 
@@ -40,7 +40,7 @@ impl TestScheduler {
     {
         let (task, notified, join) = task::new_task(future, this.clone());
         if this.owned.bind(task) {
-            this.schedule(notified);
+            drop(this.schedule(notified));
         }
         join
     }
@@ -86,13 +86,14 @@ impl TestScheduler {
 }
 
 impl Schedule for Arc<TestScheduler> {
-    fn schedule(&self, task: Notified<Self>) {
+    fn schedule(&self, task: Notified<Self>) -> Unqueued<Self> {
         self.scheduled.fetch_add(1, SeqCst);
         let mut queue = self.queue.lock();
         // NOTIFIED stands for exactly one queue entry: a second one would
         // mean a task could be polled twice at once.
         assert!(queue.iter().all(|queued| queued.raw() != task.raw()), "a task was queued twice");
         queue.push_back(task);
+        Unqueued::none()
     }
 
     fn release(&self, task: &Task<Self>) -> Option<Task<Self>> {

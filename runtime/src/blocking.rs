@@ -11,7 +11,7 @@ use std::task::{Context, Poll};
 use crate::loom::sync::{Arc, Mutex};
 use crate::runtime::context;
 use crate::scheduler::{run_core, Core, Shared};
-use crate::task::{self, JoinHandle, Notified, Schedule, Task};
+use crate::task::{self, JoinHandle, Notified, Schedule, Task, Unqueued};
 use crate::trace::{self, SpawnMeta};
 
 /// The future of a blocking task: calls the closure once.
@@ -33,7 +33,7 @@ impl<F: FnOnce() -> R, R> Future for BlockingTask<F> {
 pub(crate) struct BlockingSchedule;
 
 impl Schedule for BlockingSchedule {
-    fn schedule(&self, _task: Notified<Self>) {
+    fn schedule(&self, _task: Notified<Self>) -> Unqueued<Self> {
         // Wakes and aborts re-schedule only an idle, un-notified task; a
         // blocking task is notified (queued) from spawn until its one poll,
         // which completes it.

@@ -43,6 +43,9 @@ pub(crate) use worker::{run_core, run_worker, WorkerContext};
 /// A task of this scheduler, as queued.
 pub(crate) type Notified = task::Notified<Arc<Shared>>;
 
+/// Queue references this scheduler handed back at shutdown.
+pub(crate) type Unqueued = task::Unqueued<Arc<Shared>>;
+
 /// Settings the scheduler needs (validated by the Builder).
 #[derive(Clone, Debug)]
 pub(crate) struct Config {
@@ -222,15 +225,20 @@ impl Shared {
     {
         let (task, notified, join) = task::new_task_with(future, this.clone(), meta);
         if this.owned.bind(task) {
-            Shared::schedule_task(this, notified, false);
+            // `this` is the caller's own Arc, not one inside a task cell, so
+            // dropping what shutdown handed back right here frees nothing
+            // that is borrowed.
+            drop(Shared::schedule_task(this, notified, false));
         }
         // else: the runtime is shut down and bind already cancelled the
         // task; dropping `notified` drops its queue reference.
         join
     }
 
-    /// Routes a runnable task (see the module docs).
-    pub(crate) fn schedule_task(this: &Arc<Self>, task: Notified, is_yield: bool) {
+    /// Routes a runnable task (see the module docs). Never drops a task
+    /// reference itself (`this` may live inside a task cell): references
+    /// taken back at shutdown are returned for the caller to drop.
+    pub(crate) fn schedule_task(this: &Arc<Self>, task: Notified, is_yield: bool) -> Unqueued {
         let leftover = context::with_worker(|cx| match cx {
             Some(cx) if std::ptr::eq(Arc::as_ptr(&cx.shared), Arc::as_ptr(this)) => {
                 match cx.core.borrow_mut().as_mut() {
@@ -243,8 +251,9 @@ impl Shared {
             }
             _ => Some(task),
         });
-        if let Some(task) = leftover {
-            this.push_remote(task);
+        match leftover {
+            Some(task) => this.push_remote(task),
+            None => Unqueued::none(),
         }
     }
 
@@ -263,15 +272,19 @@ impl Shared {
         }
     }
 
-    /// Pushes to the injector and wakes a parked worker.
-    pub(crate) fn push_remote(&self, task: Notified) {
+    /// Pushes to the injector and wakes a parked worker. A push racing
+    /// shutdown may come after the workers drained the injector for the
+    /// last time; then this takes everything back out of the injector (so
+    /// no queue reference is leaked) and returns it for the caller to drop
+    /// (see [`Unqueued`]).
+    pub(crate) fn push_remote(&self, task: Notified) -> Unqueued {
         self.injector.push(task);
         self.notify_parked();
-        // A push racing shutdown: if the workers may already have drained
-        // the injector, drain it here so no queue reference is leaked.
-        // (notify_parked's SeqCst fence orders the push before this load.)
+        // notify_parked's SeqCst fence orders the push before this load.
         if self.is_shutdown() {
-            self.drain_injector();
+            Unqueued::of(self.take_injector())
+        } else {
+            Unqueued::none()
         }
     }
 
@@ -349,15 +362,23 @@ impl Shared {
         }
     }
 
-    /// Drops every task reference left in the injector.
-    pub(crate) fn drain_injector(&self) {
+    /// Takes every task reference left in the injector.
+    fn take_injector(&self) -> Vec<Notified> {
+        let mut taken = Vec::new();
         loop {
             match self.injector.steal() {
-                Steal::Success(task) => drop(task),
+                Steal::Success(task) => taken.push(task),
                 Steal::Retry => continue,
-                Steal::Empty => break,
+                Steal::Empty => return taken,
             }
         }
+    }
+
+    /// Drops every task reference left in the injector. Only for callers
+    /// that hold their own `Arc<Shared>` (a worker, the runtime), never
+    /// from inside a task's scheduler handle.
+    pub(crate) fn drain_injector(&self) {
+        drop(self.take_injector());
     }
 
     /// Shutdown of one core, on the thread that holds it: cancel every
@@ -450,12 +471,12 @@ impl Shared {
 }
 
 impl Schedule for Arc<Shared> {
-    fn schedule(&self, task: task::Notified<Self>) {
-        Shared::schedule_task(self, task, false);
+    fn schedule(&self, task: task::Notified<Self>) -> Unqueued {
+        Shared::schedule_task(self, task, false)
     }
 
-    fn yield_now(&self, task: task::Notified<Self>) {
-        Shared::schedule_task(self, task, true);
+    fn yield_now(&self, task: task::Notified<Self>) -> Unqueued {
+        Shared::schedule_task(self, task, true)
     }
 
     fn release(&self, task: &task::Task<Self>) -> Option<task::Task<Self>> {
@@ -482,4 +503,57 @@ fn wait_until(
 ) -> bool {
     condvar.wait(guard);
     false
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use std::future::pending;
+
+    use super::{Config, Shared};
+    use crate::loom::sync::Arc;
+
+    fn scheduler() -> Arc<Shared> {
+        let config =
+            Config { global_queue_interval: 31, event_interval: 61, current_thread: false };
+        Shared::new(1, config, weft_blocking::Pool::new()).expect("a driver")
+    }
+
+    /// A push that races shutdown takes the injector's references back, but
+    /// must not drop them itself: `Schedule::schedule` runs with `&self`
+    /// borrowed from inside a task cell, and a dropped reference may be
+    /// that cell's last (freeing the cell, and possibly `Shared`, under the
+    /// borrow). Seen here through the `Arc<Shared>` a task cell holds: it
+    /// may only go away when the caller drops what `push_remote` returned.
+    #[test]
+    fn a_push_after_shutdown_hands_the_references_back() {
+        let shared = scheduler();
+        // Off the workers, so the first Notified waits in the injector.
+        let first = Shared::spawn(&shared, pending::<()>(), crate::trace::SpawnMeta::task());
+        shared.close();
+        // Shutdown cancels the queued task at once (it is idle) and drops
+        // the list's reference; its JoinHandle goes too, so the injector's
+        // entry is the cell's last reference.
+        shared.owned.close_and_shutdown_all(0);
+        drop(first);
+        let with_cell = Arc::strong_count(&shared);
+
+        let (task, notified, join) = crate::task::new_task_with(
+            pending::<()>(),
+            shared.clone(),
+            crate::trace::SpawnMeta::task(),
+        );
+        drop((task, join));
+        let unqueued = shared.push_remote(notified);
+        assert_eq!(
+            Arc::strong_count(&shared),
+            with_cell + 1,
+            "push_remote freed a task cell itself (its Arc<Shared> went away)"
+        );
+        drop(unqueued);
+        assert_eq!(
+            Arc::strong_count(&shared),
+            1,
+            "both cells are freed once the caller drops them"
+        );
+    }
 }

@@ -17,8 +17,9 @@
 //! JOIN_WAKER is clear and by the completing thread while it is set.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::ptr::NonNull;
-use std::task::Waker;
+use std::task::{Context, Poll, Waker};
 
 use super::error::JoinError;
 use super::state::State;
@@ -131,49 +132,129 @@ impl<T: Future, S> Cell<T, S> {
 }
 
 impl<T: Future, S> Core<T, S> {
-    /// Replaces the stage, returning the old one. The slot holds the new
-    /// stage before the old one is dropped by the caller, so a panicking
-    /// destructor can never cause a second drop of the same value.
+    /// Polls the future where it lives.
     ///
     /// # Safety
-    /// The caller has exclusive access to the stage (see the module docs).
-    pub(crate) unsafe fn replace_stage(&self, stage: Stage<T>) -> Stage<T> {
-        // SAFETY: exclusive access is the caller's contract.
-        self.stage.with_mut(|ptr| unsafe { std::ptr::replace(ptr, stage) })
+    /// The caller holds RUNNING, which gives it exclusive access to the
+    /// stage, and the stage is `Running`.
+    pub(crate) unsafe fn poll(&self, cx: &mut Context<'_>) -> Poll<T::Output> {
+        self.stage.with_mut(|ptr| {
+            // SAFETY: RUNNING gives this thread exclusive access to the stage.
+            let Stage::Running(future) = (unsafe { &mut *ptr }) else {
+                unreachable!("polled a task that has no future")
+            };
+            // SAFETY: the future lives in the heap cell, which never moves
+            // before it is freed, and it leaves its slot only by being
+            // dropped there (`drop_future_or_output`, or the cell's own
+            // drop in `dealloc`): no code path moves it, so it is pinned.
+            unsafe { Pin::new_unchecked(future) }.poll(cx)
+        })
     }
 
-    /// Takes the output out of a finished task.
+    /// Drops the future or the output where it lives and leaves the stage
+    /// `Consumed`. Pin's drop guarantee holds because the value is dropped
+    /// at the address it was polled at. If its destructor unwinds, a guard
+    /// still writes `Consumed` over the slot as the panic passes, so the
+    /// half-dropped value is never read or dropped again.
     ///
     /// # Safety
-    /// Only the `JoinHandle`, after observing COMPLETE with join interest.
-    pub(crate) unsafe fn take_output(&self) -> Result<T::Output, JoinError> {
-        // SAFETY: forwarded from the caller's contract.
-        match unsafe { self.replace_stage(Stage::Consumed) } {
-            Stage::Finished(output) => output,
-            _ => panic!("JoinHandle polled after it returned the task's output"),
+    /// The caller has exclusive access to the stage: it holds RUNNING, or
+    /// the state word made it the one thread to drop a completed task's
+    /// output (see the module docs).
+    pub(crate) unsafe fn drop_future_or_output(&self) {
+        /// Writes `Consumed` into the slot when dropped, on return or unwind.
+        struct SetConsumed<T: Future>(*mut Stage<T>);
+
+        impl<T: Future> Drop for SetConsumed<T> {
+            fn drop(&mut self) {
+                // SAFETY: the slot's value was just dropped in place (or its
+                // drop unwound after dropping what it could), so the slot
+                // holds no live value: writing without dropping is the only
+                // correct way to make it valid again. The caller's exclusive
+                // access covers this write.
+                unsafe { std::ptr::write(self.0, Stage::Consumed) }
+            }
         }
+
+        self.stage.with_mut(|ptr| {
+            let _consumed = SetConsumed(ptr);
+            // SAFETY: exclusive access to the slot (the caller's RUNNING or
+            // completion ownership); the slot holds a valid stage, dropped
+            // at its own address; `_consumed` rewrites the slot right after,
+            // so this value is never dropped a second time.
+            unsafe { std::ptr::drop_in_place(ptr) };
+        });
+    }
+
+    /// Stores the task's output (or its error) once the future is gone.
+    ///
+    /// # Safety
+    /// The caller holds RUNNING and has dropped the future
+    /// (`drop_future_or_output`): the stage is `Consumed`.
+    pub(crate) unsafe fn store_output(&self, output: Result<T::Output, JoinError>) {
+        self.stage.with_mut(|ptr| {
+            // SAFETY: RUNNING gives exclusive access; the slot holds
+            // `Consumed`, which owns nothing, so overwriting it without a
+            // drop loses nothing and moves no pinned value.
+            unsafe {
+                debug_assert!(matches!(*ptr, Stage::Consumed), "output stored over a live stage");
+                std::ptr::write(ptr, Stage::Finished(output));
+            }
+        })
+    }
+
+    /// Takes the output out of a finished task. Only an output moves: a
+    /// stage that still holds the future is never touched here.
+    ///
+    /// # Safety
+    /// Only the `JoinHandle`, after observing COMPLETE with join interest
+    /// (from then on the stage is the handle's alone).
+    pub(crate) unsafe fn take_output(&self) -> Result<T::Output, JoinError> {
+        self.stage.with_mut(|ptr| {
+            // SAFETY: COMPLETE with join interest gives the JoinHandle
+            // exclusive access to the stage.
+            let stage = unsafe { &mut *ptr };
+            if !matches!(stage, Stage::Finished(_)) {
+                panic!("JoinHandle polled after it returned the task's output");
+            }
+            // An output is never pinned, so moving it out is fine.
+            match std::mem::replace(stage, Stage::Consumed) {
+                Stage::Finished(output) => output,
+                _ => unreachable!("checked to be Finished above"),
+            }
+        })
     }
 }
 
 impl Trailer {
+    /// Puts `waker` in the slot and returns what was there. The caller
+    /// drops the old waker after the slot is consistent again, so a waker
+    /// whose destructor panics cannot leave the slot half-written.
+    ///
     /// # Safety
-    /// The caller owns the waker slot (see the module docs).
-    pub(crate) unsafe fn set_waker(&self, waker: Option<Waker>) {
-        // SAFETY: the caller owns the slot.
-        self.waker.with_mut(|ptr| unsafe { *ptr = waker });
+    /// The caller owns the slot: the `JoinHandle` while JOIN_WAKER is
+    /// clear, the completer while it is set (see the module docs).
+    pub(crate) unsafe fn replace_waker(&self, waker: Option<Waker>) -> Option<Waker> {
+        // SAFETY: the caller owns the slot, so no other thread reads or
+        // writes it during this swap. A `Waker` is not pinned: moving it out
+        // is fine.
+        self.waker.with_mut(|ptr| unsafe { std::mem::replace(&mut *ptr, waker) })
     }
 
     /// # Safety
-    /// JOIN_WAKER is set (no one writes the slot), so shared reads are fine.
+    /// JOIN_WAKER is set: the slot is frozen (neither side writes it until
+    /// the bit is cleared), so a shared read is race-free.
     pub(crate) unsafe fn will_wake(&self, waker: &Waker) -> bool {
-        // SAFETY: see above.
+        // SAFETY: JOIN_WAKER set means nobody writes the slot meanwhile.
         self.waker.with(|ptr| unsafe { (*ptr).as_ref().is_some_and(|w| w.will_wake(waker)) })
     }
 
     /// # Safety
-    /// Called by the completer while JOIN_WAKER is set.
+    /// Called by the completer while JOIN_WAKER is set (it owns the slot).
     pub(crate) unsafe fn wake_join(&self) {
-        // SAFETY: see above; the slot holds a waker while JOIN_WAKER is set.
+        // SAFETY: JOIN_WAKER set and COMPLETE published: the completer owns
+        // the slot, which holds the waker the handle stored before setting
+        // the bit.
         self.waker.with(|ptr| match unsafe { &*ptr } {
             Some(waker) => waker.wake_by_ref(),
             None => panic!("JOIN_WAKER set without a waker"),

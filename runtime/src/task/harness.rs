@@ -1,6 +1,17 @@
 //! What happens to a task cell: poll, complete, cancel, read the output,
-//! drop the JoinHandle, free. Each function here is one entry of the
-//! [`Vtable`](super::cell::Vtable), monomorphised per future and scheduler.
+//! drop the JoinHandle, free.
+//!
+//! [`Harness`] is the one typed view of a cell reached through a raw
+//! pointer. It is built in exactly one place, [`Harness::from_raw`], by the
+//! vtable entries at the bottom of this file (the vtable was made for this
+//! `T` and `S`, so the cast is right by construction). Its methods are safe:
+//! holding a `Harness` is the proof that the cell is live and of this type,
+//! and a method that consumes a reference takes the `Harness` by value, so
+//! it cannot be used again once the reference may have freed the cell.
+//!
+//! Who may touch which part of the cell is decided by the state word
+//! (`state.rs`); every access to the stage or the join waker below names
+//! the state that grants it.
 
 use std::future::Future;
 use std::mem::ManuallyDrop;
@@ -8,335 +19,432 @@ use std::panic::{self, AssertUnwindSafe};
 use std::ptr::NonNull;
 use std::task::{Context, Poll, Waker};
 
-use super::cell::{Cell, Core, Header, Stage};
+use super::cell::{Cell, Core, Header, Trailer, Vtable};
 use super::error::JoinError;
 use super::raw::{Notified, RawTask, Task};
-use super::state::{TransitionToIdle, TransitionToRunning};
+use super::state::{Snapshot, State, TransitionToIdle, TransitionToRunning};
 use super::{waker, Schedule};
 use crate::coop;
 
-/// # Safety
-/// `ptr` is the header of a `Cell<T, S>`.
-unsafe fn cell<'a, T: Future, S>(ptr: NonNull<Header>) -> &'a Cell<T, S> {
-    // SAFETY: the header is the first field of the repr(C) cell.
-    unsafe { ptr.cast::<Cell<T, S>>().as_ref() }
+/// A typed handle on one live task cell (see the module docs).
+pub(super) struct Harness<T: Future, S: 'static> {
+    cell: NonNull<Cell<T, S>>,
 }
 
-/// Polls the task once. The caller hands over a `Notified`'s reference.
-///
-/// # Safety
-/// `ptr` is the header of a live `Cell<T, S>`.
-pub(super) unsafe fn poll<T, S>(ptr: NonNull<Header>)
+impl<T, S> Harness<T, S>
 where
     T: Future + Send + 'static,
     T::Output: Send + 'static,
     S: Schedule,
 {
-    // SAFETY: caller's contract.
-    let cell = unsafe { cell::<T, S>(ptr) };
-    let state = &cell.header.state;
-    match state.transition_to_running() {
-        TransitionToRunning::Success => {}
-        TransitionToRunning::Cancelled => {
-            // SAFETY: we hold RUNNING.
-            unsafe {
-                cancel_in_span(cell);
-                complete::<T, S>(ptr);
+    /// # Safety
+    /// `ptr` is the header of a live `Cell<T, S>` of exactly these `T` and
+    /// `S`, and the caller holds (or, for the `&self` methods, borrows) the
+    /// reference that the method it calls next consumes, so the cell stays
+    /// live until that method returns or frees it.
+    unsafe fn from_raw(ptr: NonNull<Header>) -> Harness<T, S> {
+        Harness { cell: ptr.cast() }
+    }
+
+    fn cell(&self) -> &Cell<T, S> {
+        // SAFETY: `from_raw`'s contract keeps the cell live while this
+        // Harness is usable, and the header is the first field of the
+        // repr(C) cell, so the cast pointer is the cell.
+        unsafe { self.cell.as_ref() }
+    }
+
+    fn state(&self) -> &State {
+        &self.cell().header.state
+    }
+
+    fn core(&self) -> &Core<T, S> {
+        &self.cell().core
+    }
+
+    fn trailer(&self) -> &Trailer {
+        &self.cell().trailer
+    }
+
+    fn header_ptr(&self) -> NonNull<Header> {
+        self.cell.cast()
+    }
+
+    fn raw(&self) -> RawTask {
+        // SAFETY: the cell is live (this Harness exists).
+        unsafe { RawTask::from_raw(self.header_ptr()) }
+    }
+
+    // ---- entries -------------------------------------------------------
+
+    /// Polls the task once, consuming the reference of the `Notified` a
+    /// worker popped.
+    fn poll(self) {
+        match self.state().transition_to_running() {
+            TransitionToRunning::Success => {}
+            TransitionToRunning::Cancelled => return self.cancel_and_complete(),
+            TransitionToRunning::Failed => return,
+            TransitionToRunning::Dealloc => return self.dealloc(),
+        }
+
+        // SAFETY: transition_to_running succeeded: this thread holds RUNNING.
+        if unsafe { self.poll_future() }.is_ready() {
+            return self.complete();
+        }
+
+        match self.state().transition_to_idle() {
+            TransitionToIdle::Ok => {}
+            TransitionToIdle::OkNotified => {
+                // Woken during its own poll: the task yields to the back of
+                // the queue rather than jumping ahead of others.
+                // SAFETY: transition_to_idle made a reference for this
+                // Notified.
+                let notified = unsafe { Notified::from_raw(self.raw()) };
+                let unqueued = self.core().scheduler.yield_now(notified);
+                // The borrow of the scheduler has ended; the poll's own
+                // reference still keeps this cell alive meanwhile.
+                drop(unqueued);
+                self.drop_reference();
             }
-            return;
-        }
-        TransitionToRunning::Failed => return,
-        // SAFETY: the Notified's was the last reference.
-        TransitionToRunning::Dealloc => return unsafe { dealloc::<T, S>(ptr) },
-    }
-
-    let polled = {
-        // The task's span (feature `tracing`) is entered for the poll only:
-        // the guard borrows the cell, which `complete` may free.
-        let _span = cell.enter_span();
-        // SAFETY: we hold RUNNING, so the stage is ours.
-        unsafe { poll_future(&cell.core, ptr) }
-    };
-    if polled.is_ready() {
-        // SAFETY: still RUNNING; the output is stored.
-        return unsafe { complete::<T, S>(ptr) };
-    }
-
-    match state.transition_to_idle() {
-        TransitionToIdle::Ok => {}
-        TransitionToIdle::OkNotified => {
-            // Woken during its own poll: the task yields to the back of
-            // the queue rather than jumping ahead of others.
-            // SAFETY: transition_to_idle made a reference for this Notified.
-            cell.core.scheduler.yield_now(unsafe { Notified::from_raw(RawTask::from_raw(ptr)) });
-            // SAFETY: ptr is live; drop the poll's own reference.
-            unsafe { RawTask::from_raw(ptr) }.drop_reference();
-        }
-        // SAFETY: the poll's reference was the last one.
-        TransitionToIdle::OkDealloc => unsafe { dealloc::<T, S>(ptr) },
-        TransitionToIdle::Cancelled => {
-            // SAFETY: we still hold RUNNING.
-            unsafe {
-                cancel_in_span(cell);
-                complete::<T, S>(ptr);
-            }
+            TransitionToIdle::OkDealloc => self.dealloc(),
+            // Still RUNNING: transition_to_idle left it set for us.
+            TransitionToIdle::Cancelled => self.cancel_and_complete(),
         }
     }
-}
 
-/// Polls the future under a fresh coop budget, catching panics. Stores the
-/// output (or the panic as a JoinError) and drops the future when done.
-///
-/// # Safety
-/// The caller holds RUNNING.
-unsafe fn poll_future<T: Future, S>(core: &Core<T, S>, ptr: NonNull<Header>) -> Poll<()> {
-    // A borrowed waker: no reference is taken, so it must not be dropped.
-    // SAFETY: the task is alive for the whole poll.
-    let waker = ManuallyDrop::new(unsafe { waker::borrowed(ptr) });
-    let mut cx = Context::from_waker(&waker);
-    let polled = panic::catch_unwind(AssertUnwindSafe(|| {
-        core.stage.with_mut(|stage| {
-            // SAFETY: RUNNING gives exclusive access; the cell is never moved
-            // once allocated, so the future is pinned.
-            let Stage::Running(future) = (unsafe { &mut *stage }) else {
-                unreachable!("polled a task that has no future")
-            };
-            // SAFETY: see above.
-            let future = unsafe { std::pin::Pin::new_unchecked(future) };
-            coop::with_budget(|| future.poll(&mut cx))
-        })
-    }));
-    let output = match polled {
-        Ok(Poll::Pending) => return Poll::Pending,
-        Ok(Poll::Ready(output)) => Ok(output),
-        Err(payload) => Err(JoinError::panic(payload)),
-    };
-    // SAFETY: still RUNNING.
-    unsafe { finish(core, output) };
-    Poll::Ready(())
-}
+    /// Hands a reference the caller gives up to the task's scheduler as a
+    /// `Notified`.
+    fn schedule(self) {
+        // SAFETY: the caller's reference becomes the Notified, and the
+        // state word set NOTIFIED for it (every caller is a wake or abort
+        // transition that returned Submit).
+        let notified = unsafe { Notified::from_raw(self.raw()) };
+        let unqueued = self.core().scheduler.schedule(notified);
+        // Only now, with no borrow into the cell left, may the queue
+        // references the scheduler handed back be dropped: one of them may
+        // be this task's last, which frees the cell and its scheduler.
+        drop(unqueued);
+    }
 
-/// Drops the future and stores `output`; a panic from the future's Drop
-/// replaces the output with that panic.
-///
-/// # Safety
-/// The caller holds RUNNING.
-unsafe fn finish<T: Future, S>(core: &Core<T, S>, output: Result<T::Output, JoinError>) {
-    // SAFETY: caller holds RUNNING.
-    let old = unsafe { core.replace_stage(Stage::Consumed) };
-    let dropped = panic::catch_unwind(AssertUnwindSafe(move || drop(old)));
-    let output = match dropped {
-        Ok(()) => output,
-        Err(payload) => Err(JoinError::panic(payload)),
-    };
-    // SAFETY: caller holds RUNNING; the stage is Consumed, nothing to drop.
-    let _ = unsafe { core.replace_stage(Stage::Finished(output)) };
-}
+    /// Runtime shutdown of one task, consuming the owned list's reference.
+    fn shutdown(self) {
+        if self.state().transition_to_shutdown() {
+            // transition_to_shutdown took RUNNING for us.
+            self.cancel_and_complete();
+        } else {
+            // Running elsewhere (it sees CANCELLED when its poll ends) or
+            // already complete.
+            self.drop_reference();
+        }
+    }
 
-/// Cancels the future: drops it and stores a cancelled JoinError.
-///
-/// # Safety
-/// The caller holds RUNNING.
-unsafe fn cancel_future<T: Future, S>(core: &Core<T, S>) {
-    // SAFETY: forwarded.
-    unsafe { finish(core, Err(JoinError::cancelled())) }
-}
+    /// The JoinHandle's poll: moves the output into `dst` if the task is
+    /// complete, otherwise leaves `waker` to be woken on completion.
+    ///
+    /// # Safety
+    /// `dst` points to a `Poll<Result<T::Output, JoinError>>`, and the
+    /// caller is the task's JoinHandle (holding its reference).
+    unsafe fn try_read_output(&self, dst: *mut Poll<Result<T::Output, JoinError>>, waker: &Waker) {
+        if self.can_read_output(waker) {
+            // SAFETY: COMPLETE observed with join interest (the handle is
+            // the caller): the stage is the handle's alone.
+            let output = unsafe { self.core().take_output() };
+            // SAFETY: `dst` is valid for writes of this type (caller).
+            unsafe { *dst = Poll::Ready(output) };
+        }
+    }
 
-/// [`cancel_future`] with the task's span entered, so the future's drop is
-/// inside it (feature `tracing`).
-///
-/// # Safety
-/// The caller holds RUNNING.
-unsafe fn cancel_in_span<T: Future, S>(cell: &Cell<T, S>) {
-    let _span = cell.enter_span();
-    // SAFETY: forwarded.
-    unsafe { cancel_future(&cell.core) }
-}
+    /// The JoinHandle is dropped: give up join interest, clean up what the
+    /// state word says is the handle's, and drop the handle's reference.
+    /// The output's and the waker's destructors run under `catch_unwind`,
+    /// so a panic in either cannot skip the reference drop (a leak) or
+    /// unwind out of `JoinHandle::drop`.
+    fn drop_join_handle(self) {
+        let dropped = self.state().transition_to_join_handle_dropped();
+        if dropped.drop_output {
+            let _ = panic::catch_unwind(AssertUnwindSafe(|| {
+                // SAFETY: COMPLETE was set and the handle was interested, so
+                // the output is the handle's to drop.
+                unsafe { self.core().drop_future_or_output() }
+            }));
+        }
+        if dropped.drop_waker {
+            // SAFETY: JOIN_WAKER is clear: the slot is the handle's.
+            let old = unsafe { self.trailer().replace_waker(None) };
+            let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(old)));
+        }
+        self.drop_reference();
+    }
 
-/// The task is done (output stored): publish COMPLETE, notify or clean up
-/// for the JoinHandle, leave the owned list and drop the references of the
-/// poll and of the list.
-///
-/// # Safety
-/// The caller holds RUNNING and one reference (the poll's).
-unsafe fn complete<T, S>(ptr: NonNull<Header>)
-where
-    T: Future + Send + 'static,
-    T::Output: Send + 'static,
-    S: Schedule,
-{
-    // SAFETY: caller's contract.
-    let cell = unsafe { cell::<T, S>(ptr) };
-    let snapshot = cell.header.state.transition_to_complete();
-    // Leave the owned list before telling the joiner, so a task that has
-    // been joined is no longer counted alive.
-    // SAFETY: ptr is live; this borrows the list's reference if present.
-    let me = ManuallyDrop::new(unsafe { Task::<S>::from_raw(RawTask::from_raw(ptr)) });
-    let released = cell.core.scheduler.release(&me).map(Task::into_raw);
-    let count = if released.is_some() { 2 } else { 1 };
-    // Neither dropping the output nor waking the joiner may unwind into the
-    // worker loop.
-    let _ = panic::catch_unwind(AssertUnwindSafe(|| {
+    /// Drops one reference, freeing the cell if it was the last.
+    fn drop_reference(self) {
+        if self.state().ref_dec() {
+            self.dealloc();
+        }
+    }
+
+    /// Frees the cell. Called once, by whoever dropped the last reference.
+    fn dealloc(self) {
+        // SAFETY: the cell was made by `Box::leak` in `Cell::allocate` and
+        // its last reference is gone, so nothing else can reach it. The Box
+        // drops the cell in place on the heap: the stage is `Consumed` or a
+        // finished output by now (every task completes before its owned
+        // list reference goes away), never a future moved elsewhere.
+        drop(unsafe { Box::from_raw(self.cell.as_ptr()) });
+    }
+
+    // ---- steps -----------------------------------------------------------
+
+    /// Polls the future in place under a fresh coop budget, with the task's
+    /// span entered, catching panics. When the future is done (output or
+    /// panic), drops it in place and stores the result.
+    ///
+    /// # Safety
+    /// The caller holds RUNNING.
+    unsafe fn poll_future(&self) -> Poll<()> {
+        // A borrowed waker: it does not own a reference, so it must never
+        // be dropped (ManuallyDrop) nor outlive this poll; the poll's own
+        // reference keeps the task alive meanwhile. Wakers the future clones
+        // from it take references of their own.
+        // SAFETY: the header stays live for the whole poll (see above).
+        let waker = ManuallyDrop::new(unsafe { waker::borrowed(self.header_ptr()) });
+        let mut cx = Context::from_waker(&waker);
+        let polled = {
+            // The span guard borrows the cell; it ends with this block.
+            let _span = self.cell().enter_span();
+            panic::catch_unwind(AssertUnwindSafe(|| {
+                // SAFETY: RUNNING (caller) gives exclusive access to a
+                // stage that holds the future: a task reaches COMPLETE, and
+                // loses its future, only through `finish` under RUNNING.
+                coop::with_budget(|| unsafe { self.core().poll(&mut cx) })
+            }))
+        };
+        let output = match polled {
+            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Ready(output)) => Ok(output),
+            Err(payload) => Err(JoinError::panic(payload)),
+        };
+        // SAFETY: still RUNNING (caller).
+        unsafe { self.finish(output) };
+        Poll::Ready(())
+    }
+
+    /// Drops the future in place and stores `output`; a panic from the
+    /// future's destructor replaces the output with that panic.
+    ///
+    /// # Safety
+    /// The caller holds RUNNING.
+    unsafe fn finish(&self, output: Result<T::Output, JoinError>) {
+        let _span = self.cell().enter_span();
+        let dropped = panic::catch_unwind(AssertUnwindSafe(|| {
+            // SAFETY: RUNNING (caller) gives exclusive access to the stage.
+            unsafe { self.core().drop_future_or_output() }
+        }));
+        let output = match dropped {
+            Ok(()) => output,
+            Err(payload) => Err(JoinError::panic(payload)),
+        };
+        // SAFETY: RUNNING (caller); drop_future_or_output left `Consumed`,
+        // on return and on unwind alike.
+        unsafe { self.core().store_output(output) };
+    }
+
+    /// Cancels the task (drops the future in place, stores a cancelled
+    /// JoinError) and completes it. Consumes the reference that came with
+    /// RUNNING.
+    ///
+    /// The caller holds RUNNING: every call site is right after a
+    /// transition that granted it (`transition_to_running` returning
+    /// Cancelled, `transition_to_idle` returning Cancelled, or
+    /// `transition_to_shutdown` returning true).
+    fn cancel_and_complete(self) {
+        // SAFETY: RUNNING is held (see above).
+        unsafe { self.finish(Err(JoinError::cancelled())) };
+        self.complete();
+    }
+
+    /// The output is stored: publish COMPLETE, wake the joiner (or drop the
+    /// output if nobody joins), leave the owned list and drop the
+    /// references of the poll and of the list.
+    ///
+    /// Called with RUNNING held and one reference (the poll's or the
+    /// shutdown's), right after `finish`.
+    fn complete(self) {
+        let snapshot = self.state().transition_to_complete();
+        // Leave the owned list before telling the joiner, so a task that has
+        // been joined is no longer counted alive. `me` borrows the caller's
+        // reference as a `Task` only to look it up; ManuallyDrop keeps it
+        // from being dropped here.
+        // SAFETY: the caller holds a reference, so the cell is live.
+        let me = ManuallyDrop::new(unsafe { Task::<S>::from_raw(self.raw()) });
+        let released = self.core().scheduler.release(&me).map(Task::into_raw);
+        let count = if released.is_some() { 2 } else { 1 };
+        // Neither dropping the output nor waking the joiner may unwind into
+        // the worker loop.
+        let _ = panic::catch_unwind(AssertUnwindSafe(|| self.notify_joiner(snapshot)));
+        if self.state().transition_to_terminal(count) {
+            self.dealloc();
+        }
+    }
+
+    /// After COMPLETE: drop the output nobody will read, or wake the
+    /// JoinHandle and hand the waker slot back to it.
+    fn notify_joiner(&self, snapshot: Snapshot) {
         if !snapshot.is_join_interested() {
-            // No JoinHandle: the output is ours to drop.
-            // SAFETY: COMPLETE without join interest: nobody else reads it.
-            drop(unsafe { cell.core.replace_stage(Stage::Consumed) });
+            // SAFETY: COMPLETE without join interest: the handle is gone,
+            // so the completer is the only one to touch the output.
+            unsafe { self.core().drop_future_or_output() };
         } else if snapshot.is_join_waker_set() {
-            // SAFETY: JOIN_WAKER set: the slot is ours until we unset it.
-            unsafe { cell.trailer.wake_join() };
-            let after = cell.header.state.unset_join_waker_after_complete();
+            // SAFETY: JOIN_WAKER set at COMPLETE: the completer owns the
+            // slot until it clears the bit.
+            unsafe { self.trailer().wake_join() };
+            let after = self.state().unset_join_waker_after_complete();
             if !after.is_join_interested() {
                 // The handle went away meanwhile and left the waker to us.
-                // SAFETY: the handle dropped without taking the slot.
-                unsafe { cell.trailer.set_waker(None) };
+                // SAFETY: the handle dropped without taking the slot, so it
+                // is still the completer's.
+                drop(unsafe { self.trailer().replace_waker(None) });
             }
         }
-    }));
-
-    if cell.header.state.transition_to_terminal(count) {
-        // SAFETY: those were the last references.
-        unsafe { dealloc::<T, S>(ptr) };
     }
-}
 
-/// Schedules a Notified whose reference the caller hands over.
-///
-/// # Safety
-/// `ptr` is the header of a live `Cell<T, S>`.
-pub(super) unsafe fn schedule<T: Future, S: Schedule>(ptr: NonNull<Header>) {
-    // SAFETY: caller's contract.
-    let cell = unsafe { cell::<T, S>(ptr) };
-    // SAFETY: the caller's reference becomes the Notified.
-    cell.core.scheduler.schedule(unsafe { Notified::from_raw(RawTask::from_raw(ptr)) });
-}
-
-/// Frees the cell.
-///
-/// # Safety
-/// No references remain; `ptr` came from `Cell::<T, S>::new`.
-pub(super) unsafe fn dealloc<T: Future, S>(ptr: NonNull<Header>) {
-    // SAFETY: the cell was made by Box::leak in Cell::new and nothing else
-    // refers to it any more. Dropping it drops the stage (already Consumed
-    // or Finished, never a live future: see complete) and the scheduler.
-    drop(unsafe { Box::from_raw(ptr.cast::<Cell<T, S>>().as_ptr()) });
-}
-
-/// The JoinHandle's poll: moves the output out if the task is complete,
-/// otherwise leaves `waker` to be woken on completion.
-///
-/// # Safety
-/// `dst` is a `*mut Poll<Result<T::Output, JoinError>>`; called by the
-/// task's JoinHandle only.
-pub(super) unsafe fn try_read_output<T: Future, S>(
-    ptr: NonNull<Header>,
-    dst: *mut (),
-    waker: &Waker,
-) {
-    // SAFETY: caller's contract.
-    let cell = unsafe { cell::<T, S>(ptr) };
-    // SAFETY: only the JoinHandle calls this.
-    if unsafe { can_read_output(&cell.header, &cell.trailer, waker) } {
-        let dst = dst.cast::<Poll<Result<T::Output, JoinError>>>();
-        // SAFETY: COMPLETE observed with join interest: the output is ours;
-        // dst is valid per the contract.
-        unsafe { *dst = Poll::Ready(cell.core.take_output()) };
-    }
-}
-
-/// True when the task is complete; else stores `waker` for completion.
-///
-/// # Safety
-/// Called by the JoinHandle only.
-unsafe fn can_read_output(header: &Header, trailer: &super::cell::Trailer, waker: &Waker) -> bool {
-    let snapshot = header.state.load();
-    if snapshot.is_complete() {
-        return true;
-    }
-    let stored = if !snapshot.is_join_waker_set() {
-        // SAFETY: JOIN_WAKER clear: the slot is the handle's.
-        unsafe { set_join_waker(header, trailer, waker.clone()) }
-    } else {
-        // SAFETY: JOIN_WAKER set: shared reads are allowed.
-        if unsafe { trailer.will_wake(waker) } {
-            return false;
+    /// True when the task is complete; else stores `waker` for completion.
+    /// Called by the JoinHandle only.
+    fn can_read_output(&self, waker: &Waker) -> bool {
+        let snapshot = self.state().load();
+        if snapshot.is_complete() {
+            return true;
         }
-        header
-            .state
-            .unset_join_waker()
-            // SAFETY: the unset gave the slot back to the handle.
-            .and_then(|_| unsafe { set_join_waker(header, trailer, waker.clone()) })
-    };
-    match stored {
-        Ok(_) => false,
-        Err(snapshot) => {
-            debug_assert!(snapshot.is_complete());
-            true
+        let stored = if !snapshot.is_join_waker_set() {
+            self.set_join_waker(waker.clone())
+        } else {
+            // SAFETY: JOIN_WAKER set: nobody writes the slot, reads are fine.
+            if unsafe { self.trailer().will_wake(waker) } {
+                return false;
+            }
+            self.state().unset_join_waker().and_then(|_| self.set_join_waker(waker.clone()))
+        };
+        match stored {
+            Ok(_) => false,
+            Err(snapshot) => {
+                debug_assert!(snapshot.is_complete());
+                true
+            }
         }
     }
+
+    /// Stores the handle's waker and sets JOIN_WAKER. Called by the
+    /// JoinHandle while JOIN_WAKER is clear (the slot is the handle's).
+    fn set_join_waker(&self, waker: Waker) -> Result<Snapshot, Snapshot> {
+        // SAFETY: JOIN_WAKER is clear (caller), so the slot is the handle's.
+        let old = unsafe { self.trailer().replace_waker(Some(waker)) };
+        let result = self.state().set_join_waker();
+        if result.is_err() {
+            // Completed before we published: the slot is still the handle's.
+            // SAFETY: JOIN_WAKER was not set, so the slot is the handle's.
+            drop(unsafe { self.trailer().replace_waker(None) });
+        }
+        // The old waker's destructor runs with the slot consistent.
+        drop(old);
+        result
+    }
 }
 
-/// # Safety
-/// The handle owns the waker slot (JOIN_WAKER clear).
-unsafe fn set_join_waker(
-    header: &Header,
-    trailer: &super::cell::Trailer,
-    waker: Waker,
-) -> Result<super::state::Snapshot, super::state::Snapshot> {
-    // SAFETY: the slot is ours.
-    unsafe { trailer.set_waker(Some(waker)) };
-    let result = header.state.set_join_waker();
-    if result.is_err() {
-        // Completed before we published: the slot is still ours.
-        // SAFETY: JOIN_WAKER was not set.
-        unsafe { trailer.set_waker(None) };
-    }
-    result
-}
+// ---- vtable entries ----------------------------------------------------------
+//
+// Each is `unsafe fn(NonNull<Header>)` so the untyped `RawTask` can call it;
+// each builds the `Harness` and calls one method. Their shared contract: `ptr`
+// is the header of a live `Cell<T, S>` of the vtable's own `T` and `S` (only
+// `vtable::<T, S>` stores them, and only cells of that type point to it).
 
-/// The JoinHandle is dropped: give up join interest and clean up what the
-/// state word says is the handle's to clean.
-///
-/// # Safety
-/// Called once, by the task's JoinHandle.
-pub(super) unsafe fn drop_join_handle<T: Future, S>(ptr: NonNull<Header>) {
-    // SAFETY: caller's contract.
-    let cell = unsafe { cell::<T, S>(ptr) };
-    let dropped = cell.header.state.transition_to_join_handle_dropped();
-    if dropped.drop_output {
-        // A panicking output destructor must not unwind out of drop.
-        let _ = panic::catch_unwind(AssertUnwindSafe(|| {
-            // SAFETY: COMPLETE and the handle was interested: it is ours.
-            drop(unsafe { cell.core.replace_stage(Stage::Consumed) });
-        }));
-    }
-    if dropped.drop_waker {
-        // SAFETY: JOIN_WAKER clear: the slot is the handle's.
-        unsafe { cell.trailer.set_waker(None) };
-    }
-    // SAFETY: ptr is live; drop the handle's reference.
-    unsafe { RawTask::from_raw(ptr) }.drop_reference();
-}
-
-/// Shutdown of one task; consumes the owned list's reference.
-///
-/// # Safety
-/// `ptr` is the header of a live `Cell<T, S>`.
-pub(super) unsafe fn shutdown<T, S>(ptr: NonNull<Header>)
+/// The vtable of tasks with future `T` and scheduler `S`.
+pub(super) fn vtable<T, S>() -> &'static Vtable
 where
     T: Future + Send + 'static,
     T::Output: Send + 'static,
     S: Schedule,
 {
-    // SAFETY: caller's contract.
-    let cell = unsafe { cell::<T, S>(ptr) };
-    if !cell.header.state.transition_to_shutdown() {
-        // Running elsewhere (it sees CANCELLED when its poll ends) or done.
-        // SAFETY: ptr is live.
-        return unsafe { RawTask::from_raw(ptr) }.drop_reference();
+    &Vtable {
+        poll: poll::<T, S>,
+        schedule: schedule::<T, S>,
+        dealloc: dealloc::<T, S>,
+        try_read_output: try_read_output::<T, S>,
+        drop_join_handle: drop_join_handle::<T, S>,
+        shutdown: shutdown::<T, S>,
     }
-    // SAFETY: transition_to_shutdown gave us RUNNING.
-    unsafe {
-        cancel_in_span(cell);
-        complete::<T, S>(ptr);
-    }
+}
+
+/// # Safety
+/// `ptr`: a live `Cell<T, S>`; the caller gives up a `Notified`'s reference.
+unsafe fn poll<T, S>(ptr: NonNull<Header>)
+where
+    T: Future + Send + 'static,
+    T::Output: Send + 'static,
+    S: Schedule,
+{
+    // SAFETY: a live Cell<T, S>; the Notified's reference goes to `poll`.
+    unsafe { Harness::<T, S>::from_raw(ptr) }.poll()
+}
+
+/// # Safety
+/// `ptr`: a live `Cell<T, S>`; the caller gives up a reference that a wake
+/// or abort transition made to stand for NOTIFIED.
+unsafe fn schedule<T, S>(ptr: NonNull<Header>)
+where
+    T: Future + Send + 'static,
+    T::Output: Send + 'static,
+    S: Schedule,
+{
+    // SAFETY: a live Cell<T, S>; the caller's reference goes to `schedule`.
+    unsafe { Harness::<T, S>::from_raw(ptr) }.schedule()
+}
+
+/// # Safety
+/// `ptr`: a `Cell<T, S>` whose last reference the caller dropped.
+unsafe fn dealloc<T, S>(ptr: NonNull<Header>)
+where
+    T: Future + Send + 'static,
+    T::Output: Send + 'static,
+    S: Schedule,
+{
+    // SAFETY: a Cell<T, S> nobody else refers to any more.
+    unsafe { Harness::<T, S>::from_raw(ptr) }.dealloc()
+}
+
+/// # Safety
+/// `ptr`: a live `Cell<T, S>`; called by its JoinHandle; `dst` points to a
+/// `Poll<Result<T::Output, JoinError>>`.
+unsafe fn try_read_output<T, S>(ptr: NonNull<Header>, dst: *mut (), waker: &Waker)
+where
+    T: Future + Send + 'static,
+    T::Output: Send + 'static,
+    S: Schedule,
+{
+    // SAFETY: a live Cell<T, S>, kept alive by the JoinHandle's reference;
+    // `dst` has the output type and the caller is the JoinHandle.
+    unsafe { Harness::<T, S>::from_raw(ptr).try_read_output(dst.cast(), waker) }
+}
+
+/// # Safety
+/// `ptr`: a live `Cell<T, S>`; called once, by its JoinHandle's drop.
+unsafe fn drop_join_handle<T, S>(ptr: NonNull<Header>)
+where
+    T: Future + Send + 'static,
+    T::Output: Send + 'static,
+    S: Schedule,
+{
+    // SAFETY: a live Cell<T, S>; the handle's reference goes to the method.
+    unsafe { Harness::<T, S>::from_raw(ptr) }.drop_join_handle()
+}
+
+/// # Safety
+/// `ptr`: a live `Cell<T, S>`; the caller gives up the owned list's
+/// reference.
+unsafe fn shutdown<T, S>(ptr: NonNull<Header>)
+where
+    T: Future + Send + 'static,
+    T::Output: Send + 'static,
+    S: Schedule,
+{
+    // SAFETY: a live Cell<T, S>; the list's reference goes to `shutdown`.
+    unsafe { Harness::<T, S>::from_raw(ptr) }.shutdown()
 }

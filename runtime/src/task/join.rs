@@ -48,18 +48,22 @@ impl<T> JoinHandle<T> {
     /// [`JoinError`], by which time the future has been dropped. Aborting
     /// a finished task does nothing.
     pub fn abort(&self) {
-        self.raw.remote_abort();
+        // SAFETY: the handle's reference keeps the task alive for the call.
+        unsafe { self.raw.remote_abort() }
     }
 
     /// True once the task has finished (output stored, panicked or
     /// cancelled).
     pub fn is_finished(&self) -> bool {
-        self.raw.header().state.load().is_complete()
+        // SAFETY: the handle's reference keeps the header alive.
+        unsafe { self.raw.header() }.state.load().is_complete()
     }
 
     /// A handle that can abort the task without owning its output.
     pub fn abort_handle(&self) -> AbortHandle {
-        self.raw.header().state.ref_inc();
+        // SAFETY: the handle's reference keeps the header alive; the
+        // increment is the new AbortHandle's own reference.
+        unsafe { self.raw.header() }.state.ref_inc();
         AbortHandle { raw: self.raw }
     }
 }
@@ -100,33 +104,39 @@ pub struct AbortHandle {
     raw: RawTask,
 }
 
-// SAFETY: an AbortHandle only touches the task's atomic state word.
+// SAFETY: an AbortHandle only touches the task's atomic state word (and
+// schedules the task through its scheduler, which is `Send + Sync`).
 unsafe impl Send for AbortHandle {}
-// SAFETY: as above.
+// SAFETY: `&AbortHandle` allows the same atomic-only operations as Send.
 unsafe impl Sync for AbortHandle {}
 
 impl AbortHandle {
     /// Cancels the task; see [`JoinHandle::abort`].
     pub fn abort(&self) {
-        self.raw.remote_abort();
+        // SAFETY: this handle's reference keeps the task alive for the call.
+        unsafe { self.raw.remote_abort() }
     }
 
     /// True once the task has finished.
     pub fn is_finished(&self) -> bool {
-        self.raw.header().state.load().is_complete()
+        // SAFETY: this handle's reference keeps the header alive.
+        unsafe { self.raw.header() }.state.load().is_complete()
     }
 }
 
 impl Clone for AbortHandle {
     fn clone(&self) -> Self {
-        self.raw.header().state.ref_inc();
+        // SAFETY: this handle's reference keeps the header alive; the
+        // increment is the clone's own reference.
+        unsafe { self.raw.header() }.state.ref_inc();
         AbortHandle { raw: self.raw }
     }
 }
 
 impl Drop for AbortHandle {
     fn drop(&mut self) {
-        self.raw.drop_reference();
+        // SAFETY: this handle owns one reference and is never used again.
+        unsafe { self.raw.drop_reference() }
     }
 }
 

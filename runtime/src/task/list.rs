@@ -60,9 +60,10 @@ impl<S: 'static> OwnedTasks<S> {
             task.shutdown();
             return false;
         }
-        let key = shard.tasks.insert(task.into_raw());
+        let key = shard.tasks.vacant_key();
         // Relaxed: owned_key is only accessed under this shard's lock.
-        raw.header().owned_key.store(key, Relaxed);
+        task.header().owned_key.store(key, Relaxed);
+        shard.tasks.insert(task.into_raw());
         true
     }
 
@@ -72,12 +73,12 @@ impl<S: 'static> OwnedTasks<S> {
         let raw = task.raw();
         let mut shard = self.shard_of(raw).lock();
         // Relaxed: owned_key is only accessed under this shard's lock.
-        let key = raw.header().owned_key.load(Relaxed);
+        let key = task.header().owned_key.load(Relaxed);
         if key == NO_KEY || shard.tasks.get(key) != Some(&raw) {
             return None;
         }
         shard.tasks.remove(key);
-        raw.header().owned_key.store(NO_KEY, Relaxed);
+        task.header().owned_key.store(NO_KEY, Relaxed);
         // SAFETY: the slab held the list's reference, now handed back.
         Some(unsafe { Task::from_raw(raw) })
     }
@@ -94,7 +95,9 @@ impl<S: 'static> OwnedTasks<S> {
                 shard
                     .tasks
                     .drain()
-                    .inspect(|raw| raw.header().owned_key.store(NO_KEY, Relaxed))
+                    // SAFETY: the slab holds the list's reference to each
+                    // task, which keeps its header alive.
+                    .inspect(|raw| unsafe { raw.header() }.owned_key.store(NO_KEY, Relaxed))
                     .collect()
             };
             for raw in taken {

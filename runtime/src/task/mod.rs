@@ -30,19 +30,47 @@ pub use yield_now::yield_now;
 use crate::trace::SpawnMeta;
 
 /// What a task needs from the scheduler that runs it.
+///
+/// `schedule` and `yield_now` are called with `&self` borrowed from inside
+/// a task cell (the cell owns its scheduler handle). Dropping a task
+/// reference there could free that very cell, and the scheduler with it,
+/// under the borrow; so they never drop one: whatever they must let go of
+/// comes back as [`Unqueued`], which the caller drops after the borrow ends.
 pub(crate) trait Schedule: Send + Sync + Sized + 'static {
     /// Queues a task that was woken (from any thread).
-    fn schedule(&self, task: Notified<Self>);
+    fn schedule(&self, task: Notified<Self>) -> Unqueued<Self>;
 
     /// Queues a task that woke itself during its own poll: it goes behind
     /// the tasks already waiting.
-    fn yield_now(&self, task: Notified<Self>) {
-        self.schedule(task);
+    fn yield_now(&self, task: Notified<Self>) -> Unqueued<Self> {
+        self.schedule(task)
     }
 
     /// The task completed: take it out of the owned-task list, returning
     /// the list's reference if it was still listed.
     fn release(&self, task: &Task<Self>) -> Option<Task<Self>>;
+}
+
+/// Queue references a scheduler took back instead of queueing them (its
+/// runtime is shut down and nobody will run them). Dropping them may free
+/// task cells and the scheduler itself, so the caller drops this only once
+/// it no longer borrows anything inside a task cell.
+#[must_use = "drop it once no borrow into a task cell is alive"]
+pub(crate) struct Unqueued<S: 'static> {
+    /// Held only to be dropped with this value.
+    _tasks: Vec<Notified<S>>,
+}
+
+impl<S: 'static> Unqueued<S> {
+    /// Nothing was taken back (no allocation).
+    pub(crate) fn none() -> Unqueued<S> {
+        Unqueued { _tasks: Vec::new() }
+    }
+
+    /// These references are handed back to the caller.
+    pub(crate) fn of(tasks: Vec<Notified<S>>) -> Unqueued<S> {
+        Unqueued { _tasks: tasks }
+    }
 }
 
 /// Allocates a task and returns its three initial references: the

@@ -12,16 +12,22 @@ use super::harness;
 use super::Schedule;
 use crate::trace::SpawnMeta;
 
-/// An untyped pointer to a task cell. Owns nothing by itself.
+/// An untyped pointer to a task cell. Owns nothing by itself: it is `Copy`
+/// so queues and lists can store it, and therefore every method that reads
+/// through it or hands a reference on is `unsafe`, its contract being that
+/// the caller holds a reference that keeps the cell alive (and, where
+/// said, gives that reference up).
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) struct RawTask {
     ptr: NonNull<Header>,
 }
 
-// SAFETY: a RawTask is a pointer to a cell whose shared parts are
-// synchronised by the state word; the typed wrappers bound `T: Send`.
+// SAFETY: a RawTask is only an address; everything reached through it is
+// either the atomic state word or a part of the cell that the state word
+// hands to one thread at a time, and the typed constructors bound the
+// future and output by `Send`.
 unsafe impl Send for RawTask {}
-// SAFETY: as above.
+// SAFETY: `&RawTask` gives no more than a copy of the address (see Send).
 unsafe impl Sync for RawTask {}
 
 impl RawTask {
@@ -33,7 +39,7 @@ impl RawTask {
         T::Output: Send + 'static,
         S: Schedule,
     {
-        RawTask { ptr: Cell::allocate(future, scheduler, vtable::<T, S>(), meta) }
+        RawTask { ptr: Cell::allocate(future, scheduler, harness::vtable::<T, S>(), meta) }
     }
 
     /// # Safety
@@ -57,63 +63,86 @@ impl RawTask {
         RawTask { ptr: ptr.cast() }
     }
 
-    pub(crate) fn header(&self) -> &Header {
-        // SAFETY: a RawTask is only used while some reference keeps the
-        // cell alive.
+    /// # Safety
+    /// The caller holds a reference to the task for as long as it uses the
+    /// returned borrow.
+    pub(crate) unsafe fn header<'a>(self) -> &'a Header {
+        // SAFETY: the caller's reference keeps the cell, and so its header,
+        // alive for 'a.
         unsafe { self.ptr.as_ref() }
     }
 
-    fn vtable(&self) -> &'static Vtable {
-        self.header().vtable
+    /// # Safety
+    /// The caller holds a reference to the task (for the vtable read).
+    unsafe fn vtable(self) -> &'static Vtable {
+        // SAFETY: the caller's reference keeps the header alive.
+        unsafe { self.header() }.vtable
     }
 
     /// # Safety
     /// The caller gives up the reference of a `Notified`.
     pub(crate) unsafe fn poll(self) {
-        // SAFETY: forwarded.
+        // SAFETY: the Notified's reference keeps the cell alive for the
+        // vtable read and is handed to the entry.
         unsafe { (self.vtable().poll)(self.ptr) }
     }
 
     /// # Safety
-    /// The caller gives up one reference, which becomes a `Notified`.
+    /// The caller gives up one reference that a wake or abort transition
+    /// made to stand for NOTIFIED; it becomes a `Notified`.
     pub(crate) unsafe fn schedule(self) {
-        // SAFETY: forwarded.
+        // SAFETY: that reference keeps the cell alive and is handed over.
         unsafe { (self.vtable().schedule)(self.ptr) }
     }
 
     /// # Safety
-    /// The last reference was dropped by the caller.
+    /// The caller dropped the last reference (nothing else can reach the
+    /// cell).
     pub(crate) unsafe fn dealloc(self) {
-        // SAFETY: forwarded.
+        // SAFETY: the cell is still allocated (only this call frees it).
         unsafe { (self.vtable().dealloc)(self.ptr) }
     }
 
     /// # Safety
     /// `dst` is a `*mut Poll<Result<T, JoinError>>` of the task's `T`, and
-    /// the caller is the JoinHandle.
+    /// the caller is the JoinHandle (whose reference keeps the cell alive).
     pub(crate) unsafe fn try_read_output(self, dst: *mut (), waker: &Waker) {
-        // SAFETY: forwarded.
+        // SAFETY: the handle's reference keeps the cell alive; `dst` is
+        // the caller's to vouch for.
         unsafe { (self.vtable().try_read_output)(self.ptr, dst, waker) }
     }
 
     /// # Safety
-    /// Called once, by the JoinHandle's drop.
+    /// Called once, by the JoinHandle's drop, which gives up its reference.
     pub(crate) unsafe fn drop_join_handle(self) {
-        // SAFETY: forwarded.
+        // SAFETY: the handle's reference keeps the cell alive and is handed
+        // to the entry.
         unsafe { (self.vtable().drop_join_handle)(self.ptr) }
     }
 
     /// Aborts the task: it is cancelled at its next poll boundary.
-    pub(crate) fn remote_abort(self) {
-        if self.header().state.transition_to_notified_and_cancel() {
+    ///
+    /// # Safety
+    /// The caller holds a reference to the task for the whole call (it is
+    /// not given up: a `Notified`, if needed, gets a new one).
+    pub(crate) unsafe fn remote_abort(self) {
+        // SAFETY: the caller's reference keeps the header alive.
+        if unsafe { self.header() }.state.transition_to_notified_and_cancel() {
             // SAFETY: the transition made a reference for this Notified.
             unsafe { self.schedule() }
         }
     }
 
     /// Drops one reference, freeing the cell if it was the last.
-    pub(crate) fn drop_reference(self) {
-        if self.header().state.ref_dec() {
+    ///
+    /// # Safety
+    /// The caller owns one reference and gives it up: it must not use this
+    /// `RawTask` (or any copy of it that stood for the same reference)
+    /// again.
+    pub(crate) unsafe fn drop_reference(self) {
+        // SAFETY: the caller's reference keeps the header alive until the
+        // decrement.
+        if unsafe { self.header() }.state.ref_dec() {
             // SAFETY: that was the last reference.
             unsafe { self.dealloc() }
         }
@@ -129,14 +158,15 @@ pub(crate) struct Task<S: 'static> {
 /// A run-queue entry: one reference plus the NOTIFIED flag it stands for.
 pub(crate) struct Notified<S: 'static>(Task<S>);
 
-// SAFETY: tasks are created only from `Send` futures and outputs; the cell's
-// shared state is synchronised by the state word.
+// SAFETY: tasks are created only from `Send` futures and outputs, and the
+// cell's shared parts are handed between threads by the state word.
 unsafe impl<S> Send for Task<S> {}
-// SAFETY: as above.
+// SAFETY: `&Task` only reads the header (atomic state word, immutable
+// vtable, owned key under its shard's lock).
 unsafe impl<S> Sync for Task<S> {}
-// SAFETY: as above.
+// SAFETY: a Notified is a Task reference plus NOTIFIED; see Task's Send.
 unsafe impl<S> Send for Notified<S> {}
-// SAFETY: as above.
+// SAFETY: `&Notified` gives no access beyond `&Task`'s (see Task's Sync).
 unsafe impl<S> Sync for Notified<S> {}
 
 impl<S: 'static> Task<S> {
@@ -158,17 +188,26 @@ impl<S: 'static> Task<S> {
         raw
     }
 
+    /// The task's header; this `Task`'s reference keeps it alive.
+    pub(crate) fn header(&self) -> &Header {
+        // SAFETY: a Task owns a reference, so the cell outlives `&self`.
+        unsafe { self.raw.header() }
+    }
+
     /// Shuts the task down, consuming this reference (runtime shutdown).
     pub(crate) fn shutdown(self) {
+        let vtable = self.header().vtable;
         let raw = self.into_raw();
-        // SAFETY: the owned-list reference is handed to shutdown.
-        unsafe { (raw.header().vtable.shutdown)(raw.header_ptr()) }
+        // SAFETY: `raw` is a live Cell of the vtable's own type, and this
+        // Task's reference (the owned list's) is handed to the entry.
+        unsafe { (vtable.shutdown)(raw.header_ptr()) }
     }
 }
 
 impl<S: 'static> Drop for Task<S> {
     fn drop(&mut self) {
-        self.raw.drop_reference();
+        // SAFETY: this Task owns one reference and is never used again.
+        unsafe { self.raw.drop_reference() }
     }
 }
 
@@ -196,22 +235,5 @@ impl<S: 'static> Notified<S> {
     /// Gives up ownership of the reference without dropping it.
     pub(crate) fn into_raw(self) -> RawTask {
         self.0.into_raw()
-    }
-}
-
-/// The vtable of tasks with future `T` and scheduler `S`.
-fn vtable<T, S>() -> &'static Vtable
-where
-    T: Future + Send + 'static,
-    T::Output: Send + 'static,
-    S: Schedule,
-{
-    &Vtable {
-        poll: harness::poll::<T, S>,
-        schedule: harness::schedule::<T, S>,
-        dealloc: harness::dealloc::<T, S>,
-        try_read_output: harness::try_read_output::<T, S>,
-        drop_join_handle: harness::drop_join_handle::<T, S>,
-        shutdown: harness::shutdown::<T, S>,
     }
 }

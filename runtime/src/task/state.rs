@@ -46,10 +46,12 @@ pub(crate) struct State {
 }
 
 /// A copy of the state word at one instant.
+#[must_use]
 #[derive(Copy, Clone, PartialEq, Eq)]
 pub(crate) struct Snapshot(usize);
 
 /// Outcome of [`State::transition_to_running`].
+#[must_use]
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum TransitionToRunning {
     /// Poll the future.
@@ -64,6 +66,7 @@ pub(crate) enum TransitionToRunning {
 }
 
 /// Outcome of [`State::transition_to_idle`].
+#[must_use]
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum TransitionToIdle {
     /// Idle; the poll's reference was dropped, others remain.
@@ -78,6 +81,7 @@ pub(crate) enum TransitionToIdle {
 }
 
 /// Outcome of a wake transition.
+#[must_use]
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum TransitionToNotified {
     /// Nothing to schedule.
@@ -90,6 +94,7 @@ pub(crate) enum TransitionToNotified {
 
 /// What the `JoinHandle`'s drop must clean up, from
 /// [`State::transition_to_join_handle_dropped`].
+#[must_use]
 pub(crate) struct JoinHandleDropped {
     /// The task completed: the handle must drop the stored output.
     pub(crate) drop_output: bool,
@@ -187,6 +192,7 @@ impl State {
 
     /// Drops `count` references after completion; true when the caller must
     /// free the cell.
+    #[must_use]
     pub(crate) fn transition_to_terminal(&self, count: usize) -> bool {
         let prev = Snapshot(self.val.fetch_sub(count * REF_ONE, AcqRel));
         assert!(prev.ref_count() >= count, "task reference count underflow");
@@ -241,6 +247,7 @@ impl State {
     /// task (it was idle and not queued) so a worker cancels it; a new
     /// reference was made for that `Notified`. A running task sees CANCELLED
     /// in `transition_to_idle`; a queued one in `transition_to_running`.
+    #[must_use]
     pub(crate) fn transition_to_notified_and_cancel(&self) -> bool {
         self.fetch_update(|curr| {
             if curr.is_cancelled() || curr.is_complete() {
@@ -261,6 +268,7 @@ impl State {
 
     /// Shutdown: sets CANCELLED and, if the task is idle, takes RUNNING so
     /// the caller drops the future right away. Returns whether it did.
+    #[must_use]
     pub(crate) fn transition_to_shutdown(&self) -> bool {
         self.fetch_update(|curr| {
             let mut next = curr;
@@ -336,6 +344,7 @@ impl State {
 
     /// Drops a reference; true when it was the last and the caller must
     /// free the cell.
+    #[must_use]
     pub(crate) fn ref_dec(&self) -> bool {
         let prev = Snapshot(self.val.fetch_sub(REF_ONE, AcqRel));
         assert!(prev.ref_count() >= 1, "task reference count underflow");

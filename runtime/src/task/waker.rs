@@ -32,8 +32,9 @@ unsafe fn raw(data: *const ()) -> RawTask {
 /// Called only through `VTABLE` by `Waker`, with `data` a live task header
 /// on which this waker holds (or, for `wake_by_ref`, borrows) a reference.
 unsafe fn clone(data: *const ()) -> RawWaker {
-    // SAFETY: the waker being cloned keeps the task alive.
-    unsafe { raw(data) }.header().state.ref_inc();
+    // SAFETY: the waker being cloned holds (or borrows) a reference, which
+    // keeps the header alive; the increment is the clone's own reference.
+    unsafe { raw(data).header() }.state.ref_inc();
     RawWaker::new(data, &VTABLE)
 }
 
@@ -43,7 +44,8 @@ unsafe fn clone(data: *const ()) -> RawWaker {
 unsafe fn wake(data: *const ()) {
     // SAFETY: this waker owns a reference, which this call consumes.
     let task = unsafe { raw(data) };
-    match task.header().state.transition_to_notified_by_val() {
+    // SAFETY: the waker's reference keeps the header alive for the call.
+    match unsafe { task.header() }.state.transition_to_notified_by_val() {
         // SAFETY: the waker's reference becomes the Notified.
         TransitionToNotified::Submit => unsafe { task.schedule() },
         // SAFETY: the waker held the last reference.
@@ -58,7 +60,8 @@ unsafe fn wake(data: *const ()) {
 unsafe fn wake_by_ref(data: *const ()) {
     // SAFETY: the borrowed waker keeps the task alive.
     let task = unsafe { raw(data) };
-    match task.header().state.transition_to_notified_by_ref() {
+    // SAFETY: the borrowed waker's owner keeps the header alive.
+    match unsafe { task.header() }.state.transition_to_notified_by_ref() {
         // SAFETY: the transition made a new reference for the Notified.
         TransitionToNotified::Submit => unsafe { task.schedule() },
         TransitionToNotified::Dealloc => unreachable!("wake_by_ref never drops a reference"),
@@ -70,6 +73,7 @@ unsafe fn wake_by_ref(data: *const ()) {
 /// Called only through `VTABLE` by `Waker`, with `data` a live task header
 /// on which this waker holds (or, for `wake_by_ref`, borrows) a reference.
 unsafe fn drop_waker(data: *const ()) {
-    // SAFETY: this waker owns a reference, which is dropped here.
-    unsafe { raw(data) }.drop_reference();
+    // SAFETY: this waker owns a reference, given up here; the waker is
+    // gone after this call, so it is never used again.
+    unsafe { raw(data).drop_reference() };
 }
