@@ -209,7 +209,9 @@ impl PoolBuilder {
     }
 
     /// Runs `f` on each new pool thread before its first job. A panic in
-    /// `f` is caught and does not stop the thread.
+    /// `f` is caught and reported on stderr (naming the hook and the
+    /// thread), and the thread carries on: the job it was started for
+    /// still runs.
     pub fn on_thread_start<F>(&mut self, f: F) -> &mut Self
     where
         F: Fn() + Send + Sync + 'static,
@@ -219,7 +221,8 @@ impl PoolBuilder {
     }
 
     /// Runs `f` on each pool thread just before it exits. A panic in `f` is
-    /// caught.
+    /// caught and reported on stderr, and the thread exits as usual
+    /// ([`Pool::shutdown`] still sees it exit).
     pub fn on_thread_stop<F>(&mut self, f: F) -> &mut Self
     where
         F: Fn() + Send + Sync + 'static,
@@ -600,11 +603,11 @@ impl Inner {
     /// A pool thread. It starts idle, with the job that started it promised
     /// to it (see `StateCell::submit`).
     fn thread_main(&self) {
-        run_hook(&self.config.on_thread_start);
+        run_hook("on_thread_start", &self.config.on_thread_start);
         if self.work().last_at_shutdown {
             self.drain_queued();
         }
-        run_hook(&self.config.on_thread_stop);
+        run_hook("on_thread_stop", &self.config.on_thread_stop);
         self.thread_finished();
     }
 
@@ -744,9 +747,30 @@ fn drop_job(job: Job) {
     let _ = panic::catch_unwind(AssertUnwindSafe(|| drop(job)));
 }
 
-fn run_hook(hook: &Option<Hook>) {
-    if let Some(hook) = hook {
-        let _ = panic::catch_unwind(AssertUnwindSafe(|| hook()));
+/// Runs the hook `name`, if set. A panic in it is caught and reported, and
+/// the thread carries on: a thread that died here would lose the job
+/// promised to it and never be counted out, so `shutdown` would wait for it
+/// forever.
+fn run_hook(name: &str, hook: &Option<Hook>) {
+    let Some(hook) = hook else { return };
+    if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| hook())) {
+        let text = if let Some(text) = payload.downcast_ref::<&'static str>() {
+            text
+        } else if let Some(text) = payload.downcast_ref::<String>() {
+            text.as_str()
+        } else {
+            "non-string payload"
+        };
+        eprintln!(
+            "weft-blocking: caught a panic in the `{name}` hook on thread '{}' ({text}); the \
+             thread carries on",
+            std::thread::current().name().unwrap_or("<unnamed>"),
+        );
+        // The payload's destructor may panic too: catch that, and leak its
+        // payload rather than risk a third panic.
+        if let Err(again) = panic::catch_unwind(AssertUnwindSafe(|| drop(payload))) {
+            std::mem::forget(again);
+        }
     }
 }
 

@@ -408,6 +408,36 @@ fn a_panicking_hook_does_not_break_the_pool() {
     assert!(pool.shutdown(DEADLINE));
 }
 
+/// A panic payload whose destructor panics too.
+struct PanicsOnDrop;
+
+impl Drop for PanicsOnDrop {
+    fn drop(&mut self) {
+        panic!("the hook's panic payload panics when dropped");
+    }
+}
+
+// Before the fix disposing of the payload panicked out of the hook's
+// catch, killing the thread: the job it was started for never ran and
+// `shutdown` never saw the thread exit.
+#[test]
+fn a_hook_panic_whose_payload_panics_on_drop_loses_no_job() {
+    let stops = Arc::new(AtomicUsize::new(0));
+    let stopped = stops.clone();
+    let pool = Pool::builder()
+        .on_thread_start(|| std::panic::panic_any(PanicsOnDrop))
+        .on_thread_stop(move || {
+            stopped.fetch_add(1, SeqCst);
+            std::panic::panic_any(PanicsOnDrop)
+        })
+        .build()
+        .unwrap();
+    assert_eq!(wait(pool.spawn(|| 3)).unwrap(), 3);
+    assert!(pool.shutdown(DEADLINE), "every thread exits");
+    assert_eq!(stops.load(SeqCst), 1);
+    assert!(pool.try_spawn(|| ()).is_err());
+}
+
 #[test]
 fn invalid_max_threads_is_an_error_naming_the_setting() {
     let err = Pool::builder().max_threads(0).build().unwrap_err();

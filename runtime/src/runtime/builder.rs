@@ -1,7 +1,9 @@
 //! [`Builder`]: configures and starts a [`Runtime`].
 
+use std::any::Any;
 use std::fmt;
 use std::io;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc as StdArc;
 use std::time::Duration;
 
@@ -17,6 +19,42 @@ pub(crate) enum Flavor {
 
 /// A thread start/stop hook.
 pub(crate) type Hook = StdArc<dyn Fn() + Send + Sync + 'static>;
+
+/// Runs the hook `name` (if set) on a worker thread. A panic in it is
+/// caught and reported on stderr, and the thread carries on: a worker that
+/// died here would never claim its core, stranding its tasks and leaving
+/// shutdown waiting for that core forever.
+pub(crate) fn run_hook(name: &str, hook: Option<&Hook>) {
+    let Some(hook) = hook else { return };
+    if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| hook())) {
+        let thread = std::thread::current();
+        eprintln!(
+            "weft: caught a panic in the `{name}` hook on thread '{}' ({}); the thread carries on",
+            thread.name().unwrap_or("<unnamed>"),
+            panic_text(&*payload),
+        );
+        dispose(payload);
+    }
+}
+
+fn panic_text(payload: &(dyn Any + Send)) -> &str {
+    if let Some(text) = payload.downcast_ref::<&'static str>() {
+        text
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text
+    } else {
+        "non-string payload"
+    }
+}
+
+/// Drops a caught panic payload. Its destructor may panic too; that second
+/// panic is caught and its payload leaked, since dropping it could panic
+/// again and nothing is gained by trying.
+fn dispose(payload: Box<dyn Any + Send>) {
+    if let Err(again) = panic::catch_unwind(AssertUnwindSafe(|| drop(payload))) {
+        std::mem::forget(again);
+    }
+}
 
 /// Builds a [`Runtime`] with custom settings.
 ///
@@ -120,13 +158,32 @@ impl Builder {
         self
     }
 
-    /// Runs `f` on each runtime thread when it starts.
+    /// Runs `f` on each runtime thread as it starts: on each worker thread
+    /// of a multi-thread runtime before it runs any task, and on each
+    /// blocking-pool thread (`spawn_blocking`, `block_in_place`, `fs`)
+    /// before its first job. A current-thread runtime has no worker
+    /// threads: the thread inside `block_on` runs no hook, only its
+    /// blocking threads do.
+    ///
+    /// A panic in `f` is caught and reported on stderr (naming the hook and
+    /// the thread), and the thread carries on as if `f` had returned: the
+    /// worker still runs its share of the tasks, the blocking thread still
+    /// runs the job it was started for, and shutdown completes.
     pub fn on_thread_start(&mut self, f: impl Fn() + Send + Sync + 'static) -> &mut Self {
         self.on_thread_start = Some(StdArc::new(f));
         self
     }
 
-    /// Runs `f` on each runtime thread just before it exits.
+    /// Runs `f` on each runtime thread just before it exits: a worker
+    /// thread when it stops running tasks (at shutdown, or once
+    /// `block_in_place` handed its core to another thread); a blocking-pool
+    /// thread when its keep-alive runs out or at shutdown. A thread that
+    /// [`Runtime::shutdown_timeout`] leaves behind runs it when it exits.
+    /// On a current-thread runtime only the blocking threads run it.
+    ///
+    /// A panic in `f` is caught and reported on stderr (naming the hook and
+    /// the thread), and the thread exits as usual: shutting down or
+    /// dropping the runtime neither hangs nor panics because of it.
     pub fn on_thread_stop(&mut self, f: impl Fn() + Send + Sync + 'static) -> &mut Self {
         self.on_thread_stop = Some(StdArc::new(f));
         self

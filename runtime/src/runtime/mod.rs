@@ -81,13 +81,9 @@ impl Runtime {
             let on_start = builder.on_thread_start.clone();
             let on_stop = builder.on_thread_stop.clone();
             let spawned = thread.spawn(move || {
-                if let Some(hook) = on_start {
-                    hook();
-                }
+                builder::run_hook("on_thread_start", on_start.as_ref());
                 run_worker(thread_shared, index);
-                if let Some(hook) = on_stop {
-                    hook();
-                }
+                builder::run_hook("on_thread_stop", on_stop.as_ref());
             });
             match spawned {
                 Ok(handle) => runtime.threads.push(handle),
@@ -179,8 +175,9 @@ impl Runtime {
             // Join finished worker threads; detach any still inside a long
             // poll or a `block_in_place` closure when the deadline passed.
             if deadline.is_none() || (cores_done && is_finished(&thread)) {
-                // A worker thread only panics in a user hook; that must not
-                // abort shutdown.
+                // Worker threads catch their hooks' panics; anything else
+                // escaping one is a weft bug, which must not abort shutdown
+                // either.
                 let _ = thread.join();
             }
         }
