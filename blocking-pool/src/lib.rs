@@ -684,7 +684,7 @@ impl Inner {
     /// Runs a job on this thread. A panic that escapes `run` (the result's
     /// destructor, when the Task was dropped) must not kill the thread.
     fn run_job(&self, job: Job) {
-        let _ = panic::catch_unwind(AssertUnwindSafe(|| job.run(&self.jobs_completed)));
+        contain(|| job.run(&self.jobs_completed));
     }
 
     /// Empties the queue after shutdown, once no thread takes from it:
@@ -744,7 +744,7 @@ impl Inner {
 /// Drops a job unrun (cancelling its Task); a panic in the closure's
 /// destructor must not kill the thread that cancels it.
 fn drop_job(job: Job) {
-    let _ = panic::catch_unwind(AssertUnwindSafe(|| drop(job)));
+    contain(|| drop(job));
 }
 
 /// Runs the hook `name`, if set. A panic in it is caught and reported, and
@@ -753,25 +753,33 @@ fn drop_job(job: Job) {
 /// forever.
 fn run_hook(name: &str, hook: &Option<Hook>) {
     let Some(hook) = hook else { return };
-    if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| hook())) {
-        let text = if let Some(text) = payload.downcast_ref::<&'static str>() {
-            text
-        } else if let Some(text) = payload.downcast_ref::<String>() {
-            text.as_str()
-        } else {
-            "non-string payload"
-        };
+    if let Some(text) = contain(|| hook()) {
         eprintln!(
             "weft-blocking: caught a panic in the `{name}` hook on thread '{}' ({text}); the \
              thread carries on",
             std::thread::current().name().unwrap_or("<unnamed>"),
         );
-        // The payload's destructor may panic too: catch that, and leak its
-        // payload rather than risk a third panic.
-        if let Err(again) = panic::catch_unwind(AssertUnwindSafe(|| drop(payload))) {
-            std::mem::forget(again);
-        }
     }
+}
+
+/// Runs `f`, catching a panic; returns its message if there was one. The
+/// payload is user data whose destructor may panic again outside the first
+/// catch, which would kill this pool thread without counting it out (and
+/// `shutdown` would wait for it): it is dropped under a second catch, and
+/// whatever that one catches is leaked rather than risk a third panic.
+fn contain(f: impl FnOnce()) -> Option<String> {
+    let payload = panic::catch_unwind(AssertUnwindSafe(f)).err()?;
+    let text = if let Some(text) = payload.downcast_ref::<&'static str>() {
+        (*text).to_owned()
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "non-string payload".to_owned()
+    };
+    if let Err(again) = panic::catch_unwind(AssertUnwindSafe(|| drop(payload))) {
+        std::mem::forget(again);
+    }
+    Some(text)
 }
 
 /// Internals for the loom models in `loom-tests/tests/blocking.rs` (built

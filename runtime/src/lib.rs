@@ -33,6 +33,7 @@ pub mod signal;
 pub mod task;
 pub mod time;
 mod trace;
+mod unwind;
 
 pub use task::spawn;
 #[cfg(not(loom))]

@@ -1,9 +1,7 @@
 //! [`Builder`]: configures and starts a [`Runtime`].
 
-use std::any::Any;
 use std::fmt;
 use std::io;
-use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc as StdArc;
 use std::time::Duration;
 
@@ -26,33 +24,12 @@ pub(crate) type Hook = StdArc<dyn Fn() + Send + Sync + 'static>;
 /// shutdown waiting for that core forever.
 pub(crate) fn run_hook(name: &str, hook: Option<&Hook>) {
     let Some(hook) = hook else { return };
-    if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| hook())) {
+    if let Some(text) = crate::unwind::contain(|| hook()) {
         let thread = std::thread::current();
         eprintln!(
-            "weft: caught a panic in the `{name}` hook on thread '{}' ({}); the thread carries on",
+            "weft: caught a panic in the `{name}` hook on thread '{}' ({text}); the thread carries on",
             thread.name().unwrap_or("<unnamed>"),
-            panic_text(&*payload),
         );
-        dispose(payload);
-    }
-}
-
-fn panic_text(payload: &(dyn Any + Send)) -> &str {
-    if let Some(text) = payload.downcast_ref::<&'static str>() {
-        text
-    } else if let Some(text) = payload.downcast_ref::<String>() {
-        text
-    } else {
-        "non-string payload"
-    }
-}
-
-/// Drops a caught panic payload. Its destructor may panic too; that second
-/// panic is caught and its payload leaked, since dropping it could panic
-/// again and nothing is gained by trying.
-fn dispose(payload: Box<dyn Any + Send>) {
-    if let Err(again) = panic::catch_unwind(AssertUnwindSafe(|| drop(payload))) {
-        std::mem::forget(again);
     }
 }
 

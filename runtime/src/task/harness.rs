@@ -24,7 +24,7 @@ use super::error::JoinError;
 use super::raw::{Notified, RawTask, Task};
 use super::state::{Snapshot, State, TransitionToIdle, TransitionToRunning};
 use super::{waker, Schedule};
-use crate::coop;
+use crate::{coop, unwind};
 
 /// A typed handle on one live task cell (see the module docs).
 pub(super) struct Harness<T: Future, S: 'static> {
@@ -155,22 +155,23 @@ where
 
     /// The JoinHandle is dropped: give up join interest, clean up what the
     /// state word says is the handle's, and drop the handle's reference.
-    /// The output's and the waker's destructors run under `catch_unwind`,
-    /// so a panic in either cannot skip the reference drop (a leak) or
-    /// unwind out of `JoinHandle::drop`.
+    /// The output's and the waker's destructors run contained (their
+    /// panics, and their payloads' destructors, are caught), so a panic in
+    /// either cannot skip the reference drop (a leak) or unwind out of
+    /// `JoinHandle::drop`.
     fn drop_join_handle(self) {
         let dropped = self.state().transition_to_join_handle_dropped();
         if dropped.drop_output {
-            let _ = panic::catch_unwind(AssertUnwindSafe(|| {
+            unwind::contain(|| {
                 // SAFETY: COMPLETE was set and the handle was interested, so
                 // the output is the handle's to drop.
                 unsafe { self.core().drop_future_or_output() }
-            }));
+            });
         }
         if dropped.drop_waker {
             // SAFETY: JOIN_WAKER is clear: the slot is the handle's.
             let old = unsafe { self.trailer().replace_waker(None) };
-            let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(old)));
+            unwind::contain(move || drop(old));
         }
         self.drop_reference();
     }
@@ -241,7 +242,12 @@ where
         }));
         let output = match dropped {
             Ok(()) => output,
-            Err(payload) => Err(JoinError::panic(payload)),
+            Err(payload) => {
+                // The output it replaces is user data (a value, or an
+                // earlier panic's payload): its destructor may panic too.
+                unwind::contain(move || drop(output));
+                Err(JoinError::panic(payload))
+            }
         };
         // SAFETY: RUNNING (caller); drop_future_or_output left `Consumed`,
         // on return and on unwind alike.
@@ -280,7 +286,7 @@ where
         let count = if released.is_some() { 2 } else { 1 };
         // Neither dropping the output nor waking the joiner may unwind into
         // the worker loop.
-        let _ = panic::catch_unwind(AssertUnwindSafe(|| self.notify_joiner(snapshot)));
+        unwind::contain(|| self.notify_joiner(snapshot));
         if self.state().transition_to_terminal(count) {
             self.dealloc();
         }
