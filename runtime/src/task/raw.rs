@@ -213,9 +213,12 @@ impl<S: 'static> Drop for Task<S> {
 
 impl<S: 'static> Notified<S> {
     /// # Safety
-    /// As [`Task::from_raw`], and the reference stands for NOTIFIED.
+    /// The caller gives this Notified one reference of `raw`, whose
+    /// scheduler type is `S`, and that reference stands for the task's
+    /// NOTIFIED flag (a transition set it for this queue entry).
     pub(crate) unsafe fn from_raw(raw: RawTask) -> Notified<S> {
-        // SAFETY: forwarded.
+        // SAFETY: the caller hands over one reference of a task whose
+        // scheduler type is `S`, which is what `Task::from_raw` needs.
         Notified(unsafe { Task::from_raw(raw) })
     }
 
