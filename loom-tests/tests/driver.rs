@@ -96,3 +96,29 @@ fn sibling_serving_a_stale_driver_racing_its_owner() {
         waking.join().unwrap();
     });
 }
+
+/// A socket created while the runtime shuts down: the registration either
+/// lands before the shutdown's sweep (and its source is shut down with the
+/// rest) or fails; it never ends up registered yet untouched by the
+/// shutdown (a source whose waits would never end).
+#[test]
+fn registration_racing_shutdown_is_failed_or_shut_down() {
+    loom::model(|| {
+        let (_owner, handle) = DriverModel::new();
+        let h2 = handle.clone();
+        let shutdown = thread::spawn(move || h2.shutdown_io());
+        let registered = handle.register_source();
+        shutdown.join().unwrap();
+        match registered {
+            Ok(source) => {
+                assert!(
+                    source.is_shut_down(),
+                    "a source registered before the shutdown survived it"
+                )
+            }
+            Err(e) => assert!(e.to_string().contains("shut down"), "unexpected error: {e}"),
+        }
+        // After the shutdown, registering always fails.
+        assert!(handle.register_source().is_err(), "registered after the shutdown");
+    });
+}

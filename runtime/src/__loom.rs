@@ -377,4 +377,32 @@ impl DriverModelHandle {
     pub fn unpark(&self) {
         self.handle.unpark();
     }
+
+    /// What a socket's creation does (with no OS registration under loom):
+    /// adds a source to the driver, or fails if the driver shut down.
+    pub fn register_source(&self) -> std::io::Result<SourceModel> {
+        let (token, io) = self.handle.sources().register(|_| Ok(()))?;
+        Ok(SourceModel { token, io })
+    }
+
+    /// What the runtime's shutdown does to this driver's sources.
+    pub fn shutdown_io(&self) {
+        self.handle.shutdown_io();
+    }
+}
+
+/// A source registered through [`DriverModelHandle::register_source`].
+pub struct SourceModel {
+    #[allow(dead_code)] // the generation models read it
+    token: usize,
+    io: crate::loom::sync::Arc<crate::driver::scheduled_io::ScheduledIo>,
+}
+
+impl SourceModel {
+    /// True once the source was shut down with its driver (every wait on
+    /// it fails).
+    pub fn is_shut_down(&self) -> bool {
+        use crate::driver::scheduled_io::Direction;
+        self.io.ready_now(Direction::Read).is_err()
+    }
 }

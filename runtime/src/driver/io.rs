@@ -1,6 +1,7 @@
-//! The I/O half of a worker's driver: the sources registered with its
-//! `mio::Poll`, event dispatch, and [`Registration`], the handle a socket
-//! keeps on its source.
+//! The I/O half of a worker's driver: mio's side of the registered
+//! sources (registration with the OS, event dispatch) and
+//! [`Registration`], the handle a socket keeps on its source. The slab of
+//! sources itself, and its shutdown protocol, is in `sources`.
 //!
 //! Tokens are slab keys. A key reused after a deregistration may receive
 //! one stale event meant for the old source: that is a spurious readiness,
@@ -10,88 +11,53 @@ use std::io;
 use std::task::{Context, Poll};
 
 use mio::event::Source;
-use slab::Slab;
 
 use super::scheduled_io::{Direction, Ready, ReadyEvent, ScheduledIo};
+use super::sources::Sources;
 use super::DriverHandle;
 use crate::coop;
-use crate::loom::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-use crate::loom::sync::{Arc, Mutex};
+use crate::loom::sync::Arc;
 use crate::runtime::context;
 
-/// The sources of one driver.
-pub(crate) struct IoRegistry {
+/// The mio side of one driver's sources.
+pub(super) struct IoRegistry {
     registry: mio::Registry,
-    sources: Mutex<Slab<Arc<ScheduledIo>>>,
-    /// Number of sources, read without the lock to skip idle drivers.
-    count: AtomicUsize,
 }
 
 impl IoRegistry {
-    pub(crate) fn new(registry: mio::Registry) -> IoRegistry {
-        IoRegistry { registry, sources: Mutex::new(Slab::new()), count: AtomicUsize::new(0) }
+    pub(super) fn new(registry: mio::Registry) -> IoRegistry {
+        IoRegistry { registry }
     }
 
     fn register(
         &self,
+        sources: &Sources,
         source: &mut impl Source,
         interest: mio::Interest,
     ) -> io::Result<(usize, Arc<ScheduledIo>)> {
-        let mut sources = self.sources.lock();
-        let entry = sources.vacant_entry();
-        let key = entry.key();
-        self.registry.register(source, mio::Token(key), interest)?;
-        let io = Arc::new(ScheduledIo::new());
-        entry.insert(io.clone());
-        // Relaxed: a hint (see `has_sources`), changed under the lock.
-        self.count.fetch_add(1, Relaxed);
-        Ok((key, io))
+        sources.register(|token| self.registry.register(source, mio::Token(token), interest))
     }
 
-    fn deregister(&self, key: usize, source: &mut impl Source) -> io::Result<()> {
+    fn deregister(
+        &self,
+        sources: &Sources,
+        token: usize,
+        source: &mut impl Source,
+    ) -> io::Result<()> {
         let result = self.registry.deregister(source);
-        if self.sources.lock().try_remove(key).is_some() {
-            // Relaxed: a hint, see `has_sources`.
-            self.count.fetch_sub(1, Relaxed);
-        }
+        sources.remove(token);
         result
     }
+}
 
-    /// True if any source is registered (a hint for siblings deciding
-    /// whether a stale driver is worth polling).
-    pub(crate) fn has_sources(&self) -> bool {
-        // Relaxed: a stale answer only delays or adds one zero-timeout poll.
-        self.count.load(Relaxed) > 0
-    }
-
-    /// Delivers a batch of events: readiness is set and waiters woken on
-    /// this thread (so their tasks are scheduled on this worker).
-    pub(crate) fn dispatch(
-        &self,
-        events: &mio::Events,
-        tick: usize,
-        scratch: &mut Vec<(Arc<ScheduledIo>, Ready)>,
-    ) {
-        {
-            let sources = self.sources.lock();
-            for event in events.iter() {
-                if let Some(io) = sources.get(event.token().0) {
-                    scratch.push((io.clone(), ready_of(event)));
-                }
-            }
-        }
-        for (io, ready) in scratch.drain(..) {
-            io.set_readiness(tick, ready);
-        }
-    }
-
-    /// The runtime shut down: fail every wait on these sources.
-    pub(crate) fn shutdown(&self) {
-        let sources: Vec<_> = self.sources.lock().iter().map(|(_, io)| io.clone()).collect();
-        for io in sources {
-            io.shutdown();
-        }
-    }
+/// Delivers a batch of mio events of dispatch round `tick` to `sources`.
+pub(super) fn dispatch(
+    sources: &Sources,
+    events: &mio::Events,
+    tick: usize,
+    scratch: &mut Vec<(Arc<ScheduledIo>, Ready)>,
+) {
+    sources.dispatch(events.iter().map(|e| (e.token().0, ready_of(e))), tick, scratch);
 }
 
 fn ready_of(event: &mio::event::Event) -> Ready {
@@ -125,7 +91,7 @@ fn shut_down_error() -> io::Error {
 /// [`Registration::deregister`] with the source before dropping it.
 pub(crate) struct Registration {
     driver: DriverHandle,
-    key: usize,
+    token: usize,
     io: Arc<ScheduledIo>,
 }
 
@@ -141,13 +107,15 @@ impl Registration {
             shared.remotes[worker].driver.clone()
         })
         .ok_or_else(|| io::Error::other(NO_RUNTIME))?;
-        let (key, io) = driver.shared.io.register(source, interest)?;
-        Ok(Registration { driver, key, io })
+        let shared = &driver.shared;
+        let (token, io) = shared.io.register(&shared.sources, source, interest)?;
+        Ok(Registration { driver, token, io })
     }
 
     /// Removes `source` from its driver.
     pub(crate) fn deregister(&self, source: &mut impl Source) -> io::Result<()> {
-        self.driver.shared.io.deregister(self.key, source)
+        let shared = &self.driver.shared;
+        shared.io.deregister(&shared.sources, self.token, source)
     }
 
     /// Waits until the source is ready in `direction`. Spends one unit of
