@@ -122,3 +122,23 @@ fn registration_racing_shutdown_is_failed_or_shut_down() {
         assert!(handle.register_source().is_err(), "registered after the shutdown");
     });
 }
+
+/// A sibling dispatches an event harvested for a source while the source's
+/// owner drops it and creates another that reuses its slab key: the event
+/// reaches the old source or nobody, never the new one (whose reader would
+/// spin on a stale closed bit).
+#[test]
+fn a_stale_event_racing_key_reuse_never_reaches_the_new_source() {
+    loom::model(|| {
+        let (_owner, handle) = DriverModel::new();
+        let old = handle.register_source().unwrap();
+        let (old_token, old_key) = (old.token(), old.key());
+        let h2 = handle.clone();
+        let dispatching = thread::spawn(move || h2.dispatch_read_closed(old_token, 1));
+        handle.deregister_source(old);
+        let new = handle.register_source().unwrap();
+        dispatching.join().unwrap();
+        assert_eq!(new.key(), old_key, "the slab reuses the freed key");
+        assert!(!new.is_readable(), "the old source's event reached the new source");
+    });
+}

@@ -3,9 +3,8 @@
 //! [`Registration`], the handle a socket keeps on its source. The slab of
 //! sources itself, and its shutdown protocol, is in `sources`.
 //!
-//! Tokens are slab keys. A key reused after a deregistration may receive
-//! one stale event meant for the old source: that is a spurious readiness,
-//! which the new source's next I/O call turns into `WouldBlock` and clears.
+//! A token is a slab key plus a generation (see `sources`), so an event
+//! meant for a deregistered source never reaches the one reusing its key.
 
 use std::io;
 use std::task::{Context, Poll};
@@ -211,5 +210,75 @@ impl Registration {
     /// `writable()`).
     pub(crate) async fn ready(&self, direction: Direction) -> io::Result<()> {
         std::future::poll_fn(|cx| self.poll_ready(cx, direction)).await.map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::net::{TcpListener, TcpStream};
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::driver::sources::key_of;
+
+    /// Polls `poll` until an event for `token` arrives (bounded); returns
+    /// the whole batch it came in.
+    fn harvest(poll: &mut mio::Poll, token: usize) -> mio::Events {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut events = mio::Events::with_capacity(64);
+        loop {
+            poll.poll(&mut events, Some(Duration::from_millis(100))).expect("poll");
+            if events.iter().any(|e| e.token().0 == token) {
+                return events;
+            }
+            assert!(Instant::now() < deadline, "no event for the source within 20 s");
+        }
+    }
+
+    /// A batch harvested for a source, dispatched after that source was
+    /// deregistered and its slab key reused: the new source must not get
+    /// the old one's readiness (here read-closed, which `clear_readiness`
+    /// never clears: the new socket's reader would spin).
+    #[test]
+    fn a_stale_event_never_reaches_the_source_that_reuses_its_key() {
+        let mut poll = mio::Poll::new().unwrap();
+        let registry = IoRegistry::new(poll.registry().try_clone().unwrap());
+        let sources = Sources::new();
+
+        // The old source: a connection whose peer hangs up.
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut peer = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (accepted, _) = listener.accept().unwrap();
+        accepted.set_nonblocking(true).unwrap();
+        let mut old = mio::net::TcpStream::from_std(accepted);
+        let (old_token, _old_io) =
+            registry.register(&sources, &mut old, mio::Interest::READABLE).unwrap();
+        peer.write_all(b"bye").unwrap();
+        drop(peer);
+        let events = harvest(&mut poll, old_token);
+
+        // Deregistered before its events are dispatched; a new source takes
+        // the freed slab key.
+        registry.deregister(&sources, old_token, &mut old).unwrap();
+        drop(old);
+        let mut new = mio::net::UdpSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let (new_token, new_io) =
+            registry.register(&sources, &mut new, mio::Interest::READABLE).unwrap();
+        assert_eq!(key_of(old_token), key_of(new_token), "the slab reuses the freed key");
+
+        let mut scratch = Vec::new();
+        dispatch(&sources, &events, 1, &mut scratch);
+        let stale = new_io.ready_now(Direction::Read).ok().flatten();
+        assert!(
+            stale.is_none(),
+            "the old source's event (token {old_token}) reached the new source (token \
+             {new_token}): {stale:?}"
+        );
+
+        // The new source's own events still arrive.
+        sources.dispatch([(new_token, Ready::READABLE)].into_iter(), 2, &mut scratch);
+        assert!(matches!(new_io.ready_now(Direction::Read), Ok(Some(_))));
+        registry.deregister(&sources, new_token, &mut new).unwrap();
     }
 }
