@@ -1,6 +1,7 @@
 //! Loom models of the reactor: the readiness protocol of `ScheduledIo`
-//! (separated from mio) and the driver's park protocol against a sibling
-//! serving it.
+//! (separated from mio), the driver's park protocol against a sibling
+//! serving it, and the sources slab (registration against shutdown, stale
+//! tokens against key reuse).
 #![cfg(loom)]
 
 use std::sync::Arc as StdArc;
