@@ -1,6 +1,7 @@
 //! Loom models of the reactor: the readiness protocol of `ScheduledIo`
-//! (separated from mio) and the driver's park protocol against a sibling
-//! serving it.
+//! (separated from mio), the driver's park protocol against a sibling
+//! serving it, and the sources slab (registration against shutdown, stale
+//! tokens against key reuse).
 #![cfg(loom)]
 
 use std::sync::Arc as StdArc;
@@ -94,5 +95,51 @@ fn sibling_serving_a_stale_driver_racing_its_owner() {
         owner.park();
         serving.join().unwrap();
         waking.join().unwrap();
+    });
+}
+
+/// A socket created while the runtime shuts down: the registration either
+/// lands before the shutdown's sweep (and its source is shut down with the
+/// rest) or fails; it never ends up registered yet untouched by the
+/// shutdown (a source whose waits would never end).
+#[test]
+fn registration_racing_shutdown_is_failed_or_shut_down() {
+    loom::model(|| {
+        let (_owner, handle) = DriverModel::new();
+        let h2 = handle.clone();
+        let shutdown = thread::spawn(move || h2.shutdown_io());
+        let registered = handle.register_source();
+        shutdown.join().unwrap();
+        match registered {
+            Ok(source) => {
+                assert!(
+                    source.is_shut_down(),
+                    "a source registered before the shutdown survived it"
+                )
+            }
+            Err(e) => assert!(e.to_string().contains("shut down"), "unexpected error: {e}"),
+        }
+        // After the shutdown, registering always fails.
+        assert!(handle.register_source().is_err(), "registered after the shutdown");
+    });
+}
+
+/// A sibling dispatches an event harvested for a source while the source's
+/// owner drops it and creates another that reuses its slab key: the event
+/// reaches the old source or nobody, never the new one (whose reader would
+/// spin on a stale closed bit).
+#[test]
+fn a_stale_event_racing_key_reuse_never_reaches_the_new_source() {
+    loom::model(|| {
+        let (_owner, handle) = DriverModel::new();
+        let old = handle.register_source().unwrap();
+        let (old_token, old_key) = (old.token(), old.key());
+        let h2 = handle.clone();
+        let dispatching = thread::spawn(move || h2.dispatch_read_closed(old_token, 1));
+        handle.deregister_source(old);
+        let new = handle.register_source().unwrap();
+        dispatching.join().unwrap();
+        assert_eq!(new.key(), old_key, "the slab reuses the freed key");
+        assert!(!new.is_readable(), "the old source's event reached the new source");
     });
 }

@@ -378,4 +378,65 @@ impl DriverModelHandle {
     pub fn unpark(&self) {
         self.handle.unpark();
     }
+
+    /// What a socket's creation does (with no OS registration under loom):
+    /// adds a source to the driver, or fails if the driver shut down.
+    pub fn register_source(&self) -> std::io::Result<SourceModel> {
+        let (token, io) = self.handle.sources().register(|_| Ok(()))?;
+        Ok(SourceModel { token, io })
+    }
+
+    /// What dropping a socket does: removes its source.
+    pub fn deregister_source(&self, source: SourceModel) {
+        self.handle.sources().remove(source.token);
+    }
+
+    /// What a poll and dispatch of this driver do with one event for
+    /// `token` (say harvested before that source was deregistered): sets
+    /// read-closed on the source the token names, if it still does.
+    pub fn dispatch_read_closed(&self, token: usize, tick: usize) {
+        use crate::driver::scheduled_io::Ready;
+        let mut scratch = Vec::new();
+        self.handle.sources().dispatch(
+            std::iter::once((token, Ready::READABLE | Ready::READ_CLOSED)),
+            tick,
+            &mut scratch,
+        );
+    }
+
+    /// What the runtime's shutdown does to this driver's sources.
+    pub fn shutdown_io(&self) {
+        self.handle.shutdown_io();
+    }
+}
+
+/// A source registered through [`DriverModelHandle::register_source`].
+pub struct SourceModel {
+    token: usize,
+    io: crate::loom::sync::Arc<crate::driver::scheduled_io::ScheduledIo>,
+}
+
+impl SourceModel {
+    /// The token its events carry.
+    pub fn token(&self) -> usize {
+        self.token
+    }
+
+    /// The slab key inside the token.
+    pub fn key(&self) -> usize {
+        crate::driver::sources::key_of(self.token)
+    }
+
+    /// True if the source reads as ready to read (or closed).
+    pub fn is_readable(&self) -> bool {
+        use crate::driver::scheduled_io::Direction;
+        matches!(self.io.ready_now(Direction::Read), Ok(Some(_)))
+    }
+
+    /// True once the source was shut down with its driver (every wait on
+    /// it fails).
+    pub fn is_shut_down(&self) -> bool {
+        use crate::driver::scheduled_io::Direction;
+        self.io.ready_now(Direction::Read).is_err()
+    }
 }

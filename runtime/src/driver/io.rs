@@ -1,97 +1,62 @@
-//! The I/O half of a worker's driver: the sources registered with its
-//! `mio::Poll`, event dispatch, and [`Registration`], the handle a socket
-//! keeps on its source.
+//! The I/O half of a worker's driver: mio's side of the registered
+//! sources (registration with the OS, event dispatch) and
+//! [`Registration`], the handle a socket keeps on its source. The slab of
+//! sources itself, and its shutdown protocol, is in `sources`.
 //!
-//! Tokens are slab keys. A key reused after a deregistration may receive
-//! one stale event meant for the old source: that is a spurious readiness,
-//! which the new source's next I/O call turns into `WouldBlock` and clears.
+//! A token is a slab key plus a generation (see `sources`), so an event
+//! meant for a deregistered source never reaches the one reusing its key.
 
 use std::io;
 use std::task::{Context, Poll};
 
 use mio::event::Source;
-use slab::Slab;
 
 use super::scheduled_io::{Direction, Ready, ReadyEvent, ScheduledIo};
+use super::sources::Sources;
 use super::DriverHandle;
 use crate::coop;
-use crate::loom::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-use crate::loom::sync::{Arc, Mutex};
+use crate::loom::sync::Arc;
 use crate::runtime::context;
 
-/// The sources of one driver.
-pub(crate) struct IoRegistry {
+/// The mio side of one driver's sources.
+pub(super) struct IoRegistry {
     registry: mio::Registry,
-    sources: Mutex<Slab<Arc<ScheduledIo>>>,
-    /// Number of sources, read without the lock to skip idle drivers.
-    count: AtomicUsize,
 }
 
 impl IoRegistry {
-    pub(crate) fn new(registry: mio::Registry) -> IoRegistry {
-        IoRegistry { registry, sources: Mutex::new(Slab::new()), count: AtomicUsize::new(0) }
+    pub(super) fn new(registry: mio::Registry) -> IoRegistry {
+        IoRegistry { registry }
     }
 
     fn register(
         &self,
+        sources: &Sources,
         source: &mut impl Source,
         interest: mio::Interest,
     ) -> io::Result<(usize, Arc<ScheduledIo>)> {
-        let mut sources = self.sources.lock();
-        let entry = sources.vacant_entry();
-        let key = entry.key();
-        self.registry.register(source, mio::Token(key), interest)?;
-        let io = Arc::new(ScheduledIo::new());
-        entry.insert(io.clone());
-        // Relaxed: a hint (see `has_sources`), changed under the lock.
-        self.count.fetch_add(1, Relaxed);
-        Ok((key, io))
+        sources.register(|token| self.registry.register(source, mio::Token(token), interest))
     }
 
-    fn deregister(&self, key: usize, source: &mut impl Source) -> io::Result<()> {
+    fn deregister(
+        &self,
+        sources: &Sources,
+        token: usize,
+        source: &mut impl Source,
+    ) -> io::Result<()> {
         let result = self.registry.deregister(source);
-        if self.sources.lock().try_remove(key).is_some() {
-            // Relaxed: a hint, see `has_sources`.
-            self.count.fetch_sub(1, Relaxed);
-        }
+        sources.remove(token);
         result
     }
+}
 
-    /// True if any source is registered (a hint for siblings deciding
-    /// whether a stale driver is worth polling).
-    pub(crate) fn has_sources(&self) -> bool {
-        // Relaxed: a stale answer only delays or adds one zero-timeout poll.
-        self.count.load(Relaxed) > 0
-    }
-
-    /// Delivers a batch of events: readiness is set and waiters woken on
-    /// this thread (so their tasks are scheduled on this worker).
-    pub(crate) fn dispatch(
-        &self,
-        events: &mio::Events,
-        tick: usize,
-        scratch: &mut Vec<(Arc<ScheduledIo>, Ready)>,
-    ) {
-        {
-            let sources = self.sources.lock();
-            for event in events.iter() {
-                if let Some(io) = sources.get(event.token().0) {
-                    scratch.push((io.clone(), ready_of(event)));
-                }
-            }
-        }
-        for (io, ready) in scratch.drain(..) {
-            io.set_readiness(tick, ready);
-        }
-    }
-
-    /// The runtime shut down: fail every wait on these sources.
-    pub(crate) fn shutdown(&self) {
-        let sources: Vec<_> = self.sources.lock().iter().map(|(_, io)| io.clone()).collect();
-        for io in sources {
-            io.shutdown();
-        }
-    }
+/// Delivers a batch of mio events of dispatch round `tick` to `sources`.
+pub(super) fn dispatch(
+    sources: &Sources,
+    events: &mio::Events,
+    tick: usize,
+    scratch: &mut Vec<(Arc<ScheduledIo>, Ready)>,
+) {
+    sources.dispatch(events.iter().map(|e| (e.token().0, ready_of(e))), tick, scratch);
 }
 
 fn ready_of(event: &mio::event::Event) -> Ready {
@@ -125,7 +90,7 @@ fn shut_down_error() -> io::Error {
 /// [`Registration::deregister`] with the source before dropping it.
 pub(crate) struct Registration {
     driver: DriverHandle,
-    key: usize,
+    token: usize,
     io: Arc<ScheduledIo>,
 }
 
@@ -141,13 +106,15 @@ impl Registration {
             shared.remotes[worker].driver.clone()
         })
         .ok_or_else(|| io::Error::other(NO_RUNTIME))?;
-        let (key, io) = driver.shared.io.register(source, interest)?;
-        Ok(Registration { driver, key, io })
+        let shared = &driver.shared;
+        let (token, io) = shared.io.register(&shared.sources, source, interest)?;
+        Ok(Registration { driver, token, io })
     }
 
     /// Removes `source` from its driver.
     pub(crate) fn deregister(&self, source: &mut impl Source) -> io::Result<()> {
-        self.driver.shared.io.deregister(self.key, source)
+        let shared = &self.driver.shared;
+        shared.io.deregister(&shared.sources, self.token, source)
     }
 
     /// Waits until the source is ready in `direction`. Spends one unit of
@@ -243,5 +210,75 @@ impl Registration {
     /// `writable()`).
     pub(crate) async fn ready(&self, direction: Direction) -> io::Result<()> {
         std::future::poll_fn(|cx| self.poll_ready(cx, direction)).await.map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::net::{TcpListener, TcpStream};
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::driver::sources::key_of;
+
+    /// Polls `poll` until an event for `token` arrives (bounded); returns
+    /// the whole batch it came in.
+    fn harvest(poll: &mut mio::Poll, token: usize) -> mio::Events {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut events = mio::Events::with_capacity(64);
+        loop {
+            poll.poll(&mut events, Some(Duration::from_millis(100))).expect("poll");
+            if events.iter().any(|e| e.token().0 == token) {
+                return events;
+            }
+            assert!(Instant::now() < deadline, "no event for the source within 20 s");
+        }
+    }
+
+    /// A batch harvested for a source, dispatched after that source was
+    /// deregistered and its slab key reused: the new source must not get
+    /// the old one's readiness (here read-closed, which `clear_readiness`
+    /// never clears: the new socket's reader would spin).
+    #[test]
+    fn a_stale_event_never_reaches_the_source_that_reuses_its_key() {
+        let mut poll = mio::Poll::new().unwrap();
+        let registry = IoRegistry::new(poll.registry().try_clone().unwrap());
+        let sources = Sources::new();
+
+        // The old source: a connection whose peer hangs up.
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut peer = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (accepted, _) = listener.accept().unwrap();
+        accepted.set_nonblocking(true).unwrap();
+        let mut old = mio::net::TcpStream::from_std(accepted);
+        let (old_token, _old_io) =
+            registry.register(&sources, &mut old, mio::Interest::READABLE).unwrap();
+        peer.write_all(b"bye").unwrap();
+        drop(peer);
+        let events = harvest(&mut poll, old_token);
+
+        // Deregistered before its events are dispatched; a new source takes
+        // the freed slab key.
+        registry.deregister(&sources, old_token, &mut old).unwrap();
+        drop(old);
+        let mut new = mio::net::UdpSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let (new_token, new_io) =
+            registry.register(&sources, &mut new, mio::Interest::READABLE).unwrap();
+        assert_eq!(key_of(old_token), key_of(new_token), "the slab reuses the freed key");
+
+        let mut scratch = Vec::new();
+        dispatch(&sources, &events, 1, &mut scratch);
+        let stale = new_io.ready_now(Direction::Read).ok().flatten();
+        assert!(
+            stale.is_none(),
+            "the old source's event (token {old_token}) reached the new source (token \
+             {new_token}): {stale:?}"
+        );
+
+        // The new source's own events still arrive.
+        sources.dispatch([(new_token, Ready::READABLE)].into_iter(), 2, &mut scratch);
+        assert!(matches!(new_io.ready_now(Direction::Read), Ok(Some(_))));
+        registry.deregister(&sources, new_token, &mut new).unwrap();
     }
 }

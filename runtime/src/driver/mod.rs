@@ -4,8 +4,9 @@
 //! (woken by a `mio::Waker`, an eventfd on Linux) that also delivers the
 //! readiness of the I/O sources registered with it (`io`); timers are the
 //! park timeout (see `time`). Under loom the wait is a condvar and there is
-//! no I/O, since mio cannot run under the model checker; the park/unpark
-//! protocol above it is the same code in both.
+//! no mio, which cannot run under the model checker; the park/unpark
+//! protocol above it, and the slab of sources with its shutdown protocol
+//! (`sources`), are the same code in both.
 //!
 //! Park protocol: a three-state word (EMPTY, PARKED, NOTIFIED). `unpark`
 //! swaps in NOTIFIED and only makes the wake-up syscall if the owner was
@@ -35,6 +36,7 @@ mod condvar_wait;
 use condvar_wait::Wait;
 
 pub(crate) mod scheduled_io;
+pub(crate) mod sources;
 
 use std::time::Duration;
 
@@ -48,6 +50,8 @@ const NOTIFIED: usize = 2;
 struct DriverShared {
     state: AtomicUsize,
     wait: Wait,
+    /// The registered sources (and the shutdown flag registration checks).
+    sources: sources::Sources,
     #[cfg(not(loom))]
     io: io::IoRegistry,
     /// Dispatch rounds, stamped on readiness (see scheduled_io).
@@ -82,6 +86,7 @@ impl Driver {
         let shared = Arc::new(DriverShared {
             state: AtomicUsize::new(EMPTY),
             wait,
+            sources: sources::Sources::new(),
             #[cfg(not(loom))]
             io: io::IoRegistry::new(_registry),
             #[cfg(not(loom))]
@@ -164,7 +169,7 @@ impl DriverShared {
         }
         // Relaxed: the tick only has to differ between rounds.
         let tick = self.tick.fetch_add(1, Relaxed);
-        self.io.dispatch(events, tick, scratch);
+        io::dispatch(&self.sources, events, tick, scratch);
     }
 }
 
@@ -179,15 +184,19 @@ impl DriverHandle {
 
     /// True if I/O sources are registered here (worth serving when stale).
     pub(crate) fn has_sources(&self) -> bool {
-        #[cfg(not(loom))]
-        return self.shared.io.has_sources();
-        #[cfg(loom)]
-        return false;
+        self.shared.sources.has_sources()
     }
 
-    /// The runtime shut down: every wait on this driver's sources fails.
+    /// The runtime shut down: every wait on this driver's sources fails,
+    /// and so does every later registration.
     pub(crate) fn shutdown_io(&self) {
-        #[cfg(not(loom))]
-        self.shared.io.shutdown();
+        self.shared.sources.shutdown();
+    }
+
+    /// The driver's sources, for the loom models (there is no mio to
+    /// register real sockets with under loom).
+    #[cfg(loom)]
+    pub(crate) fn sources(&self) -> &sources::Sources {
+        &self.shared.sources
     }
 }

@@ -202,9 +202,11 @@ impl ScheduledIo {
 
     /// Task: the I/O call returned `WouldBlock` after `event`: clear those
     /// bits, unless a newer event (another tick) arrived meanwhile. Closed
-    /// states are never cleared: they are final. An error state is cleared
-    /// (the call did not report one: it was stale, e.g. meant for an earlier
-    /// source under the same token), so it cannot make the task spin.
+    /// states are never cleared: they are final (which is why dispatch must
+    /// never deliver an event meant for an earlier source under the same
+    /// slab key: the driver's tokens carry a generation). An error state is
+    /// cleared (the call did not report one, so it was stale), so it cannot
+    /// make the task spin.
     pub(crate) fn clear_readiness(&self, event: ReadyEvent) {
         let clear = event.ready.intersection(Ready::READABLE | Ready::WRITABLE | Ready::ERROR);
         // AcqRel: the CAS must observe the latest tick the driver stamped.

@@ -1,0 +1,89 @@
+//! The I/O driver at the edges of a runtime's life: a socket created
+//! through a `Handle` whose runtime is gone, or while it shuts down, fails
+//! with an error naming the shutdown instead of waiting forever for a
+//! driver nobody polls.
+
+mod common;
+
+use std::io;
+use std::sync::{Arc, Barrier};
+use std::thread;
+
+use common::{both_flavors, with_timeout, Flavor};
+use weft::net::{TcpListener, UdpSocket};
+use weft::runtime::Handle;
+
+/// Binds a listener and waits for a connection that never comes: only a
+/// shutdown can end it, with an error.
+fn bind_and_accept(handle: &Handle) -> io::Error {
+    handle
+        .block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").await?;
+            listener.accept().await.map(|_| ())
+        })
+        .expect_err("nobody connects: only the shutdown can end the accept")
+}
+
+fn assert_shut_down(err: &io::Error, what: &str) {
+    assert!(err.to_string().contains("shut down"), "{what}: unexpected error: {err}");
+}
+
+both_flavors!(a_socket_registered_after_shutdown_fails_instead_of_hanging);
+fn a_socket_registered_after_shutdown_fails_instead_of_hanging(flavor: Flavor) {
+    with_timeout("bind+accept after shutdown", 30, move || {
+        let rt = flavor.build();
+        let handle = rt.handle().clone();
+        drop(rt);
+        let err = thread::spawn(move || bind_and_accept(&handle)).join().unwrap();
+        assert_shut_down(&err, "TcpListener after shutdown");
+    });
+}
+
+both_flavors!(a_datagram_socket_after_shutdown_fails_instead_of_hanging);
+fn a_datagram_socket_after_shutdown_fails_instead_of_hanging(flavor: Flavor) {
+    with_timeout("udp after shutdown", 30, move || {
+        let rt = flavor.build();
+        let handle = rt.handle().clone();
+        drop(rt);
+        let err = handle
+            .block_on(async {
+                let socket = UdpSocket::bind("127.0.0.1:0").await?;
+                let mut buf = [0u8; 8];
+                socket.recv(&mut buf).await.map(|_| ())
+            })
+            .expect_err("nothing is sent: only the shutdown can end the recv");
+        assert_shut_down(&err, "UdpSocket after shutdown");
+    });
+}
+
+/// Threads keep registering sockets while the runtime drops: whichever
+/// side of the shutdown a registration lands on, its socket ends with the
+/// shutdown error (a registration that slipped past the shutdown's sweep
+/// would wait forever).
+fn registrations_racing_shutdown(flavor: Flavor) {
+    const THREADS: usize = 4;
+    const ROUNDS: usize = 20;
+    with_timeout("registration racing shutdown", 60, move || {
+        for _ in 0..ROUNDS {
+            let rt = flavor.build();
+            let start = Arc::new(Barrier::new(THREADS + 1));
+            let racers: Vec<_> = (0..THREADS)
+                .map(|_| {
+                    let handle = rt.handle().clone();
+                    let start = start.clone();
+                    thread::spawn(move || {
+                        start.wait();
+                        bind_and_accept(&handle)
+                    })
+                })
+                .collect();
+            start.wait();
+            drop(rt);
+            for racer in racers {
+                assert_shut_down(&racer.join().unwrap(), "registration racing shutdown");
+            }
+        }
+    });
+}
+
+both_flavors!(registrations_racing_shutdown);
