@@ -229,6 +229,36 @@ fn shutdown_racing_wake() {
     });
 }
 
+/// Shutdown racing a wake by value of a detached task (no JoinHandle):
+/// the wake may come after shutdown closed the queue, so the scheduler
+/// hands the `Notified` back and the wake path drops it after `schedule`
+/// returns; whichever of the shutdown and the waker lets go last frees the
+/// cell, exactly once.
+#[test]
+fn shutdown_racing_wake_of_a_detached_task() {
+    loom::model(|| {
+        let sched = TestScheduler::new();
+        let slot = Arc::new(Mutex::new(None::<Waker>));
+        let flag = Arc::new(AtomicBool::new(false));
+        let drops = Arc::new(AtomicUsize::new(0));
+        let guard = DropCount(drops.clone());
+        let fut = wait_for_flag(slot.clone(), flag.clone());
+        drop(TestScheduler::spawn(&sched, async move {
+            let _guard = guard;
+            fut.await
+        }));
+        assert!(sched.run_one());
+        let waker = slot.lock().unwrap().take().expect("waker registered");
+        let waking = thread::spawn(move || waker.wake());
+        sched.shutdown();
+        waking.join().unwrap();
+        assert_eq!(drops.load(SeqCst), 1, "future dropped exactly once");
+        assert_eq!(sched.alive(), 0);
+        assert_eq!(sched.queued(), 0);
+        assert_eq!(Arc::strong_count(&sched), 1, "task cell leaked");
+    });
+}
+
 /// Waker clones dropped on several threads while the task completes: the
 /// cell is freed exactly once, by whichever drop is last (the scheduler's
 /// `Arc` count returns to one: no leak; a double free would corrupt it).

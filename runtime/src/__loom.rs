@@ -17,7 +17,9 @@ use crate::scheduler::Idle;
 
 /// A scheduler whose run queue the model drains explicitly.
 pub struct TestScheduler {
-    queue: Mutex<VecDeque<Notified<Arc<TestScheduler>>>>,
+    /// The run queue; `None` once shut down (a later `schedule` hands its
+    /// task back, as the real scheduler does with a push after shutdown).
+    queue: Mutex<Option<VecDeque<Notified<Arc<TestScheduler>>>>>,
     owned: OwnedTasks<Arc<TestScheduler>>,
     scheduled: AtomicUsize,
 }
@@ -26,7 +28,7 @@ impl TestScheduler {
     /// An empty scheduler.
     pub fn new() -> Arc<TestScheduler> {
         Arc::new(TestScheduler {
-            queue: Mutex::new(VecDeque::new()),
+            queue: Mutex::new(Some(VecDeque::new())),
             owned: OwnedTasks::new(1),
             scheduled: AtomicUsize::new(0),
         })
@@ -47,7 +49,7 @@ impl TestScheduler {
 
     /// Polls the task at the head of the queue; false if it was empty.
     pub fn run_one(&self) -> bool {
-        let next = self.queue.lock().pop_front();
+        let next = self.queue.lock().as_mut().and_then(VecDeque::pop_front);
         match next {
             Some(task) => {
                 task.run();
@@ -64,7 +66,7 @@ impl TestScheduler {
 
     /// Tasks waiting in the queue.
     pub fn queued(&self) -> usize {
-        self.queue.lock().len()
+        self.queue.lock().as_ref().map_or(0, VecDeque::len)
     }
 
     /// Total number of times a task was handed to `schedule`/`yield_now`.
@@ -77,10 +79,11 @@ impl TestScheduler {
         self.owned.len()
     }
 
-    /// Runtime shutdown: cancels every listed task and drops the queue.
+    /// Runtime shutdown: cancels every listed task, closes the queue and
+    /// drops what was in it (outside the lock).
     pub fn shutdown(&self) {
         self.owned.close_and_shutdown_all(0);
-        let drained: Vec<_> = self.queue.lock().drain(..).collect();
+        let drained = self.queue.lock().take();
         drop(drained);
     }
 }
@@ -89,6 +92,11 @@ impl Schedule for Arc<TestScheduler> {
     fn schedule(&self, task: Notified<Self>) -> Unqueued<Self> {
         self.scheduled.fetch_add(1, SeqCst);
         let mut queue = self.queue.lock();
+        let Some(queue) = queue.as_mut() else {
+            // Shut down: never drop the reference here (`self` may live in
+            // the task's own cell); hand it back to the caller.
+            return Unqueued::of(vec![task]);
+        };
         // NOTIFIED stands for exactly one queue entry: a second one would
         // mean a task could be polled twice at once.
         assert!(queue.iter().all(|queued| queued.raw() != task.raw()), "a task was queued twice");
@@ -104,7 +112,7 @@ impl Schedule for Arc<TestScheduler> {
 impl TestScheduler {
     /// Takes the task at the head of the queue without running it.
     pub fn take_queued(&self) -> Option<QueuedTask> {
-        self.queue.lock().pop_front().map(QueuedTask)
+        self.queue.lock().as_mut().and_then(VecDeque::pop_front).map(QueuedTask)
     }
 }
 

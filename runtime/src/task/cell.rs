@@ -197,7 +197,7 @@ impl<T: Future, S> Core<T, S> {
             // `Consumed`, which owns nothing, so overwriting it without a
             // drop loses nothing and moves no pinned value.
             unsafe {
-                debug_assert!(matches!(*ptr, Stage::Consumed), "output stored over a live stage");
+                assert!(matches!(*ptr, Stage::Consumed), "output stored over a live stage");
                 std::ptr::write(ptr, Stage::Finished(output));
             }
         })

@@ -89,9 +89,12 @@ impl RawTask {
 
     /// # Safety
     /// The caller gives up one reference that a wake or abort transition
-    /// made to stand for NOTIFIED; it becomes a `Notified`.
+    /// made to stand for NOTIFIED (it becomes a `Notified`), and holds
+    /// another reference of its own until this returns: the queued task may
+    /// be run and released by another thread before the scheduler returns.
     pub(crate) unsafe fn schedule(self) {
-        // SAFETY: that reference keeps the cell alive and is handed over.
+        // SAFETY: the caller's own reference keeps the cell alive for the
+        // call; the NOTIFIED reference is handed over.
         unsafe { (self.vtable().schedule)(self.ptr) }
     }
 

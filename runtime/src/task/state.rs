@@ -200,7 +200,8 @@ impl State {
     }
 
     /// A wake that consumes the waker's reference. If the task is idle and
-    /// not yet notified, that reference becomes the `Notified` (Submit).
+    /// not yet notified, a new reference is made for the `Notified`
+    /// (Submit), and the caller drops the waker's after scheduling it.
     pub(crate) fn transition_to_notified_by_val(&self) -> TransitionToNotified {
         self.fetch_update(|curr| {
             let mut next = curr;
@@ -219,7 +220,11 @@ impl State {
                     TransitionToNotified::DoNothing
                 }
             } else {
+                // The Notified gets a new reference: the waker keeps its own
+                // until `schedule` returns (the queued task may be run and
+                // released by another thread before then).
                 next.0 |= NOTIFIED;
+                next.ref_inc();
                 TransitionToNotified::Submit
             };
             (action, Some(next))

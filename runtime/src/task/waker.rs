@@ -46,8 +46,15 @@ unsafe fn wake(data: *const ()) {
     let task = unsafe { raw(data) };
     // SAFETY: the waker's reference keeps the header alive for the call.
     match unsafe { task.header() }.state.transition_to_notified_by_val() {
-        // SAFETY: the waker's reference becomes the Notified.
-        TransitionToNotified::Submit => unsafe { task.schedule() },
+        TransitionToNotified::Submit => {
+            // SAFETY: the transition made a new reference for the Notified;
+            // the waker's own keeps the cell alive across `schedule`, then
+            // is given up (the waker is consumed by this call).
+            unsafe {
+                task.schedule();
+                task.drop_reference();
+            }
+        }
         // SAFETY: the waker held the last reference.
         TransitionToNotified::Dealloc => unsafe { task.dealloc() },
         TransitionToNotified::DoNothing => {}
