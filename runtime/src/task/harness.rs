@@ -317,9 +317,9 @@ where
     ///
     /// Called right after `finish`, with RUNNING (`running`, given up
     /// here) and one reference (the poll's or the shutdown's).
-    fn complete(self, running: Running) {
+    fn complete(self, _running: Running) {
+        // Gives up RUNNING: `_running` is not used past this point.
         let snapshot = self.state().transition_to_complete();
-        drop(running);
         // Leave the owned list before telling the joiner, so a task that has
         // been joined is no longer counted alive. `me` borrows the caller's
         // reference as a `Task` only to look it up; ManuallyDrop keeps it
