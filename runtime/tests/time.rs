@@ -547,3 +547,36 @@ fn sleep_in_block_on_and_across_contexts(flavor: Flavor) {
         assert_eq!(rt.metrics().num_timers(), 0);
     });
 }
+
+// A deadline whose millisecond count since the runtime's start does not fit
+// in a u64 (about 584 million years away, still a valid `Instant`) means
+// "never": it must not wrap around to a near tick.
+both_flavors!(a_deadline_past_u64_milliseconds_never_fires);
+fn a_deadline_past_u64_milliseconds_never_fires(flavor: Flavor) {
+    // 2^64 ms is 18_446_744_073_709_551.616 s: this is 2^64 ms + 384 ms,
+    // so a wrapped tick would fall a few hundred ms from now.
+    const PAST_U64_MS: Duration = Duration::from_secs(18_446_744_073_709_552);
+    with_timeout("far_deadline", 30, move || {
+        let rt = flavor.build();
+        let far = rt.block_on(async { Instant::now() + PAST_U64_MS });
+        let in_task =
+            rt.spawn(async move { timeout(Duration::from_secs(1), sleep_until(far)).await });
+        rt.block_on(async move {
+            let r = timeout(Duration::from_secs(1), sleep_until(far)).await;
+            assert!(r.is_err(), "a sleep 584 million years away completed within 1 s");
+            let r = in_task.await.unwrap();
+            assert!(r.is_err(), "a sleep 584 million years away completed within 1 s (task)");
+            let mut s = sleep_until(far);
+            assert!(poll!(&mut s).is_pending());
+            assert!(!s.is_elapsed());
+            drop(s);
+            // An interval whose period is "never": one tick, then none.
+            let mut iv = interval(Duration::MAX);
+            iv.tick().await;
+            assert!(timeout(50 * MS, iv.tick()).await.is_err(), "a second Duration::MAX tick");
+            iv.reset();
+            assert!(try_tick(&mut iv).await.is_pending());
+        });
+        assert_eq!(rt.metrics().num_timers(), 0);
+    });
+}

@@ -36,25 +36,30 @@ impl Clock {
     }
 
     pub(crate) fn tick_floor(&self, instant: Instant) -> u64 {
-        instant.saturating_duration_since(self.origin).as_millis() as u64
+        saturate(instant.saturating_duration_since(self.origin).as_millis())
     }
 
-    /// The tick of a deadline, rounded up (never early).
+    /// The tick of a deadline, rounded up (never early). A deadline whose
+    /// tick does not fit in a `u64` (some 584 million years away) gets the
+    /// last tick, which is never reached: it must not wrap to a near one.
     pub(crate) fn tick_ceil(&self, deadline: Instant) -> u64 {
         let since = deadline.saturating_duration_since(self.origin);
-        let ms = since.as_millis() as u64;
-        if since > Duration::from_millis(ms) {
-            ms + 1
-        } else {
-            ms
-        }
+        let partial = since.subsec_nanos() % 1_000_000 != 0;
+        saturate(since.as_millis() + u128::from(partial))
     }
 
     /// Time left until `tick` starts, zero if it has.
     pub(crate) fn until(&self, tick: u64) -> Duration {
-        let at = self.origin + Duration::from_millis(tick);
-        at.saturating_duration_since(Instant::now())
+        match self.origin.checked_add(Duration::from_millis(tick)) {
+            Some(at) => at.saturating_duration_since(Instant::now()),
+            None => Duration::MAX,
+        }
     }
+}
+
+/// Milliseconds as a tick, saturating instead of truncating.
+fn saturate(ms: u128) -> u64 {
+    u64::try_from(ms).unwrap_or(u64::MAX)
 }
 
 /// One worker's timers.
@@ -190,5 +195,24 @@ impl TimeShared {
     /// Number of timers in the wheel (metrics and tests).
     pub(crate) fn len(&self) -> usize {
         self.wheel.lock().len()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticks_round_toward_the_deadline_and_saturate() {
+        let clock = Clock::new();
+        let at = |d: Duration| clock.origin + d;
+        assert_eq!(clock.tick_ceil(at(Duration::from_millis(7))), 7);
+        assert_eq!(clock.tick_ceil(at(Duration::from_micros(7_001))), 8);
+        assert_eq!(clock.tick_floor(at(Duration::from_micros(7_999))), 7);
+        // 2^64 ms + 384 ms: truncated, this would be tick 384.
+        let far = at(Duration::from_secs(18_446_744_073_709_552));
+        assert_eq!(clock.tick_ceil(far), u64::MAX);
+        assert_eq!(clock.tick_floor(far), u64::MAX);
+        assert!(clock.until(u64::MAX) > Duration::from_secs(86_400 * 365 * 1_000));
     }
 }
