@@ -102,13 +102,29 @@ impl TimeShared {
         next < prev
     }
 
-    /// Adds a timer due at `tick`.
-    pub(crate) fn register(&self, tick: u64, waker: &Waker) -> Registered {
+    /// Adds a timer due at `tick`, unless `is_shutdown` (the runtime's
+    /// flag) says the runtime shut down: then `None`, and nothing is added.
+    ///
+    /// The flag is read under the wheel lock. Shutdown sets it before
+    /// `wake_all_at_shutdown` takes this lock, so either that call runs
+    /// after this one and wakes `waker`, or it ran before and released the
+    /// lock after the flag was set, and this read sees the flag. Read
+    /// before the lock, a shutdown could set the flag and take the wakers
+    /// in between, leaving this timer in a wheel nobody advances.
+    pub(crate) fn register(
+        &self,
+        tick: u64,
+        waker: &Waker,
+        is_shutdown: impl FnOnce() -> bool,
+    ) -> Option<Registered> {
         let mut wheel = self.wheel.lock();
+        if is_shutdown() {
+            return None;
+        }
         let key = wheel.insert(tick, waker.clone());
         let fired = wheel.is_fired(key);
         let lowered = !fired && self.publish(&wheel);
-        Registered { key, fired, lowered }
+        Some(Registered { key, fired, lowered })
     }
 
     /// Whether the timer fired; if not, makes sure `waker` is the one it
