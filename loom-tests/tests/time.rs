@@ -64,8 +64,9 @@ fn two_advancers_wake_once() {
         let (a, _) = wheel.register(3, &waker);
         let (b, _) = wheel.register(7, &waker);
 
+        // The owner last advanced at tick 0: at 8 the wheel is stale.
         let w = wheel.clone();
-        let sibling = thread::spawn(move || w.advance(8));
+        let sibling = thread::spawn(move || w.serve_stale(8));
         wheel.advance(8);
         sibling.join().unwrap();
 

@@ -307,6 +307,17 @@ impl TimerWheel {
         n
     }
 
+    /// What a parked sibling does with another worker's wheel: fire what
+    /// is due at `now` if the owner is stuck (has not advanced it for over
+    /// a tick). Returns the number woken.
+    pub fn serve_stale(&self, now: u64) -> usize {
+        let mut wakers = Vec::new();
+        self.time.serve_stale(now, &mut wakers);
+        let n = wakers.len();
+        wakers.into_iter().for_each(std::task::Waker::wake);
+        n
+    }
+
     /// Timers in the wheel.
     pub fn len(&self) -> usize {
         self.time.len()
