@@ -64,8 +64,9 @@ fn two_advancers_wake_once() {
         let (a, _) = wheel.register(3, &waker);
         let (b, _) = wheel.register(7, &waker);
 
+        // The owner last advanced at tick 0: at 8 the wheel is stale.
         let w = wheel.clone();
-        let sibling = thread::spawn(move || w.advance(8));
+        let sibling = thread::spawn(move || w.serve_stale(8));
         wheel.advance(8);
         sibling.join().unwrap();
 
@@ -127,5 +128,31 @@ fn reset_into_the_past_wakes() {
         assert_eq!(count.wakes.load(SeqCst), 1, "woken exactly once");
         assert!(wheel.poll(key, &waker));
         wheel.remove(key);
+    });
+}
+
+/// A `Sleep`'s first poll (registration) racing runtime shutdown (set the
+/// flag, then wake every timer's waiter): either the poll reports the
+/// shutdown or the shutdown wakes its waker. Otherwise the task waits
+/// forever on a wheel nobody advances any more.
+#[test]
+fn first_poll_racing_shutdown() {
+    loom::model(|| {
+        let wheel = loom::sync::Arc::new(TimerWheel::new());
+        let (count, waker) = counting_waker();
+
+        let w = wheel.clone();
+        let shutdown = thread::spawn(move || w.shut_down());
+        let registered = wheel.register_unless_shut_down(5, &waker);
+        shutdown.join().unwrap();
+
+        if let Some(key) = registered {
+            assert_eq!(
+                count.wakes.load(SeqCst),
+                1,
+                "registered after the shutdown woke every timer, and not told of the shutdown"
+            );
+            wheel.remove(key);
+        }
     });
 }

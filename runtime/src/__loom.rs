@@ -252,23 +252,43 @@ impl IdleModel {
     }
 }
 
-/// One worker's timer wheel with an explicit clock, for the timer models.
+/// One worker's timer wheel with an explicit clock, for the timer models,
+/// and a runtime shutdown flag standing for `Shared`'s.
 pub struct TimerWheel {
     time: crate::time::driver::TimeShared,
+    shutdown: crate::loom::sync::atomic::AtomicBool,
 }
 
 impl TimerWheel {
     /// An empty wheel at tick 0.
     #[allow(clippy::new_without_default)]
     pub fn new() -> TimerWheel {
-        TimerWheel { time: crate::time::driver::TimeShared::new() }
+        TimerWheel {
+            time: crate::time::driver::TimeShared::new(),
+            shutdown: crate::loom::sync::atomic::AtomicBool::new(false),
+        }
     }
 
     /// Registers a timer due at `tick`; returns its key and whether it was
     /// already due.
     pub fn register(&self, tick: u64, waker: &std::task::Waker) -> (usize, bool) {
-        let registered = self.time.register(tick, waker);
+        let registered = self.time.register(tick, waker, || false).expect("not shut down");
         (registered.key, registered.fired)
+    }
+
+    /// What a `Sleep`'s first poll does: registers unless the runtime shut
+    /// down (`None`: the poll reports the shutdown). The flag is read as
+    /// `Shared::is_shutdown` reads it.
+    pub fn register_unless_shut_down(&self, tick: u64, waker: &std::task::Waker) -> Option<usize> {
+        let is_shutdown = || self.shutdown.load(crate::loom::sync::atomic::Ordering::Acquire);
+        self.time.register(tick, waker, is_shutdown).map(|registered| registered.key)
+    }
+
+    /// What runtime shutdown does to a wheel: set the flag (`Shared::close`),
+    /// later wake every timer's waiter (`Shared::finish_shutdown`).
+    pub fn shut_down(&self) {
+        self.shutdown.store(true, crate::loom::sync::atomic::Ordering::SeqCst);
+        self.time.wake_all_at_shutdown();
     }
 
     /// What `Sleep::poll` does: fired? else (re)store the waker.
@@ -291,6 +311,17 @@ impl TimerWheel {
     pub fn advance(&self, now: u64) -> usize {
         let mut wakers = Vec::new();
         self.time.advance(now, &mut wakers);
+        let n = wakers.len();
+        wakers.into_iter().for_each(std::task::Waker::wake);
+        n
+    }
+
+    /// What a parked sibling does with another worker's wheel: fire what
+    /// is due at `now` if the owner is stuck (has not advanced it for over
+    /// a tick). Returns the number woken.
+    pub fn serve_stale(&self, now: u64) -> usize {
+        let mut wakers = Vec::new();
+        self.time.serve_stale(now, &mut wakers);
         let n = wakers.len();
         wakers.into_iter().for_each(std::task::Waker::wake);
         n

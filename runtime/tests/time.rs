@@ -547,3 +547,153 @@ fn sleep_in_block_on_and_across_contexts(flavor: Flavor) {
         assert_eq!(rt.metrics().num_timers(), 0);
     });
 }
+
+// A deadline whose millisecond count since the runtime's start does not fit
+// in a u64 (about 584 million years away, still a valid `Instant`) means
+// "never": it must not wrap around to a near tick.
+both_flavors!(a_deadline_past_u64_milliseconds_never_fires);
+fn a_deadline_past_u64_milliseconds_never_fires(flavor: Flavor) {
+    // 2^64 ms is 18_446_744_073_709_551.616 s: this is 2^64 ms + 384 ms,
+    // so a wrapped tick would fall a few hundred ms from now.
+    const PAST_U64_MS: Duration = Duration::from_secs(18_446_744_073_709_552);
+    with_timeout("far_deadline", 30, move || {
+        let rt = flavor.build();
+        let far = rt.block_on(async { Instant::now() + PAST_U64_MS });
+        let in_task =
+            rt.spawn(async move { timeout(Duration::from_secs(1), sleep_until(far)).await });
+        rt.block_on(async move {
+            let r = timeout(Duration::from_secs(1), sleep_until(far)).await;
+            assert!(r.is_err(), "a sleep 584 million years away completed within 1 s");
+            let r = in_task.await.unwrap();
+            assert!(r.is_err(), "a sleep 584 million years away completed within 1 s (task)");
+            let mut s = sleep_until(far);
+            assert!(poll!(&mut s).is_pending());
+            assert!(!s.is_elapsed());
+            drop(s);
+            // An interval whose period is "never": one tick, then none.
+            let mut iv = interval(Duration::MAX);
+            iv.tick().await;
+            assert!(timeout(50 * MS, iv.tick()).await.is_err(), "a second Duration::MAX tick");
+            iv.reset();
+            assert!(try_tick(&mut iv).await.is_pending());
+        });
+        assert_eq!(rt.metrics().num_timers(), 0);
+    });
+}
+
+/// Parks of each worker of `m`'s runtime while `f` runs.
+fn parks_during(m: &RuntimeMetrics, f: impl FnOnce()) -> Vec<u64> {
+    let before: Vec<u64> = (0..m.num_workers()).map(|w| m.worker_park_count(w)).collect();
+    f();
+    before.iter().enumerate().map(|(w, b)| m.worker_park_count(w) - b).collect()
+}
+
+// Timers on a worker that is not stuck are its own business: its idle
+// siblings are not woken for them, neither when they are registered nor
+// at their deadlines. (A sibling fires the timers of a worker stuck in a
+// long poll: see time_blocked.rs.) Every 50 sleeps the task spawns a few
+// tasks, so siblings wake, run them and park again while its timers are
+// pending.
+//
+// The worker running the sleeper parks about once per sleep; everything
+// beyond that is a sibling woken for nothing (formerly one to two per
+// timer). The task may move to a sibling if the machine is so loaded that
+// its worker looks stuck, so the count is over all workers.
+#[test]
+fn timers_of_a_worker_that_is_not_stuck_leave_its_siblings_parked() {
+    const SLEEPS: u64 = 200;
+    let parks = with_timeout("sibling_wakes", 60, || {
+        let rt = runtime(4);
+        let m = rt.metrics();
+        // Let every worker go idle.
+        thread::sleep(50 * MS);
+        parks_during(&m, || {
+            let sleeper = rt.spawn(async {
+                for i in 0..SLEEPS {
+                    if i % 50 == 0 {
+                        for _ in 0..8 {
+                            drop(weft::spawn(async {}));
+                        }
+                    }
+                    sleep(MS).await;
+                }
+            });
+            rt.block_on(sleeper).unwrap();
+        })
+    });
+    let total: u64 = parks.iter().sum();
+    eprintln!("{SLEEPS} sleeps of 1 ms on a 4-worker runtime: parks per worker {parks:?}");
+    assert!(
+        total < SLEEPS + SLEEPS / 2,
+        "{SLEEPS} sleeps in one task made the workers park {total} times ({parks:?}): \
+         idle siblings are woken for timers of a worker that is not stuck"
+    );
+}
+
+// A worker woken by one of its timers, with another timer still pending in
+// its wheel, gets stuck in the task it woke: the pending timer still fires
+// meanwhile (the worker asks for a watcher before it polls that task).
+#[test]
+fn a_timer_pending_when_its_worker_gets_stuck_still_fires() {
+    let order = with_timeout("pending_timer_stuck_worker", 60, || {
+        let rt = runtime(2);
+        // Let both workers go idle.
+        thread::sleep(50 * MS);
+        let (tx, rx) = std::sync::mpsc::channel::<&str>();
+        drop(rt.spawn(async move {
+            // Both register in the wheel of the worker polling this task.
+            let mut first = sleep(20 * MS);
+            let mut second = sleep(60 * MS);
+            assert!(poll!(&mut first).is_pending() && poll!(&mut second).is_pending());
+            let fired = tx.clone();
+            drop(weft::spawn(async move {
+                second.await;
+                fired.send("second timer fired").unwrap();
+            }));
+            first.await;
+            // Stuck far past the second deadline.
+            thread::sleep(Duration::from_millis(1500));
+            tx.send("stuck task done").unwrap();
+        }));
+        let order: Vec<_> = (0..2).map(|_| rx.recv_timeout(LONG).unwrap()).collect();
+        order
+    });
+    assert_eq!(order[0], "second timer fired", "the pending timer waited for its stuck worker");
+}
+
+// A watcher that leaves to run a task it rescued from a stuck worker, and
+// gets stuck in it too, hands the role on: the first stuck worker's timer
+// still fires, served by the third worker.
+#[test]
+fn a_timer_of_a_stuck_worker_fires_when_its_watcher_gets_stuck_too() {
+    let order = with_timeout("watcher_stuck_too", 60, || {
+        let rt = runtime(3);
+        let (tx, rx) = std::sync::mpsc::channel::<&str>();
+        let (wake_b, woken) = oneshot::channel::<()>();
+        let done = tx.clone();
+        drop(rt.spawn(async move {
+            woken.await.unwrap();
+            // Runs on the watcher that rescued it: stuck as well.
+            thread::sleep(Duration::from_millis(1500));
+            done.send("rescued task done").unwrap();
+        }));
+        // Let every worker go idle, with B waiting.
+        thread::sleep(50 * MS);
+        drop(rt.spawn(async move {
+            let mut timer = sleep(60 * MS);
+            assert!(poll!(&mut timer).is_pending());
+            let fired = tx.clone();
+            drop(weft::spawn(async move {
+                timer.await;
+                fired.send("timer fired").unwrap();
+            }));
+            // B goes to this worker's LIFO slot; this worker gets stuck.
+            wake_b.send(()).unwrap();
+            thread::sleep(Duration::from_millis(1500));
+            tx.send("stuck task done").unwrap();
+        }));
+        let order: Vec<_> = (0..3).map(|_| rx.recv_timeout(LONG).unwrap()).collect();
+        order
+    });
+    assert_eq!(order[0], "timer fired", "the timer waited for a stuck worker: {order:?}");
+}

@@ -23,9 +23,13 @@
 //! A parked worker may also be the *watcher*: while some sibling is
 //! unparked, it parks with a short timeout to rescue what a worker blocked
 //! inside a long poll would hold hostage (a task in its LIFO slot, due
-//! timers in its wheel). While a watcher exists, LIFO-only pushes and new
-//! timers wake nobody (the watcher will look), so message passing and
-//! timers on a busy worker cost no syscalls.
+//! timers in its wheel, events of its driver). While a watcher exists,
+//! LIFO-only pushes and new timers wake nobody (the watcher will look), so
+//! message passing and timers on a busy worker cost no syscalls. A worker
+//! that runs what its own park woke, or registers a timer for the task it
+//! polls, puts even that off until it polls another task (the worker
+//! loop's `DeferredWatch`), so timers on a worker that is not stuck wake no
+//! sibling at all. A watcher that leaves to run a task hands the role on.
 
 use crate::loom::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering::SeqCst};
 use crate::loom::sync::Mutex;
@@ -184,8 +188,12 @@ impl Idle {
         self.watching.compare_exchange(false, true, SeqCst, SeqCst).is_ok()
     }
 
-    /// Gives the watcher role up. The caller re-checks the LIFO slots
-    /// afterwards (Dekker pairing with `worker_to_notify_for_lifo`).
+    /// Gives the watcher role up. A caller that goes on parking re-reads
+    /// the idle state afterwards ([`Idle::any_unparked`] at the top of the
+    /// worker's park loop): Dekker pairing with
+    /// [`Idle::worker_to_notify_for_watch`], whose caller was unparked
+    /// before it pushed, so if it still saw the role held, that re-read
+    /// sees it unparked and the role is taken again.
     pub(crate) fn stop_watching(&self) {
         self.watching.store(false, SeqCst);
         fence(SeqCst);

@@ -38,7 +38,7 @@ pub(crate) use current_thread::block_on as block_on_current_thread;
 pub(crate) use idle::Idle;
 pub(crate) use lifo::LifoSlot;
 pub(crate) use metrics::WorkerMetrics;
-pub(crate) use worker::{run_core, run_worker, WorkerContext};
+pub(crate) use worker::{run_core, run_worker, DeferredWatch, WorkerContext};
 
 /// A task of this scheduler, as queued.
 pub(crate) type Notified = task::Notified<Arc<Shared>>;
@@ -84,6 +84,8 @@ pub(crate) struct Core {
     pub(crate) seen_polls: Vec<u64>,
     /// Reused buffer for the wakers of fired timers.
     pub(crate) timer_wakers: Vec<std::task::Waker>,
+    /// A watch notification put off (see `DeferredWatch`).
+    pub(crate) watch: DeferredWatch,
 }
 
 /// State shared by the workers and handles of one runtime.
@@ -143,6 +145,7 @@ impl Shared {
                 driver: Some(driver),
                 seen_polls: vec![0; workers],
                 timer_wakers: Vec::new(),
+                watch: DeferredWatch::default(),
             })));
         }
         Ok(Arc::new(Shared {
@@ -268,7 +271,11 @@ impl Shared {
                 core.local.push(displaced);
                 self.notify_parked();
             }
-            None => self.notify_for_watch(),
+            None => {
+                if !core.watch.defer_lifo_push() {
+                    self.notify_for_watch();
+                }
+            }
         }
     }
 
@@ -332,12 +339,15 @@ impl Shared {
     }
 
     /// `worker`'s earliest deadline moved earlier: make sure someone looks
-    /// in time. Its owner, if this is another thread (it may be parked with
-    /// a later timeout); and a watcher, in case the owner is stuck.
+    /// in time. On the owner's own thread, a watcher once the owner polls
+    /// another task (put off, see `DeferredWatch`); from another thread,
+    /// the owner (it may be parked with a later timeout) and a watcher, in
+    /// case the owner is stuck.
     pub(crate) fn timer_lowered(&self, worker: usize) {
-        if self.current_worker() != Some(worker) {
-            self.remotes[worker].driver.unpark();
+        if worker::defer_own_timer_watch(self, worker) {
+            return;
         }
+        self.remotes[worker].driver.unpark();
         self.notify_for_watch();
     }
 
@@ -464,10 +474,6 @@ impl Shared {
     /// The watcher's park interval: how long a task may sit in the LIFO
     /// slot of a worker stuck in one poll before a sibling takes it.
     pub(crate) const WATCH_INTERVAL: Duration = Duration::from_millis(1);
-
-    /// Ticks a sibling's due timer may wait for its owner before a parked
-    /// worker wakes to fire it (`TimeShared::is_stale` needs two).
-    pub(crate) const STALE_TIMER_SLACK: u64 = 2;
 }
 
 impl Schedule for Arc<Shared> {

@@ -23,6 +23,60 @@ use crate::trace;
 /// back of the deque, so two tasks waking each other cannot starve the rest.
 const MAX_LIFO_POLLS: usize = 3;
 
+/// A watch notification a worker put off (see `Shared::notify_for_watch`).
+///
+/// A worker that runs what its own park woke, or registers a timer for the
+/// task it polls, need not wake a sibling to watch it right away: if it
+/// parks next it serves its timers itself, and the task it polls next is
+/// the one it woke. It settles the request before it polls any other task
+/// (`WorkerContext::settle_watch`), the point where it may get stuck while
+/// holding something only a watcher could serve; parking drops it. Without
+/// this, a task sleeping in a loop on an otherwise idle runtime woke a
+/// parked sibling for every timer.
+///
+/// Not covered: a timer registered by a poll that then blocks the worker.
+/// Its waker is that task's own, which cannot run before the poll returns
+/// anyway, unless the poll handed the registered sleep to a thread that is
+/// no worker (handing it to a task wakes that task through the LIFO slot,
+/// which notifies at once).
+#[derive(Debug, Default)]
+pub(crate) struct DeferredWatch {
+    /// The worker's core is in the thread context only to receive the
+    /// wake-ups of its own park or driver poll.
+    dispatching: bool,
+    /// A notification was put off.
+    wanted: bool,
+}
+
+impl DeferredWatch {
+    /// A LIFO-only push on this core: true if its watch notification is put
+    /// off (the worker is dispatching its own wake-ups and runs the task
+    /// itself next); false if the caller must notify now (a task pushed it
+    /// and may keep this worker stuck with the pushed task behind it).
+    pub(crate) fn defer_lifo_push(&mut self) -> bool {
+        self.wanted |= self.dispatching;
+        self.dispatching
+    }
+}
+
+/// `worker`'s earliest timer moved earlier on this thread. If this thread
+/// runs `worker` (holding its core), puts the watch notification off (see
+/// [`DeferredWatch`]) and returns true.
+pub(crate) fn defer_own_timer_watch(shared: &Shared, worker: usize) -> bool {
+    context::with_worker(|cx| match cx {
+        Some(cx) if std::ptr::eq(Arc::as_ptr(&cx.shared), shared) && cx.index == worker => {
+            match cx.core.try_borrow_mut().as_deref_mut() {
+                Ok(Some(core)) => {
+                    core.watch.wanted = true;
+                    true
+                }
+                _ => false,
+            }
+        }
+        _ => false,
+    })
+}
+
 /// A worker thread's context, reachable through the thread-local so that
 /// wakes on this thread are scheduled locally.
 pub(crate) struct WorkerContext {
@@ -219,11 +273,28 @@ impl WorkerContext {
 
     /// One poll, with the core in the thread context so the task's wakes
     /// reach this worker's queues. `None`: the task gave the core away.
-    fn poll(&self, core: Box<Core>, task: Notified) -> Option<Box<Core>> {
+    fn poll(&self, mut core: Box<Core>, task: Notified) -> Option<Box<Core>> {
+        self.settle_watch(&mut core);
         WorkerMetrics::bump(&self.metrics().polls, 1);
         *self.core.borrow_mut() = Some(core);
         task.run();
         self.core.borrow_mut().take()
+    }
+
+    /// Before polling a task, which may keep this worker stuck: sends the
+    /// watch notification it put off, if it holds something only a watcher
+    /// could serve meanwhile (a task in its LIFO slot, timers, I/O sources).
+    fn settle_watch(&self, core: &mut Core) {
+        if !std::mem::take(&mut core.watch.wanted) {
+            return;
+        }
+        let me = &self.shared.remotes[self.index];
+        if me.lifo.is_occupied()
+            || me.time.next_deadline() != NO_DEADLINE
+            || me.driver.has_sources()
+        {
+            self.shared.notify_for_watch();
+        }
     }
 
     /// Parks until there may be work. Returns a task when, as the watcher,
@@ -237,6 +308,9 @@ impl WorkerContext {
         {
             return (core, None);
         }
+        // A parked worker serves its own timers and driver, and its LIFO
+        // slot is empty: nothing for a watcher.
+        core.watch.wanted = false;
         let was_searching = std::mem::replace(&mut core.is_searching, false);
         idle.transition_worker_to_parked(self.index, was_searching);
 
@@ -247,6 +321,28 @@ impl WorkerContext {
             return (core, None);
         }
 
+        let (core, rescued, watching) = self.park_loop(core);
+        if watching {
+            // The one place the role is given up on the way out, so no
+            // return path can leave the flag set with no watcher behind it
+            // (while set, LIFO pushes and timers wake nobody).
+            idle.stop_watching();
+            if !shared.is_shutdown() {
+                // Off to work, perhaps beside a stuck sibling: hand the
+                // role on. This worker's own pushes saw the flag set and
+                // woke nobody, and it may get stuck too.
+                shared.notify_for_watch();
+            }
+        }
+        (core, rescued)
+    }
+
+    /// [`Self::park`]'s loop, from the announcement on: parks until this
+    /// worker should run, taking or dropping the watcher role on the way.
+    /// Returns whether it still holds the role (the caller gives it up).
+    fn park_loop(&self, mut core: Box<Core>) -> (Box<Core>, Option<Notified>, bool) {
+        let shared = &self.shared;
+        let idle = &shared.idle;
         let mut watching = false;
         loop {
             if !watching && idle.any_unparked() && idle.try_become_watcher() {
@@ -262,24 +358,20 @@ impl WorkerContext {
             trace::unpark(self.index);
 
             if shared.is_shutdown() || self.transition_from_parked(&mut core) {
-                if watching {
-                    idle.stop_watching();
-                }
-                return (core, None);
+                return (core, None, watching);
             }
             if self.main_woken() {
                 // Still listed as parked (a current-thread runtime has no
                 // sibling to watch): leave the idle set and go poll it.
                 core.is_searching = !idle.unpark_worker_by_id(self.index);
-                return (core, None);
+                return (core, None, watching);
             }
             if !watching {
                 continue;
             }
             if let Some(task) = self.rescue_stuck_lifo(&mut core) {
-                idle.stop_watching();
                 core.is_searching = !idle.unpark_worker_by_id(self.index);
-                return (core, Some(task));
+                return (core, Some(task), watching);
             }
             if !idle.any_unparked() {
                 // Everyone is parked: nobody to watch. Give the role up;
@@ -296,27 +388,19 @@ impl WorkerContext {
         self.main.as_ref().is_some_and(|main| main.is_woken())
     }
 
-    /// How long to park: until this worker's earliest timer, or a
-    /// sibling's earliest timer plus a little slack (in case that sibling
-    /// is stuck and its timers need firing here); at most the watch
-    /// interval while watching; forever if there are no timers.
+    /// How long to park: until this worker's earliest timer; at most the
+    /// watch interval while watching; forever if it has no timers.
+    ///
+    /// Siblings' timers are not this worker's business unless it watches:
+    /// a parked sibling fires its own timers at its own timeout, and only
+    /// an unparked one can be stuck, which is when a watcher exists (a
+    /// worker that starts running wakes one to take the role, see
+    /// `Shared::notify_for_watch`). So an owner's timers wake no sibling
+    /// unless the owner is stuck, and then only the watcher acts.
     fn park_timeout(&self, watching: bool) -> Option<Duration> {
         let shared = &self.shared;
-        let wake_at = shared
-            .remotes
-            .iter()
-            .enumerate()
-            .map(|(i, remote)| {
-                let deadline = remote.time.next_deadline();
-                if i == self.index {
-                    deadline
-                } else {
-                    deadline.saturating_add(Shared::STALE_TIMER_SLACK)
-                }
-            })
-            .min()
-            .unwrap_or(NO_DEADLINE);
-        let timers = (wake_at != NO_DEADLINE).then(|| shared.clock.until(wake_at));
+        let own = shared.remotes[self.index].time.next_deadline();
+        let timers = (own != NO_DEADLINE).then(|| shared.clock.until(own));
         match (timers, watching) {
             (Some(t), true) => Some(t.min(Shared::WATCH_INTERVAL)),
             (None, true) => Some(Shared::WATCH_INTERVAL),
@@ -336,6 +420,7 @@ impl WorkerContext {
     ) -> Box<Core> {
         let mut driver = core.driver.take().expect("the core owns its driver");
         let mut wakers = std::mem::take(&mut core.timer_wakers);
+        core.watch.dispatching = true;
         *self.core.borrow_mut() = Some(core);
 
         driver.park(timeout);
@@ -353,9 +438,7 @@ impl WorkerContext {
                 if i == self.index {
                     continue;
                 }
-                if remote.time.is_stale(now) {
-                    remote.time.advance(now, &mut wakers);
-                }
+                remote.time.serve_stale(now, &mut wakers);
                 // Relaxed: `io_polled` is a staleness hint; the poll lock
                 // (try_lock in `serve`) is what keeps polls exclusive.
                 if remote.driver.has_sources()
@@ -372,6 +455,7 @@ impl WorkerContext {
 
         let mut core =
             self.core.borrow_mut().take().expect("the worker core is back after parking");
+        core.watch.dispatching = false;
         core.driver = Some(driver);
         core.timer_wakers = wakers;
         core
@@ -394,16 +478,19 @@ impl WorkerContext {
         true
     }
 
-    /// The watcher's look: a sibling whose LIFO slot is occupied and whose
-    /// poll count has not moved since the last look is stuck in one poll;
-    /// take its LIFO task.
+    /// The watcher's look: a sibling whose LIFO slot is occupied, whose
+    /// poll count has not moved since the last look, and which has not
+    /// advanced its timer wheel for over a tick is stuck in one poll; take
+    /// its LIFO task. (Without the last test, a sibling that just woke
+    /// from a long park with a task in its slot looks stuck too.)
     fn rescue_stuck_lifo(&self, core: &mut Core) -> Option<Notified> {
+        let now = self.shared.clock.now_tick();
         for (i, remote) in self.shared.remotes.iter().enumerate() {
             if i == self.index {
                 continue;
             }
             let polls = WorkerMetrics::read(&remote.metrics.polls);
-            let stuck = polls == core.seen_polls[i];
+            let stuck = polls == core.seen_polls[i] && remote.time.owner_stuck(now);
             core.seen_polls[i] = polls;
             if stuck && remote.lifo.is_occupied() {
                 if let Some(task) = remote.lifo.take() {

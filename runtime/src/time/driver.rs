@@ -2,10 +2,11 @@
 //! published ticks that siblings read without locking.
 //!
 //! The owner worker advances its wheel whenever it parks, wakes, or polls
-//! its driver between tasks. A sibling that finds the wheel stale (due
-//! timers, not advanced for over a tick: the owner is stuck in a long
-//! poll) advances it instead; the lock makes the two exclusive. Cancel and
-//! reset come from whatever thread owns the `Sleep`, also under the lock.
+//! its driver between tasks, and records when it did (`owner_advanced`).
+//! A sibling that finds the wheel stale (due timers, and the owner has not
+//! advanced it for over a tick: the owner is stuck in a long poll) fires
+//! them instead; the lock makes the two exclusive. Cancel and reset come
+//! from whatever thread owns the `Sleep`, also under the lock.
 
 use std::task::Waker;
 use std::time::{Duration, Instant};
@@ -36,37 +37,44 @@ impl Clock {
     }
 
     pub(crate) fn tick_floor(&self, instant: Instant) -> u64 {
-        instant.saturating_duration_since(self.origin).as_millis() as u64
+        saturate(instant.saturating_duration_since(self.origin).as_millis())
     }
 
-    /// The tick of a deadline, rounded up (never early).
+    /// The tick of a deadline, rounded up (never early). A deadline whose
+    /// tick does not fit in a `u64` (some 584 million years away) gets the
+    /// last tick, which is never reached: it must not wrap to a near one.
     pub(crate) fn tick_ceil(&self, deadline: Instant) -> u64 {
         let since = deadline.saturating_duration_since(self.origin);
-        let ms = since.as_millis() as u64;
-        if since > Duration::from_millis(ms) {
-            ms + 1
-        } else {
-            ms
-        }
+        let partial = since.subsec_nanos() % 1_000_000 != 0;
+        saturate(since.as_millis() + u128::from(partial))
     }
 
     /// Time left until `tick` starts, zero if it has.
     pub(crate) fn until(&self, tick: u64) -> Duration {
-        let at = self.origin + Duration::from_millis(tick);
-        at.saturating_duration_since(Instant::now())
+        match self.origin.checked_add(Duration::from_millis(tick)) {
+            Some(at) => at.saturating_duration_since(Instant::now()),
+            None => Duration::MAX,
+        }
     }
+}
+
+/// Milliseconds as a tick, saturating instead of truncating.
+fn saturate(ms: u128) -> u64 {
+    u64::try_from(ms).unwrap_or(u64::MAX)
 }
 
 /// One worker's timers.
 pub(crate) struct TimeShared {
     wheel: Mutex<Wheel>,
     /// Earliest pending deadline, `NO_DEADLINE` if none. Written under the
-    /// wheel lock; read lock-free by the owner and siblings to compute park
-    /// timeouts, where a stale value only costs an extra wake-up (writers
-    /// that lower it also unpark whoever must look; see scheduler).
+    /// wheel lock; read lock-free by the owner to compute its park timeout
+    /// (writers on other threads that lower it also unpark the owner; see
+    /// `Shared::timer_lowered`) and by siblings to spot a stale wheel, where
+    /// a stale value only costs an early or late look.
     next_deadline: AtomicU64,
-    /// Tick the wheel was last advanced to. Same rules as `next_deadline`.
-    advanced: AtomicU64,
+    /// Tick at which the owner last advanced the wheel (siblings serving
+    /// it do not count): its sign of life. Same rules as `next_deadline`.
+    owner_advanced: AtomicU64,
 }
 
 /// Result of registering or resetting a timer.
@@ -84,7 +92,7 @@ impl TimeShared {
         TimeShared {
             wheel: Mutex::new(Wheel::new(0)),
             next_deadline: AtomicU64::new(NO_DEADLINE),
-            advanced: AtomicU64::new(0),
+            owner_advanced: AtomicU64::new(0),
         }
     }
 
@@ -97,13 +105,29 @@ impl TimeShared {
         next < prev
     }
 
-    /// Adds a timer due at `tick`.
-    pub(crate) fn register(&self, tick: u64, waker: &Waker) -> Registered {
+    /// Adds a timer due at `tick`, unless `is_shutdown` (the runtime's
+    /// flag) says the runtime shut down: then `None`, and nothing is added.
+    ///
+    /// The flag is read under the wheel lock. Shutdown sets it before
+    /// `wake_all_at_shutdown` takes this lock, so either that call runs
+    /// after this one and wakes `waker`, or it ran before and released the
+    /// lock after the flag was set, and this read sees the flag. Read
+    /// before the lock, a shutdown could set the flag and take the wakers
+    /// in between, leaving this timer in a wheel nobody advances.
+    pub(crate) fn register(
+        &self,
+        tick: u64,
+        waker: &Waker,
+        is_shutdown: impl FnOnce() -> bool,
+    ) -> Option<Registered> {
         let mut wheel = self.wheel.lock();
+        if is_shutdown() {
+            return None;
+        }
         let key = wheel.insert(tick, waker.clone());
         let fired = wheel.is_fired(key);
         let lowered = !fired && self.publish(&wheel);
-        Registered { key, fired, lowered }
+        Some(Registered { key, fired, lowered })
     }
 
     /// Whether the timer fired; if not, makes sure `waker` is the one it
@@ -143,15 +167,28 @@ impl TimeShared {
         self.publish(&wheel);
     }
 
-    /// Fires every timer due at `now`, pushing their wakers to `wake`.
+    /// The owner's advance: fires every timer due at `now`, pushing their
+    /// wakers to `wake`, and records the owner's sign of life.
     pub(crate) fn advance(&self, now: u64, wake: &mut Vec<Waker>) {
+        // Relaxed: a hint for siblings, see the field's docs.
+        self.owner_advanced.fetch_max(now, Relaxed);
+        self.fire(now, wake);
+    }
+
+    /// A sibling's service: if the wheel is stale (see [`Self::is_stale`]),
+    /// fires its due timers as the owner would.
+    pub(crate) fn serve_stale(&self, now: u64, wake: &mut Vec<Waker>) {
+        if self.is_stale(now) {
+            self.fire(now, wake);
+        }
+    }
+
+    fn fire(&self, now: u64, wake: &mut Vec<Waker>) {
         if self.next_deadline() > now {
             // Nothing due (the common case between tasks): skip the lock.
             // A timer registered concurrently with an earlier deadline is
             // seen by the next advance; registration itself checks for
             // "already due" under the lock.
-            // Relaxed: a hint for siblings, see the field's docs.
-            self.advanced.fetch_max(now, Relaxed);
             return;
         }
         let mut wheel = self.wheel.lock();
@@ -159,8 +196,6 @@ impl TimeShared {
             wheel.advance(now, wake);
             self.publish(&wheel);
         }
-        // Relaxed: a hint for siblings, see the field's docs.
-        self.advanced.fetch_max(wheel.elapsed(), Relaxed);
     }
 
     /// At shutdown, after the shutdown flag is set: wakes every timer's
@@ -180,15 +215,41 @@ impl TimeShared {
         self.next_deadline.load(Relaxed)
     }
 
-    /// True if timers are due at `now` and the wheel has not been advanced
-    /// for more than a tick: its owner is busy in a long poll.
+    /// True if the owner has not advanced the wheel for over a tick: it is
+    /// stuck in one long poll (a parked or working owner advances it at
+    /// every park and every `event_interval` loop turns).
+    pub(crate) fn owner_stuck(&self, now: u64) -> bool {
+        // Relaxed: a hint; acting on a stale value costs one early or late
+        // look, and the wheel lock makes any actual advance exclusive.
+        self.owner_advanced.load(Relaxed) + 1 < now
+    }
+
+    /// True if timers are due at `now` and the owner is stuck.
     pub(crate) fn is_stale(&self, now: u64) -> bool {
-        // Relaxed: hints; the wheel lock makes the actual advance exclusive.
-        self.next_deadline() <= now && self.advanced.load(Relaxed) + 1 < now
+        self.next_deadline() <= now && self.owner_stuck(now)
     }
 
     /// Number of timers in the wheel (metrics and tests).
     pub(crate) fn len(&self) -> usize {
         self.wheel.lock().len()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticks_round_toward_the_deadline_and_saturate() {
+        let clock = Clock::new();
+        let at = |d: Duration| clock.origin + d;
+        assert_eq!(clock.tick_ceil(at(Duration::from_millis(7))), 7);
+        assert_eq!(clock.tick_ceil(at(Duration::from_micros(7_001))), 8);
+        assert_eq!(clock.tick_floor(at(Duration::from_micros(7_999))), 7);
+        // 2^64 ms + 384 ms: truncated, this would be tick 384.
+        let far = at(Duration::from_secs(18_446_744_073_709_552));
+        assert_eq!(clock.tick_ceil(far), u64::MAX);
+        assert_eq!(clock.tick_floor(far), u64::MAX);
+        assert!(clock.until(u64::MAX) > Duration::from_secs(86_400 * 365 * 1_000));
     }
 }

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::io;
 
-/// A [`timeout`](super::timeout) expired before its future completed.
+/// A [`timeout`](fn@super::timeout) expired before its future completed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Elapsed(());
 

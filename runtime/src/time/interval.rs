@@ -54,11 +54,14 @@ pub enum MissedTickBehavior {
 impl MissedTickBehavior {
     fn next_deadline(self, deadline: Instant, now: Instant, period: Duration) -> Instant {
         match self {
-            MissedTickBehavior::Burst => deadline + period,
-            MissedTickBehavior::Delay => now + period,
+            MissedTickBehavior::Burst => deadline.saturating_add(period),
+            MissedTickBehavior::Delay => now.saturating_add(period),
             MissedTickBehavior::Skip => {
+                // Below `period`, so its seconds fit in a u64.
                 let late = (now - deadline).as_nanos() % period.as_nanos();
-                now + period - Duration::from_nanos(late as u64)
+                let late =
+                    Duration::new((late / 1_000_000_000) as u64, (late % 1_000_000_000) as u32);
+                now.saturating_add(period - late)
             }
         }
     }
@@ -85,10 +88,11 @@ impl Interval {
         std::task::ready!(Pin::new(&mut self.delay).poll(cx));
         let deadline = self.delay.deadline();
         let now = Instant::now();
-        let next = if now > deadline + MISSED_AFTER {
+        // Saturating: a period of `Duration::MAX` means "no next tick".
+        let next = if now > deadline.saturating_add(MISSED_AFTER) {
             self.missed_tick_behavior.next_deadline(deadline, now, self.period)
         } else {
-            deadline + self.period
+            deadline.saturating_add(self.period)
         };
         Pin::new(&mut self.delay).reset(next);
         Poll::Ready(deadline)
@@ -96,7 +100,7 @@ impl Interval {
 
     /// Restarts the schedule: the next tick is one period from now.
     pub fn reset(&mut self) {
-        Pin::new(&mut self.delay).reset(Instant::now() + self.period);
+        Pin::new(&mut self.delay).reset(Instant::now().saturating_add(self.period));
     }
 
     /// Makes the next tick complete at once.

@@ -1,4 +1,4 @@
-//! Timers: [`sleep`], [`timeout`], [`interval`].
+//! Timers: [`sleep()`], [`timeout()`], [`interval()`].
 //!
 //! Each worker owns a hierarchical timing wheel (`wheel`, 1 ms ticks, 6
 //! levels of 64 slots). A [`Sleep`] registers in the wheel of the worker

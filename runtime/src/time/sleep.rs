@@ -134,13 +134,17 @@ impl Future for Sleep {
             }
             Entry::Unregistered if Instant::now() >= self.deadline => true,
             Entry::Unregistered => {
+                // As above, a shut-down runtime's wheel would never fire
+                // this; `register` reads the flag under the wheel lock, so
+                // a shutdown either sees our waker or we see its flag.
                 let shared = &self.shared;
-                if shared.is_shutdown() {
-                    panic!("{SHUT_DOWN}");
-                }
                 let worker = shared.home_worker();
                 let tick = shared.clock.tick_ceil(self.deadline.into_std());
-                let registered = shared.time(worker).register(tick, cx.waker());
+                let Some(registered) =
+                    shared.time(worker).register(tick, cx.waker(), || shared.is_shutdown())
+                else {
+                    panic!("{SHUT_DOWN}");
+                };
                 if registered.lowered {
                     shared.timer_lowered(worker);
                 }

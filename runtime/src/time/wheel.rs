@@ -346,6 +346,17 @@ mod tests {
     }
 
     #[test]
+    fn the_last_tick_is_never_reached() {
+        let mut wheel = Wheel::new(0);
+        let key = wheel.insert(u64::MAX, noop());
+        for now in [1, MAX_RANGE - 1, MAX_RANGE * 5 + 3] {
+            assert_eq!(advance(&mut wheel, now), 0, "fired at {now}");
+            assert!(wheel.next_deadline().is_some_and(|d| d > now));
+        }
+        assert!(!wheel.is_fired(key));
+    }
+
+    #[test]
     fn due_on_insert_is_fired_without_waking() {
         let mut wheel = Wheel::new(10);
         let key = wheel.insert(10, noop());
