@@ -227,14 +227,14 @@ fn deque_pop_racing_steal_of_the_last_item() {
 }
 
 /// The owner pushes while a thief batch-steals and the owner pops: every
-/// item ends up taken exactly once (the thief's batch lands in its own
-/// deque, published by its `back`).
+/// item ends up taken exactly once, and the thief reads a slot pushed
+/// meanwhile only after its write (loom checks the slot cells; this fails
+/// if the push's Release fence is left out).
 #[test]
 fn deque_push_pop_and_batch_steal_take_each_item_once() {
     loom::model(|| {
         let owner = DequeModel::new_fifo();
         owner.push(0usize);
-        owner.push(1);
         let stealer = owner.stealer();
         let thief = thread::spawn(move || {
             let mine = DequeModel::new_fifo();
@@ -252,6 +252,7 @@ fn deque_push_pop_and_batch_steal_take_each_item_once() {
             }
             got
         });
+        owner.push(1);
         owner.push(2);
         let mut got = Vec::new();
         while let Some(v) = owner.pop() {
@@ -350,7 +351,8 @@ fn injector_pushes_and_batch_steals_take_each_task_once() {
         got.extend(thief.join().unwrap());
         let mine = DequeModel::new_fifo();
         drain_injector(&q, &mine, &mut got);
-        assert!(q.is_empty() && q.len() == 0);
+        assert!(q.is_empty());
+        assert_eq!(q.len(), 0);
         assert_each_once(got, 4);
     });
 }

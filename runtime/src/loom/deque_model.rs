@@ -51,7 +51,10 @@
 //!   pointer (Release) and thieves re-load it (Acquire): without a resize
 //!   those loads only ever read the initial pointer, which synchronises with
 //!   nothing, so dropping them removes no edge that exists at run time. The
-//!   epoch GC's own atomics (pin/unpin, collection) are left out: they give
+//!   `fence(SeqCst)` stands for `epoch::pin()`'s fence (on x86 crossbeam
+//!   issues it as a SeqCst CAS on the thread's epoch word, a full barrier
+//!   in hardware; elsewhere it is this very fence). The rest of the
+//!   epoch GC's atomics (pin/unpin, collection) are left out: they give
 //!   incidental edges crossbeam does not promise, so leaving them out can
 //!   only make the model weaker, never stronger.
 //! - The injector's blocks hold [`BLOCK_CAP`] slots (crossbeam: 63), so
@@ -452,7 +455,8 @@ impl<T> Injector<T> {
         loop {
             let offset = offset_of(tail);
             if offset == BLOCK_CAP {
-                // Another pusher is installing the next block.
+                // Another pusher is installing the next block. Acquire: as
+                // the first loads.
                 spin_loop();
                 tail = self.tail.index.load(Acquire);
                 block = self.tail.block.load(Acquire);
@@ -474,8 +478,9 @@ impl<T> Injector<T> {
                         // slot of; it is freed only after that slot is read.
                         unsafe { (*block).next.store(next, Release) };
                     }
-                    // SAFETY: as above, `block` lives until slot `offset`
-                    // (claimed by the CAS) is read.
+                    // SAFETY: `block` holds slot `offset`, which the CAS
+                    // claimed; a block is freed only after all its slots
+                    // are read, and this one is not even written yet.
                     let slot = unsafe { &(*block).slots[offset] };
                     // SAFETY: the slot's own pointer; its reader waits for
                     // WRITE before reading.
@@ -605,13 +610,13 @@ impl<T> Injector<T> {
             // SAFETY: the CAS claimed the block's last slot.
             unsafe { self.advance_head_block(block, new_head) };
         }
-        // SAFETY (the three slot accesses below): the CAS claimed slots
-        // `offset..new_offset`, so the block lives until this thread sets
-        // READ on them (or frees it); each read waits for WRITE (Acquire),
-        // so the task is initialised and its write happens before the read.
         let read = |i: usize| {
+            // SAFETY: the CAS claimed slots `offset..new_offset`, so the
+            // block lives until this thread sets READ on them (or frees it).
             let slot = unsafe { &(*block).slots[i] };
             slot.wait_write();
+            // SAFETY: WRITE is set (Acquire), so the slot holds a task whose
+            // write happens before this copy; the claim makes it ours.
             slot.task.with(|p| unsafe { p.read() })
         };
         let first = read(offset);
@@ -683,14 +688,19 @@ impl<T> Drop for Injector<T> {
         while head != tail {
             let offset = offset_of(head);
             if offset < BLOCK_CAP {
-                // SAFETY: `&mut self`: no other thread; slots between head
-                // and tail hold written, unread tasks.
+                // SAFETY: `block` is the live block holding `head` (blocks
+                // are freed only once the head has left them).
                 let slot = unsafe { &(*block).slots[offset] };
+                // SAFETY: with `&mut self` every push has finished, so the
+                // slots from head to tail hold written tasks nobody claimed.
                 slot.task.with_mut(|p| unsafe { (*p).assume_init_drop() });
             } else {
-                // SAFETY: a block end: the block is fully read or dropped
-                // here and its successor is linked.
+                // Relaxed: `&mut self`, no other thread is left.
+                // SAFETY: `block` is live, and at its end the pusher of its
+                // last slot has linked the next one (every push finished).
                 let next = unsafe { (*block).next.load(Relaxed) };
+                // SAFETY: its slots are all read or dropped above, and the
+                // head leaves it now: nothing else points to it.
                 drop(unsafe { Box::from_raw(block) });
                 block = next;
             }
