@@ -152,6 +152,13 @@ impl LifoModel {
     }
 }
 
+/// The loom model of crossbeam-deque itself (the queues every model above
+/// runs on), for the model's own tests.
+pub use crate::loom::deque_model::{
+    Injector as InjectorModel, Stealer as DequeStealerModel, Worker as DequeModel,
+};
+pub use crossbeam_deque::Steal;
+
 /// A worker's run queue (the loom model of crossbeam-deque's API that the
 /// scheduler uses under loom), holding real tasks.
 pub struct LocalQueueModel(crate::loom::deque::Worker<QueuedTask>);

@@ -4,9 +4,10 @@
 //! Normally these are std / parking_lot / crossbeam-deque. Under
 //! `RUSTFLAGS="--cfg loom"` they are loom's types, so the models in
 //! `loom-tests/` explore every interleaving of the real weft code. Loom
-//! cannot see crossbeam's own atomics, so under loom the queues are a small
-//! mutex-based model of crossbeam-deque's API (crossbeam's suite checks the
-//! deque itself; ours checks the protocols around it).
+//! cannot see crossbeam's own atomics, so under loom the queues are a model
+//! of crossbeam-deque built on loom's atomics with crossbeam's orderings and
+//! fences (`loom/deque_model.rs`): the protocols around the queues are
+//! checked against the ordering the shipped queues really give, no more.
 
 #[cfg(not(loom))]
 mod imp {
@@ -54,7 +55,7 @@ mod imp {
 }
 
 #[cfg(loom)]
-mod deque_model;
+pub(crate) mod deque_model;
 
 #[cfg(loom)]
 mod imp {
