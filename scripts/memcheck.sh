@@ -37,6 +37,10 @@ SUITES=(
     # aborted or shut down: the checks this script exists for.
     "weft pin_probe"
     "weft intrusive_waiters"
+    # Panics from destructors, wakers and hooks the runtime runs for a task
+    # or a thread: contained, nothing leaked or freed twice.
+    "weft task_unwind"
+    "weft hooks"
     # The runtime's own unit tests (task state word, queues, wheel).
     "weft lib"
     # JoinHandle, abort, JoinSet, wakers, spawn: a task's whole life.
@@ -56,6 +60,7 @@ SUITES=(
     # the ticks on a 20 ms grid.
     "weft time --skip interval_missed_tick_behaviors"
     # I/O driver: TCP, UDP and Unix sockets, a busy driver, fd cleanup.
+    "weft io_driver"
     "weft net_tcp"
     "weft net_udp_unix"
     "weft net_smoke"
