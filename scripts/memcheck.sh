@@ -67,9 +67,8 @@ SUITES=(
     "weft net_busy_driver"
     "weft net_fd_leak"
     "weft signal"
-    # spawn_blocking and block_in_place. The skipped test asserts that 100
-    # tasks finish within 200 ms.
-    "weft blocking --skip block_in_place_keeps_the_other_tasks_running"
+    # spawn_blocking and block_in_place.
+    "weft blocking"
     "weft blocked_worker"
     # weft::fs: files through the blocking pool, mandatory jobs.
     "weft fs"
