@@ -115,7 +115,7 @@ mod state;
 mod task;
 
 use std::fmt;
-use std::io;
+use std::io::{self, Write};
 use std::panic::{self, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
@@ -754,7 +754,10 @@ fn drop_job(job: Job) {
 fn run_hook(name: &str, hook: &Option<Hook>) {
     let Some(hook) = hook else { return };
     if let Some(text) = contain(|| hook()) {
-        eprintln!(
+        // Not `eprintln!`: it panics when stderr is gone (EPIPE), and a
+        // panic here is the very thread death this function prevents.
+        let _ = writeln!(
+            io::stderr(),
             "weft-blocking: caught a panic in the `{name}` hook on thread '{}' ({text}); the \
              thread carries on",
             std::thread::current().name().unwrap_or("<unnamed>"),

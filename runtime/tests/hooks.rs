@@ -100,7 +100,7 @@ fn a_panicking_start_hook_on_workers_does_not_hang_shutdown_timeout() {
             .build()
             .unwrap();
         assert_eq!(rt.block_on(rt.spawn(async { 5 })).unwrap(), 5);
-        rt.shutdown_timeout(Duration::from_secs(10));
+        rt.shutdown_timeout(Duration::from_secs(1));
     });
 }
 
@@ -171,5 +171,39 @@ fn a_worker_stop_hook_panic_does_not_make_drop_panic() {
         assert_eq!(rt.block_on(rt.spawn(async { 5 })).unwrap(), 5);
         drop(rt);
         assert_eq!(calls.load(Ordering::SeqCst), 2, "each worker ran the stop hook once");
+    });
+}
+
+/// The hook's panic is reported on stderr; when stderr is gone (a closed
+/// pipe: EPIPE), reporting must not panic in turn, or the worker dies
+/// before it claims its core and drop hangs again. Run in a child process
+/// (this same test binary, with `--nocapture` so the report really goes to
+/// fd 2) whose stderr is a pipe closed at once.
+#[test]
+fn a_hook_panic_with_stderr_closed_does_not_hang() {
+    if std::env::var_os("WEFT_HOOK_CHILD").is_some() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let rt = Flavor::MultiThread(2)
+            .builder()
+            .on_thread_start(panicking_hook(&calls, false))
+            .build()
+            .unwrap();
+        assert_eq!(rt.block_on(rt.spawn(async { 5 })).unwrap(), 5);
+        assert_eq!(rt.block_on(rt.spawn_blocking(|| 6)).unwrap(), 6);
+        drop(rt);
+        return;
+    }
+    with_timeout("hook_panic_stderr_closed", 60, || {
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "a_hook_panic_with_stderr_closed_does_not_hang", "--nocapture"])
+            .env("WEFT_HOOK_CHILD", "1")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Close the read end: every write to the child's stderr fails.
+        drop(child.stderr.take());
+        let status = child.wait().unwrap();
+        assert!(status.success(), "the child failed: {status}");
     });
 }

@@ -28,6 +28,11 @@ fn assert_shut_down(err: &io::Error, what: &str) {
     assert!(err.to_string().contains("shut down"), "{what}: unexpected error: {err}");
 }
 
+/// The registration itself failed (not "registered, then swept").
+fn assert_refused(err: &io::Error, what: &str) {
+    assert!(err.to_string().contains("cannot register"), "{what}: unexpected error: {err}");
+}
+
 both_flavors!(a_socket_registered_after_shutdown_fails_instead_of_hanging);
 fn a_socket_registered_after_shutdown_fails_instead_of_hanging(flavor: Flavor) {
     with_timeout("bind+accept after shutdown", 30, move || {
@@ -35,7 +40,7 @@ fn a_socket_registered_after_shutdown_fails_instead_of_hanging(flavor: Flavor) {
         let handle = rt.handle().clone();
         drop(rt);
         let err = thread::spawn(move || bind_and_accept(&handle)).join().unwrap();
-        assert_shut_down(&err, "TcpListener after shutdown");
+        assert_refused(&err, "TcpListener after shutdown");
     });
 }
 
@@ -52,7 +57,7 @@ fn a_datagram_socket_after_shutdown_fails_instead_of_hanging(flavor: Flavor) {
                 socket.recv(&mut buf).await.map(|_| ())
             })
             .expect_err("nothing is sent: only the shutdown can end the recv");
-        assert_shut_down(&err, "UdpSocket after shutdown");
+        assert_refused(&err, "UdpSocket after shutdown");
     });
 }
 
@@ -87,3 +92,41 @@ fn registrations_racing_shutdown(flavor: Flavor) {
 }
 
 both_flavors!(registrations_racing_shutdown);
+
+/// `shutdown_timeout` returns while a worker is stuck inside a long poll,
+/// so the shutdown's last step (which fails every I/O wait) has not run:
+/// a socket created afterwards must still be refused at once, and a wait
+/// already pending through a `Handle` must end with the shutdown error,
+/// not wait on a driver nobody polls.
+#[test]
+fn io_after_a_shutdown_timeout_with_a_stuck_worker_fails() {
+    with_timeout("io after shutdown_timeout", 60, || {
+        let rt = Flavor::MultiThread(2).build();
+        let handle = rt.handle().clone();
+        let (release, stuck) = std::sync::mpsc::channel::<()>();
+        let (entered, is_stuck) = std::sync::mpsc::channel::<()>();
+        // Blocks its worker until released (only a test does this).
+        drop(rt.spawn(async move {
+            entered.send(()).unwrap();
+            let _ = stuck.recv();
+        }));
+        is_stuck.recv().unwrap();
+        // A wait already pending when the shutdown starts.
+        let (bound, is_bound) = std::sync::mpsc::channel::<()>();
+        let h = handle.clone();
+        let pending = thread::spawn(move || {
+            h.block_on(async {
+                let listener = TcpListener::bind("127.0.0.1:0").await?;
+                bound.send(()).unwrap();
+                listener.accept().await.map(|_| ())
+            })
+        });
+        is_bound.recv().unwrap();
+        rt.shutdown_timeout(std::time::Duration::from_millis(200));
+        let err = pending.join().unwrap().expect_err("only the shutdown ends the accept");
+        assert_shut_down(&err, "accept pending across shutdown_timeout");
+        let err = thread::spawn(move || bind_and_accept(&handle)).join().unwrap();
+        assert_refused(&err, "TcpListener after shutdown_timeout");
+        release.send(()).unwrap();
+    });
+}

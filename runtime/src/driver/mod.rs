@@ -187,6 +187,13 @@ impl DriverHandle {
         self.shared.sources.has_sources()
     }
 
+    /// Shutdown began: every later registration with this driver fails
+    /// (under the sources lock, so a registration either lands before this
+    /// and is swept by `shutdown_io`, or sees the flag).
+    pub(crate) fn close_registrations(&self) {
+        self.shared.sources.close_registrations();
+    }
+
     /// The runtime shut down: every wait on this driver's sources fails,
     /// and so does every later registration.
     pub(crate) fn shutdown_io(&self) {

@@ -194,9 +194,23 @@ impl ScheduledIo {
         }
         // Re-check under the lock: readiness set before we stored the
         // waker would otherwise never wake us.
-        match self.ready_now(direction)? {
-            Some(event) => Poll::Ready(Ok(event)),
-            None => Poll::Pending,
+        match self.ready_now(direction) {
+            Ok(Some(event)) => Poll::Ready(Ok(event)),
+            Ok(None) => Poll::Pending,
+            Err(shutdown) => {
+                // Shut down after the first check: the shutdown's wake may
+                // have run before our waker was stored, and nothing will
+                // take it now. A stored waker holds the runtime, which
+                // holds this source (a cycle): take this direction's
+                // wakers back and wake them (they see the shutdown too).
+                let (first, more) = match direction {
+                    Direction::Read => waiters.read.take(),
+                    Direction::Write => waiters.write.take(),
+                };
+                drop(waiters);
+                first.into_iter().chain(more).for_each(Waker::wake);
+                Poll::Ready(Err(shutdown))
+            }
         }
     }
 

@@ -172,6 +172,13 @@ impl Sources {
         }
     }
 
+    /// Shutdown began: every later registration fails. Sources already
+    /// registered keep working until [`Sources::shutdown`] (their tasks may
+    /// still be polled while the workers wind down).
+    pub(crate) fn close_registrations(&self) {
+        self.inner.lock().shut_down = true;
+    }
+
     /// The runtime shut down: fail every wait on these sources, and every
     /// later registration.
     pub(crate) fn shutdown(&self) {

@@ -1,7 +1,7 @@
 //! [`Builder`]: configures and starts a [`Runtime`].
 
 use std::fmt;
-use std::io;
+use std::io::{self, Write};
 use std::sync::Arc as StdArc;
 use std::time::Duration;
 
@@ -26,7 +26,10 @@ pub(crate) fn run_hook(name: &str, hook: Option<&Hook>) {
     let Some(hook) = hook else { return };
     if let Some(text) = crate::unwind::contain(|| hook()) {
         let thread = std::thread::current();
-        eprintln!(
+        // Not `eprintln!`: it panics when stderr is gone (EPIPE), and a
+        // panic here is the very thread death this function prevents.
+        let _ = writeln!(
+            io::stderr(),
             "weft: caught a panic in the `{name}` hook on thread '{}' ({text}); the thread carries on",
             thread.name().unwrap_or("<unnamed>"),
         );
@@ -145,7 +148,8 @@ impl Builder {
     /// A panic in `f` is caught and reported on stderr (naming the hook and
     /// the thread), and the thread carries on as if `f` had returned: the
     /// worker still runs its share of the tasks, the blocking thread still
-    /// runs the job it was started for, and shutdown completes.
+    /// runs the job it was started for, and shutdown completes. (With
+    /// `panic = "abort"` there is nothing to catch: the process aborts.)
     pub fn on_thread_start(&mut self, f: impl Fn() + Send + Sync + 'static) -> &mut Self {
         self.on_thread_start = Some(StdArc::new(f));
         self

@@ -368,7 +368,22 @@ impl Shared {
         self.shutdown.store(true, SeqCst);
         fence(SeqCst);
         for remote in self.remotes.iter() {
+            // From now on a new socket fails to register at once, even if a
+            // worker stuck in a long poll delays `finish_shutdown` (which
+            // fails the sources already registered) past a
+            // `shutdown_timeout`.
+            remote.driver.close_registrations();
             remote.driver.unpark();
+        }
+    }
+
+    /// `shutdown_timeout` gave up waiting for a core (a worker stuck in a
+    /// long poll): fail every I/O wait now rather than when that worker
+    /// finishes, so a task blocked on a socket through a `Handle` does not
+    /// wait on a driver nobody polls.
+    pub(crate) fn fail_io_after_timeout(&self) {
+        for remote in self.remotes.iter() {
+            remote.driver.shutdown_io();
         }
     }
 
