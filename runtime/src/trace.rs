@@ -2,7 +2,7 @@
 //! events for the scheduler's parks, wake-ups, steals and hand-offs.
 //!
 //! Everything the rest of the crate calls is here, in two versions with the
-//! same API: with the feature, the real [`tracing`] calls; without it, empty
+//! same API: with the feature, the real `tracing` calls; without it, empty
 //! `#[inline(always)]` functions and zero-sized types, so a build without the
 //! feature links nothing from `tracing`, the task cell keeps its size and
 //! the worker loop has no extra code.
