@@ -61,11 +61,15 @@ impl<F: Future> Future for Timeout<F> {
     type Output = Result<F::Output, Elapsed>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        // SAFETY: `future` is structurally pinned (never moved out while
-        // pinned, see into_inner which takes self by value, only possible
-        // when Unpin or not yet pinned); `delay` is Unpin.
+        // SAFETY: only `future` is treated as pinned (structural pinning)
+        // and it is never moved out of a pinned `Timeout`: `into_inner` and
+        // `get_mut` need the `Timeout` by value or `&mut`, which a pinned
+        // one gives only when it is `Unpin` (so `F: Unpin`), and `Timeout`
+        // has no `Drop` that could move it. `delay` is `Unpin`, so using it
+        // through `&mut` is fine.
         let this = unsafe { self.get_unchecked_mut() };
-        // SAFETY: see above.
+        // SAFETY: `this.future` is structurally pinned (see above: it never
+        // moves while the `Timeout` is pinned), so pinning it is sound.
         let future = unsafe { Pin::new_unchecked(&mut this.future) };
         if let Poll::Ready(output) = future.poll(cx) {
             return Poll::Ready(Ok(output));
