@@ -147,35 +147,8 @@ fn push_racing_park_is_never_lost() {
     });
 }
 
-/// A LIFO-only push racing the watcher giving up its role: either the
-/// pusher sees no watcher and wakes a parked worker, or the watcher's
-/// re-check after giving up sees the task; it is never left in the slot of
-/// a worker nobody watches.
-#[test]
-fn lifo_push_racing_the_watcher_giving_up_is_seen() {
-    loom::model(|| {
-        let (_sched, _runs, mut tasks) = counting_tasks(1);
-        // Worker 0 is parked and watching; worker 1 runs and pushes.
-        let idle = Arc::new(IdleModel::new(2));
-        idle.to_parked(0, false);
-        assert!(idle.try_become_watcher());
-        let slot = Arc::new(LifoModel::new());
-
-        let (i2, s2) = (idle.clone(), slot.clone());
-        let task = tasks.remove(0);
-        let pusher = thread::spawn(move || {
-            assert!(s2.put(task).is_none());
-            i2.worker_to_notify_for_watch().is_some()
-        });
-        idle.stop_watching();
-        let saw_task = slot.is_occupied();
-        let woken = pusher.join().unwrap();
-        assert!(saw_task || woken, "a LIFO task left with nobody watching or woken");
-        if let Some(task) = slot.take() {
-            task.run();
-        }
-    });
-}
+// The watcher protocol (LIFO pushes and timers on a running worker, the
+// watcher giving its role up or leaving) has its models in watch.rs.
 
 // Self-tests of the deque model (`weft/src/loom/deque_model.rs`): it keeps
 // crossbeam-deque's guarantees (no task lost or taken twice) and gives no

@@ -233,14 +233,29 @@ impl IdleModel {
         self.0.try_become_watcher()
     }
 
-    /// The watcher gives its role up (then re-checks the LIFO slots).
+    /// The watcher gives its role up (a parker then re-reads
+    /// [`IdleModel::any_unparked`] and may take it again; a leaver asks
+    /// [`IdleModel::worker_to_notify_for_watch`] to hand it on).
     pub fn stop_watching(&self) {
         self.0.stop_watching()
     }
 
-    /// After a LIFO-only push: whom to wake, unless a watcher looks.
+    /// What a parked worker reads before taking the watcher role: is any
+    /// worker unparked?
+    pub fn any_unparked(&self) -> bool {
+        self.0.any_unparked()
+    }
+
+    /// Before polling while holding something only a watcher could serve
+    /// (a LIFO task, timers, sources), and after a LIFO-only push: whom to
+    /// wake (marks it unparked and searching), unless a watcher looks.
     pub fn worker_to_notify_for_watch(&self) -> Option<usize> {
         self.0.worker_to_notify_for_watch()
+    }
+
+    /// Whether `index` is still listed as parked.
+    pub fn is_parked(&self, index: usize) -> bool {
+        self.0.is_parked(index)
     }
 
     /// A parked worker woke on its own.
@@ -256,6 +271,11 @@ impl IdleModel {
     /// Unparked workers.
     pub fn unparked(&self) -> usize {
         self.0.num_unparked()
+    }
+
+    /// Whether a parked worker holds the watcher role.
+    pub fn watching(&self) -> bool {
+        self.0.is_watching()
     }
 }
 
@@ -332,6 +352,12 @@ impl TimerWheel {
         let n = wakers.len();
         wakers.into_iter().for_each(std::task::Waker::wake);
         n
+    }
+
+    /// What a worker's `settle_watch` reads: does the wheel hold a pending
+    /// timer (the published earliest deadline, read without the lock)?
+    pub fn has_pending_timer(&self) -> bool {
+        self.time.next_deadline() != crate::time::driver::NO_DEADLINE
     }
 
     /// Timers in the wheel.

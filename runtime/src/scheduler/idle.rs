@@ -25,11 +25,31 @@
 //! inside a long poll would hold hostage (a task in its LIFO slot, due
 //! timers in its wheel, events of its driver). While a watcher exists,
 //! LIFO-only pushes and new timers wake nobody (the watcher will look), so
-//! message passing and timers on a busy worker cost no syscalls. A worker
-//! that runs what its own park woke, or registers a timer for the task it
-//! polls, puts even that off until it polls another task (the worker
-//! loop's `DeferredWatch`), so timers on a worker that is not stuck wake no
-//! sibling at all. A watcher that leaves to run a task hands the role on.
+//! message passing and timers on a busy worker cost no syscalls.
+//!
+//! The invariant: a worker that polls a task while holding something only
+//! a watcher could serve has a watcher, or one on its way. It asks
+//! ([`Idle::worker_to_notify_for_watch`]) before the poll, and the ask
+//! wakes nobody only when the role is held, when nobody is parked, or when
+//! a worker searches: the last searcher either parks, taking the role if
+//! anyone is unparked, or finds work and wakes another (the rule above).
+//! A worker going back to work after parking, on any path, asks before its
+//! next poll if it holds a LIFO task, timers or I/O sources; a watcher
+//! that leaves to run a task hands the role on; a watcher that gives the
+//! role up re-reads the idle state ([`Idle::stop_watching`]). Each of
+//! these has a loom model in `loom-tests/tests/watch.rs`.
+//!
+//! What it costs: a worker that runs what its own park woke, or registers
+//! a timer for the task it polls, puts the ask off until it polls another
+//! task (the worker loop's `DeferredWatch`) and then asks only if it still
+//! holds something. So a task sleeping in a loop on an otherwise idle
+//! runtime wakes no sibling: its worker parks between the timers and fires
+//! them itself. Timers on a worker that keeps running other tasks, or that
+//! holds other timers or sources, do wake a parked worker to watch (one,
+//! which keeps the role while anyone is unparked). A timer registered off
+//! the workers unparks its wheel's owner, and wakes a watcher only if that
+//! owner is not parked. (The deferral leaves one gap, documented on
+//! `DeferredWatch`: what the poll that blocks registered itself.)
 
 use crate::loom::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering::SeqCst};
 use crate::loom::sync::Mutex;
@@ -126,7 +146,8 @@ impl Idle {
     }
 
     /// A worker with nothing to do announces itself parked. Returns true if
-    /// it was the last searcher (then it must re-check all queues).
+    /// it was the last searcher: pushes while it searched woke nobody, so
+    /// if its re-check of the queues finds work, it wakes another.
     pub(crate) fn transition_worker_to_parked(&self, index: usize, is_searching: bool) -> bool {
         let mut sleepers = self.sleepers.lock();
         let dec = UNPARK_ONE + usize::from(is_searching);
@@ -191,9 +212,10 @@ impl Idle {
     /// Gives the watcher role up. A caller that goes on parking re-reads
     /// the idle state afterwards ([`Idle::any_unparked`] at the top of the
     /// worker's park loop): Dekker pairing with
-    /// [`Idle::worker_to_notify_for_watch`], whose caller was unparked
-    /// before it pushed, so if it still saw the role held, that re-read
-    /// sees it unparked and the role is taken again.
+    /// [`Idle::worker_to_notify_for_watch`], whose caller is unparked
+    /// before it asks, so if it still saw the role held, that re-read sees
+    /// it unparked and the role is taken again. A caller that leaves to
+    /// work asks itself afterwards, handing the role on.
     pub(crate) fn stop_watching(&self) {
         self.watching.store(false, SeqCst);
         fence(SeqCst);
@@ -209,5 +231,11 @@ impl Idle {
     #[cfg(loom)]
     pub(crate) fn num_unparked(&self) -> usize {
         self.load().unparked()
+    }
+
+    /// Whether a parked worker holds the watcher role (tests and models).
+    #[cfg(loom)]
+    pub(crate) fn is_watching(&self) -> bool {
+        self.watching.load(SeqCst)
     }
 }

@@ -340,15 +340,22 @@ impl Shared {
 
     /// `worker`'s earliest deadline moved earlier: make sure someone looks
     /// in time. On the owner's own thread, a watcher once the owner polls
-    /// another task (put off, see `DeferredWatch`); from another thread,
-    /// the owner (it may be parked with a later timeout) and a watcher, in
-    /// case the owner is stuck.
+    /// another task (put off, see `DeferredWatch`). From another thread,
+    /// the owner, which may be parked with a later timeout; and a watcher
+    /// in case the owner is stuck, unless it is parked: a parked owner
+    /// fires the timer itself, and if it goes back to work instead it asks
+    /// for a watcher before its next poll (the worker's `park`). That ask
+    /// sees this timer: it reads the wheel after leaving the idle list,
+    /// and `is_parked` read the list, under its lock, after the timer was
+    /// published.
     pub(crate) fn timer_lowered(&self, worker: usize) {
         if worker::defer_own_timer_watch(self, worker) {
             return;
         }
         self.remotes[worker].driver.unpark();
-        self.notify_for_watch();
+        if !self.idle.is_parked(worker) {
+            self.notify_for_watch();
+        }
     }
 
     /// True if a sibling of `index` could steal something right now.

@@ -25,20 +25,28 @@ const MAX_LIFO_POLLS: usize = 3;
 
 /// A watch notification a worker put off (see `Shared::notify_for_watch`).
 ///
-/// A worker that runs what its own park woke, or registers a timer for the
-/// task it polls, need not wake a sibling to watch it right away: if it
-/// parks next it serves its timers itself, and the task it polls next is
-/// the one it woke. It settles the request before it polls any other task
-/// (`WorkerContext::settle_watch`), the point where it may get stuck while
-/// holding something only a watcher could serve; parking drops it. Without
-/// this, a task sleeping in a loop on an otherwise idle runtime woke a
-/// parked sibling for every timer.
+/// A worker that runs what its own park woke, registers a timer for the
+/// task it polls, or goes back to work after parking need not wake a
+/// sibling to watch it right away: if it parks next it serves its timers
+/// itself, and the task it polls next is the one it woke. It settles the
+/// request before it polls any task (`WorkerContext::settle_watch`), the
+/// point where it may get stuck while holding something only a watcher
+/// could serve; parking drops it. Without this, a task sleeping in a loop
+/// on an otherwise idle runtime woke a parked sibling for every timer.
 ///
-/// Not covered: a timer registered by a poll that then blocks the worker.
-/// Its waker is that task's own, which cannot run before the poll returns
-/// anyway, unless the poll handed the registered sleep to a thread that is
-/// no worker (handing it to a task wakes that task through the LIFO slot,
-/// which notifies at once).
+/// Accepted gap: a timer registered (or an I/O source added) by the very
+/// poll that then blocks the worker. If a watcher exists anyway (another
+/// worker is busy) or the task puts something in the LIFO slot (that
+/// notifies at once), the timer is served; otherwise it fires only when
+/// the poll returns. That costs nothing when the timer's waker is the
+/// blocked task's own, the usual case, since that task cannot run before
+/// its poll returns. It delays others when the waker wakes someone else:
+/// a shared future (`futures::future::Shared`) whose other waiters run
+/// elsewhere, a combinator that stores another task's waker, or a `Sleep`
+/// polled once and then handed to a plain thread or to a task that is
+/// already running elsewhere. Blocking inside a poll is outside the
+/// contract (`block_in_place` is for that); the watcher limits the damage
+/// for what a worker held before the poll began.
 #[derive(Debug, Default)]
 pub(crate) struct DeferredWatch {
     /// The worker's core is in the thread context only to receive the
@@ -284,6 +292,8 @@ impl WorkerContext {
     /// Before polling a task, which may keep this worker stuck: sends the
     /// watch notification it put off, if it holds something only a watcher
     /// could serve meanwhile (a task in its LIFO slot, timers, I/O sources).
+    /// Nothing in the wheel or driver yet: a timer or source the poll adds
+    /// is the accepted gap of [`DeferredWatch`].
     fn settle_watch(&self, core: &mut Core) {
         if !std::mem::take(&mut core.watch.wanted) {
             return;
@@ -312,28 +322,45 @@ impl WorkerContext {
         // slot is empty: nothing for a watcher.
         core.watch.wanted = false;
         let was_searching = std::mem::replace(&mut core.is_searching, false);
-        idle.transition_worker_to_parked(self.index, was_searching);
+        let last_searcher = idle.transition_worker_to_parked(self.index, was_searching);
 
         // Re-check after announcing: a push that read the idle state before
         // our announcement did not wake anyone (see idle.rs).
-        if shared.has_stealable_work(self.index) || shared.is_shutdown() || self.main_woken() {
-            core.is_searching = !idle.unpark_worker_by_id(self.index);
-            return (core, None);
-        }
-
-        let (core, rescued, watching) = self.park_loop(core);
-        if watching {
-            // The one place the role is given up on the way out, so no
-            // return path can leave the flag set with no watcher behind it
-            // (while set, LIFO pushes and timers wake nobody).
-            idle.stop_watching();
-            if !shared.is_shutdown() {
-                // Off to work, perhaps beside a stuck sibling: hand the
-                // role on. This worker's own pushes saw the flag set and
-                // woke nobody, and it may get stuck too.
-                shared.notify_for_watch();
+        let recheck =
+            shared.has_stealable_work(self.index) || shared.is_shutdown() || self.main_woken();
+        let (mut core, rescued) = if recheck {
+            let listed = idle.unpark_worker_by_id(self.index);
+            core.is_searching = !listed;
+            if listed && last_searcher {
+                // The last searcher found work: pushes meanwhile woke
+                // nobody, counting on it, so it wakes another (idle.rs).
+                // Unlisted by a notifier instead, it counts as searching,
+                // and `run_task` applies the same rule.
+                shared.notify_parked();
             }
-        }
+            (core, None)
+        } else {
+            let (core, rescued, watching) = self.park_loop(core);
+            if watching {
+                // The one place the role is given up on the way out, so
+                // no return path can leave the flag set with no watcher
+                // behind it (while set, LIFO pushes and timers wake
+                // nobody).
+                idle.stop_watching();
+                if !shared.is_shutdown() {
+                    // Off to work, perhaps beside a stuck sibling: hand
+                    // the role on, whatever this worker holds itself.
+                    shared.notify_for_watch();
+                }
+            }
+            (core, rescued)
+        };
+        // Back to work, on every path: before its next poll this worker
+        // asks for a watcher if it holds something only a watcher could
+        // serve (`settle_watch`). Its timers and sources wait in its own
+        // wheel and driver, which no parked sibling looks at unless it
+        // watches.
+        core.watch.wanted = true;
         (core, rescued)
     }
 
@@ -375,8 +402,10 @@ impl WorkerContext {
             }
             if !idle.any_unparked() {
                 // Everyone is parked: nobody to watch. Give the role up;
-                // the loop top re-checks after this (pairs with the
-                // notify_for_watch of a worker that starts running).
+                // the loop top re-reads the idle state after this (pairs
+                // with `notify_for_watch` of a worker that went back to
+                // work after our read: if it still saw the role held, that
+                // re-read sees it unparked and the role is taken again).
                 idle.stop_watching();
                 watching = false;
             }
@@ -393,10 +422,13 @@ impl WorkerContext {
     ///
     /// Siblings' timers are not this worker's business unless it watches:
     /// a parked sibling fires its own timers at its own timeout, and only
-    /// an unparked one can be stuck, which is when a watcher exists (a
-    /// worker that starts running wakes one to take the role, see
-    /// `Shared::notify_for_watch`). So an owner's timers wake no sibling
-    /// unless the owner is stuck, and then only the watcher acts.
+    /// an unparked one can be stuck. An unparked worker holding timers has
+    /// a watcher, or one on its way (idle.rs), before it polls anything
+    /// (`settle_watch`, asked for by every way back to work from `park`),
+    /// and a watcher that leaves hands the role on. So an owner's
+    /// timers wake no sibling while the owner parks between them, and
+    /// when it is stuck only the watcher acts. (Except for what the stuck
+    /// poll itself registered: see [`DeferredWatch`].)
     fn park_timeout(&self, watching: bool) -> Option<Duration> {
         let shared = &self.shared;
         let own = shared.remotes[self.index].time.next_deadline();

@@ -1,8 +1,9 @@
 //! The per-worker timer state: a [`Wheel`] behind a lock plus two
 //! published ticks that siblings read without locking.
 //!
-//! The owner worker advances its wheel whenever it parks, wakes, or polls
-//! its driver between tasks, and records when it did (`owner_advanced`).
+//! The owner worker advances its wheel whenever a park returns (by its
+//! earliest deadline at the latest) and when it polls its driver between
+//! tasks, and records when it did (`owner_advanced`).
 //! A sibling that finds the wheel stale (due timers, and the owner has not
 //! advanced it for over a tick: the owner is stuck in a long poll) fires
 //! them instead; the lock makes the two exclusive. Cancel and reset come
@@ -215,9 +216,14 @@ impl TimeShared {
         self.next_deadline.load(Relaxed)
     }
 
-    /// True if the owner has not advanced the wheel for over a tick: it is
-    /// stuck in one long poll (a parked or working owner advances it at
-    /// every park and every `event_interval` loop turns).
+    /// True if the owner has not advanced the wheel for over a tick. A
+    /// working owner advances it at every park and every `event_interval`
+    /// loop turns; a parked one only when it wakes, which is by its
+    /// earliest deadline. So with a timer due this means the owner is stuck
+    /// in one long poll (or a tick late waking: then a sibling fires the
+    /// timer in its place, which the lock keeps exclusive). Without one, a
+    /// parked owner reads as stuck too: `rescue_stuck_lifo` also requires
+    /// an occupied LIFO slot and a poll count that did not move.
     pub(crate) fn owner_stuck(&self, now: u64) -> bool {
         // Relaxed: a hint; acting on a stale value costs one early or late
         // look, and the wheel lock makes any actual advance exclusive.
