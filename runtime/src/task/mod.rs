@@ -57,19 +57,22 @@ pub(crate) trait Schedule: Send + Sync + Sized + 'static {
 /// it no longer borrows anything inside a task cell.
 #[must_use = "drop it once no borrow into a task cell is alive"]
 pub(crate) struct Unqueued<S: 'static> {
-    /// Held only to be dropped with this value.
-    _tasks: Vec<Notified<S>>,
+    /// Held only to be dropped with this value. Boxed so the common case
+    /// (nothing handed back) is one null word on the wake path.
+    _tasks: Option<Box<Vec<Notified<S>>>>,
 }
 
 impl<S: 'static> Unqueued<S> {
     /// Nothing was taken back (no allocation).
+    #[inline]
     pub(crate) fn none() -> Unqueued<S> {
-        Unqueued { _tasks: Vec::new() }
+        Unqueued { _tasks: None }
     }
 
     /// These references are handed back to the caller.
+    #[cold]
     pub(crate) fn of(tasks: Vec<Notified<S>>) -> Unqueued<S> {
-        Unqueued { _tasks: tasks }
+        Unqueued { _tasks: Some(Box::new(tasks)) }
     }
 }
 
