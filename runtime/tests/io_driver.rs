@@ -130,3 +130,56 @@ fn io_after_a_shutdown_timeout_with_a_stuck_worker_fails() {
         release.send(()).unwrap();
     });
 }
+
+/// A socket registered from outside the workers (here `block_on`) on a
+/// worker that sits in a long poll is still served, by a watcher polling
+/// that worker's driver, before the poll ends. (Registering asks for a
+/// watcher unless the owner is parked; it used to ask nothing, and the
+/// datagram waited for the stuck poll to return.)
+///
+/// Set-up: both workers park (nobody watches); a task woken by its own
+/// worker's timer (so no sibling is woken) blocks that worker. A fresh
+/// runtime's first registration off the workers goes to worker 0 (round
+/// robin from 0), so the scenario needs the stuck worker to be 0: it is
+/// retried on a fresh runtime until it is (each try is a coin flip).
+#[test]
+fn a_socket_registered_off_the_workers_is_served_while_its_worker_is_stuck() {
+    with_timeout("socket on a stuck worker", 60, || {
+        for _ in 0..40 {
+            let rt = Flavor::MultiThread(2).build();
+            let m = rt.metrics();
+            while (0..2).any(|w| m.worker_park_count(w) == 0) {
+                thread::sleep(std::time::Duration::from_millis(1));
+            }
+            thread::sleep(std::time::Duration::from_millis(20));
+            let polls: Vec<u64> = (0..2).map(|w| m.worker_poll_count(w)).collect();
+            let (release, stuck) = std::sync::mpsc::channel::<()>();
+            let (entered, is_stuck) = std::sync::mpsc::channel::<()>();
+            // Blocks its worker until released (only a test does this).
+            drop(rt.spawn(async move {
+                weft::time::sleep(std::time::Duration::from_millis(30)).await;
+                entered.send(()).unwrap();
+                let _ = stuck.recv();
+            }));
+            is_stuck.recv().unwrap();
+            let moved: Vec<bool> = (0..2).map(|w| m.worker_poll_count(w) != polls[w]).collect();
+            if moved != [true, false] {
+                // The task ran on worker 1 (or on both): try again.
+                release.send(()).unwrap();
+                continue;
+            }
+            let received = rt.block_on(async {
+                // The first registration off the workers: worker 0's driver.
+                let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+                let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+                sender.send_to(b"x", socket.local_addr().unwrap()).unwrap();
+                let mut buf = [0u8; 4];
+                socket.recv(&mut buf).await.unwrap()
+            });
+            assert_eq!(received, 1);
+            release.send(()).unwrap();
+            return;
+        }
+        panic!("the blocking task never landed on worker 0 in 40 tries");
+    });
+}

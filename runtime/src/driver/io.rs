@@ -101,14 +101,17 @@ impl Registration {
         source: &mut impl Source,
         interest: mio::Interest,
     ) -> io::Result<Registration> {
-        let driver = context::with_current(|shared| {
-            let worker = shared.home_worker();
-            shared.remotes[worker].driver.clone()
+        context::with_current(|runtime| {
+            let worker = runtime.home_worker();
+            let driver = runtime.remotes[worker].driver.clone();
+            let shared = &driver.shared;
+            let (token, io) = shared.io.register(&shared.sources, source, interest)?;
+            // A worker that gets stuck holding this source needs a watcher
+            // to poll its driver.
+            runtime.source_added(worker);
+            Ok(Registration { driver, token, io })
         })
-        .ok_or_else(|| io::Error::other(NO_RUNTIME))?;
-        let shared = &driver.shared;
-        let (token, io) = shared.io.register(&shared.sources, source, interest)?;
-        Ok(Registration { driver, token, io })
+        .unwrap_or_else(|| Err(io::Error::other(NO_RUNTIME)))
     }
 
     /// Removes `source` from its driver.

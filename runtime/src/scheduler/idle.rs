@@ -48,7 +48,8 @@
 //! holds other timers or sources, do wake a parked worker to watch (one,
 //! which keeps the role while anyone is unparked). A timer registered off
 //! the workers unparks its wheel's owner, and wakes a watcher only if that
-//! owner is not parked. (The deferral leaves one gap, documented on
+//! owner is not parked; so does an I/O source registered off the workers
+//! (`Shared::source_added`). (The deferral leaves one gap, documented on
 //! `DeferredWatch`: what the poll that blocks registered itself.)
 
 use crate::loom::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering::SeqCst};
@@ -138,11 +139,19 @@ impl Idle {
     /// the watcher flag (Dekker pairing with [`Idle::stop_watching`]) and
     /// before the read of the state (pairing with the parker).
     pub(crate) fn worker_to_notify_for_watch(&self) -> Option<usize> {
-        fence(SeqCst);
-        if self.watching.load(SeqCst) || !self.wake_wanted(self.load()) {
+        if !self.watch_may_wake() {
             return None;
         }
         self.pop_sleeper()
+    }
+
+    /// The lock-free part of [`Idle::worker_to_notify_for_watch`]: false
+    /// when an ask for a watcher would wake nobody (the role is held, or no
+    /// wake is wanted). Starts with the same fence, so a caller may use it
+    /// to skip work that only matters when a wake would happen.
+    pub(crate) fn watch_may_wake(&self) -> bool {
+        fence(SeqCst);
+        !self.watching.load(SeqCst) && self.wake_wanted(self.load())
     }
 
     /// A worker with nothing to do announces itself parked. Returns true if

@@ -349,11 +349,33 @@ impl Shared {
     /// and `is_parked` read the list, under its lock, after the timer was
     /// published.
     pub(crate) fn timer_lowered(&self, worker: usize) {
-        if worker::defer_own_timer_watch(self, worker) {
+        if worker::defer_own_watch(self, worker) {
             return;
         }
         self.remotes[worker].driver.unpark();
-        if !self.idle.is_parked(worker) {
+        self.watch_unless_parked(worker);
+    }
+
+    /// An I/O source was registered with `worker`'s driver: as for a timer
+    /// (see [`Shared::timer_lowered`]), on the worker's own thread the ask
+    /// for a watcher is put off to its next poll; from anywhere else a
+    /// watcher is asked for unless the owner is parked (a parked owner
+    /// waits in its own poll, which delivers the source's events; if it
+    /// goes back to work, its ask before the next poll sees the source: the
+    /// count was raised under the sources lock before `is_parked` took the
+    /// idle list's lock, which the owner takes to leave the list).
+    pub(crate) fn source_added(&self, worker: usize) {
+        if worker::defer_own_watch(self, worker) {
+            return;
+        }
+        self.watch_unless_parked(worker);
+    }
+
+    /// Asks for a watcher unless `worker` is parked. The lock-free checks
+    /// of the ask come first, so the idle list's lock is taken only when a
+    /// parked worker would be woken.
+    fn watch_unless_parked(&self, worker: usize) {
+        if self.idle.watch_may_wake() && !self.idle.is_parked(worker) {
             self.notify_for_watch();
         }
     }

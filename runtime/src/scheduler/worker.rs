@@ -67,10 +67,11 @@ impl DeferredWatch {
     }
 }
 
-/// `worker`'s earliest timer moved earlier on this thread. If this thread
-/// runs `worker` (holding its core), puts the watch notification off (see
-/// [`DeferredWatch`]) and returns true.
-pub(crate) fn defer_own_timer_watch(shared: &Shared, worker: usize) -> bool {
+/// `worker` got something only a watcher could serve if it got stuck (its
+/// earliest timer moved earlier, or an I/O source was registered with its
+/// driver) on this thread. If this thread runs `worker` (holding its core),
+/// puts the watch notification off (see [`DeferredWatch`]) and returns true.
+pub(crate) fn defer_own_watch(shared: &Shared, worker: usize) -> bool {
     context::with_worker(|cx| match cx {
         Some(cx) if std::ptr::eq(Arc::as_ptr(&cx.shared), shared) && cx.index == worker => {
             match cx.core.try_borrow_mut().as_deref_mut() {
@@ -513,8 +514,11 @@ impl WorkerContext {
     /// The watcher's look: a sibling whose LIFO slot is occupied, whose
     /// poll count has not moved since the last look, and which has not
     /// advanced its timer wheel for over a tick is stuck in one poll; take
-    /// its LIFO task. (Without the last test, a sibling that just woke
-    /// from a long park with a task in its slot looks stuck too.)
+    /// its LIFO task. (The last test spares most siblings just woken from
+    /// a long park with a task in their slot; not all: I/O wake-ups are
+    /// delivered before the waking worker records its wheel's advance, so
+    /// in that short window it can still look stuck and lose the task to
+    /// the watcher, which is harmless: the task just runs on the watcher.)
     fn rescue_stuck_lifo(&self, core: &mut Core) -> Option<Notified> {
         let now = self.shared.clock.now_tick();
         for (i, remote) in self.shared.remotes.iter().enumerate() {
