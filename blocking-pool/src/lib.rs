@@ -109,6 +109,7 @@
 //! pool waits forever).
 
 #![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
 mod loom;
 mod state;

@@ -21,6 +21,14 @@ use crate::coop;
 /// let answer = rt.block_on(async { weft::spawn(async { 6 * 7 }).await.unwrap() });
 /// assert_eq!(answer, 42);
 /// ```
+///
+/// The handle moves the output across threads, so it is `Send` only when
+/// the output is:
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>() {}
+/// assert_send::<weft::task::JoinHandle<std::rc::Rc<u8>>>();
+/// ```
 pub struct JoinHandle<T> {
     raw: RawTask,
     _output: PhantomData<T>,

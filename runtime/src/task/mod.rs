@@ -130,6 +130,19 @@ where
 ///     assert_eq!(handle.await.unwrap(), "done");
 /// });
 /// ```
+///
+/// A task may run on any worker, so its future must be `Send`: one that
+/// holds an `Rc` across an `.await` is refused at compile time.
+///
+/// ```compile_fail
+/// # weft::runtime::Runtime::new().unwrap().block_on(async {
+/// weft::task::spawn(async {
+///     let shared = std::rc::Rc::new(1);
+///     weft::task::yield_now().await;
+///     drop(shared);
+/// });
+/// # });
+/// ```
 #[track_caller]
 pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
 where
