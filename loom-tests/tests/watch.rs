@@ -217,16 +217,16 @@ fn timer_lowered_racing_its_parked_owner(publish_first: bool) {
         let (i2, w2) = (idle.clone(), wheel.clone());
         let registrar = thread::spawn(move || {
             let waker = Waker::from(StdArc::new(NoopWaker));
-            let owner_parked = if publish_first {
+            if publish_first {
+                // What `Shared::timer_lowered` does.
                 w2.register(5, &waker);
-                i2.is_parked(0)
+                i2.worker_to_notify_for_watch_of(0);
             } else {
                 let parked = i2.is_parked(0);
                 w2.register(5, &waker);
-                parked
-            };
-            if !owner_parked {
-                i2.worker_to_notify_for_watch();
+                if !parked {
+                    i2.worker_to_notify_for_watch();
+                }
             }
         });
 

@@ -253,6 +253,12 @@ impl IdleModel {
         self.0.worker_to_notify_for_watch()
     }
 
+    /// A watch ask for something `owner` holds (see
+    /// `Shared::timer_lowered`): nobody is woken while `owner` is parked.
+    pub fn worker_to_notify_for_watch_of(&self, owner: usize) -> Option<usize> {
+        self.0.worker_to_notify_for_watch_of(owner)
+    }
+
     /// Whether `index` is still listed as parked.
     pub fn is_parked(&self, index: usize) -> bool {
         self.0.is_parked(index)

@@ -117,15 +117,15 @@ impl Idle {
         if !self.should_wake() {
             return None;
         }
-        self.pop_sleeper()
+        self.pop_sleeper(None)
     }
 
     /// Under the lock: re-checks and unlists one parked worker, counting it
     /// unparked and searching.
-    fn pop_sleeper(&self) -> Option<usize> {
+    fn pop_sleeper(&self, unless_parked: Option<usize>) -> Option<usize> {
         let mut sleepers = self.sleepers.lock();
         // Re-check under the lock: another notifier may have woken one.
-        if !self.should_wake() {
+        if !self.should_wake() || unless_parked.is_some_and(|owner| sleepers.contains(&owner)) {
             return None;
         }
         let index = sleepers.pop()?;
@@ -139,19 +139,25 @@ impl Idle {
     /// the watcher flag (Dekker pairing with [`Idle::stop_watching`]) and
     /// before the read of the state (pairing with the parker).
     pub(crate) fn worker_to_notify_for_watch(&self) -> Option<usize> {
-        if !self.watch_may_wake() {
-            return None;
-        }
-        self.pop_sleeper()
+        self.watch_for(None)
     }
 
-    /// The lock-free part of [`Idle::worker_to_notify_for_watch`]: false
-    /// when an ask for a watcher would wake nobody (the role is held, or no
-    /// wake is wanted). Starts with the same fence, so a caller may use it
-    /// to skip work that only matters when a wake would happen.
-    pub(crate) fn watch_may_wake(&self) -> bool {
+    /// [`Idle::worker_to_notify_for_watch`] for something `owner` holds
+    /// (a timer or a source added from another thread): nobody is woken
+    /// while `owner` is listed as parked, since it serves its own wheel and
+    /// driver. The list is read under its lock, which `owner` takes to
+    /// leave it, after the caller published what it added: an owner that
+    /// leaves later sees it and asks for a watcher itself.
+    pub(crate) fn worker_to_notify_for_watch_of(&self, owner: usize) -> Option<usize> {
+        self.watch_for(Some(owner))
+    }
+
+    fn watch_for(&self, unless_parked: Option<usize>) -> Option<usize> {
         fence(SeqCst);
-        !self.watching.load(SeqCst) && self.wake_wanted(self.load())
+        if self.watching.load(SeqCst) || !self.wake_wanted(self.load()) {
+            return None;
+        }
+        self.pop_sleeper(unless_parked)
     }
 
     /// A worker with nothing to do announces itself parked. Returns true if

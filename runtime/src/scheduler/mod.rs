@@ -308,9 +308,13 @@ impl Shared {
     /// become the watcher unless one exists (see idle.rs).
     pub(crate) fn notify_for_watch(&self) {
         if let Some(index) = self.idle.worker_to_notify_for_watch() {
-            trace::wake_worker_for_watch(index);
-            self.remotes[index].driver.unpark();
+            self.wake_watcher(index);
         }
+    }
+
+    fn wake_watcher(&self, index: usize) {
+        trace::wake_worker_for_watch(index);
+        self.remotes[index].driver.unpark();
     }
 
     /// The index of the worker running on this thread, if it belongs to
@@ -346,7 +350,7 @@ impl Shared {
     /// fires the timer itself, and if it goes back to work instead it asks
     /// for a watcher before its next poll (the worker's `park`). That ask
     /// sees this timer: it reads the wheel after leaving the idle list,
-    /// and `is_parked` read the list, under its lock, after the timer was
+    /// and the ask here read the list, under its lock, after the timer was
     /// published.
     pub(crate) fn timer_lowered(&self, worker: usize) {
         if worker::defer_own_watch(self, worker) {
@@ -362,7 +366,7 @@ impl Shared {
     /// watcher is asked for unless the owner is parked (a parked owner
     /// waits in its own poll, which delivers the source's events; if it
     /// goes back to work, its ask before the next poll sees the source: the
-    /// count was raised under the sources lock before `is_parked` took the
+    /// count was raised under the sources lock before the ask here took the
     /// idle list's lock, which the owner takes to leave the list).
     pub(crate) fn source_added(&self, worker: usize) {
         if worker::defer_own_watch(self, worker) {
@@ -371,12 +375,11 @@ impl Shared {
         self.watch_unless_parked(worker);
     }
 
-    /// Asks for a watcher unless `worker` is parked. The lock-free checks
-    /// of the ask come first, so the idle list's lock is taken only when a
-    /// parked worker would be woken.
+    /// Asks for a watcher unless `worker` is parked (see
+    /// [`Idle::worker_to_notify_for_watch_of`]).
     fn watch_unless_parked(&self, worker: usize) {
-        if self.idle.watch_may_wake() && !self.idle.is_parked(worker) {
-            self.notify_for_watch();
+        if let Some(index) = self.idle.worker_to_notify_for_watch_of(worker) {
+            self.wake_watcher(index);
         }
     }
 

@@ -435,92 +435,75 @@ where
     S: Schedule,
 {
     &Vtable {
-        poll: poll::<T, S>,
-        schedule: schedule::<T, S>,
-        dealloc: dealloc::<T, S>,
-        try_read_output: try_read_output::<T, S>,
-        drop_join_handle: drop_join_handle::<T, S>,
-        shutdown: shutdown::<T, S>,
+        poll: Entry::<T, S>::poll,
+        schedule: Entry::<T, S>::schedule,
+        dealloc: Entry::<T, S>::dealloc,
+        try_read_output: Entry::<T, S>::try_read_output,
+        drop_join_handle: Entry::<T, S>::drop_join_handle,
+        shutdown: Entry::<T, S>::shutdown,
     }
 }
 
-/// # Safety
-/// `ptr`: a live `Cell<T, S>`; the caller gives up a `Notified`'s reference.
-unsafe fn poll<T, S>(ptr: NonNull<Header>)
-where
-    T: Future + Send + 'static,
-    T::Output: Send + 'static,
-    S: Schedule,
-{
-    // SAFETY: a live Cell<T, S>; the Notified's reference goes to `poll`.
-    unsafe { Harness::<T, S>::from_raw(ptr) }.poll()
-}
+/// Namespace of the vtable entries of one task type.
+struct Entry<T, S>(std::marker::PhantomData<(T, S)>);
 
-/// # Safety
-/// `ptr`: a live `Cell<T, S>`; the caller gives up a reference that a wake
-/// or abort transition made to stand for NOTIFIED, and holds another one
-/// of its own until this returns.
-unsafe fn schedule<T, S>(ptr: NonNull<Header>)
+impl<T, S> Entry<T, S>
 where
     T: Future + Send + 'static,
     T::Output: Send + 'static,
     S: Schedule,
 {
-    // SAFETY: a live Cell<T, S>, kept alive across the call by the
-    // caller's own reference; the NOTIFIED reference goes to `schedule`.
-    unsafe { Harness::<T, S>::from_raw(ptr) }.schedule()
-}
+    /// # Safety
+    /// `ptr`: a live `Cell<T, S>`; the caller gives up a `Notified`'s
+    /// reference.
+    unsafe fn poll(ptr: NonNull<Header>) {
+        // SAFETY: a live Cell<T, S>; the Notified's reference goes to `poll`.
+        unsafe { Harness::<T, S>::from_raw(ptr) }.poll()
+    }
 
-/// # Safety
-/// `ptr`: a `Cell<T, S>` whose last reference the caller dropped.
-unsafe fn dealloc<T, S>(ptr: NonNull<Header>)
-where
-    T: Future + Send + 'static,
-    T::Output: Send + 'static,
-    S: Schedule,
-{
-    // SAFETY: a Cell<T, S> whose last reference the caller dropped: the
-    // caller's contract is exactly LastRef's.
-    unsafe { Harness::<T, S>::from_raw(ptr).dealloc(LastRef::dropped()) }
-}
+    /// # Safety
+    /// `ptr`: a live `Cell<T, S>`; the caller gives up a reference that a
+    /// wake or abort transition made to stand for NOTIFIED, and holds
+    /// another one of its own until this returns.
+    unsafe fn schedule(ptr: NonNull<Header>) {
+        // SAFETY: a live Cell<T, S>, kept alive across the call by the
+        // caller's own reference; the NOTIFIED reference goes to `schedule`.
+        unsafe { Harness::<T, S>::from_raw(ptr) }.schedule()
+    }
 
-/// # Safety
-/// `ptr`: a live `Cell<T, S>`; called by its JoinHandle; `dst` points to a
-/// `Poll<Result<T::Output, JoinError>>`.
-unsafe fn try_read_output<T, S>(ptr: NonNull<Header>, dst: *mut (), waker: &Waker)
-where
-    T: Future + Send + 'static,
-    T::Output: Send + 'static,
-    S: Schedule,
-{
-    // SAFETY: a live Cell<T, S>, kept alive by the JoinHandle's reference;
-    // `dst` has the output type and the caller is the JoinHandle.
-    unsafe { Harness::<T, S>::from_raw(ptr).try_read_output(dst.cast(), waker) }
-}
+    /// # Safety
+    /// `ptr`: a `Cell<T, S>` whose last reference the caller dropped.
+    unsafe fn dealloc(ptr: NonNull<Header>) {
+        // SAFETY: a Cell<T, S> whose last reference the caller dropped: the
+        // caller's contract is exactly LastRef's.
+        unsafe { Harness::<T, S>::from_raw(ptr).dealloc(LastRef::dropped()) }
+    }
 
-/// # Safety
-/// `ptr`: a live `Cell<T, S>`; called once, by its JoinHandle's drop.
-unsafe fn drop_join_handle<T, S>(ptr: NonNull<Header>)
-where
-    T: Future + Send + 'static,
-    T::Output: Send + 'static,
-    S: Schedule,
-{
-    // SAFETY: a live Cell<T, S>; the handle's reference goes to the method.
-    unsafe { Harness::<T, S>::from_raw(ptr) }.drop_join_handle()
-}
+    /// # Safety
+    /// `ptr`: a live `Cell<T, S>`; called by its JoinHandle; `dst` points
+    /// to a `Poll<Result<T::Output, JoinError>>`.
+    unsafe fn try_read_output(ptr: NonNull<Header>, dst: *mut (), waker: &Waker) {
+        // SAFETY: a live Cell<T, S>, kept alive by the JoinHandle's
+        // reference; `dst` has the output type and the caller is the
+        // JoinHandle.
+        unsafe { Harness::<T, S>::from_raw(ptr).try_read_output(dst.cast(), waker) }
+    }
 
-/// # Safety
-/// `ptr`: a live `Cell<T, S>`; the caller gives up the owned list's
-/// reference.
-unsafe fn shutdown<T, S>(ptr: NonNull<Header>)
-where
-    T: Future + Send + 'static,
-    T::Output: Send + 'static,
-    S: Schedule,
-{
-    // SAFETY: a live Cell<T, S>; the list's reference goes to `shutdown`.
-    unsafe { Harness::<T, S>::from_raw(ptr) }.shutdown()
+    /// # Safety
+    /// `ptr`: a live `Cell<T, S>`; called once, by its JoinHandle's drop.
+    unsafe fn drop_join_handle(ptr: NonNull<Header>) {
+        // SAFETY: a live Cell<T, S>; the handle's reference goes to the
+        // method.
+        unsafe { Harness::<T, S>::from_raw(ptr) }.drop_join_handle()
+    }
+
+    /// # Safety
+    /// `ptr`: a live `Cell<T, S>`; the caller gives up the owned list's
+    /// reference.
+    unsafe fn shutdown(ptr: NonNull<Header>) {
+        // SAFETY: a live Cell<T, S>; the list's reference goes to `shutdown`.
+        unsafe { Harness::<T, S>::from_raw(ptr) }.shutdown()
+    }
 }
 
 #[cfg(all(test, not(loom)))]
