@@ -21,7 +21,7 @@ pub(crate) fn contain(f: impl FnOnce()) -> Option<String> {
 }
 
 /// A panic payload's message, when it is a string.
-pub(crate) fn message(payload: &(dyn Any + Send)) -> &str {
+fn message(payload: &(dyn Any + Send)) -> &str {
     if let Some(text) = payload.downcast_ref::<&'static str>() {
         text
     } else if let Some(text) = payload.downcast_ref::<String>() {
@@ -33,7 +33,7 @@ pub(crate) fn message(payload: &(dyn Any + Send)) -> &str {
 
 /// Drops a caught panic payload; a panic from its destructor is caught and
 /// that second payload leaked (small, and only on this double fault).
-pub(crate) fn dispose(payload: Box<dyn Any + Send>) {
+fn dispose(payload: Box<dyn Any + Send>) {
     if let Err(again) = panic::catch_unwind(AssertUnwindSafe(|| drop(payload))) {
         std::mem::forget(again);
     }
