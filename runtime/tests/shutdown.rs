@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::future::{pending, poll_fn};
+use std::future::{pending, poll_fn, Future};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Poll, Waker};
@@ -339,4 +339,94 @@ fn a_block_on_waiting_on_a_timer_panics_when_the_runtime_drops(flavor: Flavor) {
         let message = common::panic_message(&*err);
         assert!(message.contains("shut down"), "unexpected message: {message}");
     });
+}
+
+/// A `Sleep` polled with a waker whose `wake` panics (any waker a
+/// combinator hands it is user code): when the timer fires on a worker,
+/// the panic must stay there. It used to unwind out of the worker loop,
+/// stranding the core, so dropping the runtime hung.
+#[test]
+fn a_timer_waker_that_panics_does_not_kill_a_worker() {
+    common::with_timeout("panicking timer waker", 60, || {
+        let rt = common::runtime(2);
+        let fired = Arc::new(AtomicBool::new(false));
+        let f = fired.clone();
+        drop(rt.spawn(async move {
+            let mut sleep = Box::pin(weft::time::sleep(Duration::from_millis(20)));
+            {
+                let waker = Waker::from(Arc::new(PanicsOnWake(f)));
+                let mut cx = std::task::Context::from_waker(&waker);
+                assert!(sleep.as_mut().poll(&mut cx).is_pending());
+            }
+            // Keep the sleep registered while the timer fires.
+            weft::time::sleep(Duration::from_millis(200)).await;
+            drop(sleep);
+        }));
+        assert!(common::wait_until(common::LONG, || fired.load(Ordering::SeqCst)));
+        // Every worker still runs tasks, and the drop returns.
+        for _ in 0..8 {
+            assert_eq!(rt.block_on(rt.spawn(async { 3 })).unwrap(), 3);
+        }
+        drop(rt);
+    });
+}
+
+struct PanicsOnWake(Arc<AtomicBool>);
+
+impl std::task::Wake for PanicsOnWake {
+    fn wake(self: Arc<Self>) {
+        self.0.store(true, Ordering::SeqCst);
+        panic!("a timer's waker panicked");
+    }
+}
+
+/// `shutdown_timeout` returns while a worker is stuck in a long poll, so
+/// the shutdown's last step (which wakes every timer) has not run: a sleep
+/// waited on outside the runtime must still be woken (to see the shutdown)
+/// instead of waiting on wheels nobody advances.
+#[test]
+fn a_sleep_after_a_shutdown_timeout_with_a_stuck_worker_is_woken() {
+    common::with_timeout("sleep across shutdown_timeout", 60, || {
+        let rt = common::runtime(2);
+        let handle = rt.handle().clone();
+        let (release, stuck) = std::sync::mpsc::channel::<()>();
+        let (entered, is_stuck) = std::sync::mpsc::channel::<()>();
+        // Blocks its worker until released (only a test does this).
+        drop(rt.spawn(async move {
+            entered.send(()).unwrap();
+            let _ = stuck.recv();
+        }));
+        is_stuck.recv().unwrap();
+        let woken = Arc::new(AtomicBool::new(false));
+        let w = woken.clone();
+        // Two sleeps made off the workers, one in each worker's wheel, each
+        // polled once with a waker that only records the wake.
+        let sleeps = handle.block_on(async move {
+            let waker = Waker::from(Arc::new(RecordsWake(w)));
+            let mut cx = std::task::Context::from_waker(&waker);
+            let mut sleeps = [
+                Box::pin(weft::time::sleep(Duration::from_secs(3600))),
+                Box::pin(weft::time::sleep(Duration::from_secs(3600))),
+            ];
+            for sleep in &mut sleeps {
+                assert!(sleep.as_mut().poll(&mut cx).is_pending());
+            }
+            sleeps
+        });
+        rt.shutdown_timeout(Duration::from_millis(200));
+        assert!(
+            common::wait_until(common::LONG, || woken.load(Ordering::SeqCst)),
+            "a sleep registered before shutdown_timeout was never woken"
+        );
+        drop(sleeps);
+        release.send(()).unwrap();
+    });
+}
+
+struct RecordsWake(Arc<AtomicBool>);
+
+impl std::task::Wake for RecordsWake {
+    fn wake(self: Arc<Self>) {
+        self.0.store(true, Ordering::SeqCst);
+    }
 }

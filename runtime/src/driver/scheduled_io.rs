@@ -155,8 +155,13 @@ impl ScheduledIo {
             };
             (readers, writers)
         };
-        for (first, more) in [readers, writers] {
-            first.into_iter().chain(more).for_each(Waker::wake);
+        // Waiters' wakers are user code, woken here on a worker (dispatch)
+        // or on the thread finishing shutdown: a panic must not unwind
+        // into either.
+        for waker in
+            [readers, writers].into_iter().flat_map(|(first, more)| first.into_iter().chain(more))
+        {
+            crate::unwind::contain(|| waker.wake());
         }
     }
 

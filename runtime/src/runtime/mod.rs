@@ -165,7 +165,7 @@ impl Runtime {
         }
         let cores_done = shared.wait_cores_finished(deadline);
         if !cores_done {
-            shared.fail_io_after_timeout();
+            shared.fail_waits_after_timeout();
         }
         // Without a deadline (drop), wait for blocking jobs as long as they
         // run, like Tokio; a day stands in for "forever" without overflow.

@@ -410,12 +410,16 @@ impl Shared {
     }
 
     /// `shutdown_timeout` gave up waiting for a core (a worker stuck in a
-    /// long poll): fail every I/O wait now rather than when that worker
-    /// finishes, so a task blocked on a socket through a `Handle` does not
-    /// wait on a driver nobody polls.
-    pub(crate) fn fail_io_after_timeout(&self) {
+    /// long poll): fail every I/O wait and wake every timer now rather than
+    /// when that worker finishes, so a future awaiting a socket or a sleep
+    /// through a `Handle` does not wait on a driver or wheel nobody serves.
+    pub(crate) fn fail_waits_after_timeout(&self) {
         for remote in self.remotes.iter() {
             remote.driver.shutdown_io();
+            // Timers too: nobody advances a stuck worker's wheel. Safe while
+            // that worker still runs: the flag is set, and a registration
+            // reads it under the wheel lock that this takes.
+            remote.time.wake_all_at_shutdown();
         }
     }
 

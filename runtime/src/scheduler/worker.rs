@@ -483,7 +483,10 @@ impl WorkerContext {
             }
         }
         for waker in wakers.drain(..) {
-            waker.wake();
+            // Timer wakers are user code (any waker a `Sleep` was polled
+            // with): a panic must not unwind out of the worker loop, which
+            // would strand the core and hang shutdown.
+            crate::unwind::contain(|| waker.wake());
         }
 
         let mut core =

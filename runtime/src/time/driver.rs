@@ -206,7 +206,9 @@ impl TimeShared {
         let mut wakers = Vec::new();
         self.wheel.lock().take_wakers(&mut wakers);
         for waker in wakers {
-            waker.wake();
+            // A user waker may panic; this runs on the thread finishing the
+            // runtime's shutdown, which must go on.
+            crate::unwind::contain(|| waker.wake());
         }
     }
 
