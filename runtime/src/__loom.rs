@@ -11,9 +11,9 @@ use std::future::Future;
 
 use crate::loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use crate::loom::sync::{Arc, Mutex};
-use crate::task::{self, list::OwnedTasks, JoinHandle, Notified, Schedule, Task, Unqueued};
+use crate::runtime::task::{self, list::OwnedTasks, JoinHandle, Notified, Schedule, Task, Unqueued};
 
-use crate::scheduler::Idle;
+use crate::runtime::scheduler::Idle;
 
 /// A scheduler whose run queue the model drains explicitly.
 pub struct TestScheduler {
@@ -127,13 +127,13 @@ impl QueuedTask {
 }
 
 /// The worker's stealable LIFO slot, holding real tasks.
-pub struct LifoModel(crate::scheduler::LifoSlot<Arc<TestScheduler>>);
+pub struct LifoModel(crate::runtime::scheduler::LifoSlot<Arc<TestScheduler>>);
 
 impl LifoModel {
     /// An empty slot.
     #[allow(clippy::new_without_default)]
     pub fn new() -> LifoModel {
-        LifoModel(crate::scheduler::LifoSlot::new())
+        LifoModel(crate::runtime::scheduler::LifoSlot::new())
     }
 
     /// Owner: puts a task, returning the one it displaced.
@@ -288,7 +288,7 @@ impl IdleModel {
 /// One worker's timer wheel with an explicit clock, for the timer models,
 /// and a runtime shutdown flag standing for `Shared`'s.
 pub struct TimerWheel {
-    time: crate::time::driver::TimeShared,
+    time: crate::runtime::time::TimeShared,
     shutdown: crate::loom::sync::atomic::AtomicBool,
 }
 
@@ -297,7 +297,7 @@ impl TimerWheel {
     #[allow(clippy::new_without_default)]
     pub fn new() -> TimerWheel {
         TimerWheel {
-            time: crate::time::driver::TimeShared::new(),
+            time: crate::runtime::time::TimeShared::new(),
             shutdown: crate::loom::sync::atomic::AtomicBool::new(false),
         }
     }
@@ -363,7 +363,7 @@ impl TimerWheel {
     /// What a worker's `settle_watch` reads: does the wheel hold a pending
     /// timer (the published earliest deadline, read without the lock)?
     pub fn has_pending_timer(&self) -> bool {
-        self.time.next_deadline() != crate::time::driver::NO_DEADLINE
+        self.time.next_deadline() != crate::runtime::time::NO_DEADLINE
     }
 
     /// Timers in the wheel.
@@ -380,27 +380,27 @@ impl TimerWheel {
 /// A source's `ScheduledIo` (readiness word, tick, wakers), for the
 /// readiness models.
 pub struct IoReadiness {
-    io: crate::driver::scheduled_io::ScheduledIo,
+    io: crate::runtime::driver::scheduled_io::ScheduledIo,
 }
 
 /// A readiness observation, to be cleared by its tick.
-pub struct IoEvent(crate::driver::scheduled_io::ReadyEvent);
+pub struct IoEvent(crate::runtime::driver::scheduled_io::ReadyEvent);
 
 impl IoReadiness {
     /// No readiness yet.
     #[allow(clippy::new_without_default)]
     pub fn new() -> IoReadiness {
-        IoReadiness { io: crate::driver::scheduled_io::ScheduledIo::new() }
+        IoReadiness { io: crate::runtime::driver::scheduled_io::ScheduledIo::new() }
     }
 
     /// The driver delivers "readable" in dispatch round `tick`.
     pub fn set_readable(&self, tick: usize) {
-        self.io.set_readiness(tick, crate::driver::scheduled_io::Ready::READABLE);
+        self.io.set_readiness(tick, crate::runtime::driver::scheduled_io::Ready::READABLE);
     }
 
     /// A task polls for read readiness (registering `cx`'s waker).
     pub fn poll_readable(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<IoEvent> {
-        use crate::driver::scheduled_io::Direction;
+        use crate::runtime::driver::scheduled_io::Direction;
         match self.io.poll_readiness(cx, Direction::Read) {
             std::task::Poll::Ready(Ok(event)) => std::task::Poll::Ready(IoEvent(event)),
             std::task::Poll::Ready(Err(_)) => panic!("not shut down in the models"),
@@ -410,7 +410,7 @@ impl IoReadiness {
 
     /// Read readiness now, without registering a waker.
     pub fn is_readable(&self) -> bool {
-        use crate::driver::scheduled_io::Direction;
+        use crate::runtime::driver::scheduled_io::Direction;
         matches!(self.io.ready_now(Direction::Read), Ok(Some(_)))
     }
 
@@ -423,19 +423,19 @@ impl IoReadiness {
 /// A worker's driver (loom wait: condvar + poll flag) and its handle, for
 /// the park/serve model.
 pub struct DriverModel {
-    driver: crate::driver::Driver,
+    driver: crate::runtime::driver::Driver,
 }
 
 /// Handle of a [`DriverModel`]: unpark, or serve it from a sibling.
 #[derive(Clone)]
 pub struct DriverModelHandle {
-    handle: crate::driver::DriverHandle,
+    handle: crate::runtime::driver::DriverHandle,
 }
 
 impl DriverModel {
     /// A driver and its handle.
     pub fn new() -> (DriverModel, DriverModelHandle) {
-        let (driver, handle) = crate::driver::Driver::new().expect("loom driver");
+        let (driver, handle) = crate::runtime::driver::Driver::new().expect("loom driver");
         (DriverModel { driver }, DriverModelHandle { handle })
     }
 
@@ -473,7 +473,7 @@ impl DriverModelHandle {
     /// `token` (say harvested before that source was deregistered): sets
     /// read-closed on the source the token names, if it still does.
     pub fn dispatch_read_closed(&self, token: usize, tick: usize) {
-        use crate::driver::scheduled_io::Ready;
+        use crate::runtime::driver::scheduled_io::Ready;
         let mut scratch = Vec::new();
         self.handle.sources().dispatch(
             std::iter::once((token, Ready::READABLE | Ready::READ_CLOSED)),
@@ -491,7 +491,7 @@ impl DriverModelHandle {
 /// A source registered through [`DriverModelHandle::register_source`].
 pub struct SourceModel {
     token: usize,
-    io: crate::loom::sync::Arc<crate::driver::scheduled_io::ScheduledIo>,
+    io: crate::loom::sync::Arc<crate::runtime::driver::scheduled_io::ScheduledIo>,
 }
 
 impl SourceModel {
@@ -502,19 +502,19 @@ impl SourceModel {
 
     /// The slab key inside the token.
     pub fn key(&self) -> usize {
-        crate::driver::sources::key_of(self.token)
+        crate::runtime::driver::sources::key_of(self.token)
     }
 
     /// True if the source reads as ready to read (or closed).
     pub fn is_readable(&self) -> bool {
-        use crate::driver::scheduled_io::Direction;
+        use crate::runtime::driver::scheduled_io::Direction;
         matches!(self.io.ready_now(Direction::Read), Ok(Some(_)))
     }
 
     /// True once the source was shut down with its driver (every wait on
     /// it fails).
     pub fn is_shut_down(&self) -> bool {
-        use crate::driver::scheduled_io::Direction;
+        use crate::runtime::driver::scheduled_io::Direction;
         self.io.ready_now(Direction::Read).is_err()
     }
 }

@@ -16,9 +16,6 @@
 
 #![warn(missing_docs)]
 
-mod blocking;
-mod coop;
-mod driver;
 #[cfg(not(loom))]
 pub mod fs;
 #[cfg(all(feature = "hyper", not(loom)))]
@@ -27,7 +24,6 @@ mod loom;
 #[cfg(not(loom))]
 pub mod net;
 pub mod runtime;
-mod scheduler;
 #[cfg(all(unix, not(loom)))]
 pub mod signal;
 pub mod task;

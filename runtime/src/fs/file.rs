@@ -36,7 +36,7 @@ use futures_io::{AsyncRead, AsyncSeek, AsyncWrite};
 
 use super::buf::{Buf, MAX_BUF_SIZE};
 use super::{asyncify, join_error, shut_down_error, OpenOptions};
-use crate::blocking::spawn_mandatory_blocking;
+use crate::runtime::blocking::spawn_mandatory_blocking;
 use crate::runtime::Handle;
 use crate::task::JoinHandle;
 

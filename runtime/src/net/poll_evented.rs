@@ -6,8 +6,12 @@ use std::task::{Context, Poll};
 
 use mio::event::Source;
 
-use crate::driver::scheduled_io::Direction;
-use crate::driver::Registration;
+use crate::runtime::driver::scheduled_io::Direction;
+use crate::runtime::context;
+use crate::runtime::driver::Registration;
+
+const NO_RUNTIME: &str = "there is no weft runtime on this thread: sockets must be created \
+     inside a weft runtime, in a task or in `Runtime::block_on`";
 
 /// A non-blocking mio source plus its registration. Dropping it
 /// deregisters the source before closing it, so no registration or file
@@ -26,7 +30,8 @@ impl<E: Source> PollEvented<E> {
 
     /// Registers `io` for `interest` only.
     pub(crate) fn new_with_interest(mut io: E, interest: mio::Interest) -> io::Result<Self> {
-        let registration = Registration::new(&mut io, interest)?;
+        let registration = context::with_current(|runtime| runtime.register_io(&mut io, interest))
+            .unwrap_or_else(|| Err(io::Error::other(NO_RUNTIME)))?;
         Ok(PollEvented { io: Some(io), registration })
     }
 

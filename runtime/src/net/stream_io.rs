@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 
 use mio::event::Source;
 
-use crate::driver::scheduled_io::Direction;
+use crate::runtime::driver::scheduled_io::Direction;
 use crate::net::PollEvented;
 
 /// A mio stream socket: readable and writable through a shared reference

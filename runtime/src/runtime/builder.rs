@@ -6,7 +6,7 @@ use std::sync::Arc as StdArc;
 use std::time::Duration;
 
 use super::Runtime;
-use crate::scheduler::Config;
+use crate::runtime::scheduler::Config;
 
 /// Which scheduler a [`Builder`] builds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

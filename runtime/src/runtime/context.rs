@@ -7,7 +7,7 @@ use std::ptr;
 
 use crate::loom::sync::Arc;
 use crate::loom::thread_local_const;
-use crate::scheduler::{Shared, WorkerContext};
+use crate::runtime::scheduler::{Shared, WorkerContext};
 
 struct Context {
     /// The runtime entered by `block_on` or a worker thread.

@@ -5,8 +5,8 @@ use std::future::Future;
 
 use super::{context, park, RuntimeMetrics};
 use crate::loom::sync::Arc;
-use crate::scheduler::Shared;
-use crate::task::JoinHandle;
+use crate::runtime::scheduler::Shared;
+use crate::runtime::task::JoinHandle;
 use crate::trace::{self, SpawnMeta};
 
 const NO_RUNTIME: &str = "there is no weft runtime on this thread: call this from a task \
@@ -69,7 +69,7 @@ impl Handle {
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
     {
-        crate::blocking::spawn_blocking(&self.shared, f)
+        crate::runtime::blocking::spawn_blocking(&self.shared, f)
     }
 
     /// Runs `future` to completion on the calling thread, with this runtime
@@ -105,7 +105,7 @@ impl Handle {
         let future = trace::block_on(future);
         let _enter = context::enter(self.shared.clone());
         if self.shared.config.current_thread {
-            crate::scheduler::block_on_current_thread(&self.shared, future)
+            crate::runtime::scheduler::block_on_current_thread(&self.shared, future)
         } else {
             park::block_on(future)
         }

@@ -3,7 +3,7 @@
 use std::fmt;
 
 use crate::loom::sync::Arc;
-use crate::scheduler::{Shared, WorkerMetrics};
+use crate::runtime::scheduler::{Shared, WorkerMetrics};
 
 /// A view of a runtime's counters. Values are read when asked (cheap,
 /// slightly stale under load); per-worker figures take a worker index in

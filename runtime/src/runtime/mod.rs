@@ -1,10 +1,16 @@
 //! The runtime: [`Runtime`], [`Builder`], [`Handle`], [`RuntimeMetrics`].
 
+pub(crate) mod blocking;
 mod builder;
 pub(crate) mod context;
+pub(crate) mod coop;
+pub(crate) mod driver;
 mod handle;
 mod metrics;
 pub(crate) mod park;
+pub(crate) mod scheduler;
+pub(crate) mod task;
+pub(crate) mod time;
 
 use std::fmt;
 use std::future::Future;
@@ -17,8 +23,8 @@ pub use handle::{Handle, TryCurrentError};
 pub use metrics::RuntimeMetrics;
 
 use crate::loom::thread;
-use crate::scheduler::{run_worker, Config, Shared};
-use crate::task::JoinHandle;
+use crate::runtime::scheduler::{run_worker, Config, Shared};
+use crate::runtime::task::JoinHandle;
 
 /// An async runtime: a multi-thread, work-stealing one (one worker thread
 /// per core, each parking in its own driver; [`Runtime::new`],

@@ -6,7 +6,7 @@ use std::pin::pin;
 use std::sync::Arc as StdArc;
 use std::task::{Context, Poll, Wake, Waker};
 
-use crate::coop;
+use crate::runtime::coop;
 use crate::loom::sync::{Condvar, Mutex};
 
 /// Parks a thread blocked in `block_on` until [`ThreadParker::unpark`]

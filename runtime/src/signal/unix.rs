@@ -30,7 +30,7 @@ use std::task::{Context, Poll};
 
 use signal_hook_registry::SigId;
 
-use crate::driver::scheduled_io::Direction;
+use crate::runtime::driver::scheduled_io::Direction;
 use crate::net::PollEvented;
 
 /// `send(2)` flags of the signal handler's write: never block (the write

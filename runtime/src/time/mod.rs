@@ -5,18 +5,17 @@
 //! that first polls it (from `block_on`, a worker's wheel is picked round
 //! robin); cancel and reset work from any thread. A worker's park timeout
 //! is its earliest deadline; a worker stuck in a long poll has its due
-//! timers fired by an idle sibling (see `scheduler::worker`).
+//! timers fired by an idle sibling (the wheel and its
+//! driver are runtime-internal, in `runtime::time`).
 //!
 //! Semantics follow Tokio's: a timer never completes before its deadline,
 //! and completes within about a millisecond of it plus scheduling delay.
 
-pub(crate) mod driver;
 pub mod error;
 mod instant;
 mod interval;
 mod sleep;
 mod timeout;
-pub(crate) mod wheel;
 
 pub use instant::Instant;
 pub use interval::{interval, interval_at, Interval, MissedTickBehavior};

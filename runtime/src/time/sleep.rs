@@ -7,10 +7,10 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use super::Instant;
-use crate::coop;
+use crate::runtime::coop;
 use crate::loom::sync::Arc;
 use crate::runtime::context;
-use crate::scheduler::Shared;
+use crate::runtime::scheduler::Shared;
 
 const NO_RUNTIME: &str = "there is no weft runtime on this thread: timers (sleep, timeout, \
      interval) must be created inside a weft runtime, in a task or in `Runtime::block_on`";

@@ -5,7 +5,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::task::{ready, Context, Poll};
 
-use crate::driver::scheduled_io::Direction;
+use crate::runtime::driver::scheduled_io::Direction;
 use crate::net::addr::{each_addr, resolve, ToSocketAddrs};
 use crate::net::{PollEvented, TcpStream};
 

@@ -7,7 +7,7 @@ use std::os::unix::net::SocketAddr;
 use std::path::Path;
 use std::task::{Context, Poll};
 
-use crate::driver::scheduled_io::Direction;
+use crate::runtime::driver::scheduled_io::Direction;
 use crate::net::PollEvented;
 
 /// A Unix datagram socket.

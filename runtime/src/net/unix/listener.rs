@@ -6,7 +6,7 @@ use std::os::unix::net::SocketAddr;
 use std::path::Path;
 use std::task::{ready, Context, Poll};
 
-use crate::driver::scheduled_io::Direction;
+use crate::runtime::driver::scheduled_io::Direction;
 use crate::net::{PollEvented, UnixStream};
 
 /// A Unix socket server, listening for connections.

@@ -11,7 +11,7 @@ use std::task::{Context, Poll};
 
 use futures_io::{AsyncRead, AsyncWrite};
 
-use crate::driver::scheduled_io::Direction;
+use crate::runtime::driver::scheduled_io::Direction;
 use crate::net::split::split;
 use crate::net::split_owned::split_owned;
 use crate::net::unix::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, WriteHalf};

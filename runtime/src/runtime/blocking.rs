@@ -10,8 +10,8 @@ use std::task::{Context, Poll};
 
 use crate::loom::sync::{Arc, Mutex};
 use crate::runtime::context;
-use crate::scheduler::{run_core, Core, Shared};
-use crate::task::{self, JoinHandle, Notified, Schedule, Task, Unqueued};
+use crate::runtime::scheduler::{run_core, Core, Shared};
+use crate::runtime::task::{self, JoinHandle, Notified, Schedule, Task, Unqueued};
 use crate::trace::{self, SpawnMeta};
 
 /// The future of a blocking task: calls the closure once.

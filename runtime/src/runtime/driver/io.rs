@@ -14,9 +14,8 @@ use mio::event::Source;
 use super::scheduled_io::{Direction, Ready, ReadyEvent, ScheduledIo};
 use super::sources::Sources;
 use super::DriverHandle;
-use crate::coop;
+use crate::runtime::coop;
 use crate::loom::sync::Arc;
-use crate::runtime::context;
 
 /// The mio side of one driver's sources.
 pub(super) struct IoRegistry {
@@ -79,9 +78,6 @@ fn ready_of(event: &mio::event::Event) -> Ready {
     ready
 }
 
-const NO_RUNTIME: &str = "there is no weft runtime on this thread: sockets must be created \
-     inside a weft runtime, in a task or in `Runtime::block_on`";
-
 fn shut_down_error() -> io::Error {
     io::Error::other("the weft runtime this socket belongs to has shut down")
 }
@@ -95,23 +91,16 @@ pub(crate) struct Registration {
 }
 
 impl Registration {
-    /// Registers `source` with the driver of the current worker (off the
-    /// workers, one picked round robin).
+    /// Registers `source` with `driver` (the scheduler picks which worker's:
+    /// see `Shared::register_io`).
     pub(crate) fn new(
+        driver: &DriverHandle,
         source: &mut impl Source,
         interest: mio::Interest,
     ) -> io::Result<Registration> {
-        context::with_current(|runtime| {
-            let worker = runtime.home_worker();
-            let driver = runtime.remotes[worker].driver.clone();
-            let shared = &driver.shared;
-            let (token, io) = shared.io.register(&shared.sources, source, interest)?;
-            // A worker that gets stuck holding this source needs a watcher
-            // to poll its driver.
-            runtime.source_added(worker);
-            Ok(Registration { driver, token, io })
-        })
-        .unwrap_or_else(|| Err(io::Error::other(NO_RUNTIME)))
+        let shared = &driver.shared;
+        let (token, io) = shared.io.register(&shared.sources, source, interest)?;
+        Ok(Registration { driver: driver.clone(), token, io })
     }
 
     /// Removes `source` from its driver.
@@ -223,7 +212,7 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use super::*;
-    use crate::driver::sources::key_of;
+    use crate::runtime::driver::sources::key_of;
 
     /// Polls `poll` until an event for `token` arrives (bounded); returns
     /// the whole batch it came in.

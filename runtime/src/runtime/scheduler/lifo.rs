@@ -10,7 +10,7 @@
 use std::ptr::{self, NonNull};
 
 use crate::loom::sync::atomic::{AtomicPtr, Ordering::*};
-use crate::task::{Notified, RawTask};
+use crate::runtime::task::{Notified, RawTask};
 
 pub(crate) struct LifoSlot<S: 'static> {
     /// A `Notified` (owning its reference), or null.

@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 
 use super::error::JoinError;
 use super::raw::RawTask;
-use crate::coop;
+use crate::runtime::coop;
 
 /// An owned permission to await a spawned task's output.
 ///

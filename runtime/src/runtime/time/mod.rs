@@ -12,7 +12,9 @@
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
-use super::wheel::Wheel;
+pub(crate) mod wheel;
+
+use wheel::Wheel;
 use crate::loom::sync::atomic::{AtomicU64, Ordering::*};
 use crate::loom::sync::Mutex;
 

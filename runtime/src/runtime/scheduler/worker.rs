@@ -16,7 +16,7 @@ use crate::loom::deque::Steal;
 use crate::loom::sync::atomic::Ordering::Relaxed;
 use crate::loom::sync::Arc;
 use crate::runtime::context;
-use crate::time::driver::NO_DEADLINE;
+use crate::runtime::time::NO_DEADLINE;
 use crate::trace;
 
 /// Polls of LIFO-slot tasks in a row before the slot's task goes to the

@@ -30,7 +30,8 @@ use super::error::JoinError;
 use super::raw::{Notified, RawTask, Task};
 use super::state::{Snapshot, State, TransitionToIdle, TransitionToRunning};
 use super::{waker, Schedule};
-use crate::{coop, unwind};
+use crate::runtime::coop;
+use crate::unwind;
 
 /// A typed handle on one live task cell (see the module docs).
 pub(super) struct Harness<T: Future, S: 'static> {
@@ -515,7 +516,7 @@ mod tests {
     use std::sync::{Arc, Mutex, Weak};
     use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
-    use crate::task::{new_task, Notified, Schedule, Task, Unqueued};
+    use crate::runtime::task::{new_task, Notified, Schedule, Task, Unqueued};
 
     /// A scheduler whose `schedule` lets "another worker" run the queued
     /// task to completion before it returns, and notes whether the cell

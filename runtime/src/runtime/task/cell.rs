@@ -269,7 +269,7 @@ mod tests {
 
     use super::{Cell, Core, Header, Trailer};
     use crate::loom::sync::Arc;
-    use crate::scheduler::Shared;
+    use crate::runtime::scheduler::Shared;
 
     /// The smallest task of the multi-thread scheduler.
     type Small = Cell<Ready<()>, Arc<Shared>>;

@@ -25,13 +25,13 @@ use std::time::Duration;
 
 use crossbeam_utils::CachePadded;
 
-use crate::driver::{Driver, DriverHandle};
+use crate::runtime::driver::{Driver, DriverHandle, Registration};
 use crate::loom::deque::{Injector, Steal, Stealer, Worker};
 use crate::loom::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
 use crate::loom::sync::{Arc, Condvar, Mutex};
 use crate::runtime::context;
-use crate::task::{self, list::OwnedTasks, JoinHandle, Schedule};
-use crate::time::driver::{Clock, TimeShared};
+use crate::runtime::task::{self, list::OwnedTasks, JoinHandle, Schedule};
+use crate::runtime::time::{Clock, TimeShared};
 use crate::trace::{self, SpawnMeta};
 
 pub(crate) use current_thread::block_on as block_on_current_thread;
@@ -360,6 +360,21 @@ impl Shared {
         self.watch_unless_parked(worker);
     }
 
+    /// Registers an I/O source with the driver of the worker it belongs to
+    /// (this thread's worker; off the workers, one picked round robin).
+    pub(crate) fn register_io(
+        &self,
+        source: &mut impl mio::event::Source,
+        interest: mio::Interest,
+    ) -> std::io::Result<Registration> {
+        let worker = self.home_worker();
+        let registration = Registration::new(&self.remotes[worker].driver, source, interest)?;
+        // A worker that gets stuck holding this source needs a watcher to
+        // poll its driver.
+        self.source_added(worker);
+        Ok(registration)
+    }
+
     /// An I/O source was registered with `worker`'s driver: as for a timer
     /// (see [`Shared::timer_lowered`]), on the worker's own thread the ask
     /// for a watcher is put off to its next poll; from anywhere else a
@@ -368,7 +383,7 @@ impl Shared {
     /// goes back to work, its ask before the next poll sees the source: the
     /// count was raised under the sources lock before the ask here took the
     /// idle list's lock, which the owner takes to leave the list).
-    pub(crate) fn source_added(&self, worker: usize) {
+    fn source_added(&self, worker: usize) {
         if worker::defer_own_watch(self, worker) {
             return;
         }
@@ -594,7 +609,7 @@ mod tests {
         drop(first);
         let with_cell = Arc::strong_count(&shared);
 
-        let (task, notified, join) = crate::task::new_task_with(
+        let (task, notified, join) = crate::runtime::task::new_task_with(
             pending::<()>(),
             shared.clone(),
             crate::trace::SpawnMeta::task(),

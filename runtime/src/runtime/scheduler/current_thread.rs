@@ -29,7 +29,7 @@ use std::sync::Arc as StdArc;
 use std::task::{Context, Poll, Wake, Waker};
 
 use super::{Shared, WorkerContext};
-use crate::coop;
+use crate::runtime::coop;
 use crate::loom::sync::atomic::{AtomicBool, Ordering::*};
 use crate::loom::sync::Arc;
 use crate::runtime::context;
