@@ -102,7 +102,7 @@ where
     let (job, join) = blocking_job(shared, f);
     // Refused after shutdown: the closure (and so the job) is dropped,
     // which cancels the task.
-    if let Ok(detached) = shared.blocking.try_spawn(move || job.run()) {
+    if let Ok(detached) = shared.blocking_pool().try_spawn(move || job.run()) {
         drop(detached);
     }
     join
@@ -126,7 +126,7 @@ where
     R: Send + 'static,
 {
     let (job, join) = blocking_job(shared, f);
-    match shared.blocking.try_spawn_mandatory(move || job.run()) {
+    match shared.blocking_pool().try_spawn_mandatory(move || job.run()) {
         Ok(detached) => {
             drop(detached);
             Some(join)
@@ -186,7 +186,7 @@ where
 {
     let handoff = context::with_worker(|worker| {
         let worker = worker?;
-        if worker.shared.config.current_thread {
+        if worker.shared.is_current_thread() {
             panic!(
                 "`block_in_place` cannot run on a current-thread weft runtime: its only worker is \
                  the thread inside `block_on`, and there is no other thread to take over its \
@@ -201,7 +201,7 @@ where
     trace::block_in_place(worker);
     let handoff = Arc::new(CoreHandoff { core: Mutex::new(Some(core)), shared: shared.clone() });
     let job = handoff.clone();
-    let replacement = shared.blocking.try_spawn(move || {
+    let replacement = shared.blocking_pool().try_spawn(move || {
         if let Some(core) = job.take() {
             run_core(job.shared.clone(), core);
         }

@@ -104,7 +104,7 @@ impl Handle {
         // entered around each poll of `future`; without it, `future` itself.
         let future = trace::block_on(future);
         let _enter = context::enter(self.shared.clone());
-        if self.shared.config.current_thread {
+        if self.shared.is_current_thread() {
             crate::runtime::scheduler::block_on_current_thread(&self.shared, future)
         } else {
             park::block_on(future)

@@ -3,7 +3,7 @@
 use std::fmt;
 
 use crate::loom::sync::Arc;
-use crate::runtime::scheduler::{Shared, WorkerMetrics};
+use crate::runtime::scheduler::Shared;
 
 /// A view of a runtime's counters. Values are read when asked (cheap,
 /// slightly stale under load); per-worker figures take a worker index in
@@ -29,7 +29,7 @@ impl RuntimeMetrics {
 
     /// Tasks spawned and not yet completed (running, queued or idle).
     pub fn num_alive_tasks(&self) -> usize {
-        self.shared.owned.len()
+        self.shared.alive_tasks()
     }
 
     /// Timers registered in the workers' wheels (pending, or fired and not
@@ -41,48 +41,47 @@ impl RuntimeMetrics {
     /// Threads alive in the blocking pool (including `block_in_place`
     /// replacement workers).
     pub fn blocking_threads(&self) -> usize {
-        self.shared.blocking.metrics().threads_alive
+        self.shared.blocking_pool().metrics().threads_alive
     }
 
     /// Blocking-pool threads waiting for a job.
     pub fn idle_blocking_threads(&self) -> usize {
-        self.shared.blocking.metrics().idle_threads
+        self.shared.blocking_pool().metrics().idle_threads
     }
 
     /// Blocking jobs waiting for a thread.
     pub fn blocking_queue_depth(&self) -> usize {
-        self.shared.blocking.metrics().queue_depth
+        self.shared.blocking_pool().metrics().queue_depth
     }
 
     /// Blocking jobs completed (including `block_in_place` hand-offs).
     pub fn blocking_jobs_completed(&self) -> u64 {
-        self.shared.blocking.metrics().jobs_completed
+        self.shared.blocking_pool().metrics().jobs_completed
     }
 
     /// Tasks waiting in the global injector queue.
     pub fn injector_depth(&self) -> usize {
-        self.shared.injector.len()
+        self.shared.injector_depth()
     }
 
     /// Task polls performed by `worker`.
     pub fn worker_poll_count(&self, worker: usize) -> u64 {
-        WorkerMetrics::read(&self.shared.remotes[worker].metrics.polls)
+        self.shared.worker_metrics(worker).polls()
     }
 
     /// Tasks `worker` stole from siblings (including rescued LIFO tasks).
     pub fn worker_steal_count(&self, worker: usize) -> u64 {
-        WorkerMetrics::read(&self.shared.remotes[worker].metrics.steals)
+        self.shared.worker_metrics(worker).steals()
     }
 
     /// Times `worker` parked for lack of work.
     pub fn worker_park_count(&self, worker: usize) -> u64 {
-        WorkerMetrics::read(&self.shared.remotes[worker].metrics.parks)
+        self.shared.worker_metrics(worker).parks()
     }
 
     /// Tasks queued on `worker` (its deque plus its LIFO slot).
     pub fn worker_local_queue_depth(&self, worker: usize) -> usize {
-        let remote = &self.shared.remotes[worker];
-        remote.stealer.len() + usize::from(remote.lifo.is_occupied())
+        self.shared.worker_queue_depth(worker)
     }
 }
 

@@ -161,7 +161,7 @@ impl Runtime {
         self.shut_down = true;
         let shared = &self.handle.shared;
         shared.close();
-        if shared.config.current_thread {
+        if shared.is_current_thread() {
             // No thread is running the core unless one is inside
             // `block_on`; then that thread shuts it down (return_core).
             if let Some(core) = shared.try_take_core(0) {
@@ -179,7 +179,7 @@ impl Runtime {
             Some(deadline) => deadline.saturating_duration_since(Instant::now()),
             None => Duration::from_secs(86_400),
         };
-        shared.blocking.shutdown(pool_timeout);
+        shared.blocking_pool().shutdown(pool_timeout);
         for thread in self.threads.drain(..) {
             // Join finished worker threads; detach any still inside a long
             // poll or a `block_in_place` closure when the deadline passed.
@@ -219,7 +219,7 @@ impl Drop for Runtime {
 
 impl fmt::Debug for Runtime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let flavor = if self.handle.shared.config.current_thread {
+        let flavor = if self.handle.shared.is_current_thread() {
             "current_thread"
         } else {
             "multi_thread"

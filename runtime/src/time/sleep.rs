@@ -87,7 +87,7 @@ impl Sleep {
         self.deadline = deadline;
         match self.entry {
             Entry::Registered { worker, key } => {
-                let tick = self.shared.clock.tick_ceil(deadline.into_std());
+                let tick = self.shared.clock().tick_ceil(deadline.into_std());
                 if self.shared.time(worker).reset(key, tick).lowered {
                     self.shared.timer_lowered(worker);
                 }
@@ -139,7 +139,7 @@ impl Future for Sleep {
                 // a shutdown either sees our waker or we see its flag.
                 let shared = &self.shared;
                 let worker = shared.home_worker();
-                let tick = shared.clock.tick_ceil(self.deadline.into_std());
+                let tick = shared.clock().tick_ceil(self.deadline.into_std());
                 let Some(registered) =
                     shared.time(worker).register(tick, cx.waker(), || shared.is_shutdown())
                 else {

@@ -28,6 +28,7 @@ use std::pin::pin;
 use std::sync::Arc as StdArc;
 use std::task::{Context, Poll, Wake, Waker};
 
+use super::worker::MainFuture;
 use super::{Shared, WorkerContext};
 use crate::runtime::coop;
 use crate::loom::sync::atomic::{AtomicBool, Ordering::*};
@@ -107,7 +108,7 @@ pub(crate) fn block_on<F: Future>(shared: &Arc<Shared>, future: F) -> F::Output 
     let mut output = None;
     loop {
         if let Some(core) = shared.take_core_or_wait(&waker) {
-            let cx = WorkerContext::new(shared.clone(), core.index, Some(main.clone()));
+            let cx = WorkerContext::new(shared.clone(), core.index);
             let mut poll_main = || {
                 let mut task_cx = Context::from_waker(&waker);
                 match coop::with_budget(|| future.as_mut().poll(&mut task_cx)) {
@@ -119,7 +120,8 @@ pub(crate) fn block_on<F: Future>(shared: &Arc<Shared>, future: F) -> F::Output 
                 }
             };
             let guard = ReturnCoreOnUnwind(&cx);
-            let core = context::set_worker(&cx, || cx.run(core, Some(&mut poll_main)))
+            let main_future = MainFuture { wake: &main, poll: &mut poll_main };
+            let core = context::set_worker(&cx, || cx.run(core, Some(main_future)))
                 .expect("a current-thread core never leaves its block_on thread");
             std::mem::forget(guard);
             if let Some(out) = output.take() {

@@ -32,4 +32,19 @@ impl WorkerMetrics {
         // some recent value.
         counter.load(Relaxed)
     }
+
+    /// Task polls so far.
+    pub(crate) fn polls(&self) -> u64 {
+        Self::read(&self.polls)
+    }
+
+    /// Tasks stolen so far (including rescued LIFO tasks).
+    pub(crate) fn steals(&self) -> u64 {
+        Self::read(&self.steals)
+    }
+
+    /// Parks so far.
+    pub(crate) fn parks(&self) -> u64 {
+        Self::read(&self.parks)
+    }
 }

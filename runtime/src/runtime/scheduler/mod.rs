@@ -25,7 +25,9 @@ use std::time::Duration;
 
 use crossbeam_utils::CachePadded;
 
-use crate::runtime::driver::{Driver, DriverHandle, Registration};
+#[cfg(not(loom))]
+use crate::runtime::driver::Registration;
+use crate::runtime::driver::{Driver, DriverHandle};
 use crate::loom::deque::{Injector, Steal, Stealer, Worker};
 use crate::loom::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
 use crate::loom::sync::{Arc, Condvar, Mutex};
@@ -167,6 +169,44 @@ impl Shared {
 
     pub(crate) fn num_workers(&self) -> usize {
         self.remotes.len()
+    }
+
+    /// True for a current-thread runtime (one worker, run inside
+    /// `block_on`).
+    pub(crate) fn is_current_thread(&self) -> bool {
+        self.config.current_thread
+    }
+
+    /// The blocking pool: `spawn_blocking` jobs and `block_in_place`
+    /// replacement workers.
+    pub(crate) fn blocking_pool(&self) -> &weft_blocking::Pool {
+        &self.blocking
+    }
+
+    /// The origin of every wheel's ticks.
+    pub(crate) fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// Tasks spawned and not yet completed.
+    pub(crate) fn alive_tasks(&self) -> usize {
+        self.owned.len()
+    }
+
+    /// Tasks waiting in the injector.
+    pub(crate) fn injector_depth(&self) -> usize {
+        self.injector.len()
+    }
+
+    /// `worker`'s counters.
+    pub(crate) fn worker_metrics(&self, worker: usize) -> &WorkerMetrics {
+        &self.remotes[worker].metrics
+    }
+
+    /// Tasks queued on `worker`: its deque plus its LIFO slot.
+    pub(crate) fn worker_queue_depth(&self, worker: usize) -> usize {
+        let remote = &self.remotes[worker];
+        remote.stealer.len() + usize::from(remote.lifo.is_occupied())
     }
 
     pub(crate) fn take_core(&self, index: usize) -> Box<Core> {
@@ -362,6 +402,7 @@ impl Shared {
 
     /// Registers an I/O source with the driver of the worker it belongs to
     /// (this thread's worker; off the workers, one picked round robin).
+    #[cfg(not(loom))]
     pub(crate) fn register_io(
         &self,
         source: &mut impl mio::event::Source,
@@ -383,6 +424,7 @@ impl Shared {
     /// goes back to work, its ask before the next poll sees the source: the
     /// count was raised under the sources lock before the ask here took the
     /// idle list's lock, which the owner takes to leave the list).
+    #[cfg(not(loom))]
     fn source_added(&self, worker: usize) {
         if worker::defer_own_watch(self, worker) {
             return;

@@ -1,13 +1,12 @@
 //! The worker loop: find a task, poll it, repeat; park when there is none.
 //!
-//! Order of looking for work (see DESIGN.md): every
+//! Order of looking for work (see docs/DESIGN.md): every
 //! `global_queue_interval` ticks the injector first (so remote spawns are
 //! not starved by a busy local queue), else the LIFO slot, the local deque,
 //! a batch from the injector, then siblings' deques from a random start.
 //! Every `event_interval` ticks the driver is polled without blocking.
 
 use std::cell::RefCell;
-use std::sync::Arc as StdArc;
 use std::time::Duration;
 
 use super::current_thread::MainWake;
@@ -94,9 +93,21 @@ pub(crate) struct WorkerContext {
     /// The core while a task is polled or the worker parks; `None` while
     /// the loop itself holds it.
     pub(crate) core: RefCell<Option<Box<Core>>>,
-    /// On a current-thread runtime, the waker state of the future given to
-    /// `block_on`, which this loop polls between tasks.
-    main: Option<StdArc<MainWake>>,
+}
+
+/// On a current-thread runtime, the future given to `block_on`, which the
+/// worker loop polls between tasks whenever it was woken. Its presence is
+/// the one thing that makes a loop the current-thread flavor's.
+pub(crate) struct MainFuture<'a> {
+    /// Its waker's state: whether it was woken since the last poll.
+    pub(crate) wake: &'a MainWake,
+    /// Polls it once; true once it completed.
+    pub(crate) poll: &'a mut dyn FnMut() -> bool,
+}
+
+/// True if the current-thread `block_on` future waits to be polled.
+fn main_woken(main: Option<&MainWake>) -> bool {
+    main.is_some_and(MainWake::is_woken)
 }
 
 /// Body of worker thread `index`; see [`run_core`].
@@ -110,7 +121,7 @@ pub(crate) fn run_worker(shared: Arc<Shared>, index: usize) {
 /// shutting anything down, if a task handed the core to another thread
 /// (`block_in_place`): that thread carries on with it.
 pub(crate) fn run_core(shared: Arc<Shared>, core: Box<Core>) {
-    let cx = WorkerContext::new(shared.clone(), core.index, None);
+    let cx = WorkerContext::new(shared.clone(), core.index);
     let _enter = context::enter(shared.clone());
     context::set_worker(&cx, || {
         if let Some(core) = cx.run(core, None) {
@@ -122,12 +133,8 @@ pub(crate) fn run_core(shared: Arc<Shared>, core: Box<Core>) {
 }
 
 impl WorkerContext {
-    pub(crate) fn new(
-        shared: Arc<Shared>,
-        index: usize,
-        main: Option<StdArc<MainWake>>,
-    ) -> WorkerContext {
-        WorkerContext { shared, index, core: RefCell::new(None), main }
+    pub(crate) fn new(shared: Arc<Shared>, index: usize) -> WorkerContext {
+        WorkerContext { shared, index, core: RefCell::new(None) }
     }
 
     fn metrics(&self) -> &WorkerMetrics {
@@ -135,22 +142,22 @@ impl WorkerContext {
     }
 
     /// The loop. Returns the core at shutdown, `None` if a task gave the
-    /// core away (`block_in_place`). With `poll_main` (the current-thread
+    /// core away (`block_in_place`). With `main` (the current-thread
     /// flavor's `block_on`), it also polls the main future whenever that
     /// was woken, and returns the core once a poll says it completed.
     pub(crate) fn run(
         &self,
         mut core: Box<Core>,
-        mut poll_main: Option<&mut dyn FnMut() -> bool>,
+        mut main: Option<MainFuture<'_>>,
     ) -> Option<Box<Core>> {
         let config = &self.shared.config;
         while !self.shared.is_shutdown() {
-            if let Some(poll_main) = poll_main.as_mut() {
-                if self.main.as_ref().is_some_and(|main| main.take_woken()) {
+            if let Some(main) = main.as_mut() {
+                if main.wake.take_woken() {
                     // In the context, so spawns and wakes from the main
                     // future go to this worker's queues.
                     *self.core.borrow_mut() = Some(core);
-                    let done = poll_main();
+                    let done = (main.poll)();
                     core = self.core.borrow_mut().take()?;
                     if done {
                         return Some(core);
@@ -170,7 +177,7 @@ impl WorkerContext {
                 core = self.run_task(core, task)?;
                 continue;
             }
-            let (back, rescued) = self.park(core);
+            let (back, rescued) = self.park(core, main.as_ref().map(|main| main.wake));
             core = back;
             if let Some(task) = rescued {
                 core = self.run_task(core, task)?;
@@ -310,12 +317,12 @@ impl WorkerContext {
 
     /// Parks until there may be work. Returns a task when, as the watcher,
     /// it rescued one from the LIFO slot of a worker stuck in a long poll.
-    fn park(&self, mut core: Box<Core>) -> (Box<Core>, Option<Notified>) {
+    fn park(&self, mut core: Box<Core>, main: Option<&MainWake>) -> (Box<Core>, Option<Notified>) {
         let shared = &self.shared;
         let idle = &shared.idle;
         if shared.remotes[self.index].lifo.is_occupied()
             || !core.local.is_empty()
-            || self.main_woken()
+            || main_woken(main)
         {
             return (core, None);
         }
@@ -328,11 +335,9 @@ impl WorkerContext {
         // Re-check after announcing: a push that read the idle state before
         // our announcement did not wake anyone (see idle.rs).
         let recheck =
-            shared.has_stealable_work(self.index) || shared.is_shutdown() || self.main_woken();
+            shared.has_stealable_work(self.index) || shared.is_shutdown() || main_woken(main);
         let (mut core, rescued) = if recheck {
-            let listed = idle.unpark_worker_by_id(self.index);
-            core.is_searching = !listed;
-            if listed && last_searcher {
+            if self.leave_parked(&mut core) && last_searcher {
                 // The last searcher found work: pushes meanwhile woke
                 // nobody, counting on it, so it wakes another (idle.rs).
                 // Unlisted by a notifier instead, it counts as searching,
@@ -341,7 +346,7 @@ impl WorkerContext {
             }
             (core, None)
         } else {
-            let (core, rescued, watching) = self.park_loop(core);
+            let (core, rescued, watching) = self.park_loop(core, main);
             if watching {
                 // The one place the role is given up on the way out, so
                 // no return path can leave the flag set with no watcher
@@ -368,7 +373,11 @@ impl WorkerContext {
     /// [`Self::park`]'s loop, from the announcement on: parks until this
     /// worker should run, taking or dropping the watcher role on the way.
     /// Returns whether it still holds the role (the caller gives it up).
-    fn park_loop(&self, mut core: Box<Core>) -> (Box<Core>, Option<Notified>, bool) {
+    fn park_loop(
+        &self,
+        mut core: Box<Core>,
+        main: Option<&MainWake>,
+    ) -> (Box<Core>, Option<Notified>, bool) {
         let shared = &self.shared;
         let idle = &shared.idle;
         let mut watching = false;
@@ -388,17 +397,17 @@ impl WorkerContext {
             if shared.is_shutdown() || self.transition_from_parked(&mut core) {
                 return (core, None, watching);
             }
-            if self.main_woken() {
+            if main_woken(main) {
                 // Still listed as parked (a current-thread runtime has no
                 // sibling to watch): leave the idle set and go poll it.
-                core.is_searching = !idle.unpark_worker_by_id(self.index);
+                self.leave_parked(&mut core);
                 return (core, None, watching);
             }
             if !watching {
                 continue;
             }
             if let Some(task) = self.rescue_stuck_lifo(&mut core) {
-                core.is_searching = !idle.unpark_worker_by_id(self.index);
+                self.leave_parked(&mut core);
                 return (core, Some(task), watching);
             }
             if !idle.any_unparked() {
@@ -413,9 +422,15 @@ impl WorkerContext {
         }
     }
 
-    /// True if the current-thread `block_on` future waits to be polled.
-    fn main_woken(&self) -> bool {
-        self.main.as_ref().is_some_and(|main| main.is_woken())
+    /// Leaves the idle set on the way back to work, the one step every way
+    /// out of a park ends with. Still listed as parked, the worker takes
+    /// itself off and is not a searcher; already taken off by a notifier,
+    /// it was counted as searching then (idle.rs), and searches. Returns
+    /// whether it was still listed.
+    fn leave_parked(&self, core: &mut Core) -> bool {
+        let listed = self.shared.idle.unpark_worker_by_id(self.index);
+        core.is_searching = !listed;
+        listed
     }
 
     /// How long to park: until this worker's earliest timer; at most the
@@ -501,9 +516,8 @@ impl WorkerContext {
     fn transition_from_parked(&self, core: &mut Core) -> bool {
         let idle = &self.shared.idle;
         if self.shared.remotes[self.index].lifo.is_occupied() || !core.local.is_empty() {
-            // Work arrived on this thread (a driver wake): not a searcher
-            // unless a notifier already counted us as one.
-            core.is_searching = !idle.unpark_worker_by_id(self.index);
+            // Work arrived on this thread (a driver wake).
+            self.leave_parked(core);
             return true;
         }
         if idle.is_parked(self.index) {
