@@ -18,6 +18,7 @@ mod current_thread;
 mod idle;
 mod lifo;
 mod metrics;
+mod shutdown;
 mod worker;
 
 use std::future::Future;
@@ -28,8 +29,8 @@ use crossbeam_utils::CachePadded;
 #[cfg(not(loom))]
 use crate::runtime::driver::Registration;
 use crate::runtime::driver::{Driver, DriverHandle};
-use crate::loom::deque::{Injector, Steal, Stealer, Worker};
-use crate::loom::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
+use crate::loom::deque::{Injector, Stealer, Worker};
+use crate::loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
 use crate::loom::sync::{Arc, Condvar, Mutex};
 use crate::runtime::context;
 use crate::runtime::task::{self, list::OwnedTasks, JoinHandle, Schedule};
@@ -320,19 +321,13 @@ impl Shared {
     }
 
     /// Pushes to the injector and wakes a parked worker. A push racing
-    /// shutdown may come after the workers drained the injector for the
-    /// last time; then this takes everything back out of the injector (so
-    /// no queue reference is leaked) and returns it for the caller to drop
-    /// (see [`Unqueued`]).
+    /// shutdown hands back what it cannot leave in the injector (shutdown
+    /// rule 4) for the caller to drop (see [`Unqueued`]).
     pub(crate) fn push_remote(&self, task: Notified) -> Unqueued {
         self.injector.push(task);
+        // Its SeqCst fence orders the push before the flag's load.
         self.notify_parked();
-        // notify_parked's SeqCst fence orders the push before this load.
-        if self.is_shutdown() {
-            Unqueued::of(self.take_injector())
-        } else {
-            Unqueued::none()
-        }
+        self.take_back_after_shutdown()
     }
 
     /// Wakes one parked worker if no worker is searching.
@@ -446,139 +441,6 @@ impl Shared {
             || self.remotes.iter().enumerate().any(|(i, r)| i != index && !r.stealer.is_empty())
     }
 
-    pub(crate) fn is_shutdown(&self) -> bool {
-        // Acquire: pairs with the SeqCst store in `close`.
-        self.shutdown.load(Acquire)
-    }
-
-    /// Starts shutdown: no worker polls another task; each worker shuts
-    /// down the owned tasks and drains its queues on its own thread.
-    pub(crate) fn close(&self) {
-        self.shutdown.store(true, SeqCst);
-        fence(SeqCst);
-        for remote in self.remotes.iter() {
-            // From now on a new socket fails to register at once, even if a
-            // worker stuck in a long poll delays `finish_shutdown` (which
-            // fails the sources already registered) past a
-            // `shutdown_timeout`.
-            remote.driver.close_registrations();
-            remote.driver.unpark();
-        }
-    }
-
-    /// `shutdown_timeout` gave up waiting for a core (a worker stuck in a
-    /// long poll): fail every I/O wait and wake every timer now rather than
-    /// when that worker finishes, so a future awaiting a socket or a sleep
-    /// through a `Handle` does not wait on a driver or wheel nobody serves.
-    pub(crate) fn fail_waits_after_timeout(&self) {
-        for remote in self.remotes.iter() {
-            remote.driver.shutdown_io();
-            // Timers too: nobody advances a stuck worker's wheel. Safe while
-            // that worker still runs: the flag is set, and a registration
-            // reads it under the wheel lock that this takes.
-            remote.time.wake_all_at_shutdown();
-        }
-    }
-
-    /// Takes every task reference left in the injector.
-    fn take_injector(&self) -> Vec<Notified> {
-        let mut taken = Vec::new();
-        loop {
-            match self.injector.steal() {
-                Steal::Success(task) => taken.push(task),
-                Steal::Retry => continue,
-                Steal::Empty => return taken,
-            }
-        }
-    }
-
-    /// Drops every task reference left in the injector. Only for callers
-    /// that hold their own `Arc<Shared>` (a worker, the runtime), never
-    /// from inside a task's scheduler handle.
-    pub(crate) fn drain_injector(&self) {
-        drop(self.take_injector());
-    }
-
-    /// Shutdown of one core, on the thread that holds it: cancel every
-    /// owned task (the first core here does it for all; the others find the
-    /// list empty), then drop the queue references the core holds.
-    pub(crate) fn shutdown_core(&self, core: &Core) {
-        context::dropping_tasks(|| self.owned.close_and_shutdown_all(core.index));
-        drop(self.remotes[core.index].lifo.take());
-        while let Some(task) = core.local.pop() {
-            drop(task);
-        }
-    }
-
-    /// A core that no thread will run (its hand-off job was refused or
-    /// cancelled by the pool at shutdown): shut it down here.
-    pub(crate) fn abandon_core(&self, core: Box<Core>) {
-        debug_assert!(self.is_shutdown(), "a core is only abandoned during shutdown");
-        self.shutdown_core(&core);
-        drop(core);
-        self.core_finished();
-    }
-
-    /// A core finished its shutdown (or never ran: its thread failed to
-    /// start). The last one completes the runtime's shutdown.
-    pub(crate) fn core_finished(&self) {
-        let mut running = self.cores_running.lock();
-        *running -= 1;
-        if *running == 0 {
-            self.finish_shutdown();
-        }
-        self.cores_done.notify_all();
-    }
-
-    /// Waits until every core finished or `deadline` passes; true if all did.
-    pub(crate) fn wait_cores_finished(&self, deadline: Option<std::time::Instant>) -> bool {
-        let mut running = self.cores_running.lock();
-        while *running > 0 {
-            match deadline {
-                None => self.cores_done.wait(&mut running),
-                Some(deadline) => {
-                    if wait_until(&self.cores_done, &mut running, deadline) {
-                        return *running == 0;
-                    }
-                }
-            }
-        }
-        true
-    }
-
-    /// After all workers exited: nothing is left behind.
-    pub(crate) fn finish_shutdown(&self) {
-        // Workers that never started (thread spawn failed) still own cores.
-        let (cores, waiters) = {
-            let mut slots = self.cores.lock();
-            // Current-thread `block_on` callers waiting for a core that will
-            // not come back: wake them (they finish without it) and drop
-            // their wakers, which hold an `Arc<Shared>` (a cycle otherwise).
-            // Under the cores lock, no caller registers after this (it reads
-            // the shutdown flag under the same lock).
-            let waiters = std::mem::take(&mut *self.core_waiters.lock());
-            (slots.iter_mut().filter_map(Option::take).collect::<Vec<_>>(), waiters)
-        };
-        for waker in waiters {
-            waker.wake();
-        }
-        if !cores.is_empty() {
-            context::dropping_tasks(|| self.owned.close_and_shutdown_all(0));
-            for core in cores {
-                while let Some(task) = core.local.pop() {
-                    drop(task);
-                }
-            }
-        }
-        for remote in self.remotes.iter() {
-            drop(remote.lifo.take());
-            remote.driver.shutdown_io();
-            remote.time.wake_all_at_shutdown();
-        }
-        self.drain_injector();
-        debug_assert!(self.owned.is_closed_and_empty());
-    }
-
     /// The watcher's park interval: how long a task may sit in the LIFO
     /// slot of a worker stuck in one poll before a sibling takes it.
     pub(crate) const WATCH_INTERVAL: Duration = Duration::from_millis(1);
@@ -595,79 +457,5 @@ impl Schedule for Arc<Shared> {
 
     fn release(&self, task: &task::Task<Self>) -> Option<task::Task<Self>> {
         self.owned.remove(task)
-    }
-}
-
-/// Timed condvar wait; true on timeout.
-#[cfg(not(loom))]
-fn wait_until(
-    condvar: &Condvar,
-    guard: &mut crate::loom::sync::MutexGuard<'_, usize>,
-    deadline: std::time::Instant,
-) -> bool {
-    condvar.wait_until(guard, deadline).timed_out()
-}
-
-/// Loom has no clock: the wait is untimed and never times out.
-#[cfg(loom)]
-fn wait_until(
-    condvar: &Condvar,
-    guard: &mut crate::loom::sync::MutexGuard<'_, usize>,
-    _deadline: std::time::Instant,
-) -> bool {
-    condvar.wait(guard);
-    false
-}
-
-#[cfg(all(test, not(loom)))]
-mod tests {
-    use std::future::pending;
-
-    use super::{Config, Shared};
-    use crate::loom::sync::Arc;
-
-    fn scheduler() -> Arc<Shared> {
-        let config =
-            Config { global_queue_interval: 31, event_interval: 61, current_thread: false };
-        Shared::new(1, config, weft_blocking::Pool::new()).expect("a driver")
-    }
-
-    /// A push that races shutdown takes the injector's references back, but
-    /// must not drop them itself: `Schedule::schedule` runs with `&self`
-    /// borrowed from inside a task cell, and a dropped reference may be
-    /// that cell's last (freeing the cell, and possibly `Shared`, under the
-    /// borrow). Seen here through the `Arc<Shared>` a task cell holds: it
-    /// may only go away when the caller drops what `push_remote` returned.
-    #[test]
-    fn a_push_after_shutdown_hands_the_references_back() {
-        let shared = scheduler();
-        // Off the workers, so the first Notified waits in the injector.
-        let first = Shared::spawn(&shared, pending::<()>(), crate::trace::SpawnMeta::task());
-        shared.close();
-        // Shutdown cancels the queued task at once (it is idle) and drops
-        // the list's reference; its JoinHandle goes too, so the injector's
-        // entry is the cell's last reference.
-        shared.owned.close_and_shutdown_all(0);
-        drop(first);
-        let with_cell = Arc::strong_count(&shared);
-
-        let (task, notified, join) = crate::runtime::task::new_task_with(
-            pending::<()>(),
-            shared.clone(),
-            crate::trace::SpawnMeta::task(),
-        );
-        drop((task, join));
-        let unqueued = shared.push_remote(notified);
-        assert_eq!(
-            Arc::strong_count(&shared),
-            with_cell + 1,
-            "push_remote freed a task cell itself (its Arc<Shared> went away)"
-        );
-        drop(unqueued);
-        assert_eq!(
-            Arc::strong_count(&shared),
-            1,
-            "both cells are freed once the caller drops them"
-        );
     }
 }
