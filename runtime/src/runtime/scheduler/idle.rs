@@ -6,51 +6,41 @@
 //! every transition which changes the unparked count holds, so the count
 //! and the list never disagree.
 //!
-//! Rules (tokio's, which the loom models check):
-//! - At most half the workers search at once ([`Idle::transition_worker_to_searching`]).
-//! - A push that may leave work unseen wakes one parked worker, and only if
-//!   no worker is searching ([`Idle::worker_to_notify`]): a searcher will
-//!   find the work, and one wake per push means no thundering herd.
-//! - The last searcher to stop searching because it found work wakes
-//!   another, so a burst fans out one worker at a time.
-//! - A worker announces itself parked, then re-checks every queue before it
-//!   sleeps (the worker loop does this); together with the SeqCst fence in
-//!   `worker_to_notify` no push can go unseen (store-buffer argument: the
-//!   pusher writes the queue then reads this word, the parker writes this
-//!   word then reads the queue; SeqCst fences on both sides forbid both
-//!   reads seeing the old value).
+//! The rules (Tokio's; the loom models check them):
 //!
-//! A parked worker may also be the *watcher*: while some sibling is
-//! unparked, it parks with a short timeout to rescue what a worker blocked
-//! inside a long poll would hold hostage (a task in its LIFO slot, due
-//! timers in its wheel, events of its driver). While a watcher exists,
-//! LIFO-only pushes and new timers wake nobody (the watcher will look), so
-//! message passing and timers on a busy worker cost no syscalls.
+//! 1. **At most half the workers search at once**
+//!    ([`Idle::transition_worker_to_searching`]), so stealing cannot turn
+//!    every worker into a spinning thief.
+//! 2. **One wake per push, and none while someone searches.** A push that
+//!    siblings could take wakes one parked worker, marking it unparked and
+//!    searching, and only if no worker searches ([`Idle::worker_to_notify`]):
+//!    a searcher will find the work, and one wake per push means no
+//!    thundering herd.
+//! 3. **The last searcher to find work wakes another**
+//!    ([`Idle::transition_worker_from_searching`], and a parker whose
+//!    re-check found work: [`Idle::transition_worker_to_parked`] returns
+//!    whether it was the last searcher), so a burst fans out one worker at
+//!    a time while pushes during the search woke nobody.
+//! 4. **Announce, then re-check, then sleep.** A worker announces itself
+//!    parked, re-checks every queue, and only then sleeps; no push goes
+//!    unseen. Store-buffer argument: the pusher writes the queue, fences
+//!    and reads this word ([`Idle::worker_to_notify`]); the parker writes
+//!    this word, fences and reads the queues
+//!    ([`Idle::transition_worker_to_parked`]); with SeqCst fences on both
+//!    sides, whatever orderings the queues use, not both reads can see the
+//!    old value.
+//! 5. **Leaving the set.** A parked worker that wakes on its own takes
+//!    itself off the list ([`Idle::unpark_worker_by_id`]) and does not
+//!    search; one that a notifier took off was counted searching by it.
+//!    The worker loop does this in one place (`WorkerContext::leave_parked`).
 //!
-//! The invariant: a worker that polls a task while holding something only
-//! a watcher could serve has a watcher, or one on its way. It asks
-//! ([`Idle::worker_to_notify_for_watch`]) before the poll, and the ask
-//! wakes nobody only when the role is held, when nobody is parked, or when
-//! a worker searches: the last searcher either parks, taking the role if
-//! anyone is unparked, or finds work and wakes another (the rule above).
-//! A worker going back to work after parking, on any path, asks before its
-//! next poll if it holds a LIFO task, timers or I/O sources; a watcher
-//! that leaves to run a task hands the role on; a watcher that gives the
-//! role up re-reads the idle state ([`Idle::stop_watching`]). Each of
-//! these has a loom model in `loom-tests/tests/watch.rs`.
+//! A parked worker may also hold the watcher role (the flag here; its
+//! rules are in the `watch` module): [`Idle::worker_to_notify_for_watch`]
+//! and [`Idle::worker_to_notify_for_watch_of`] are rule 2 for what only a
+//! watcher would serve, and wake nobody while the role is held.
 //!
-//! What it costs: a worker that runs what its own park woke, or registers
-//! a timer for the task it polls, puts the ask off until it polls another
-//! task (the worker loop's `DeferredWatch`) and then asks only if it still
-//! holds something. So a task sleeping in a loop on an otherwise idle
-//! runtime wakes no sibling: its worker parks between the timers and fires
-//! them itself. Timers on a worker that keeps running other tasks, or that
-//! holds other timers or sources, do wake a parked worker to watch (one,
-//! which keeps the role while anyone is unparked). A timer registered off
-//! the workers unparks its wheel's owner, and wakes a watcher only if that
-//! owner is not parked; so does an I/O source registered off the workers
-//! (`Shared::source_added`). (The deferral leaves one gap, documented on
-//! `DeferredWatch`: what the poll that blocks registered itself.)
+//! Checked by the loom models in `loom-tests/tests/queues.rs`,
+//! `scheduler.rs` and `watch.rs`.
 
 use crate::loom::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering::SeqCst};
 use crate::loom::sync::Mutex;

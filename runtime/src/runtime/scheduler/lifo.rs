@@ -1,11 +1,12 @@
 //! The LIFO slot: the task most recently woken by the running task, run
 //! next for message-passing locality.
 //!
-//! Unlike tokio's, the slot is stealable: a sibling (the watcher) may take
-//! the task when the owner has been stuck inside one poll, so a blocked
-//! worker cannot hold it hostage. The slot is one `AtomicPtr`; the owner's
-//! put and take are single swaps on a line that thieves only touch while
-//! they are idle, after seeing the owner's tick stand still.
+//! Unlike Tokio's, the slot can be taken by a sibling, but only by the
+//! watcher, and only from an owner stuck inside one poll (see the `watch`
+//! module's rules), so a blocked worker cannot hold the task hostage.
+//! Ordinary stealers never touch it. The slot is one `AtomicPtr`; the
+//! owner's put and take are single swaps on a line that the watcher reads
+//! only while it is parked.
 
 use std::ptr::{self, NonNull};
 

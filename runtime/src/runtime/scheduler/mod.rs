@@ -19,10 +19,10 @@ mod idle;
 mod lifo;
 mod metrics;
 mod shutdown;
+mod watch;
 mod worker;
 
 use std::future::Future;
-use std::time::Duration;
 
 use crossbeam_utils::CachePadded;
 
@@ -41,7 +41,8 @@ pub(crate) use current_thread::block_on as block_on_current_thread;
 pub(crate) use idle::Idle;
 pub(crate) use lifo::LifoSlot;
 pub(crate) use metrics::WorkerMetrics;
-pub(crate) use worker::{run_core, run_worker, DeferredWatch, WorkerContext};
+pub(crate) use watch::DeferredWatch;
+pub(crate) use worker::{run_core, run_worker, WorkerContext};
 
 /// A task of this scheduler, as queued.
 pub(crate) type Notified = task::Notified<Arc<Shared>>;
@@ -338,20 +339,6 @@ impl Shared {
         }
     }
 
-    /// Something only a watcher would rescue if this worker got stuck (a
-    /// LIFO-only push, a timer on a busy worker): wake a parked worker to
-    /// become the watcher unless one exists (see idle.rs).
-    pub(crate) fn notify_for_watch(&self) {
-        if let Some(index) = self.idle.worker_to_notify_for_watch() {
-            self.wake_watcher(index);
-        }
-    }
-
-    fn wake_watcher(&self, index: usize) {
-        trace::wake_worker_for_watch(index);
-        self.remotes[index].driver.unpark();
-    }
-
     /// The index of the worker running on this thread, if it belongs to
     /// this runtime and still holds its core (not after `block_in_place`
     /// gave the core to another thread).
@@ -377,24 +364,6 @@ impl Shared {
             .unwrap_or_else(|| self.timer_rr.fetch_add(1, Relaxed) % self.num_workers())
     }
 
-    /// `worker`'s earliest deadline moved earlier: make sure someone looks
-    /// in time. On the owner's own thread, a watcher once the owner polls
-    /// another task (put off, see `DeferredWatch`). From another thread,
-    /// the owner, which may be parked with a later timeout; and a watcher
-    /// in case the owner is stuck, unless it is parked: a parked owner
-    /// fires the timer itself, and if it goes back to work instead it asks
-    /// for a watcher before its next poll (the worker's `park`). That ask
-    /// sees this timer: it reads the wheel after leaving the idle list,
-    /// and the ask here read the list, under its lock, after the timer was
-    /// published.
-    pub(crate) fn timer_lowered(&self, worker: usize) {
-        if worker::defer_own_watch(self, worker) {
-            return;
-        }
-        self.remotes[worker].driver.unpark();
-        self.watch_unless_parked(worker);
-    }
-
     /// Registers an I/O source with the driver of the worker it belongs to
     /// (this thread's worker; off the workers, one picked round robin).
     #[cfg(not(loom))]
@@ -411,39 +380,11 @@ impl Shared {
         Ok(registration)
     }
 
-    /// An I/O source was registered with `worker`'s driver: as for a timer
-    /// (see [`Shared::timer_lowered`]), on the worker's own thread the ask
-    /// for a watcher is put off to its next poll; from anywhere else a
-    /// watcher is asked for unless the owner is parked (a parked owner
-    /// waits in its own poll, which delivers the source's events; if it
-    /// goes back to work, its ask before the next poll sees the source: the
-    /// count was raised under the sources lock before the ask here took the
-    /// idle list's lock, which the owner takes to leave the list).
-    #[cfg(not(loom))]
-    fn source_added(&self, worker: usize) {
-        if worker::defer_own_watch(self, worker) {
-            return;
-        }
-        self.watch_unless_parked(worker);
-    }
-
-    /// Asks for a watcher unless `worker` is parked (see
-    /// [`Idle::worker_to_notify_for_watch_of`]).
-    fn watch_unless_parked(&self, worker: usize) {
-        if let Some(index) = self.idle.worker_to_notify_for_watch_of(worker) {
-            self.wake_watcher(index);
-        }
-    }
-
     /// True if a sibling of `index` could steal something right now.
     pub(crate) fn has_stealable_work(&self, index: usize) -> bool {
         !self.injector.is_empty()
             || self.remotes.iter().enumerate().any(|(i, r)| i != index && !r.stealer.is_empty())
     }
-
-    /// The watcher's park interval: how long a task may sit in the LIFO
-    /// slot of a worker stuck in one poll before a sibling takes it.
-    pub(crate) const WATCH_INTERVAL: Duration = Duration::from_millis(1);
 }
 
 impl Schedule for Arc<Shared> {

@@ -22,69 +22,6 @@ use crate::trace;
 /// back of the deque, so two tasks waking each other cannot starve the rest.
 const MAX_LIFO_POLLS: usize = 3;
 
-/// A watch notification a worker put off (see `Shared::notify_for_watch`).
-///
-/// A worker that runs what its own park woke, registers a timer for the
-/// task it polls, or goes back to work after parking need not wake a
-/// sibling to watch it right away: if it parks next it serves its timers
-/// itself, and the task it polls next is the one it woke. It settles the
-/// request before it polls any task (`WorkerContext::settle_watch`), the
-/// point where it may get stuck while holding something only a watcher
-/// could serve; parking drops it. Without this, a task sleeping in a loop
-/// on an otherwise idle runtime woke a parked sibling for every timer.
-///
-/// Accepted gap: a timer registered (or an I/O source added) by the very
-/// poll that then blocks the worker. If a watcher exists anyway (another
-/// worker is busy) or the task puts something in the LIFO slot (that
-/// notifies at once), the timer is served; otherwise it fires only when
-/// the poll returns. That costs nothing when the timer's waker is the
-/// blocked task's own, the usual case, since that task cannot run before
-/// its poll returns. It delays others when the waker wakes someone else:
-/// a shared future (`futures::future::Shared`) whose other waiters run
-/// elsewhere, a combinator that stores another task's waker, or a `Sleep`
-/// polled once and then handed to a plain thread or to a task that is
-/// already running elsewhere. Blocking inside a poll is outside the
-/// contract (`block_in_place` is for that); the watcher limits the damage
-/// for what a worker held before the poll began.
-#[derive(Debug, Default)]
-pub(crate) struct DeferredWatch {
-    /// The worker's core is in the thread context only to receive the
-    /// wake-ups of its own park or driver poll.
-    dispatching: bool,
-    /// A notification was put off.
-    wanted: bool,
-}
-
-impl DeferredWatch {
-    /// A LIFO-only push on this core: true if its watch notification is put
-    /// off (the worker is dispatching its own wake-ups and runs the task
-    /// itself next); false if the caller must notify now (a task pushed it
-    /// and may keep this worker stuck with the pushed task behind it).
-    pub(crate) fn defer_lifo_push(&mut self) -> bool {
-        self.wanted |= self.dispatching;
-        self.dispatching
-    }
-}
-
-/// `worker` got something only a watcher could serve if it got stuck (its
-/// earliest timer moved earlier, or an I/O source was registered with its
-/// driver) on this thread. If this thread runs `worker` (holding its core),
-/// puts the watch notification off (see [`DeferredWatch`]) and returns true.
-pub(crate) fn defer_own_watch(shared: &Shared, worker: usize) -> bool {
-    context::with_worker(|cx| match cx {
-        Some(cx) if std::ptr::eq(Arc::as_ptr(&cx.shared), shared) && cx.index == worker => {
-            match cx.core.try_borrow_mut().as_deref_mut() {
-                Ok(Some(core)) => {
-                    core.watch.wanted = true;
-                    true
-                }
-                _ => false,
-            }
-        }
-        _ => false,
-    })
-}
-
 /// A worker thread's context, reachable through the thread-local so that
 /// wakes on this thread are scheduled locally.
 pub(crate) struct WorkerContext {
@@ -138,7 +75,7 @@ impl WorkerContext {
     }
 
     fn metrics(&self) -> &WorkerMetrics {
-        &self.shared.remotes[self.index].metrics
+        self.shared.worker_metrics(self.index)
     }
 
     /// The loop. Returns the core at shutdown, `None` if a task gave the
@@ -297,24 +234,6 @@ impl WorkerContext {
         self.core.borrow_mut().take()
     }
 
-    /// Before polling a task, which may keep this worker stuck: sends the
-    /// watch notification it put off, if it holds something only a watcher
-    /// could serve meanwhile (a task in its LIFO slot, timers, I/O sources).
-    /// Nothing in the wheel or driver yet: a timer or source the poll adds
-    /// is the accepted gap of [`DeferredWatch`].
-    fn settle_watch(&self, core: &mut Core) {
-        if !std::mem::take(&mut core.watch.wanted) {
-            return;
-        }
-        let me = &self.shared.remotes[self.index];
-        if me.lifo.is_occupied()
-            || me.time.next_deadline() != NO_DEADLINE
-            || me.driver.has_sources()
-        {
-            self.shared.notify_for_watch();
-        }
-    }
-
     /// Parks until there may be work. Returns a task when, as the watcher,
     /// it rescued one from the LIFO slot of a worker stuck in a long poll.
     fn park(&self, mut core: Box<Core>, main: Option<&MainWake>) -> (Box<Core>, Option<Notified>) {
@@ -328,7 +247,7 @@ impl WorkerContext {
         }
         // A parked worker serves its own timers and driver, and its LIFO
         // slot is empty: nothing for a watcher.
-        core.watch.wanted = false;
+        core.watch.drop_on_park();
         let was_searching = std::mem::replace(&mut core.is_searching, false);
         let last_searcher = idle.transition_worker_to_parked(self.index, was_searching);
 
@@ -366,7 +285,7 @@ impl WorkerContext {
         // serve (`settle_watch`). Its timers and sources wait in its own
         // wheel and driver, which no parked sibling looks at unless it
         // watches.
-        core.watch.wanted = true;
+        core.watch.want();
         (core, rescued)
     }
 
@@ -468,7 +387,7 @@ impl WorkerContext {
     ) -> Box<Core> {
         let mut driver = core.driver.take().expect("the core owns its driver");
         let mut wakers = std::mem::take(&mut core.timer_wakers);
-        core.watch.dispatching = true;
+        core.watch.set_dispatching(true);
         *self.core.borrow_mut() = Some(core);
 
         driver.park(timeout);
@@ -506,7 +425,7 @@ impl WorkerContext {
 
         let mut core =
             self.core.borrow_mut().take().expect("the worker core is back after parking");
-        core.watch.dispatching = false;
+        core.watch.set_dispatching(false);
         core.driver = Some(driver);
         core.timer_wakers = wakers;
         core
@@ -526,33 +445,5 @@ impl WorkerContext {
         // A notifier unlisted us and counted us as searching.
         core.is_searching = true;
         true
-    }
-
-    /// The watcher's look: a sibling whose LIFO slot is occupied, whose
-    /// poll count has not moved since the last look, and which has not
-    /// advanced its timer wheel for over a tick is stuck in one poll; take
-    /// its LIFO task. (The last test spares most siblings just woken from
-    /// a long park with a task in their slot; not all: I/O wake-ups are
-    /// delivered before the waking worker records its wheel's advance, so
-    /// in that short window it can still look stuck and lose the task to
-    /// the watcher, which is harmless: the task just runs on the watcher.)
-    fn rescue_stuck_lifo(&self, core: &mut Core) -> Option<Notified> {
-        let now = self.shared.clock.now_tick();
-        for (i, remote) in self.shared.remotes.iter().enumerate() {
-            if i == self.index {
-                continue;
-            }
-            let polls = WorkerMetrics::read(&remote.metrics.polls);
-            let stuck = polls == core.seen_polls[i] && remote.time.owner_stuck(now);
-            core.seen_polls[i] = polls;
-            if stuck && remote.lifo.is_occupied() {
-                if let Some(task) = remote.lifo.take() {
-                    trace::lifo_rescue(self.index, i);
-                    WorkerMetrics::bump(&self.metrics().steals, 1);
-                    return Some(task);
-                }
-            }
-        }
-        None
     }
 }
