@@ -8,18 +8,42 @@
 //! protocol above it, and the slab of sources with its shutdown protocol
 //! (`sources`), are the same code in both.
 //!
-//! Park protocol: a three-state word (EMPTY, PARKED, NOTIFIED). `unpark`
-//! swaps in NOTIFIED and only makes the wake-up syscall if the owner was
-//! PARKED, so waking a busy worker costs one atomic swap. `park` consumes a
-//! pending NOTIFIED without sleeping; otherwise it moves to PARKED and
-//! sleeps until woken or the timeout passes.
+//! The hand-off rules: who may poll a driver, and how a wake-up is never
+//! lost between them.
 //!
-//! Serving a stale driver: the poll sits behind a mutex, so an idle sibling
-//! can poll the driver of a worker stuck in a long task poll (zero timeout,
-//! `try_lock`: never two polls at once). Such a poll may swallow the owner's
-//! wake-up event; so the owner, once it holds the poll lock, re-checks the
-//! state word before sleeping, and an unpark that comes later finds the
-//! owner inside the poll and wakes it.
+//! 1. **A three-state word** (EMPTY, PARKED, NOTIFIED) says whether the
+//!    owner sleeps. [`DriverHandle::unpark`] swaps in NOTIFIED and makes
+//!    the wake-up syscall only if the owner was PARKED, so waking a busy
+//!    worker costs one atomic swap.
+//! 2. **Park consumes a pending unpark without sleeping.** [`Driver::park`]
+//!    moves NOTIFIED to EMPTY and returns; otherwise it moves EMPTY to
+//!    PARKED and sleeps until woken or the timeout passes, then stores
+//!    EMPTY. A park with a zero timeout (the poll between tasks) leaves a
+//!    pending unpark for the next real park.
+//! 3. **One poll at a time.** The OS poll sits behind a lock: the owner
+//!    holds it to sleep, an idle sibling serving a stale driver
+//!    ([`Driver::serve`], for a worker stuck in a long task poll) only
+//!    `try_lock`s it and polls with a zero timeout, so two threads never
+//!    poll one driver at once and a sibling never waits for an owner.
+//! 4. **A served poll may swallow the owner's wake-up event**; so the
+//!    owner, once it holds the poll lock, re-checks the state word and
+//!    sleeps only if it is not NOTIFIED, and an unpark that comes later
+//!    finds the owner inside the poll (PARKED) and wakes it.
+//! 5. **Events go to whoever polled.** Readiness is delivered to the
+//!    sources' wakers on the polling thread (the owner's or a sibling's).
+//!    Each dispatch round stamps a tick on the readiness it sets, and a
+//!    task clears readiness only if the tick it observed is still there
+//!    (`scheduled_io`), so an event a sibling delivered meanwhile is never
+//!    cleared unseen.
+//! 6. **Shutdown closes registrations first** ([`DriverHandle::close_registrations`],
+//!    shutdown rule 1), then fails every wait ([`DriverHandle::shutdown_io`],
+//!    shutdown rules 5 and 6); both under the sources lock, so a
+//!    registration either lands before and is swept, or fails.
+//!
+//! SeqCst throughout: parking is off the hot path (a worker gets here
+//! with nothing to do, or every `event_interval` ticks). Checked by the
+//! loom models in `loom-tests/tests/driver.rs` (the condvar stands in for
+//! mio under loom; the state word and the sources are the same code).
 
 #[cfg(not(loom))]
 mod io;
