@@ -183,7 +183,7 @@ impl Shared {
     }
 
     /// Asks for a watcher unless `worker` is parked (see
-    /// [`Idle::worker_to_notify_for_watch_of`]).
+    /// [`Idle::worker_to_notify_for_watch_of`](super::Idle::worker_to_notify_for_watch_of)).
     fn watch_unless_parked(&self, worker: usize) {
         if let Some(index) = self.idle.worker_to_notify_for_watch_of(worker) {
             self.wake_watcher(index);

@@ -363,7 +363,7 @@ impl WorkerContext {
     /// and a watcher that leaves hands the role on. So an owner's
     /// timers wake no sibling while the owner parks between them, and
     /// when it is stuck only the watcher acts. (Except for what the stuck
-    /// poll itself registered: see [`DeferredWatch`].)
+    /// poll itself registered: see [`DeferredWatch`](super::DeferredWatch).)
     fn park_timeout(&self, watching: bool) -> Option<Duration> {
         let shared = &self.shared;
         let own = shared.remotes[self.index].time.next_deadline();
