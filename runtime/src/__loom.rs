@@ -11,7 +11,9 @@ use std::future::Future;
 
 use crate::loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use crate::loom::sync::{Arc, Mutex};
-use crate::runtime::task::{self, list::OwnedTasks, JoinHandle, Notified, Schedule, Task, Unqueued};
+use crate::runtime::task::{
+    self, list::OwnedTasks, JoinHandle, Notified, Schedule, Task, Unqueued,
+};
 
 use crate::runtime::scheduler::Idle;
 

@@ -34,7 +34,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV
 /// ```
 pub trait ToSocketAddrs: sealed::ToSocketAddrsPriv {}
 
-pub(crate) mod sealed {
+mod sealed {
     use std::net::SocketAddr;
 
     /// The addresses a [`super::ToSocketAddrs`] value stands for: known at
@@ -62,12 +62,12 @@ use sealed::{Addrs, ToSocketAddrsPriv};
 
 /// Resolves `addr` into its socket addresses (host names on the blocking
 /// pool, or inline when called outside a runtime).
-pub(crate) async fn resolve(addr: &(impl ToSocketAddrs + ?Sized)) -> io::Result<Vec<SocketAddr>> {
+pub(super) async fn resolve(addr: &(impl ToSocketAddrs + ?Sized)) -> io::Result<Vec<SocketAddr>> {
     resolve_addrs(addr.to_addrs()).await
 }
 
 /// Resolves `addr` and returns its first address (for `send_to`).
-pub(crate) async fn resolve_first(addr: &(impl ToSocketAddrs + ?Sized)) -> io::Result<SocketAddr> {
+pub(super) async fn resolve_first(addr: &(impl ToSocketAddrs + ?Sized)) -> io::Result<SocketAddr> {
     match addr.to_addrs() {
         Addrs::One(addr) => Ok(addr),
         addrs => resolve_addrs(addrs).await?.into_iter().next().ok_or_else(no_addresses),
@@ -92,7 +92,7 @@ async fn resolve_addrs(addrs: Addrs) -> io::Result<Vec<SocketAddr>> {
 
 /// Runs `f` on each address in turn until one succeeds, like the standard
 /// library's `bind`/`connect`: the last error if all fail.
-pub(crate) fn each_addr<T>(
+pub(super) fn each_addr<T>(
     addrs: Vec<SocketAddr>,
     mut f: impl FnMut(SocketAddr) -> io::Result<T>,
 ) -> io::Result<T> {
@@ -107,7 +107,7 @@ pub(crate) fn each_addr<T>(
 }
 
 /// The error for an input that resolved to no address (std's wording).
-pub(crate) fn no_addresses() -> io::Error {
+pub(super) fn no_addresses() -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, "could not resolve to any addresses")
 }
 

@@ -31,7 +31,7 @@ mod udp;
 pub mod unix;
 
 pub use addr::ToSocketAddrs;
-pub(crate) use poll_evented::PollEvented;
+pub(super) use poll_evented::PollEvented;
 pub use tcp::{TcpListener, TcpStream};
 pub use udp::UdpSocket;
 #[cfg(unix)]

@@ -6,8 +6,8 @@ use std::task::{Context, Poll};
 
 use mio::event::Source;
 
-use crate::runtime::driver::scheduled_io::Direction;
 use crate::runtime::context;
+use crate::runtime::driver::scheduled_io::Direction;
 use crate::runtime::driver::Registration;
 
 const NO_RUNTIME: &str = "there is no weft runtime on this thread: sockets must be created \
@@ -24,7 +24,7 @@ pub struct PollEvented<E: Source> {
 
 impl<E: Source> PollEvented<E> {
     /// Registers `io` for both directions with the current worker's driver.
-    pub(crate) fn new(io: E) -> io::Result<Self> {
+    pub(super) fn new(io: E) -> io::Result<Self> {
         Self::new_with_interest(io, mio::Interest::READABLE | mio::Interest::WRITABLE)
     }
 
@@ -36,12 +36,12 @@ impl<E: Source> PollEvented<E> {
     }
 
     /// The source.
-    pub(crate) fn io(&self) -> &E {
+    pub(super) fn io(&self) -> &E {
         self.io.as_ref().expect("the source is present until into_inner")
     }
 
     /// Deregisters and returns the source (for `into_std`).
-    pub(crate) fn into_inner(mut self) -> io::Result<E> {
+    pub(super) fn into_inner(mut self) -> io::Result<E> {
         let mut io = self.io.take().expect("the source is present until into_inner");
         self.registration.deregister(&mut io)?;
         Ok(io)
@@ -61,7 +61,7 @@ impl<E: Source> PollEvented<E> {
 
     /// [`PollEvented::poll_io`] for stream reads and writes of `requested`
     /// bytes (see `Registration::poll_stream_io`).
-    pub(crate) fn poll_stream_io(
+    pub(super) fn poll_stream_io(
         &self,
         cx: &mut Context<'_>,
         direction: Direction,
@@ -73,7 +73,7 @@ impl<E: Source> PollEvented<E> {
     }
 
     /// Runs `op` now if the source looks ready, else `WouldBlock`.
-    pub(crate) fn try_io<R>(
+    pub(super) fn try_io<R>(
         &self,
         direction: Direction,
         op: impl FnOnce(&E) -> io::Result<R>,
@@ -83,7 +83,7 @@ impl<E: Source> PollEvented<E> {
     }
 
     /// Waits until the source is ready in `direction`.
-    pub(crate) fn poll_ready(
+    pub(super) fn poll_ready(
         &self,
         cx: &mut Context<'_>,
         direction: Direction,
@@ -92,7 +92,7 @@ impl<E: Source> PollEvented<E> {
     }
 
     /// Waits until the source is ready in `direction`.
-    pub(crate) async fn ready(&self, direction: Direction) -> io::Result<()> {
+    pub(super) async fn ready(&self, direction: Direction) -> io::Result<()> {
         self.registration.ready(direction).await
     }
 }

@@ -45,13 +45,13 @@ pub struct ReadHalf<'a, S>(&'a S);
 #[derive(Debug)]
 pub struct WriteHalf<'a, S>(&'a S);
 
-pub(crate) fn split<S>(stream: &mut S) -> (ReadHalf<'_, S>, WriteHalf<'_, S>) {
+pub(super) fn split<S>(stream: &mut S) -> (ReadHalf<'_, S>, WriteHalf<'_, S>) {
     (ReadHalf(stream), WriteHalf(stream))
 }
 
 impl<'a, S: SplitStream> ReadHalf<'a, S> {
     /// The stream this half reads from.
-    pub(crate) fn stream(&self) -> &'a S {
+    pub(super) fn stream(&self) -> &'a S {
         self.0
     }
 

@@ -36,9 +36,9 @@ pub struct OwnedWriteHalf<S: SplitStream> {
 }
 
 /// What a `ReuniteError` says.
-pub(crate) const REUNITE_ERROR: &str = "tried to reunite halves that are not from the same socket";
+pub(super) const REUNITE_ERROR: &str = "tried to reunite halves that are not from the same socket";
 
-pub(crate) fn split_owned<S: SplitStream>(stream: S) -> (OwnedReadHalf<S>, OwnedWriteHalf<S>) {
+pub(super) fn split_owned<S: SplitStream>(stream: S) -> (OwnedReadHalf<S>, OwnedWriteHalf<S>) {
     let inner = Arc::new(stream);
     (OwnedReadHalf { inner: inner.clone() }, OwnedWriteHalf { inner, shutdown_on_drop: true })
 }
@@ -58,7 +58,7 @@ fn reunite<S: SplitStream>(
 
 impl<S: SplitStream> OwnedReadHalf<S> {
     /// The stream this half reads from.
-    pub(crate) fn stream(&self) -> &S {
+    pub(super) fn stream(&self) -> &S {
         &self.inner
     }
 

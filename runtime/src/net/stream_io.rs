@@ -7,8 +7,8 @@ use std::task::{Context, Poll};
 
 use mio::event::Source;
 
-use crate::runtime::driver::scheduled_io::Direction;
 use crate::net::PollEvented;
+use crate::runtime::driver::scheduled_io::Direction;
 
 /// A mio stream socket: readable and writable through a shared reference
 /// (as mio's streams are), with addresses and `shutdown(2)`.
@@ -76,37 +76,37 @@ impl StreamSource for mio::net::UnixStream {
 
 impl<E: StreamSource> PollEvented<E> {
     /// Waits until the stream may be readable (a false alarm is possible).
-    pub(crate) async fn readable(&self) -> io::Result<()> {
+    pub(super) async fn readable(&self) -> io::Result<()> {
         self.ready(Direction::Read).await
     }
 
     /// Waits until the stream may be writable (a false alarm is possible).
-    pub(crate) async fn writable(&self) -> io::Result<()> {
+    pub(super) async fn writable(&self) -> io::Result<()> {
         self.ready(Direction::Write).await
     }
 
     /// Reads what is available now, or `WouldBlock`.
-    pub(crate) fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+    pub(super) fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.try_io(Direction::Read, |io| io.rw().read(buf))
     }
 
     /// Like [`try_read`](Self::try_read), into several buffers.
-    pub(crate) fn try_read_vectored(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+    pub(super) fn try_read_vectored(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
         self.try_io(Direction::Read, |io| io.rw().read_vectored(bufs))
     }
 
     /// Writes what fits now, or `WouldBlock`.
-    pub(crate) fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+    pub(super) fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
         self.try_io(Direction::Write, |io| io.rw().write(buf))
     }
 
     /// Like [`try_write`](Self::try_write), from several buffers.
-    pub(crate) fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+    pub(super) fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         self.try_io(Direction::Write, |io| io.rw().write_vectored(bufs))
     }
 
     /// `AsyncRead::poll_read`.
-    pub(crate) fn poll_read(
+    pub(super) fn poll_read(
         &self,
         cx: &mut Context<'_>,
         buf: &mut [u8],
@@ -116,7 +116,7 @@ impl<E: StreamSource> PollEvented<E> {
     }
 
     /// `AsyncRead::poll_read_vectored`.
-    pub(crate) fn poll_read_vectored(
+    pub(super) fn poll_read_vectored(
         &self,
         cx: &mut Context<'_>,
         bufs: &mut [IoSliceMut<'_>],
@@ -126,12 +126,12 @@ impl<E: StreamSource> PollEvented<E> {
     }
 
     /// `AsyncWrite::poll_write`.
-    pub(crate) fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    pub(super) fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         self.poll_stream_io(cx, Direction::Write, buf.len(), |io| io.rw().write(buf))
     }
 
     /// `AsyncWrite::poll_write_vectored`.
-    pub(crate) fn poll_write_vectored(
+    pub(super) fn poll_write_vectored(
         &self,
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
@@ -143,22 +143,22 @@ impl<E: StreamSource> PollEvented<E> {
     /// `AsyncWrite::poll_close`: shuts down the write side at once, so the
     /// peer reads end-of-file. (`poll_flush` has nothing to do: writes go
     /// straight to the socket.)
-    pub(crate) fn poll_close(&self) -> Poll<io::Result<()>> {
+    pub(super) fn poll_close(&self) -> Poll<io::Result<()>> {
         Poll::Ready(self.shutdown(Shutdown::Write))
     }
 
     /// Shuts down the read side, the write side, or both.
-    pub(crate) fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+    pub(super) fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         self.io().shutdown(how)
     }
 
     /// The address of the other end.
-    pub(crate) fn peer_addr(&self) -> io::Result<E::Addr> {
+    pub(super) fn peer_addr(&self) -> io::Result<E::Addr> {
         self.io().peer_addr()
     }
 
     /// The address of this end.
-    pub(crate) fn local_addr(&self) -> io::Result<E::Addr> {
+    pub(super) fn local_addr(&self) -> io::Result<E::Addr> {
         self.io().local_addr()
     }
 }

@@ -5,9 +5,9 @@ use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::task::{Context, Poll};
 
-use crate::runtime::driver::scheduled_io::Direction;
 use crate::net::addr::{each_addr, resolve, resolve_first, ToSocketAddrs};
 use crate::net::PollEvented;
+use crate::runtime::driver::scheduled_io::Direction;
 
 /// A UDP socket.
 ///

@@ -30,7 +30,7 @@ impl<F: FnOnce() -> R, R> Future for BlockingTask<F> {
 
 /// The scheduler of blocking tasks: the pool. A blocking task is queued
 /// once, when spawned, and completes in its only poll.
-pub(crate) struct BlockingSchedule;
+struct BlockingSchedule;
 
 impl Schedule for BlockingSchedule {
     fn schedule(&self, _task: Notified<Self>) -> Unqueued<Self> {
@@ -94,7 +94,7 @@ where
 /// Spawns `f` on the runtime's blocking pool. With the `tracing` feature,
 /// the task's span records the call site (through `#[track_caller]`).
 #[cfg_attr(feature = "tracing", track_caller)]
-pub(crate) fn spawn_blocking<F, R>(shared: &Arc<Shared>, f: F) -> JoinHandle<R>
+pub(super) fn spawn_blocking<F, R>(shared: &Arc<Shared>, f: F) -> JoinHandle<R>
 where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,

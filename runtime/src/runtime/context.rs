@@ -27,12 +27,12 @@ thread_local_const! {
 }
 
 /// Restores the previously entered runtime on drop.
-pub(crate) struct EnterGuard {
+pub(super) struct EnterGuard {
     prev: Option<Arc<Shared>>,
 }
 
 /// Makes `shared` the current runtime until the guard drops.
-pub(crate) fn enter(shared: Arc<Shared>) -> EnterGuard {
+pub(super) fn enter(shared: Arc<Shared>) -> EnterGuard {
     let prev = CONTEXT.with(|cx| cx.current.replace(Some(shared)));
     EnterGuard { prev }
 }
@@ -51,7 +51,7 @@ pub(crate) fn with_current<R>(f: impl FnOnce(&Arc<Shared>) -> R) -> Option<R> {
 }
 
 /// Runs `f` with this thread registered as worker `worker`.
-pub(crate) fn set_worker<R>(worker: &WorkerContext, f: impl FnOnce() -> R) -> R {
+pub(super) fn set_worker<R>(worker: &WorkerContext, f: impl FnOnce() -> R) -> R {
     struct Reset(*const WorkerContext);
     impl Drop for Reset {
         fn drop(&mut self) {
@@ -65,7 +65,7 @@ pub(crate) fn set_worker<R>(worker: &WorkerContext, f: impl FnOnce() -> R) -> R 
 }
 
 /// Runs `f` with the worker running on this thread, if any.
-pub(crate) fn with_worker<R>(f: impl FnOnce(Option<&WorkerContext>) -> R) -> R {
+pub(super) fn with_worker<R>(f: impl FnOnce(Option<&WorkerContext>) -> R) -> R {
     let worker = CONTEXT.try_with(|cx| cx.worker.get()).unwrap_or(ptr::null());
     // SAFETY: the pointer is set only for the extent of `set_worker`, whose
     // caller keeps the WorkerContext alive on its stack for that extent,
@@ -75,7 +75,7 @@ pub(crate) fn with_worker<R>(f: impl FnOnce(Option<&WorkerContext>) -> R) -> R {
 
 /// Runs `f`, which drops tasks' futures at shutdown, with this thread
 /// marked as doing so (see [`is_dropping_tasks`]).
-pub(crate) fn dropping_tasks<R>(f: impl FnOnce() -> R) -> R {
+pub(super) fn dropping_tasks<R>(f: impl FnOnce() -> R) -> R {
     struct Reset(bool);
     impl Drop for Reset {
         fn drop(&mut self) {
@@ -91,19 +91,19 @@ pub(crate) fn dropping_tasks<R>(f: impl FnOnce() -> R) -> R {
 /// True while this thread drops tasks' futures at shutdown: a `block_on`
 /// from a future's `Drop` then would wait for tasks that are being
 /// dropped, or for a runtime that no longer runs anything.
-pub(crate) fn is_dropping_tasks() -> bool {
+pub(super) fn is_dropping_tasks() -> bool {
     CONTEXT.try_with(|cx| cx.dropping_tasks.get()).unwrap_or(false)
 }
 
 /// True on a thread that is currently a weft worker (even one whose core
 /// `block_in_place` handed away).
-pub(crate) fn is_worker_thread() -> bool {
+pub(super) fn is_worker_thread() -> bool {
     with_worker(|w| w.is_some())
 }
 
 /// True on a worker thread that holds its core: blocking here would stall
 /// the worker's tasks. False inside `block_in_place`, where the core has
 /// moved to another thread and blocking is the point.
-pub(crate) fn holds_worker_core() -> bool {
+pub(super) fn holds_worker_core() -> bool {
     with_worker(|w| w.is_some_and(|w| w.core.try_borrow().map_or(true, |core| core.is_some())))
 }

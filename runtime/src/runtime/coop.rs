@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 use crate::loom::thread_local_const;
 
 /// Operations one task poll may perform before resources make it yield.
-pub(crate) const BUDGET: u8 = 128;
+const BUDGET: u8 = 128;
 
 thread_local_const! {
     /// `None`: unconstrained (outside a task poll).
@@ -19,7 +19,7 @@ thread_local_const! {
 
 /// Runs `f` (one poll) with a fresh budget, restoring the previous budget
 /// afterwards even if `f` panics.
-pub(crate) fn with_budget<R>(f: impl FnOnce() -> R) -> R {
+pub(super) fn with_budget<R>(f: impl FnOnce() -> R) -> R {
     struct Reset(Option<u8>);
     impl Drop for Reset {
         fn drop(&mut self) {
@@ -34,7 +34,7 @@ pub(crate) fn with_budget<R>(f: impl FnOnce() -> R) -> R {
 
 /// The budget left to the current poll, `None` when unconstrained.
 #[cfg(all(test, not(loom)))]
-pub(crate) fn remaining() -> Option<u8> {
+fn remaining() -> Option<u8> {
     CURRENT.with(Cell::get)
 }
 

@@ -1,16 +1,16 @@
 //! The runtime: [`Runtime`], [`Builder`], [`Handle`], [`RuntimeMetrics`].
 
-pub(crate) mod blocking;
+pub(super) mod blocking;
 mod builder;
-pub(crate) mod context;
-pub(crate) mod coop;
-pub(crate) mod driver;
+pub(super) mod context;
+pub(super) mod coop;
+pub(super) mod driver;
 mod handle;
 mod metrics;
-pub(crate) mod park;
-pub(crate) mod scheduler;
-pub(crate) mod task;
-pub(crate) mod time;
+mod park;
+pub(super) mod scheduler;
+pub(super) mod task;
+pub(super) mod time;
 
 use std::fmt;
 use std::future::Future;
@@ -219,11 +219,8 @@ impl Drop for Runtime {
 
 impl fmt::Debug for Runtime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let flavor = if self.handle.shared.is_current_thread() {
-            "current_thread"
-        } else {
-            "multi_thread"
-        };
+        let flavor =
+            if self.handle.shared.is_current_thread() { "current_thread" } else { "multi_thread" };
         f.debug_struct("Runtime")
             .field("flavor", &flavor)
             .field("workers", &self.handle.shared.num_workers())

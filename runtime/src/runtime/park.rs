@@ -6,22 +6,22 @@ use std::pin::pin;
 use std::sync::Arc as StdArc;
 use std::task::{Context, Poll, Wake, Waker};
 
-use crate::runtime::coop;
 use crate::loom::sync::{Condvar, Mutex};
+use crate::runtime::coop;
 
 /// Parks a thread blocked in `block_on` until [`ThreadParker::unpark`]
 /// (an unpark before the park is not lost).
-pub(crate) struct ThreadParker {
+pub(super) struct ThreadParker {
     notified: Mutex<bool>,
     condvar: Condvar,
 }
 
 impl ThreadParker {
-    pub(crate) fn new() -> ThreadParker {
+    pub(super) fn new() -> ThreadParker {
         ThreadParker { notified: Mutex::new(false), condvar: Condvar::new() }
     }
 
-    pub(crate) fn park(&self) {
+    pub(super) fn park(&self) {
         let mut notified = self.notified.lock();
         while !*notified {
             self.condvar.wait(&mut notified);
@@ -29,7 +29,7 @@ impl ThreadParker {
         *notified = false;
     }
 
-    pub(crate) fn unpark(&self) {
+    pub(super) fn unpark(&self) {
         *self.notified.lock() = true;
         self.condvar.notify_one();
     }

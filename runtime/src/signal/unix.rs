@@ -30,8 +30,8 @@ use std::task::{Context, Poll};
 
 use signal_hook_registry::SigId;
 
-use crate::runtime::driver::scheduled_io::Direction;
 use crate::net::PollEvented;
+use crate::runtime::driver::scheduled_io::Direction;
 
 /// `send(2)` flags of the signal handler's write: never block (the write
 /// end is non-blocking too), and on Linux and Android never raise

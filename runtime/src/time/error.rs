@@ -8,7 +8,7 @@ use std::io;
 pub struct Elapsed(());
 
 impl Elapsed {
-    pub(crate) fn new() -> Elapsed {
+    pub(super) fn new() -> Elapsed {
         Elapsed(())
     }
 }

@@ -59,7 +59,7 @@ impl Instant {
 
     /// `self + duration`, saturating at about 30 years from now instead of
     /// overflowing (so `Duration::MAX` means "never" in practice).
-    pub(crate) fn saturating_add(&self, duration: Duration) -> Instant {
+    pub(super) fn saturating_add(&self, duration: Duration) -> Instant {
         const FAR: Duration = Duration::from_secs(86_400 * 365 * 30);
         self.checked_add(duration.min(FAR)).unwrap_or(*self)
     }

@@ -7,9 +7,9 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use super::Instant;
-use crate::runtime::coop;
 use crate::loom::sync::Arc;
 use crate::runtime::context;
+use crate::runtime::coop;
 use crate::runtime::scheduler::Shared;
 
 const NO_RUNTIME: &str = "there is no weft runtime on this thread: timers (sleep, timeout, \

@@ -5,9 +5,9 @@ use std::io;
 use std::net::SocketAddr;
 use std::task::{ready, Context, Poll};
 
-use crate::runtime::driver::scheduled_io::Direction;
 use crate::net::addr::{each_addr, resolve, ToSocketAddrs};
 use crate::net::{PollEvented, TcpStream};
+use crate::runtime::driver::scheduled_io::Direction;
 
 /// A TCP socket server, listening for connections.
 ///

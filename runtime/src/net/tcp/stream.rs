@@ -9,12 +9,12 @@ use std::task::{Context, Poll};
 
 use futures_io::{AsyncRead, AsyncWrite};
 
-use crate::runtime::driver::scheduled_io::Direction;
 use crate::net::addr::{no_addresses, resolve, ToSocketAddrs};
 use crate::net::split::split;
 use crate::net::split_owned::split_owned;
 use crate::net::tcp::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, WriteHalf};
 use crate::net::PollEvented;
+use crate::runtime::driver::scheduled_io::Direction;
 
 /// A TCP connection.
 ///
@@ -96,7 +96,7 @@ impl TcpStream {
     }
 
     /// Registers an already connected (or connecting) mio stream.
-    pub(crate) fn from_mio(stream: mio::net::TcpStream) -> io::Result<TcpStream> {
+    pub(super) fn from_mio(stream: mio::net::TcpStream) -> io::Result<TcpStream> {
         Ok(TcpStream { io: PollEvented::new(stream)? })
     }
 

@@ -7,8 +7,8 @@ use std::os::unix::net::SocketAddr;
 use std::path::Path;
 use std::task::{Context, Poll};
 
-use crate::runtime::driver::scheduled_io::Direction;
 use crate::net::PollEvented;
+use crate::runtime::driver::scheduled_io::Direction;
 
 /// A Unix datagram socket.
 ///

@@ -6,8 +6,8 @@ use std::os::unix::net::SocketAddr;
 use std::path::Path;
 use std::task::{ready, Context, Poll};
 
-use crate::runtime::driver::scheduled_io::Direction;
 use crate::net::{PollEvented, UnixStream};
+use crate::runtime::driver::scheduled_io::Direction;
 
 /// A Unix socket server, listening for connections.
 ///

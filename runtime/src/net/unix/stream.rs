@@ -11,11 +11,11 @@ use std::task::{Context, Poll};
 
 use futures_io::{AsyncRead, AsyncWrite};
 
-use crate::runtime::driver::scheduled_io::Direction;
 use crate::net::split::split;
 use crate::net::split_owned::split_owned;
 use crate::net::unix::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, WriteHalf};
 use crate::net::PollEvented;
+use crate::runtime::driver::scheduled_io::Direction;
 
 /// A Unix stream connection.
 ///
@@ -75,7 +75,7 @@ impl UnixStream {
         Ok((UnixStream::from_mio(a)?, UnixStream::from_mio(b)?))
     }
 
-    pub(crate) fn from_mio(stream: mio::net::UnixStream) -> io::Result<UnixStream> {
+    pub(super) fn from_mio(stream: mio::net::UnixStream) -> io::Result<UnixStream> {
         Ok(UnixStream { io: PollEvented::new(stream)? })
     }
 

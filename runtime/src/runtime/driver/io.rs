@@ -14,8 +14,8 @@ use mio::event::Source;
 use super::scheduled_io::{Direction, Ready, ReadyEvent, ScheduledIo};
 use super::sources::Sources;
 use super::DriverHandle;
-use crate::runtime::coop;
 use crate::loom::sync::Arc;
+use crate::runtime::coop;
 
 /// The mio side of one driver's sources.
 pub(super) struct IoRegistry {
@@ -129,7 +129,7 @@ impl Registration {
     }
 
     /// Forgets readiness observed by `event` (after `WouldBlock`).
-    pub(crate) fn clear_readiness(&self, event: ReadyEvent) {
+    fn clear_readiness(&self, event: ReadyEvent) {
         self.io.clear_readiness(event);
     }
 

@@ -207,14 +207,14 @@ impl DriverHandle {
     }
 
     /// True if I/O sources are registered here (worth serving when stale).
-    pub(crate) fn has_sources(&self) -> bool {
+    pub(super) fn has_sources(&self) -> bool {
         self.shared.sources.has_sources()
     }
 
     /// Shutdown began: every later registration with this driver fails
     /// (under the sources lock, so a registration either lands before this
     /// and is swept by `shutdown_io`, or sees the flag).
-    pub(crate) fn close_registrations(&self) {
+    pub(super) fn close_registrations(&self) {
         self.shared.sources.close_registrations();
     }
 

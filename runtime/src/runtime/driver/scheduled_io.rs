@@ -25,19 +25,19 @@ pub(crate) struct Ready(usize);
 
 impl Ready {
     #[cfg_attr(loom, allow(dead_code))]
-    pub(crate) const EMPTY: Ready = Ready(0);
+    pub(super) const EMPTY: Ready = Ready(0);
     pub(crate) const READABLE: Ready = Ready(0b0001);
-    pub(crate) const WRITABLE: Ready = Ready(0b0010);
+    pub(super) const WRITABLE: Ready = Ready(0b0010);
     pub(crate) const READ_CLOSED: Ready = Ready(0b0100);
-    pub(crate) const WRITE_CLOSED: Ready = Ready(0b1000);
-    pub(crate) const ERROR: Ready = Ready(0b1_0000);
+    pub(super) const WRITE_CLOSED: Ready = Ready(0b1000);
+    pub(super) const ERROR: Ready = Ready(0b1_0000);
     const MASK: usize = 0b1_1111;
 
-    pub(crate) fn is_empty(self) -> bool {
+    fn is_empty(self) -> bool {
         self.0 == 0
     }
 
-    pub(crate) fn intersection(self, other: Ready) -> Ready {
+    fn intersection(self, other: Ready) -> Ready {
         Ready(self.0 & other.0)
     }
 }
@@ -59,7 +59,7 @@ pub(crate) enum Direction {
 impl Direction {
     /// The readiness that ends a wait in this direction. Closed and error
     /// states count: the next I/O call reports them.
-    pub(crate) fn mask(self) -> Ready {
+    fn mask(self) -> Ready {
         match self {
             Direction::Read => Ready::READABLE | Ready::READ_CLOSED | Ready::ERROR,
             Direction::Write => Ready::WRITABLE | Ready::WRITE_CLOSED | Ready::ERROR,
@@ -70,7 +70,7 @@ impl Direction {
 /// Readiness observed by a poll, to be cleared by that observation's tick.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct ReadyEvent {
-    pub(crate) ready: Ready,
+    ready: Ready,
     tick: usize,
 }
 
@@ -140,7 +140,7 @@ impl ScheduledIo {
     }
 
     /// Wakes the waiters of the directions `ready` concerns.
-    pub(crate) fn wake(&self, ready: Ready) {
+    fn wake(&self, ready: Ready) {
         let (readers, writers) = {
             let mut waiters = self.waiters.lock();
             let readers = if ready.intersection(Direction::Read.mask()).is_empty() {
@@ -167,7 +167,7 @@ impl ScheduledIo {
 
     /// The runtime is gone: wake everyone; every later poll errors.
     #[cfg_attr(loom, allow(dead_code))]
-    pub(crate) fn shutdown(&self) {
+    pub(super) fn shutdown(&self) {
         self.readiness.fetch_or(SHUTDOWN, AcqRel);
         self.wake(Direction::Read.mask() | Direction::Write.mask());
     }

@@ -69,7 +69,7 @@ struct Slot {
 }
 
 /// The error of a registration after (or losing a race with) shutdown.
-pub(crate) fn registration_shut_down_error() -> io::Error {
+fn registration_shut_down_error() -> io::Error {
     io::Error::other(
         "cannot register the socket: the weft runtime it would belong to has shut down",
     )
@@ -77,7 +77,7 @@ pub(crate) fn registration_shut_down_error() -> io::Error {
 
 impl Sources {
     /// No sources; registration open.
-    pub(crate) fn new() -> Sources {
+    pub(super) fn new() -> Sources {
         Sources {
             inner: Mutex::new(Inner {
                 slab: Slab::new(),
@@ -139,7 +139,7 @@ impl Sources {
 
     /// True if any source is registered (a hint for siblings deciding
     /// whether a stale driver is worth polling).
-    pub(crate) fn has_sources(&self) -> bool {
+    pub(super) fn has_sources(&self) -> bool {
         // Relaxed: a stale answer only delays or adds one zero-timeout poll.
         self.count.load(Relaxed) > 0
     }
@@ -175,13 +175,13 @@ impl Sources {
     /// Shutdown began: every later registration fails. Sources already
     /// registered keep working until [`Sources::shutdown`] (their tasks may
     /// still be polled while the workers wind down).
-    pub(crate) fn close_registrations(&self) {
+    pub(super) fn close_registrations(&self) {
         self.inner.lock().shut_down = true;
     }
 
     /// The runtime shut down: fail every wait on these sources, and every
     /// later registration.
-    pub(crate) fn shutdown(&self) {
+    pub(super) fn shutdown(&self) {
         let sources: Vec<_> = {
             let mut inner = self.inner.lock();
             inner.shut_down = true;

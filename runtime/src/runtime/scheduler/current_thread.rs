@@ -30,10 +30,10 @@ use std::task::{Context, Poll, Wake, Waker};
 
 use super::worker::MainFuture;
 use super::{Shared, WorkerContext};
-use crate::runtime::coop;
 use crate::loom::sync::atomic::{AtomicBool, Ordering::*};
 use crate::loom::sync::Arc;
 use crate::runtime::context;
+use crate::runtime::coop;
 use crate::runtime::park::ThreadParker;
 
 /// The waker of the future given to `block_on`.
@@ -42,7 +42,7 @@ use crate::runtime::park::ThreadParker;
 /// in the worker's driver (while it holds the core) and on `parker` (while
 /// another thread holds the core). The flag is what the thread checks;
 /// the two unparks only end its wait.
-pub(crate) struct MainWake {
+pub(super) struct MainWake {
     woken: AtomicBool,
     shared: Arc<Shared>,
     parker: ThreadParker,
@@ -55,14 +55,14 @@ impl MainWake {
     }
 
     /// True, and cleared, if the future was woken since the last call.
-    pub(crate) fn take_woken(&self) -> bool {
+    pub(super) fn take_woken(&self) -> bool {
         // Acquire: pairs with the Release store in `wake_by_ref`, so what
         // the waking thread wrote before waking is visible to the poll.
         self.woken.swap(false, Acquire)
     }
 
     /// True if the future was woken and not yet polled.
-    pub(crate) fn is_woken(&self) -> bool {
+    pub(super) fn is_woken(&self) -> bool {
         // Relaxed: a hint that ends a park early; `take_woken` (Acquire)
         // is the read that decides a poll.
         self.woken.load(Relaxed)

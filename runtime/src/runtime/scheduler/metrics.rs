@@ -6,13 +6,13 @@
 use crate::loom::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 pub(crate) struct WorkerMetrics {
-    pub(crate) polls: AtomicU64,
-    pub(crate) steals: AtomicU64,
-    pub(crate) parks: AtomicU64,
+    pub(super) polls: AtomicU64,
+    pub(super) steals: AtomicU64,
+    pub(super) parks: AtomicU64,
 }
 
 impl WorkerMetrics {
-    pub(crate) fn new() -> Self {
+    pub(super) fn new() -> Self {
         WorkerMetrics {
             polls: AtomicU64::new(0),
             steals: AtomicU64::new(0),
@@ -22,12 +22,12 @@ impl WorkerMetrics {
 
     /// Adds `n`; only the owning worker calls this.
     #[inline]
-    pub(crate) fn bump(counter: &AtomicU64, n: u64) {
+    pub(super) fn bump(counter: &AtomicU64, n: u64) {
         // Relaxed: single writer; readers only need eventual values.
         counter.store(counter.load(Relaxed).wrapping_add(n), Relaxed);
     }
 
-    pub(crate) fn read(counter: &AtomicU64) -> u64 {
+    pub(super) fn read(counter: &AtomicU64) -> u64 {
         // Relaxed: a metric (and the watcher's progress check) only needs
         // some recent value.
         counter.load(Relaxed)

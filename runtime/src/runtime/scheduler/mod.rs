@@ -26,13 +26,13 @@ use std::future::Future;
 
 use crossbeam_utils::CachePadded;
 
-#[cfg(not(loom))]
-use crate::runtime::driver::Registration;
-use crate::runtime::driver::{Driver, DriverHandle};
 use crate::loom::deque::{Injector, Stealer, Worker};
 use crate::loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
 use crate::loom::sync::{Arc, Condvar, Mutex};
 use crate::runtime::context;
+#[cfg(not(loom))]
+use crate::runtime::driver::Registration;
+use crate::runtime::driver::{Driver, DriverHandle};
 use crate::runtime::task::{self, list::OwnedTasks, JoinHandle, Schedule};
 use crate::runtime::time::{Clock, TimeShared};
 use crate::trace::{self, SpawnMeta};
@@ -48,62 +48,62 @@ pub(crate) use worker::{run_core, run_worker, WorkerContext};
 pub(crate) type Notified = task::Notified<Arc<Shared>>;
 
 /// Queue references this scheduler handed back at shutdown.
-pub(crate) type Unqueued = task::Unqueued<Arc<Shared>>;
+pub(super) type Unqueued = task::Unqueued<Arc<Shared>>;
 
 /// Settings the scheduler needs (validated by the Builder).
 #[derive(Clone, Debug)]
-pub(crate) struct Config {
-    pub(crate) global_queue_interval: u32,
-    pub(crate) event_interval: u32,
+pub(super) struct Config {
+    pub(super) global_queue_interval: u32,
+    pub(super) event_interval: u32,
     /// One worker, run by the thread in `block_on` (no worker threads).
-    pub(crate) current_thread: bool,
+    pub(super) current_thread: bool,
 }
 
 /// The parts of a worker that siblings and handles reach.
-pub(crate) struct Remote {
-    pub(crate) stealer: Stealer<Notified>,
-    pub(crate) lifo: LifoSlot<Arc<Shared>>,
+struct Remote {
+    stealer: Stealer<Notified>,
+    lifo: LifoSlot<Arc<Shared>>,
     /// Unparks this worker; registers I/O sources with its driver.
-    pub(crate) driver: DriverHandle,
+    driver: DriverHandle,
     /// Tick at which this worker's driver was last polled (by anyone).
-    pub(crate) io_polled: AtomicU64,
-    pub(crate) metrics: WorkerMetrics,
+    io_polled: AtomicU64,
+    metrics: WorkerMetrics,
     /// This worker's timer wheel.
-    pub(crate) time: TimeShared,
+    time: TimeShared,
 }
 
 /// The worker's own state, moved between the worker loop and the thread
 /// context (where wakes on this thread find it).
 pub(crate) struct Core {
-    pub(crate) index: usize,
+    pub(super) index: usize,
     /// Loop iterations, for the fairness and driver intervals.
-    pub(crate) tick: u32,
-    pub(crate) local: Worker<Notified>,
-    pub(crate) is_searching: bool,
-    pub(crate) rand: u32,
+    tick: u32,
+    local: Worker<Notified>,
+    is_searching: bool,
+    rand: u32,
     /// Taken out while parked, so wakes the driver delivers can borrow
     /// the core from the context.
-    pub(crate) driver: Option<Driver>,
+    driver: Option<Driver>,
     /// Watcher's memory: each sibling's poll count at its last look.
-    pub(crate) seen_polls: Vec<u64>,
+    seen_polls: Vec<u64>,
     /// Reused buffer for the wakers of fired timers.
-    pub(crate) timer_wakers: Vec<std::task::Waker>,
+    timer_wakers: Vec<std::task::Waker>,
     /// A watch notification put off (see `DeferredWatch`).
-    pub(crate) watch: DeferredWatch,
+    watch: DeferredWatch,
 }
 
 /// State shared by the workers and handles of one runtime.
 pub(crate) struct Shared {
-    pub(crate) remotes: Box<[CachePadded<Remote>]>,
-    pub(crate) injector: Injector<Notified>,
-    pub(crate) idle: Idle,
-    pub(crate) owned: OwnedTasks<Arc<Shared>>,
-    pub(crate) config: Config,
+    remotes: Box<[CachePadded<Remote>]>,
+    injector: Injector<Notified>,
+    idle: Idle,
+    owned: OwnedTasks<Arc<Shared>>,
+    config: Config,
     /// The blocking pool: `spawn_blocking` jobs and `block_in_place`
     /// replacement workers.
-    pub(crate) blocking: weft_blocking::Pool,
+    blocking: weft_blocking::Pool,
     /// Origin of every wheel's ticks.
-    pub(crate) clock: Clock,
+    clock: Clock,
     /// Round-robin wheel choice for timers created off the workers.
     timer_rr: AtomicUsize,
     shutdown: AtomicBool,
@@ -121,7 +121,7 @@ pub(crate) struct Shared {
 impl Shared {
     /// A scheduler with `workers` workers (threads are started by the
     /// runtime, each calling [`run_worker`]).
-    pub(crate) fn new(
+    pub(super) fn new(
         workers: usize,
         config: Config,
         blocking: weft_blocking::Pool,
@@ -169,19 +169,19 @@ impl Shared {
         }))
     }
 
-    pub(crate) fn num_workers(&self) -> usize {
+    pub(super) fn num_workers(&self) -> usize {
         self.remotes.len()
     }
 
     /// True for a current-thread runtime (one worker, run inside
     /// `block_on`).
-    pub(crate) fn is_current_thread(&self) -> bool {
+    pub(super) fn is_current_thread(&self) -> bool {
         self.config.current_thread
     }
 
     /// The blocking pool: `spawn_blocking` jobs and `block_in_place`
     /// replacement workers.
-    pub(crate) fn blocking_pool(&self) -> &weft_blocking::Pool {
+    pub(super) fn blocking_pool(&self) -> &weft_blocking::Pool {
         &self.blocking
     }
 
@@ -191,33 +191,33 @@ impl Shared {
     }
 
     /// Tasks spawned and not yet completed.
-    pub(crate) fn alive_tasks(&self) -> usize {
+    pub(super) fn alive_tasks(&self) -> usize {
         self.owned.len()
     }
 
     /// Tasks waiting in the injector.
-    pub(crate) fn injector_depth(&self) -> usize {
+    pub(super) fn injector_depth(&self) -> usize {
         self.injector.len()
     }
 
     /// `worker`'s counters.
-    pub(crate) fn worker_metrics(&self, worker: usize) -> &WorkerMetrics {
+    pub(super) fn worker_metrics(&self, worker: usize) -> &WorkerMetrics {
         &self.remotes[worker].metrics
     }
 
     /// Tasks queued on `worker`: its deque plus its LIFO slot.
-    pub(crate) fn worker_queue_depth(&self, worker: usize) -> usize {
+    pub(super) fn worker_queue_depth(&self, worker: usize) -> usize {
         let remote = &self.remotes[worker];
         remote.stealer.len() + usize::from(remote.lifo.is_occupied())
     }
 
-    pub(crate) fn take_core(&self, index: usize) -> Box<Core> {
+    fn take_core(&self, index: usize) -> Box<Core> {
         self.try_take_core(index).expect("each worker core is taken once")
     }
 
     /// Current-thread: takes the core if it is free; else, unless the
     /// runtime is shut down, `waker` is woken when it comes back.
-    pub(crate) fn take_core_or_wait(&self, waker: &std::task::Waker) -> Option<Box<Core>> {
+    fn take_core_or_wait(&self, waker: &std::task::Waker) -> Option<Box<Core>> {
         let mut cores = self.cores.lock();
         if let Some(core) = cores[0].take() {
             return Some(core);
@@ -239,7 +239,7 @@ impl Shared {
     /// shut down here: under the slot's lock, either the runtime's shutdown
     /// (which takes the slot's core after setting the flag) finds it, or
     /// this sees the flag.
-    pub(crate) fn return_core(&self, core: Box<Core>) {
+    fn return_core(&self, core: Box<Core>) {
         let mut cores = self.cores.lock();
         if self.is_shutdown() {
             drop(cores);
@@ -257,13 +257,13 @@ impl Shared {
 
     /// Takes core `index` from its slot, if it is there: a worker thread
     /// starting, or a current-thread runtime's core between `block_on`s.
-    pub(crate) fn try_take_core(&self, index: usize) -> Option<Box<Core>> {
+    pub(super) fn try_take_core(&self, index: usize) -> Option<Box<Core>> {
         self.cores.lock()[index].take()
     }
 
     /// Spawns `future` as a new task of this runtime; `meta` is where it
     /// was spawned (zero-sized without the `tracing` feature).
-    pub(crate) fn spawn<F>(this: &Arc<Self>, future: F, meta: SpawnMeta) -> JoinHandle<F::Output>
+    pub(super) fn spawn<F>(this: &Arc<Self>, future: F, meta: SpawnMeta) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
@@ -283,7 +283,7 @@ impl Shared {
     /// Routes a runnable task (see the module docs). Never drops a task
     /// reference itself (`this` may live inside a task cell): references
     /// taken back at shutdown are returned for the caller to drop.
-    pub(crate) fn schedule_task(this: &Arc<Self>, task: Notified, is_yield: bool) -> Unqueued {
+    fn schedule_task(this: &Arc<Self>, task: Notified, is_yield: bool) -> Unqueued {
         let leftover = context::with_worker(|cx| match cx {
             Some(cx) if std::ptr::eq(Arc::as_ptr(&cx.shared), Arc::as_ptr(this)) => {
                 match cx.core.borrow_mut().as_mut() {
@@ -324,7 +324,7 @@ impl Shared {
     /// Pushes to the injector and wakes a parked worker. A push racing
     /// shutdown hands back what it cannot leave in the injector (shutdown
     /// rule 4) for the caller to drop (see [`Unqueued`]).
-    pub(crate) fn push_remote(&self, task: Notified) -> Unqueued {
+    fn push_remote(&self, task: Notified) -> Unqueued {
         self.injector.push(task);
         // Its SeqCst fence orders the push before the flag's load.
         self.notify_parked();
@@ -332,7 +332,7 @@ impl Shared {
     }
 
     /// Wakes one parked worker if no worker is searching.
-    pub(crate) fn notify_parked(&self) {
+    fn notify_parked(&self) {
         if let Some(index) = self.idle.worker_to_notify() {
             trace::wake_worker_for_work(index);
             self.remotes[index].driver.unpark();
@@ -342,7 +342,7 @@ impl Shared {
     /// The index of the worker running on this thread, if it belongs to
     /// this runtime and still holds its core (not after `block_in_place`
     /// gave the core to another thread).
-    pub(crate) fn current_worker(&self) -> Option<usize> {
+    fn current_worker(&self) -> Option<usize> {
         context::with_worker(|w| match w {
             Some(w) if std::ptr::eq(Arc::as_ptr(&w.shared), self) => {
                 w.core.try_borrow().ok().filter(|core| core.is_some()).map(|_| w.index)
@@ -381,7 +381,7 @@ impl Shared {
     }
 
     /// True if a sibling of `index` could steal something right now.
-    pub(crate) fn has_stealable_work(&self, index: usize) -> bool {
+    fn has_stealable_work(&self, index: usize) -> bool {
         !self.injector.is_empty()
             || self.remotes.iter().enumerate().any(|(i, r)| i != index && !r.stealer.is_empty())
     }

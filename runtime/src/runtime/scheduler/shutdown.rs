@@ -129,14 +129,14 @@ impl Shared {
     /// Drops every task reference left in the injector. Only for callers
     /// that hold their own `Arc<Shared>` (a worker, the runtime), never
     /// from inside a task's scheduler handle.
-    pub(crate) fn drain_injector(&self) {
+    fn drain_injector(&self) {
         drop(self.take_injector());
     }
 
     /// Shutdown of one core, on the thread that holds it: cancel every
     /// owned task (the first core here does it for all; the others find the
     /// list empty), then drop the queue references the core holds.
-    pub(crate) fn shutdown_core(&self, core: &Core) {
+    pub(super) fn shutdown_core(&self, core: &Core) {
         context::dropping_tasks(|| self.owned.close_and_shutdown_all(core.index));
         drop(self.remotes[core.index].lifo.take());
         while let Some(task) = core.local.pop() {
@@ -181,7 +181,7 @@ impl Shared {
     }
 
     /// After all workers exited: nothing is left behind.
-    pub(crate) fn finish_shutdown(&self) {
+    fn finish_shutdown(&self) {
         // Workers that never started (thread spawn failed) still own cores.
         let (cores, waiters) = {
             let mut slots = self.cores.lock();

@@ -90,7 +90,7 @@ impl DeferredWatch {
     /// off (the worker is dispatching its own wake-ups and runs the task
     /// itself next); false if the caller must notify now (a task pushed it
     /// and may keep this worker stuck with the pushed task behind it).
-    pub(crate) fn defer_lifo_push(&mut self) -> bool {
+    pub(super) fn defer_lifo_push(&mut self) -> bool {
         self.wanted |= self.dispatching;
         self.dispatching
     }
@@ -118,7 +118,7 @@ impl DeferredWatch {
 /// earliest timer moved earlier, or an I/O source was registered with its
 /// driver) on this thread. If this thread runs `worker` (holding its core),
 /// puts the watch notification off (see [`DeferredWatch`]) and returns true.
-pub(crate) fn defer_own_watch(shared: &Shared, worker: usize) -> bool {
+fn defer_own_watch(shared: &Shared, worker: usize) -> bool {
     context::with_worker(|cx| match cx {
         Some(cx) if std::ptr::eq(Arc::as_ptr(&cx.shared), shared) && cx.index == worker => {
             match cx.core.try_borrow_mut().as_deref_mut() {
@@ -137,7 +137,7 @@ impl Shared {
     /// Something only a watcher would rescue if this worker got stuck (a
     /// LIFO-only push, a timer on a busy worker): wake a parked worker to
     /// become the watcher unless one exists (see idle.rs).
-    pub(crate) fn notify_for_watch(&self) {
+    pub(super) fn notify_for_watch(&self) {
         if let Some(index) = self.idle.worker_to_notify_for_watch() {
             self.wake_watcher(index);
         }
@@ -192,7 +192,7 @@ impl Shared {
 
     /// The watcher's park interval: how long a task may sit in the LIFO
     /// slot of a worker stuck in one poll before a sibling takes it.
-    pub(crate) const WATCH_INTERVAL: Duration = Duration::from_millis(1);
+    pub(super) const WATCH_INTERVAL: Duration = Duration::from_millis(1);
 }
 
 impl WorkerContext {

@@ -26,7 +26,7 @@ const MAX_LIFO_POLLS: usize = 3;
 /// wakes on this thread are scheduled locally.
 pub(crate) struct WorkerContext {
     pub(crate) shared: Arc<Shared>,
-    pub(crate) index: usize,
+    pub(super) index: usize,
     /// The core while a task is polled or the worker parks; `None` while
     /// the loop itself holds it.
     pub(crate) core: RefCell<Option<Box<Core>>>,
@@ -35,11 +35,11 @@ pub(crate) struct WorkerContext {
 /// On a current-thread runtime, the future given to `block_on`, which the
 /// worker loop polls between tasks whenever it was woken. Its presence is
 /// the one thing that makes a loop the current-thread flavor's.
-pub(crate) struct MainFuture<'a> {
+pub(super) struct MainFuture<'a> {
     /// Its waker's state: whether it was woken since the last poll.
-    pub(crate) wake: &'a MainWake,
+    pub(super) wake: &'a MainWake,
     /// Polls it once; true once it completed.
-    pub(crate) poll: &'a mut dyn FnMut() -> bool,
+    pub(super) poll: &'a mut dyn FnMut() -> bool,
 }
 
 /// True if the current-thread `block_on` future waits to be polled.
@@ -70,7 +70,7 @@ pub(crate) fn run_core(shared: Arc<Shared>, core: Box<Core>) {
 }
 
 impl WorkerContext {
-    pub(crate) fn new(shared: Arc<Shared>, index: usize) -> WorkerContext {
+    pub(super) fn new(shared: Arc<Shared>, index: usize) -> WorkerContext {
         WorkerContext { shared, index, core: RefCell::new(None) }
     }
 
@@ -82,7 +82,7 @@ impl WorkerContext {
     /// core away (`block_in_place`). With `main` (the current-thread
     /// flavor's `block_on`), it also polls the main future whenever that
     /// was woken, and returns the core once a poll says it completed.
-    pub(crate) fn run(
+    pub(super) fn run(
         &self,
         mut core: Box<Core>,
         mut main: Option<MainFuture<'_>>,

@@ -32,35 +32,35 @@ use crate::trace;
 /// # Safety
 /// Every entry takes the header of a live `Cell` of the vtable's own task
 /// type; each entry's doc says which reference the caller hands over.
-pub(crate) struct Vtable {
+pub(super) struct Vtable {
     /// Polls the task (the caller gives the reference of a `Notified`).
-    pub(crate) poll: unsafe fn(NonNull<Header>),
+    pub(super) poll: unsafe fn(NonNull<Header>),
     /// Hands a `Notified` (whose reference the caller owns) to the task's
     /// scheduler.
-    pub(crate) schedule: unsafe fn(NonNull<Header>),
+    pub(super) schedule: unsafe fn(NonNull<Header>),
     /// Frees the cell; called once, by whoever dropped the last reference.
-    pub(crate) dealloc: unsafe fn(NonNull<Header>),
+    pub(super) dealloc: unsafe fn(NonNull<Header>),
     /// Moves the output into `*dst` (a `Poll<Result<T, JoinError>>`) if the
     /// task is complete, else registers the waker.
-    pub(crate) try_read_output: unsafe fn(NonNull<Header>, *mut (), &Waker),
+    pub(super) try_read_output: unsafe fn(NonNull<Header>, *mut (), &Waker),
     /// The `JoinHandle` is dropped (drops its reference).
-    pub(crate) drop_join_handle: unsafe fn(NonNull<Header>),
+    pub(super) drop_join_handle: unsafe fn(NonNull<Header>),
     /// Shutdown: cancel the task if idle (consumes the owned-list reference).
-    pub(crate) shutdown: unsafe fn(NonNull<Header>),
+    pub(super) shutdown: unsafe fn(NonNull<Header>),
 }
 
 /// The untyped first part of every task.
 #[repr(C)]
-pub(crate) struct Header {
-    pub(crate) state: State,
-    pub(crate) vtable: &'static Vtable,
+pub(super) struct Header {
+    pub(super) state: State,
+    pub(super) vtable: &'static Vtable,
     /// Key of this task in its owned-list shard. Written and read only with
     /// that shard's lock held, so `Relaxed` accesses are enough.
-    pub(crate) owned_key: AtomicUsize,
+    pub(super) owned_key: AtomicUsize,
 }
 
 /// What the core holds over the task's life.
-pub(crate) enum Stage<T: Future> {
+enum Stage<T: Future> {
     Running(T),
     Finished(Result<T::Output, JoinError>),
     Consumed,
@@ -68,23 +68,23 @@ pub(crate) enum Stage<T: Future> {
 
 /// The typed middle part.
 #[repr(C)]
-pub(crate) struct Core<T: Future, S> {
-    pub(crate) scheduler: S,
-    pub(crate) stage: UnsafeCell<Stage<T>>,
+pub(super) struct Core<T: Future, S> {
+    pub(super) scheduler: S,
+    stage: UnsafeCell<Stage<T>>,
 }
 
 /// The join waker.
 #[repr(C)]
-pub(crate) struct Trailer {
-    pub(crate) waker: UnsafeCell<Option<Waker>>,
+pub(super) struct Trailer {
+    waker: UnsafeCell<Option<Waker>>,
 }
 
 /// The whole allocation.
 #[repr(C)]
-pub(crate) struct Cell<T: Future, S> {
-    pub(crate) header: Header,
+pub(super) struct Cell<T: Future, S> {
+    pub(super) header: Header,
     pub(crate) core: Core<T, S>,
-    pub(crate) trailer: Trailer,
+    pub(super) trailer: Trailer,
     /// The task's span, entered around each poll (see `crate::trace`).
     /// Only with the `tracing` feature: without it the cell has no such
     /// field and keeps its size.
@@ -95,7 +95,7 @@ pub(crate) struct Cell<T: Future, S> {
 impl<T: Future, S> Cell<T, S> {
     /// Allocates a task in its initial state (see `State::new`); `meta`
     /// (zero-sized without the `tracing` feature) becomes its span.
-    pub(crate) fn allocate(
+    pub(super) fn allocate(
         future: T,
         scheduler: S,
         vtable: &'static Vtable,
@@ -137,7 +137,7 @@ impl<T: Future, S> Core<T, S> {
     /// # Safety
     /// The caller holds RUNNING, which gives it exclusive access to the
     /// stage, and the stage is `Running`.
-    pub(crate) unsafe fn poll(&self, cx: &mut Context<'_>) -> Poll<T::Output> {
+    pub(super) unsafe fn poll(&self, cx: &mut Context<'_>) -> Poll<T::Output> {
         self.stage.with_mut(|ptr| {
             // SAFETY: RUNNING gives this thread exclusive access to the stage.
             let Stage::Running(future) = (unsafe { &mut *ptr }) else {
@@ -161,7 +161,7 @@ impl<T: Future, S> Core<T, S> {
     /// The caller has exclusive access to the stage: it holds RUNNING, or
     /// the state word made it the one thread to drop a completed task's
     /// output (see the module docs).
-    pub(crate) unsafe fn drop_future_or_output(&self) {
+    pub(super) unsafe fn drop_future_or_output(&self) {
         /// Writes `Consumed` into the slot when dropped, on return or unwind.
         struct SetConsumed<T: Future>(*mut Stage<T>);
 
@@ -191,7 +191,7 @@ impl<T: Future, S> Core<T, S> {
     /// # Safety
     /// The caller holds RUNNING and has dropped the future
     /// (`drop_future_or_output`): the stage is `Consumed`.
-    pub(crate) unsafe fn store_output(&self, output: Result<T::Output, JoinError>) {
+    pub(super) unsafe fn store_output(&self, output: Result<T::Output, JoinError>) {
         self.stage.with_mut(|ptr| {
             // SAFETY: RUNNING gives exclusive access; the slot holds
             // `Consumed`, which owns nothing, so overwriting it without a
@@ -209,7 +209,7 @@ impl<T: Future, S> Core<T, S> {
     /// # Safety
     /// Only the `JoinHandle`, after observing COMPLETE with join interest
     /// (from then on the stage is the handle's alone).
-    pub(crate) unsafe fn take_output(&self) -> Result<T::Output, JoinError> {
+    pub(super) unsafe fn take_output(&self) -> Result<T::Output, JoinError> {
         self.stage.with_mut(|ptr| {
             // SAFETY: COMPLETE with join interest gives the JoinHandle
             // exclusive access to the stage.
@@ -234,7 +234,7 @@ impl Trailer {
     /// # Safety
     /// The caller owns the slot: the `JoinHandle` while JOIN_WAKER is
     /// clear, the completer while it is set (see the module docs).
-    pub(crate) unsafe fn replace_waker(&self, waker: Option<Waker>) -> Option<Waker> {
+    pub(super) unsafe fn replace_waker(&self, waker: Option<Waker>) -> Option<Waker> {
         // SAFETY: the caller owns the slot, so no other thread reads or
         // writes it during this swap. A `Waker` is not pinned: moving it out
         // is fine.
@@ -244,14 +244,14 @@ impl Trailer {
     /// # Safety
     /// JOIN_WAKER is set: the slot is frozen (neither side writes it until
     /// the bit is cleared), so a shared read is race-free.
-    pub(crate) unsafe fn will_wake(&self, waker: &Waker) -> bool {
+    pub(super) unsafe fn will_wake(&self, waker: &Waker) -> bool {
         // SAFETY: JOIN_WAKER set means nobody writes the slot meanwhile.
         self.waker.with(|ptr| unsafe { (*ptr).as_ref().is_some_and(|w| w.will_wake(waker)) })
     }
 
     /// # Safety
     /// Called by the completer while JOIN_WAKER is set (it owns the slot).
-    pub(crate) unsafe fn wake_join(&self) {
+    pub(super) unsafe fn wake_join(&self) {
         // SAFETY: JOIN_WAKER set and COMPLETE published: the completer owns
         // the slot, which holds the waker the handle stored before setting
         // the bit.

@@ -47,7 +47,7 @@ impl<T> JoinHandle<T> {
     /// # Safety
     /// `raw` is a task whose output type is `T`; this handle owns the
     /// task's JoinHandle reference.
-    pub(crate) unsafe fn new(raw: RawTask) -> JoinHandle<T> {
+    pub(super) unsafe fn new(raw: RawTask) -> JoinHandle<T> {
         JoinHandle { raw, _output: PhantomData }
     }
 

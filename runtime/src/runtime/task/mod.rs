@@ -14,8 +14,8 @@ mod error;
 mod harness;
 mod join;
 pub(crate) mod list;
-pub(crate) mod raw;
-pub(crate) mod state;
+mod raw;
+mod state;
 mod waker;
 
 use std::future::Future;
@@ -95,7 +95,7 @@ where
 
 /// [`new_task`] with the spawn kind and location captured by the caller
 /// (a zero-sized `meta` without the `tracing` feature).
-pub(crate) fn new_task_with<F, S>(
+pub(super) fn new_task_with<F, S>(
     future: F,
     scheduler: S,
     meta: SpawnMeta,

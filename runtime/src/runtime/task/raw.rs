@@ -33,7 +33,7 @@ unsafe impl Sync for RawTask {}
 impl RawTask {
     /// Allocates a task for `future` scheduled on `scheduler`; `meta` is
     /// what its span records (nothing without the `tracing` feature).
-    pub(crate) fn new<T, S>(future: T, scheduler: S, meta: SpawnMeta) -> RawTask
+    pub(super) fn new<T, S>(future: T, scheduler: S, meta: SpawnMeta) -> RawTask
     where
         T: Future + Send + 'static,
         T::Output: Send + 'static,
@@ -44,11 +44,11 @@ impl RawTask {
 
     /// # Safety
     /// `ptr` points to a live task header.
-    pub(crate) unsafe fn from_raw(ptr: NonNull<Header>) -> RawTask {
+    pub(super) unsafe fn from_raw(ptr: NonNull<Header>) -> RawTask {
         RawTask { ptr }
     }
 
-    pub(crate) fn header_ptr(self) -> NonNull<Header> {
+    pub(super) fn header_ptr(self) -> NonNull<Header> {
         self.ptr
     }
 
@@ -66,7 +66,7 @@ impl RawTask {
     /// # Safety
     /// The caller holds a reference to the task for as long as it uses the
     /// returned borrow.
-    pub(crate) unsafe fn header<'a>(self) -> &'a Header {
+    pub(super) unsafe fn header<'a>(self) -> &'a Header {
         // SAFETY: the caller's reference keeps the cell, and so its header,
         // alive for 'a.
         unsafe { self.ptr.as_ref() }
@@ -81,7 +81,7 @@ impl RawTask {
 
     /// # Safety
     /// The caller gives up the reference of a `Notified`.
-    pub(crate) unsafe fn poll(self) {
+    unsafe fn poll(self) {
         // SAFETY: the Notified's reference keeps the cell alive for the
         // vtable read and is handed to the entry.
         unsafe { (self.vtable().poll)(self.ptr) }
@@ -92,7 +92,7 @@ impl RawTask {
     /// made to stand for NOTIFIED (it becomes a `Notified`), and holds
     /// another reference of its own until this returns: the queued task may
     /// be run and released by another thread before the scheduler returns.
-    pub(crate) unsafe fn schedule(self) {
+    pub(super) unsafe fn schedule(self) {
         // SAFETY: the caller's own reference keeps the cell alive for the
         // call; the NOTIFIED reference is handed over.
         unsafe { (self.vtable().schedule)(self.ptr) }
@@ -101,7 +101,7 @@ impl RawTask {
     /// # Safety
     /// The caller dropped the last reference (nothing else can reach the
     /// cell).
-    pub(crate) unsafe fn dealloc(self) {
+    pub(super) unsafe fn dealloc(self) {
         // SAFETY: the cell is still allocated (only this call frees it).
         unsafe { (self.vtable().dealloc)(self.ptr) }
     }
@@ -109,7 +109,7 @@ impl RawTask {
     /// # Safety
     /// `dst` is a `*mut Poll<Result<T, JoinError>>` of the task's `T`, and
     /// the caller is the JoinHandle (whose reference keeps the cell alive).
-    pub(crate) unsafe fn try_read_output(self, dst: *mut (), waker: &Waker) {
+    pub(super) unsafe fn try_read_output(self, dst: *mut (), waker: &Waker) {
         // SAFETY: the handle's reference keeps the cell alive; `dst` is
         // the caller's to vouch for.
         unsafe { (self.vtable().try_read_output)(self.ptr, dst, waker) }
@@ -117,7 +117,7 @@ impl RawTask {
 
     /// # Safety
     /// Called once, by the JoinHandle's drop, which gives up its reference.
-    pub(crate) unsafe fn drop_join_handle(self) {
+    pub(super) unsafe fn drop_join_handle(self) {
         // SAFETY: the handle's reference keeps the cell alive and is handed
         // to the entry.
         unsafe { (self.vtable().drop_join_handle)(self.ptr) }
@@ -128,7 +128,7 @@ impl RawTask {
     /// # Safety
     /// The caller holds a reference to the task for the whole call (it is
     /// not given up: a `Notified`, if needed, gets a new one).
-    pub(crate) unsafe fn remote_abort(self) {
+    pub(super) unsafe fn remote_abort(self) {
         // SAFETY: the caller's reference keeps the header alive.
         if unsafe { self.header() }.state.transition_to_notified_and_cancel() {
             // SAFETY: the transition made a reference for this Notified.
@@ -142,7 +142,7 @@ impl RawTask {
     /// The caller owns one reference and gives it up: it must not use this
     /// `RawTask` (or any copy of it that stood for the same reference)
     /// again.
-    pub(crate) unsafe fn drop_reference(self) {
+    pub(super) unsafe fn drop_reference(self) {
         // SAFETY: the caller's reference keeps the header alive until the
         // decrement.
         if unsafe { self.header() }.state.ref_dec() {
@@ -176,23 +176,23 @@ impl<S: 'static> Task<S> {
     /// # Safety
     /// The caller gives this Task one reference of `raw`, whose scheduler
     /// type is `S`.
-    pub(crate) unsafe fn from_raw(raw: RawTask) -> Task<S> {
+    pub(super) unsafe fn from_raw(raw: RawTask) -> Task<S> {
         Task { raw, _scheduler: PhantomData }
     }
 
-    pub(crate) fn raw(&self) -> RawTask {
+    pub(super) fn raw(&self) -> RawTask {
         self.raw
     }
 
     /// Gives up ownership of the reference without dropping it.
-    pub(crate) fn into_raw(self) -> RawTask {
+    pub(super) fn into_raw(self) -> RawTask {
         let raw = self.raw;
         std::mem::forget(self);
         raw
     }
 
     /// The task's header; this `Task`'s reference keeps it alive.
-    pub(crate) fn header(&self) -> &Header {
+    pub(super) fn header(&self) -> &Header {
         // SAFETY: a Task owns a reference, so the cell outlives `&self`.
         unsafe { self.raw.header() }
     }

@@ -41,19 +41,19 @@ const REF_ONE: usize = 1 << FLAG_BITS;
 const INITIAL: usize = (REF_ONE * 3) | JOIN_INTEREST | NOTIFIED;
 
 /// The atomic state word of a task.
-pub(crate) struct State {
+pub(super) struct State {
     val: AtomicUsize,
 }
 
 /// A copy of the state word at one instant.
 #[must_use]
 #[derive(Copy, Clone, PartialEq, Eq)]
-pub(crate) struct Snapshot(usize);
+pub(super) struct Snapshot(usize);
 
 /// Outcome of [`State::transition_to_running`].
 #[must_use]
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum TransitionToRunning {
+pub(super) enum TransitionToRunning {
     /// Poll the future.
     Success,
     /// The task is cancelled: drop the future instead of polling it.
@@ -68,7 +68,7 @@ pub(crate) enum TransitionToRunning {
 /// Outcome of [`State::transition_to_idle`].
 #[must_use]
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum TransitionToIdle {
+pub(super) enum TransitionToIdle {
     /// Idle; the poll's reference was dropped, others remain.
     Ok,
     /// Idle and woken during the poll: a new reference was made for the
@@ -83,7 +83,7 @@ pub(crate) enum TransitionToIdle {
 /// Outcome of a wake transition.
 #[must_use]
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum TransitionToNotified {
+pub(super) enum TransitionToNotified {
     /// Nothing to schedule.
     DoNothing,
     /// Schedule the task: the caller holds a reference for the `Notified`.
@@ -95,21 +95,21 @@ pub(crate) enum TransitionToNotified {
 /// What the `JoinHandle`'s drop must clean up, from
 /// [`State::transition_to_join_handle_dropped`].
 #[must_use]
-pub(crate) struct JoinHandleDropped {
+pub(super) struct JoinHandleDropped {
     /// The task completed: the handle must drop the stored output.
-    pub(crate) drop_output: bool,
+    pub(super) drop_output: bool,
     /// The handle owns the join waker slot and must clear it.
-    pub(crate) drop_waker: bool,
+    pub(super) drop_waker: bool,
 }
 
 impl State {
     /// A new task's state; see `INITIAL`.
-    pub(crate) fn new() -> State {
+    pub(super) fn new() -> State {
         State { val: AtomicUsize::new(INITIAL) }
     }
 
     /// Reads the current state.
-    pub(crate) fn load(&self) -> Snapshot {
+    pub(super) fn load(&self) -> Snapshot {
         Snapshot(self.val.load(Acquire))
     }
 
@@ -129,7 +129,7 @@ impl State {
     /// Called by the scheduler with the reference of a `Notified` it popped.
     /// Clears NOTIFIED and takes RUNNING if the task is idle. Only one thread
     /// can win RUNNING, so only one thread ever touches the future at once.
-    pub(crate) fn transition_to_running(&self) -> TransitionToRunning {
+    pub(super) fn transition_to_running(&self) -> TransitionToRunning {
         self.fetch_update(|curr| {
             debug_assert!(curr.is_notified());
             let mut next = curr;
@@ -157,7 +157,7 @@ impl State {
     /// Called by the polling thread after a `Pending` poll. Releases RUNNING
     /// unless the task was cancelled meanwhile. A wake that arrived during
     /// the poll only set NOTIFIED; here it becomes exactly one re-schedule.
-    pub(crate) fn transition_to_idle(&self) -> TransitionToIdle {
+    pub(super) fn transition_to_idle(&self) -> TransitionToIdle {
         self.fetch_update(|curr| {
             debug_assert!(curr.is_running());
             if curr.is_cancelled() {
@@ -183,7 +183,7 @@ impl State {
 
     /// Called by the thread holding RUNNING once the output (or the
     /// cancellation error) is stored: RUNNING off, COMPLETE on, in one step.
-    pub(crate) fn transition_to_complete(&self) -> Snapshot {
+    pub(super) fn transition_to_complete(&self) -> Snapshot {
         const DELTA: usize = RUNNING | COMPLETE;
         let prev = Snapshot(self.val.fetch_xor(DELTA, AcqRel));
         debug_assert!(prev.is_running() && !prev.is_complete());
@@ -193,7 +193,7 @@ impl State {
     /// Drops `count` references after completion; true when the caller must
     /// free the cell.
     #[must_use]
-    pub(crate) fn transition_to_terminal(&self, count: usize) -> bool {
+    pub(super) fn transition_to_terminal(&self, count: usize) -> bool {
         let prev = Snapshot(self.val.fetch_sub(count * REF_ONE, AcqRel));
         assert!(prev.ref_count() >= count, "task reference count underflow");
         prev.ref_count() == count
@@ -202,7 +202,7 @@ impl State {
     /// A wake that consumes the waker's reference. If the task is idle and
     /// not yet notified, a new reference is made for the `Notified`
     /// (Submit), and the caller drops the waker's after scheduling it.
-    pub(crate) fn transition_to_notified_by_val(&self) -> TransitionToNotified {
+    pub(super) fn transition_to_notified_by_val(&self) -> TransitionToNotified {
         self.fetch_update(|curr| {
             let mut next = curr;
             let action = if curr.is_running() {
@@ -233,7 +233,7 @@ impl State {
 
     /// A wake through a borrowed waker. Submit means a new reference was
     /// made for the `Notified`.
-    pub(crate) fn transition_to_notified_by_ref(&self) -> TransitionToNotified {
+    pub(super) fn transition_to_notified_by_ref(&self) -> TransitionToNotified {
         self.fetch_update(|curr| {
             if curr.is_complete() || curr.is_notified() {
                 return (TransitionToNotified::DoNothing, None);
@@ -253,7 +253,7 @@ impl State {
     /// reference was made for that `Notified`. A running task sees CANCELLED
     /// in `transition_to_idle`; a queued one in `transition_to_running`.
     #[must_use]
-    pub(crate) fn transition_to_notified_and_cancel(&self) -> bool {
+    pub(super) fn transition_to_notified_and_cancel(&self) -> bool {
         self.fetch_update(|curr| {
             if curr.is_cancelled() || curr.is_complete() {
                 return (false, None);
@@ -274,7 +274,7 @@ impl State {
     /// Shutdown: sets CANCELLED and, if the task is idle, takes RUNNING so
     /// the caller drops the future right away. Returns whether it did.
     #[must_use]
-    pub(crate) fn transition_to_shutdown(&self) -> bool {
+    pub(super) fn transition_to_shutdown(&self) -> bool {
         self.fetch_update(|curr| {
             let mut next = curr;
             next.0 |= CANCELLED;
@@ -289,7 +289,7 @@ impl State {
     /// The `JoinHandle` wants to register its waker: sets JOIN_WAKER, giving
     /// the slot to the runtime side. Fails (Err with the state) when the
     /// task already completed, in which case the handle reads the output.
-    pub(crate) fn set_join_waker(&self) -> Result<Snapshot, Snapshot> {
+    pub(super) fn set_join_waker(&self) -> Result<Snapshot, Snapshot> {
         self.fetch_update(|curr| {
             debug_assert!(curr.is_join_interested() && !curr.is_join_waker_set());
             if curr.is_complete() {
@@ -302,7 +302,7 @@ impl State {
 
     /// The `JoinHandle` takes its slot back to replace the waker. Fails when
     /// the task completed (the completer may be using the waker).
-    pub(crate) fn unset_join_waker(&self) -> Result<Snapshot, Snapshot> {
+    pub(super) fn unset_join_waker(&self) -> Result<Snapshot, Snapshot> {
         self.fetch_update(|curr| {
             debug_assert!(curr.is_join_interested() && curr.is_join_waker_set());
             if curr.is_complete() {
@@ -315,7 +315,7 @@ impl State {
 
     /// The completer has woken the joiner and hands the slot back to the
     /// `JoinHandle` (which then may drop the waker).
-    pub(crate) fn unset_join_waker_after_complete(&self) -> Snapshot {
+    pub(super) fn unset_join_waker_after_complete(&self) -> Snapshot {
         let prev = Snapshot(self.val.fetch_and(!JOIN_WAKER, AcqRel));
         debug_assert!(prev.is_complete() && prev.is_join_waker_set());
         Snapshot(prev.0 & !JOIN_WAKER)
@@ -324,7 +324,7 @@ impl State {
     /// The `JoinHandle` is dropped: clears JOIN_INTEREST (and, before
     /// completion, JOIN_WAKER). The returned flags say what the handle must
     /// clean up; whatever it does not own, the completer drops.
-    pub(crate) fn transition_to_join_handle_dropped(&self) -> JoinHandleDropped {
+    pub(super) fn transition_to_join_handle_dropped(&self) -> JoinHandleDropped {
         self.fetch_update(|curr| {
             debug_assert!(curr.is_join_interested());
             let mut next = curr;
@@ -341,7 +341,7 @@ impl State {
     }
 
     /// Adds a reference (a waker clone, an `AbortHandle`).
-    pub(crate) fn ref_inc(&self) {
+    pub(super) fn ref_inc(&self) {
         // Relaxed: the caller already holds a reference, as in Arc::clone.
         let prev = self.val.fetch_add(REF_ONE, Relaxed);
         assert!(prev <= isize::MAX as usize, "task reference count overflow");
@@ -350,7 +350,7 @@ impl State {
     /// Drops a reference; true when it was the last and the caller must
     /// free the cell.
     #[must_use]
-    pub(crate) fn ref_dec(&self) -> bool {
+    pub(super) fn ref_dec(&self) -> bool {
         let prev = Snapshot(self.val.fetch_sub(REF_ONE, AcqRel));
         assert!(prev.ref_count() >= 1, "task reference count underflow");
         prev.ref_count() == 1
@@ -358,28 +358,28 @@ impl State {
 }
 
 impl Snapshot {
-    pub(crate) fn is_idle(self) -> bool {
+    fn is_idle(self) -> bool {
         self.0 & (RUNNING | COMPLETE) == 0
     }
-    pub(crate) fn is_running(self) -> bool {
+    fn is_running(self) -> bool {
         self.0 & RUNNING != 0
     }
-    pub(crate) fn is_complete(self) -> bool {
+    pub(super) fn is_complete(self) -> bool {
         self.0 & COMPLETE != 0
     }
-    pub(crate) fn is_notified(self) -> bool {
+    fn is_notified(self) -> bool {
         self.0 & NOTIFIED != 0
     }
-    pub(crate) fn is_cancelled(self) -> bool {
+    fn is_cancelled(self) -> bool {
         self.0 & CANCELLED != 0
     }
-    pub(crate) fn is_join_interested(self) -> bool {
+    pub(super) fn is_join_interested(self) -> bool {
         self.0 & JOIN_INTEREST != 0
     }
-    pub(crate) fn is_join_waker_set(self) -> bool {
+    pub(super) fn is_join_waker_set(self) -> bool {
         self.0 & JOIN_WAKER != 0
     }
-    pub(crate) fn ref_count(self) -> usize {
+    fn ref_count(self) -> usize {
         self.0 >> FLAG_BITS
     }
     fn ref_inc(&mut self) {

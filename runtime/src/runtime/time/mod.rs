@@ -12,11 +12,11 @@
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
-pub(crate) mod wheel;
+mod wheel;
 
-use wheel::Wheel;
 use crate::loom::sync::atomic::{AtomicU64, Ordering::*};
 use crate::loom::sync::Mutex;
+use wheel::Wheel;
 
 /// No timer pending.
 pub(crate) const NO_DEADLINE: u64 = u64::MAX;
@@ -29,17 +29,17 @@ pub(crate) struct Clock {
 }
 
 impl Clock {
-    pub(crate) fn new() -> Clock {
+    pub(super) fn new() -> Clock {
         Clock { origin: Instant::now() }
     }
 
     /// The current tick, rounded down: a timer due at tick `t` fires only
     /// once `now_tick() >= t`, i.e. at or after its deadline.
-    pub(crate) fn now_tick(&self) -> u64 {
+    pub(super) fn now_tick(&self) -> u64 {
         self.tick_floor(Instant::now())
     }
 
-    pub(crate) fn tick_floor(&self, instant: Instant) -> u64 {
+    fn tick_floor(&self, instant: Instant) -> u64 {
         saturate(instant.saturating_duration_since(self.origin).as_millis())
     }
 
@@ -53,7 +53,7 @@ impl Clock {
     }
 
     /// Time left until `tick` starts, zero if it has.
-    pub(crate) fn until(&self, tick: u64) -> Duration {
+    pub(super) fn until(&self, tick: u64) -> Duration {
         match self.origin.checked_add(Duration::from_millis(tick)) {
             Some(at) => at.saturating_duration_since(Instant::now()),
             None => Duration::MAX,
@@ -228,14 +228,14 @@ impl TimeShared {
     /// timer in its place, which the lock keeps exclusive). Without one, a
     /// parked owner reads as stuck too: `rescue_stuck_lifo` also requires
     /// an occupied LIFO slot and a poll count that did not move.
-    pub(crate) fn owner_stuck(&self, now: u64) -> bool {
+    pub(super) fn owner_stuck(&self, now: u64) -> bool {
         // Relaxed: a hint; acting on a stale value costs one early or late
         // look, and the wheel lock makes any actual advance exclusive.
         self.owner_advanced.load(Relaxed) + 1 < now
     }
 
     /// True if timers are due at `now` and the owner is stuck.
-    pub(crate) fn is_stale(&self, now: u64) -> bool {
+    fn is_stale(&self, now: u64) -> bool {
         self.next_deadline() <= now && self.owner_stuck(now)
     }
 

@@ -46,7 +46,7 @@ struct Level {
 }
 
 /// The wheel. `elapsed` only moves forward.
-pub(crate) struct Wheel {
+pub(super) struct Wheel {
     elapsed: u64,
     levels: [Level; NUM_LEVELS],
     entries: Slab<Entry>,
@@ -79,7 +79,7 @@ fn level_for(elapsed: u64, when: u64) -> usize {
 
 impl Wheel {
     /// An empty wheel at tick `now`.
-    pub(crate) fn new(now: u64) -> Wheel {
+    pub(super) fn new(now: u64) -> Wheel {
         Wheel {
             elapsed: now,
             levels: std::array::from_fn(|_| Level { occupied: 0, heads: [NIL; SLOTS] }),
@@ -88,19 +88,19 @@ impl Wheel {
     }
 
     /// The tick up to which the wheel has fired everything due.
-    pub(crate) fn elapsed(&self) -> u64 {
+    pub(super) fn elapsed(&self) -> u64 {
         self.elapsed
     }
 
     /// Number of entries (pending or fired-but-not-removed).
-    pub(crate) fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.entries.len()
     }
 
     /// Adds a timer due at `deadline`; returns its key. An entry already
     /// due is created fired (its waker is not called: the caller is
     /// polling it right now and sees `is_fired`).
-    pub(crate) fn insert(&mut self, deadline: u64, waker: Waker) -> usize {
+    pub(super) fn insert(&mut self, deadline: u64, waker: Waker) -> usize {
         let key = self.entries.insert(Entry { deadline, state: EntryState::Fired, waker: None });
         drop(self.schedule(key, deadline, Some(waker)));
         key
@@ -109,32 +109,32 @@ impl Wheel {
     /// Moves a timer to a new deadline (re-arming a fired one), keeping its
     /// waker. If the new deadline is already due the timer is fired and its
     /// waker returned for the caller to wake.
-    pub(crate) fn reset(&mut self, key: usize, deadline: u64) -> Option<Waker> {
+    pub(super) fn reset(&mut self, key: usize, deadline: u64) -> Option<Waker> {
         let waker = self.entries[key].waker.take();
         self.unlink(key);
         self.schedule(key, deadline, waker)
     }
 
     /// Removes a timer, fired or not.
-    pub(crate) fn remove(&mut self, key: usize) {
+    pub(super) fn remove(&mut self, key: usize) {
         self.unlink(key);
         self.entries.remove(key);
     }
 
     /// Whether the timer has fired.
-    pub(crate) fn is_fired(&self, key: usize) -> bool {
+    pub(super) fn is_fired(&self, key: usize) -> bool {
         matches!(self.entries[key].state, EntryState::Fired)
     }
 
     /// Takes the waker of every timer (runtime shutdown: the wheel will
     /// never advance again, so whoever waits on it must look now). The
     /// entries stay, unfired, until their `Sleep`s drop them.
-    pub(crate) fn take_wakers(&mut self, wake: &mut Vec<Waker>) {
+    pub(super) fn take_wakers(&mut self, wake: &mut Vec<Waker>) {
         wake.extend(self.entries.iter_mut().filter_map(|(_, entry)| entry.waker.take()));
     }
 
     /// Replaces the waker a pending timer will wake.
-    pub(crate) fn set_waker(&mut self, key: usize, waker: &Waker) {
+    pub(super) fn set_waker(&mut self, key: usize, waker: &Waker) {
         let entry = &mut self.entries[key];
         match &entry.waker {
             Some(current) if current.will_wake(waker) => {}
@@ -197,7 +197,7 @@ impl Wheel {
     }
 
     /// The earliest tick at which something is due, if any.
-    pub(crate) fn next_deadline(&self) -> Option<u64> {
+    pub(super) fn next_deadline(&self) -> Option<u64> {
         self.next_expiration().map(|e| e.deadline)
     }
 
@@ -225,7 +225,7 @@ impl Wheel {
     /// Advances to tick `now`, firing every entry due by then. The wakers
     /// of fired entries are pushed to `wake` (the caller wakes them after
     /// releasing its lock). Returns the number fired.
-    pub(crate) fn advance(&mut self, now: u64, wake: &mut Vec<Waker>) -> usize {
+    pub(super) fn advance(&mut self, now: u64, wake: &mut Vec<Waker>) -> usize {
         let mut fired = 0;
         while let Some(exp) = self.next_expiration() {
             if exp.deadline > now {
