@@ -116,9 +116,10 @@ mod state;
 mod task;
 
 use std::fmt;
-use std::io::{self, Write};
-use std::panic::{self, AssertUnwindSafe};
+use std::io;
 use std::time::{Duration, Instant};
+
+use weft_util::unwind::{contain, run_hook, Hook};
 
 use crate::loom::channel::{self, Receiver, RecvTimeoutError, Sender};
 use crate::loom::sync::atomic::{AtomicU64, Ordering};
@@ -127,14 +128,22 @@ use crate::loom::thread;
 use crate::state::{Exit, StateCell, Submit};
 use crate::task::Job;
 
-pub use crate::task::{JoinError, Task};
+pub use crate::task::Task;
+/// What a [`Task`] gives instead of its value when the job panicked, or was
+/// cancelled because the pool shut down before the job started. The same
+/// type as `weft::task::JoinError`: a blocking job is a task too.
+///
+/// ```
+/// let pool = weft_blocking::Pool::new();
+/// let err = pool.spawn(|| panic!("boom")).wait().unwrap_err();
+/// assert!(err.is_panic());
+/// assert_eq!(*err.into_panic().downcast::<&str>().unwrap(), "boom");
+/// ```
+pub use weft_util::JoinError;
 
 const DEFAULT_MAX_THREADS: usize = 512;
 const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(10);
 const DEFAULT_THREAD_NAME: &str = "weft-blocking";
-
-/// A hook run on pool threads.
-type Hook = std::sync::Arc<dyn Fn() + Send + Sync + 'static>;
 
 /// Configures and builds a [`Pool`]. Setters take and return `&mut Self`, so
 /// they chain:
@@ -604,11 +613,11 @@ impl Inner {
     /// A pool thread. It starts idle, with the job that started it promised
     /// to it (see `StateCell::submit`).
     fn thread_main(&self) {
-        run_hook("on_thread_start", &self.config.on_thread_start);
+        run_hook("weft-blocking", "on_thread_start", self.config.on_thread_start.as_ref());
         if self.work().last_at_shutdown {
             self.drain_queued();
         }
-        run_hook("on_thread_stop", &self.config.on_thread_stop);
+        run_hook("weft-blocking", "on_thread_stop", self.config.on_thread_stop.as_ref());
         self.thread_finished();
     }
 
@@ -746,44 +755,6 @@ impl Inner {
 /// destructor must not kill the thread that cancels it.
 fn drop_job(job: Job) {
     contain(|| drop(job));
-}
-
-/// Runs the hook `name`, if set. A panic in it is caught and reported, and
-/// the thread carries on: a thread that died here would lose the job
-/// promised to it and never be counted out, so `shutdown` would wait for it
-/// forever.
-fn run_hook(name: &str, hook: &Option<Hook>) {
-    let Some(hook) = hook else { return };
-    if let Some(text) = contain(|| hook()) {
-        // Not `eprintln!`: it panics when stderr is gone (EPIPE), and a
-        // panic here is the very thread death this function prevents.
-        let _ = writeln!(
-            io::stderr(),
-            "weft-blocking: caught a panic in the `{name}` hook on thread '{}' ({text}); the \
-             thread carries on",
-            std::thread::current().name().unwrap_or("<unnamed>"),
-        );
-    }
-}
-
-/// Runs `f`, catching a panic; returns its message if there was one. The
-/// payload is user data whose destructor may panic again outside the first
-/// catch, which would kill this pool thread without counting it out (and
-/// `shutdown` would wait for it): it is dropped under a second catch, and
-/// whatever that one catches is leaked rather than risk a third panic.
-fn contain(f: impl FnOnce()) -> Option<String> {
-    let payload = panic::catch_unwind(AssertUnwindSafe(f)).err()?;
-    let text = if let Some(text) = payload.downcast_ref::<&'static str>() {
-        (*text).to_owned()
-    } else if let Some(text) = payload.downcast_ref::<String>() {
-        text.clone()
-    } else {
-        "non-string payload".to_owned()
-    };
-    if let Err(again) = panic::catch_unwind(AssertUnwindSafe(|| drop(payload))) {
-        std::mem::forget(again);
-    }
-    Some(text)
 }
 
 /// Internals for the loom models in `loom-tests/tests/blocking.rs` (built

@@ -1,21 +1,20 @@
 //! A job's two halves: the [`Job`] a pool thread runs (or drops, which
-//! cancels it) and the [`Task`] its submitter keeps; plus [`JoinError`].
+//! cancels it) and the [`Task`] its submitter keeps.
 //!
 //! They share one slot behind a mutex: the job stores its result there and
 //! wakes whoever waits (a waker for `.await`, a condvar for [`Task::wait`]).
 //! The lock is held only to move the result or the waker, never while the
 //! job runs.
 
-use std::any::Any;
 use std::fmt;
 use std::future::Future;
-use std::io;
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
 use crate::loom::sync::atomic::{AtomicU64, Ordering};
 use crate::loom::sync::{Arc, Condvar, Mutex};
+use crate::JoinError;
 
 /// A job on its way to a pool thread. Running it runs the closure and
 /// resolves its [`Task`]; dropping it drops the closure unrun and resolves
@@ -186,106 +185,5 @@ impl<R> Future for Task<R> {
 impl<R> fmt::Debug for Task<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Task").field("finished", &self.is_finished()).finish()
-    }
-}
-
-/// Why a [`Task`] has no value: its job panicked, or it was cancelled
-/// because the pool shut down before the job started.
-///
-/// ```
-/// let pool = weft_blocking::Pool::new();
-/// let err = pool.spawn(|| panic!("boom")).wait().unwrap_err();
-/// assert!(err.is_panic());
-/// assert_eq!(*err.into_panic().downcast::<&str>().unwrap(), "boom");
-/// ```
-pub struct JoinError {
-    repr: Repr,
-}
-
-enum Repr {
-    Cancelled,
-    /// The panic payload. The std mutex (never contended) only makes
-    /// `JoinError` `Sync`, so it fits in `Box<dyn Error + Send + Sync>`.
-    Panic(std::sync::Mutex<Box<dyn Any + Send + 'static>>),
-}
-
-impl JoinError {
-    pub(crate) fn cancelled() -> JoinError {
-        JoinError { repr: Repr::Cancelled }
-    }
-
-    fn panic(payload: Box<dyn Any + Send + 'static>) -> JoinError {
-        JoinError { repr: Repr::Panic(std::sync::Mutex::new(payload)) }
-    }
-
-    /// Whether the job was cancelled (dropped unrun) by a shutdown.
-    pub fn is_cancelled(&self) -> bool {
-        matches!(self.repr, Repr::Cancelled)
-    }
-
-    /// Whether the job panicked.
-    pub fn is_panic(&self) -> bool {
-        matches!(self.repr, Repr::Panic(_))
-    }
-
-    /// The panic payload, to resume the panic with
-    /// [`std::panic::resume_unwind`].
-    ///
-    /// # Panics
-    ///
-    /// If the error is not a panic (see [`try_into_panic`](Self::try_into_panic)).
-    #[track_caller]
-    pub fn into_panic(self) -> Box<dyn Any + Send + 'static> {
-        self.try_into_panic().expect("`JoinError` reason is not a panic")
-    }
-
-    /// The panic payload, or the error itself if it is not a panic.
-    pub fn try_into_panic(self) -> Result<Box<dyn Any + Send + 'static>, JoinError> {
-        match self.repr {
-            Repr::Panic(payload) => {
-                Ok(payload.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner))
-            }
-            Repr::Cancelled => Err(self),
-        }
-    }
-
-    /// The panic message, if the payload is a string.
-    fn panic_message(&self) -> Option<String> {
-        let Repr::Panic(payload) = &self.repr else { return None };
-        let payload = payload.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        payload
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-    }
-}
-
-impl fmt::Display for JoinError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (&self.repr, self.panic_message()) {
-            (Repr::Cancelled, _) => {
-                f.write_str("the blocking job was cancelled: the pool shut down before it started")
-            }
-            (Repr::Panic(_), Some(msg)) => write!(f, "the blocking job panicked: {msg}"),
-            (Repr::Panic(_), None) => f.write_str("the blocking job panicked"),
-        }
-    }
-}
-
-impl fmt::Debug for JoinError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (&self.repr, self.panic_message()) {
-            (Repr::Cancelled, _) => f.write_str("JoinError::Cancelled"),
-            (Repr::Panic(_), Some(msg)) => f.debug_tuple("JoinError::Panic").field(&msg).finish(),
-            (Repr::Panic(_), None) => f.write_str("JoinError::Panic(..)"),
-        }
-    }
-}
-
-impl std::error::Error for JoinError {}
-
-impl From<JoinError> for io::Error {
-    fn from(err: JoinError) -> io::Error {
-        io::Error::other(err)
     }
 }

@@ -181,13 +181,13 @@ fn a_panic_comes_back_as_join_error_and_the_pool_survives() {
         wait(pool.spawn(|| -> u32 { panic!("boom {}", std::hint::black_box(42)) })).unwrap_err();
     assert!(err.is_panic());
     assert!(!err.is_cancelled());
-    assert_eq!(err.to_string(), "the blocking job panicked: boom 42");
+    assert_eq!(err.to_string(), "task panicked with message \"boom 42\"");
     assert!(format!("{err:?}").contains("boom 42"));
     let payload = err.into_panic();
     assert_eq!(payload.downcast_ref::<String>().map(String::as_str), Some("boom 42"));
 
     let err = wait(pool.spawn(|| std::panic::panic_any(7u8))).unwrap_err();
-    assert_eq!(err.to_string(), "the blocking job panicked");
+    assert_eq!(err.to_string(), "task panicked");
     assert_eq!(*err.try_into_panic().unwrap().downcast::<u8>().unwrap(), 7);
 
     // Same thread, still working.

@@ -1,9 +1,11 @@
 //! [`Builder`]: configures and starts a [`Runtime`].
 
 use std::fmt;
-use std::io::{self, Write};
+use std::io;
 use std::sync::Arc as StdArc;
 use std::time::Duration;
+
+use weft_util::unwind::Hook;
 
 use super::Runtime;
 use crate::runtime::scheduler::Config;
@@ -15,25 +17,12 @@ pub(crate) enum Flavor {
     MultiThread,
 }
 
-/// A thread start/stop hook.
-pub(crate) type Hook = StdArc<dyn Fn() + Send + Sync + 'static>;
-
 /// Runs the hook `name` (if set) on a worker thread. A panic in it is
 /// caught and reported on stderr, and the thread carries on: a worker that
 /// died here would never claim its core, stranding its tasks and leaving
 /// shutdown waiting for that core forever.
 pub(crate) fn run_hook(name: &str, hook: Option<&Hook>) {
-    let Some(hook) = hook else { return };
-    if let Some(text) = crate::unwind::contain(|| hook()) {
-        let thread = std::thread::current();
-        // Not `eprintln!`: it panics when stderr is gone (EPIPE), and a
-        // panic here is the very thread death this function prevents.
-        let _ = writeln!(
-            io::stderr(),
-            "weft: caught a panic in the `{name}` hook on thread '{}' ({text}); the thread carries on",
-            thread.name().unwrap_or("<unnamed>"),
-        );
-    }
+    weft_util::unwind::run_hook("weft", name, hook);
 }
 
 /// Builds a [`Runtime`] with custom settings.
