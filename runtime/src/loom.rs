@@ -10,13 +10,13 @@
 //! (`loom/deque_model.rs`): the protocols around the queues are checked
 //! against the ordering the shipped queues really give, no more.
 
-pub(crate) use weft_util::loom::{cell, sync, thread};
-pub(crate) use weft_util::thread_local_const;
+pub(super) use weft_util::loom::{cell, sync, thread};
+pub(super) use weft_util::thread_local_const;
 
 #[cfg(loom)]
-pub(crate) mod deque_model;
+pub(super) mod deque_model;
 
-pub(crate) mod deque {
+pub(super) mod deque {
     pub(crate) use crossbeam_deque::Steal;
     #[cfg(not(loom))]
     pub(crate) use crossbeam_deque::{Injector, Stealer, Worker};

@@ -3,4 +3,4 @@
 //! (`weft_util::unwind`); it is named here so the runtime's callers keep
 //! `crate::unwind::contain`.
 
-pub(crate) use weft_util::unwind::contain;
+pub(super) use weft_util::unwind::contain;

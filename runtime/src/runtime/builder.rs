@@ -12,7 +12,7 @@ use crate::runtime::scheduler::Config;
 
 /// Which scheduler a [`Builder`] builds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Flavor {
+enum Flavor {
     CurrentThread,
     MultiThread,
 }
@@ -21,7 +21,7 @@ pub(crate) enum Flavor {
 /// caught and reported on stderr, and the thread carries on: a worker that
 /// died here would never claim its core, stranding its tasks and leaving
 /// shutdown waiting for that core forever.
-pub(crate) fn run_hook(name: &str, hook: Option<&Hook>) {
+pub(super) fn run_hook(name: &str, hook: Option<&Hook>) {
     weft_util::unwind::run_hook("weft", name, hook);
 }
 
@@ -42,16 +42,16 @@ pub(crate) fn run_hook(name: &str, hook: Option<&Hook>) {
 /// `event_interval(0)`, `max_blocking_threads(0)`) make [`Builder::build`]
 /// return an `InvalidInput` error that names the setting.
 pub struct Builder {
-    pub(crate) flavor: Flavor,
-    pub(crate) worker_threads: Option<usize>,
-    pub(crate) max_blocking_threads: usize,
-    pub(crate) thread_name: String,
-    pub(crate) thread_stack_size: Option<usize>,
-    pub(crate) thread_keep_alive: Duration,
-    pub(crate) event_interval: u32,
-    pub(crate) global_queue_interval: u32,
-    pub(crate) on_thread_start: Option<Hook>,
-    pub(crate) on_thread_stop: Option<Hook>,
+    flavor: Flavor,
+    worker_threads: Option<usize>,
+    max_blocking_threads: usize,
+    pub(super) thread_name: String,
+    pub(super) thread_stack_size: Option<usize>,
+    thread_keep_alive: Duration,
+    event_interval: u32,
+    global_queue_interval: u32,
+    pub(super) on_thread_start: Option<Hook>,
+    pub(super) on_thread_stop: Option<Hook>,
 }
 
 impl Builder {
