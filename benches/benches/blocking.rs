@@ -13,11 +13,10 @@
 
 use std::time::Duration;
 
-use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput};
+use criterion::Criterion;
 use weft_benches::blocking::{self, LATENCY_JOBS, THROUGHPUT_JOBS};
+use weft_benches::groups::{self, Group};
 use weft_benches::{Rt, Tokio, Weft, WORKER_THREADS};
-
-type Group<'a> = BenchmarkGroup<'a, criterion::measurement::WallTime>;
 
 /// Throughput on a fresh, warmed `R` runtime; one iteration is one run.
 fn throughput_on<R: Rt>(group: &mut Group<'_>) {
@@ -41,24 +40,13 @@ fn one_at_a_time_on<R: Rt>(group: &mut Group<'_>) {
 }
 
 fn blocking_benches(c: &mut Criterion) {
-    let mut group = c.benchmark_group("spawn_blocking_throughput");
-    group
-        .sampling_mode(SamplingMode::Flat)
-        .sample_size(10)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(4))
-        .throughput(Throughput::Elements(THROUGHPUT_JOBS as u64));
+    let measurement = Duration::from_secs(4);
+    let mut group = groups::flat(c, "spawn_blocking_throughput", measurement, THROUGHPUT_JOBS);
     throughput_on::<Weft>(&mut group);
     throughput_on::<Tokio>(&mut group);
     group.finish();
 
-    let mut group = c.benchmark_group("spawn_blocking_one_at_a_time");
-    group
-        .sampling_mode(SamplingMode::Flat)
-        .sample_size(10)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(4))
-        .throughput(Throughput::Elements(LATENCY_JOBS as u64));
+    let mut group = groups::flat(c, "spawn_blocking_one_at_a_time", measurement, LATENCY_JOBS);
     one_at_a_time_on::<Weft>(&mut group);
     one_at_a_time_on::<Tokio>(&mut group);
     group.finish();

@@ -7,13 +7,11 @@
 use std::time::Duration;
 
 use criterion::Criterion;
+use weft_benches::groups::Group;
 use weft_benches::{Rt, Tokio, Weft, Workload, WORKER_THREADS};
 
 /// Registers `workload` on a fresh `R` runtime as function `R::NAME`.
-fn bench_on<R: Rt>(
-    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
-    workload: Workload,
-) {
+fn bench_on<R: Rt>(group: &mut Group<'_>, workload: Workload) {
     let rt = R::with_workers(WORKER_THREADS);
     group.bench_function(R::NAME, |b| b.iter_custom(|iters| workload.run(&rt, iters)));
 }

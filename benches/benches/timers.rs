@@ -8,11 +8,10 @@
 
 use std::time::Duration;
 
-use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput};
+use criterion::Criterion;
+use weft_benches::groups::{self, Group};
 use weft_benches::timers::{self, CANCEL_SLEEPS, FIRE_TIMERS};
 use weft_benches::{Rt, Tokio, Weft, WORKER_THREADS};
-
-type Group<'a> = BenchmarkGroup<'a, criterion::measurement::WallTime>;
 
 /// `timers_fire` on a fresh `R` runtime; each iteration is one run with its
 /// own seed.
@@ -38,24 +37,12 @@ fn cancel_on<R: Rt>(group: &mut Group<'_>) {
 }
 
 fn timer_benches(c: &mut Criterion) {
-    let mut group = c.benchmark_group("timers_fire");
-    group
-        .sampling_mode(SamplingMode::Flat)
-        .sample_size(10)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(5))
-        .throughput(Throughput::Elements(FIRE_TIMERS as u64));
+    let mut group = groups::flat(c, "timers_fire", Duration::from_secs(5), FIRE_TIMERS);
     fire_on::<Weft>(&mut group);
     fire_on::<Tokio>(&mut group);
     group.finish();
 
-    let mut group = c.benchmark_group("timers_cancel");
-    group
-        .sampling_mode(SamplingMode::Flat)
-        .sample_size(10)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(4))
-        .throughput(Throughput::Elements(CANCEL_SLEEPS as u64));
+    let mut group = groups::flat(c, "timers_cancel", Duration::from_secs(4), CANCEL_SLEEPS);
     cancel_on::<Weft>(&mut group);
     cancel_on::<Tokio>(&mut group);
     group.finish();

@@ -107,13 +107,6 @@ pub fn warm<R: Rt>(rt: &R, jobs: usize, batch: usize) {
     }
 }
 
-/// Threads of this process (entries of `/proc/self/task`), or 0 if that
-/// cannot be read; the difference around building and warming a runtime is
-/// the runtime's thread count.
-pub fn process_threads() -> usize {
-    std::fs::read_dir("/proc/self/task").map_or(0, |dir| dir.count())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,7 +11,6 @@
 
 use std::convert::Infallible;
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -19,6 +18,7 @@ use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response};
 
+use crate::net::{connected, run_in_task};
 use crate::{Rt, Tokio, Weft};
 
 /// Connections in [`http_hello`].
@@ -105,25 +105,8 @@ async fn load<R: HyperRt>(stream: R::TcpStream, reqs: usize) -> io::Result<()> {
 /// Returns the time from spawning the load tasks to the last one done:
 /// handshakes and requests, with TCP connection setup untimed.
 pub fn http_hello<R: HyperRt>(rt: &R, conns: usize, reqs: usize) -> Duration {
-    let result = rt.block_on(rt.spawn(async move {
-        let listener = R::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await?;
-        let addr = R::local_addr(&listener)?;
-        let acceptor = R::spawn_inner(async move {
-            let mut servers = Vec::with_capacity(conns);
-            for _ in 0..conns {
-                let stream = R::accept(&listener).await?;
-                R::set_nodelay(&stream)?;
-                servers.push(R::spawn_inner(serve::<R>(stream)));
-            }
-            io::Result::Ok(servers)
-        });
-        let mut clients = Vec::with_capacity(conns);
-        for _ in 0..conns {
-            let stream = R::connect(addr).await?;
-            R::set_nodelay(&stream)?;
-            clients.push(stream);
-        }
-        let servers = acceptor.await.expect("accept task panicked")?;
+    let result = run_in_task(rt, async move {
+        let (clients, servers) = connected::<R, _, _>(conns, serve::<R>).await?;
 
         let start = Instant::now();
         let handles: Vec<_> =
@@ -137,8 +120,8 @@ pub fn http_hello<R: HyperRt>(rt: &R, conns: usize, reqs: usize) -> Duration {
             handle.await.expect("server task panicked").map_err(io::Error::other)?;
         }
         io::Result::Ok(elapsed)
-    }));
-    result.expect("http_hello task panicked").expect("http_hello failed")
+    });
+    result.expect("http_hello failed")
 }
 
 #[cfg(test)]

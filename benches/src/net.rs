@@ -42,11 +42,47 @@ fn localhost() -> SocketAddr {
 
 /// Runs `fut` in a task on a worker of `rt` (not in `block_on`, so sockets
 /// are created and polled the way a server's are) and returns its output.
-fn run_in_task<R: Rt, T: Send + 'static>(
+pub(crate) fn run_in_task<R: Rt, T: Send + 'static>(
     rt: &R,
     fut: impl Future<Output = T> + Send + 'static,
 ) -> T {
     rt.block_on(rt.spawn(fut)).expect("networking driver task panicked")
+}
+
+/// Binds a listener on 127.0.0.1 and opens `conns` connections to it,
+/// `TCP_NODELAY` at both ends: an accept task spawns `serve(stream)` for
+/// each server end while the calling task connects the clients. Returns
+/// the client ends and the serving tasks, once every connection is
+/// accepted. Called inside a task of the runtime under test.
+pub(crate) async fn connected<R, S, F>(
+    conns: usize,
+    serve: S,
+) -> io::Result<(Vec<R::TcpStream>, Vec<R::JoinHandle<F::Output>>)>
+where
+    R: Rt,
+    S: Fn(R::TcpStream) -> F + Send + 'static,
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let listener = R::bind(localhost()).await?;
+    let addr = R::local_addr(&listener)?;
+    let acceptor = R::spawn_inner(async move {
+        let mut served = Vec::with_capacity(conns);
+        for _ in 0..conns {
+            let stream = R::accept(&listener).await?;
+            R::set_nodelay(&stream)?;
+            served.push(R::spawn_inner(serve(stream)));
+        }
+        io::Result::Ok(served)
+    });
+    let mut clients = Vec::with_capacity(conns);
+    for _ in 0..conns {
+        let stream = R::connect(addr).await?;
+        R::set_nodelay(&stream)?;
+        clients.push(stream);
+    }
+    let served = acceptor.await.expect("accept task panicked")?;
+    Ok((clients, served))
 }
 
 /// Echoes everything it reads until end-of-file.
@@ -87,24 +123,7 @@ async fn echo_client<R: Rt>(mut stream: R::TcpStream, msgs: usize) -> io::Result
 /// the message exchange only (connection setup and teardown untimed).
 pub fn tcp_echo<R: Rt>(rt: &R, conns: usize, msgs: usize) -> Duration {
     let result = run_in_task(rt, async move {
-        let listener = R::bind(localhost()).await?;
-        let addr = R::local_addr(&listener)?;
-        let acceptor = R::spawn_inner(async move {
-            let mut echoes = Vec::with_capacity(conns);
-            for _ in 0..conns {
-                let stream = R::accept(&listener).await?;
-                R::set_nodelay(&stream)?;
-                echoes.push(R::spawn_inner(echo::<R>(stream)));
-            }
-            io::Result::Ok(echoes)
-        });
-        let mut clients = Vec::with_capacity(conns);
-        for _ in 0..conns {
-            let stream = R::connect(addr).await?;
-            R::set_nodelay(&stream)?;
-            clients.push(stream);
-        }
-        let echoes = acceptor.await.expect("accept task panicked")?;
+        let (clients, echoes) = connected::<R, _, _>(conns, echo::<R>).await?;
 
         let start = Instant::now();
         let handles: Vec<_> = clients
@@ -165,10 +184,10 @@ async fn idle_reader<R: Rt>(mut stream: R::TcpStream, ready: Arc<AtomicUsize>) {
 /// # Panics
 ///
 /// If a socket call fails (e.g. "too many open files": see
-/// [`raise_fd_limit`] and [`idle_conns_target`]).
+/// [`weft_dev_support::raise_fd_limit`] and [`idle_conns_target`]).
 pub fn idle_conns<R: Rt>(rt: &R, n: usize) -> IdleConns {
     let ready = Arc::new(AtomicUsize::new(0));
-    let rss_before = rss_bytes().expect("cannot read /proc/self/statm");
+    let rss_before = weft_dev_support::rss_bytes().expect("cannot read /proc/self/statm");
     let heap_before = Snapshot::now();
 
     let readers = ready.clone();
@@ -192,7 +211,7 @@ pub fn idle_conns<R: Rt>(rt: &R, n: usize) -> IdleConns {
         std::thread::sleep(Duration::from_millis(1));
     }
 
-    let rss_after = rss_bytes().expect("cannot read /proc/self/statm");
+    let rss_after = weft_dev_support::rss_bytes().expect("cannot read /proc/self/statm");
     let heap_after = Snapshot::now();
     let per_conn = |bytes: i64| bytes as f64 / n.max(1) as f64;
     IdleConns {
@@ -201,38 +220,6 @@ pub fn idle_conns<R: Rt>(rt: &R, n: usize) -> IdleConns {
         heap_per_conn: alloc::is_counting()
             .then(|| per_conn(heap_after.live() - heap_before.live())),
     }
-}
-
-/// Resident set size of this process, from `/proc/self/statm`.
-pub fn rss_bytes() -> Option<u64> {
-    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let resident: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    Some(resident * page_size())
-}
-
-fn page_size() -> u64 {
-    // SAFETY: `sysconf` only reads a configuration value.
-    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    u64::try_from(size).ok().filter(|&s| s > 0).unwrap_or(4096)
-}
-
-/// Raises the soft limit on open files to the hard limit. Returns the soft
-/// limit in force afterwards (unchanged if raising failed).
-pub fn raise_fd_limit() -> io::Result<u64> {
-    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: `limit` is a valid, writable `rlimit`.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    if limit.rlim_cur < limit.rlim_max {
-        let raised = libc::rlimit { rlim_cur: limit.rlim_max, rlim_max: limit.rlim_max };
-        // SAFETY: `raised` is a valid `rlimit`; raising the soft limit up to
-        // the hard one needs no privilege.
-        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
-            return Ok(raised.rlim_cur);
-        }
-    }
-    Ok(limit.rlim_cur)
 }
 
 /// Connections [`idle_conns`] can open under an open-file limit of
@@ -258,12 +245,6 @@ mod tests {
         assert_eq!(idle_conns_target(20_000), 9_000);
         assert_eq!(idle_conns_target(1_024), 256);
         assert_eq!(idle_conns_target(100), 0);
-    }
-
-    #[test]
-    fn rss_is_readable() {
-        assert!(rss_bytes().unwrap() > 0);
-        assert!(raise_fd_limit().unwrap() > 0);
     }
 
     #[test]

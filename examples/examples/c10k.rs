@@ -53,7 +53,8 @@ use std::time::{Duration, Instant};
 use futures_util::{AsyncReadExt, AsyncWriteExt};
 use weft::runtime::Builder;
 
-use support::{kernel_stacks, kib, mib, raise_fd_limit, ProcStats};
+use support::{kib, mib};
+use weft_dev_support::{kernel_stacks, raise_fd_limit, ProcStats};
 
 /// Idle connections held by default.
 const DEFAULT_CONNECTIONS: usize = 10_000;

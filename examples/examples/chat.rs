@@ -76,7 +76,8 @@ use weft::net::{TcpListener, TcpStream};
 use weft::task::{AbortHandle, JoinHandle, JoinSet};
 use weft::time::{sleep, Instant};
 
-use support::{kib, mib, raise_fd_limit, ProcStats};
+use support::{kib, mib};
+use weft_dev_support::{raise_fd_limit, rss_bytes, ProcStats};
 
 /// One chat line, newline included, shared by every outbox it is put in.
 type Line = Arc<[u8]>;
@@ -267,7 +268,7 @@ async fn run(clients: usize, duration: Duration) -> io::Result<()> {
                 load.sent.load(Relaxed),
                 delivered - last,
                 hub.dropped.load(Relaxed),
-                mib(support::rss_bytes())
+                mib(rss_bytes().unwrap_or(0))
             );
             last = delivered;
             second += 1;

@@ -74,17 +74,12 @@ use weft::runtime::{Builder, RuntimeMetrics};
 use weft::task::JoinSet;
 use weft::time::sleep;
 
+use support::{connect_in_waves, round_trip, MESSAGE_LEN};
+
 /// First pause of the accept loop after an error.
 const MIN_BACKOFF: Duration = Duration::from_millis(1);
 /// Longest pause of the accept loop.
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
-/// Bytes of one message of the built-in load.
-const MESSAGE_LEN: usize = 64;
-/// Clients that connect at once. The listen backlog (how many accepted
-/// handshakes the kernel queues for `accept`) is 128: a bigger burst of
-/// connects overflows it, and the kernel drops handshakes, which the
-/// clients retry only after a second.
-const WAVE: usize = 100;
 
 /// What the server did, counted by the accept loop and the connections.
 #[derive(Default)]
@@ -118,7 +113,7 @@ pub fn main() -> io::Result<()> {
     }
 
     // Both ends of every connection are in this process.
-    support::raise_fd_limit()?;
+    weft_dev_support::raise_fd_limit()?;
     let (connections, messages) = (options.connections, options.messages);
     let (elapsed, round_trips) = rt.block_on(async {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
@@ -129,16 +124,9 @@ pub fn main() -> io::Result<()> {
         let served = Arc::new(Served::default());
         let server = weft::spawn(accept_loop(listener, served, pending::<&str>()));
 
-        // Connect in waves of `WAVE`, each connection making one round trip
-        // (proof that the server accepted it) before the next wave starts.
-        let mut streams = Vec::with_capacity(connections);
-        while streams.len() < connections {
-            let ids = streams.len()..connections.min(streams.len() + WAVE);
-            let wave: Vec<_> = ids.map(|id| weft::spawn(connect(addr, id))).collect();
-            for task in wave {
-                streams.push(task.await.expect("client task panicked")?);
-            }
-        }
+        // Connect in waves, each connection making one round trip (proof
+        // that the server accepted it) before the next wave starts.
+        let streams = connect_in_waves(addr, connections).await?;
 
         let start = Instant::now();
         let clients: Vec<_> = streams
@@ -281,13 +269,6 @@ async fn echo(mut stream: TcpStream, served: &Served) -> io::Result<()> {
     }
 }
 
-/// Connects a client of the built-in load and makes its first round trip.
-async fn connect(addr: SocketAddr, id: usize) -> io::Result<TcpStream> {
-    let mut stream = TcpStream::connect(addr).await?;
-    round_trip(&mut stream, id, 0).await?;
-    Ok(stream)
-}
-
 /// One client of the built-in load: `messages` round trips. Returns the
 /// number of round trips.
 async fn client(mut stream: TcpStream, id: usize, messages: usize) -> io::Result<u64> {
@@ -295,21 +276,6 @@ async fn client(mut stream: TcpStream, id: usize, messages: usize) -> io::Result
         round_trip(&mut stream, id, i).await?;
     }
     Ok(messages as u64)
-}
-
-/// Sends message `i` of client `id`, reads the echo and checks it.
-async fn round_trip(stream: &mut TcpStream, id: usize, i: usize) -> io::Result<()> {
-    let mut sent = [0; MESSAGE_LEN];
-    for (j, byte) in sent.iter_mut().enumerate() {
-        *byte = (id + i + j) as u8;
-    }
-    stream.write_all(&sent).await?;
-    let mut back = [0; MESSAGE_LEN];
-    stream.read_exact(&mut back).await?;
-    if back != sent {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, "echo differs from message"));
-    }
-    Ok(())
 }
 
 /// One line per worker: tasks polled, steals, parks.

@@ -42,7 +42,6 @@ mod support;
 
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
 use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
@@ -56,17 +55,14 @@ use weft::runtime::{Builder, RuntimeMetrics};
 use weft::task::{spawn_blocking, JoinSet};
 use weft::time::{interval, sleep, sleep_until, timeout, Instant};
 
+use support::{connect_in_waves, round_trip, MESSAGE_LEN};
+
 /// Worker threads of the runtime.
 const WORKERS: usize = 2;
 /// Clients that connect and then stay silent until the end.
 const IDLE_CLIENTS: usize = 3000;
 /// Clients that echo messages back to back during the load phase.
 const ACTIVE_CLIENTS: usize = 32;
-/// Bytes of one echo message.
-const MESSAGE_LEN: usize = 64;
-/// Clients that connect at once: the listen backlog is 128, and a bigger
-/// burst overflows it (the kernel drops handshakes, retried after a second).
-const WAVE: usize = 100;
 /// Descriptors kept for the runtime and the rest of the process.
 const SPARE_FDS: u64 = 64;
 /// How long the active clients, the CPU jobs and the sleeps run.
@@ -98,7 +94,7 @@ struct Stats {
 }
 
 fn main() -> io::Result<()> {
-    let fd_limit = support::raise_fd_limit()?;
+    let fd_limit = weft_dev_support::raise_fd_limit()?;
     // Two descriptors per connection (both ends are here).
     let room = usize::try_from(fd_limit.saturating_sub(SPARE_FDS) / 2).unwrap_or(usize::MAX);
     let idle_clients = IDLE_CLIENTS.min(room.saturating_sub(ACTIVE_CLIENTS));
@@ -147,14 +143,7 @@ async fn tour(idle_clients: usize) -> io::Result<Report> {
     // Phase 1: connect, in waves; every connection makes one round trip.
     let phase = Instant::now();
     let total = idle_clients + ACTIVE_CLIENTS;
-    let mut streams = Vec::with_capacity(total);
-    while streams.len() < total {
-        let ids = streams.len()..total.min(streams.len() + WAVE);
-        let wave: Vec<_> = ids.map(|id| weft::spawn(connect(addr, id))).collect();
-        for task in wave {
-            streams.push(task.await.expect("connect task panicked")?);
-        }
-    }
+    let mut streams = connect_in_waves(addr, total).await?;
     let held = stats.server_live.load(Relaxed);
     println!(
         "[connect] {held} connections held by the server after {:.2} s \
@@ -298,13 +287,6 @@ async fn echo(mut stream: TcpStream, stats: Arc<Stats>) -> io::Result<()> {
     result
 }
 
-/// Connects a client and makes its first round trip.
-async fn connect(addr: SocketAddr, id: usize) -> io::Result<TcpStream> {
-    let mut stream = TcpStream::connect(addr).await?;
-    round_trip(&mut stream, id, 0).await?;
-    Ok(stream)
-}
-
 /// An active client: round trips back to back until `end`, then closes.
 /// Returns the number of round trips.
 async fn echo_client(
@@ -336,21 +318,6 @@ async fn close(mut stream: TcpStream) -> io::Result<()> {
     stream.close().await?;
     let mut rest = [0; 64];
     while stream.read(&mut rest).await? != 0 {}
-    Ok(())
-}
-
-/// Sends message `i` of client `id`, reads the echo and checks it.
-async fn round_trip(stream: &mut TcpStream, id: usize, i: usize) -> io::Result<()> {
-    let mut sent = [0; MESSAGE_LEN];
-    for (j, byte) in sent.iter_mut().enumerate() {
-        *byte = (id + i + j) as u8;
-    }
-    stream.write_all(&sent).await?;
-    let mut back = [0; MESSAGE_LEN];
-    stream.read_exact(&mut back).await?;
-    if back != sent {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, "echo differs from message"));
-    }
     Ok(())
 }
 

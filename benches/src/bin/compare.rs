@@ -155,8 +155,8 @@ fn parse_args() -> Result<Options, String> {
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
-    let fd_limit =
-        net::raise_fd_limit().map_err(|e| format!("cannot read the open-file limit: {e}"))?;
+    let fd_limit = weft_dev_support::raise_fd_limit()
+        .map_err(|e| format!("cannot read the open-file limit: {e}"))?;
     Ok(Options { rounds, groups, fd_limit })
 }
 
@@ -320,10 +320,10 @@ struct BlockingSample<T> {
 /// number of threads the warm-up started (the pool threads alive).
 fn warm_runtime<R: Rt>(jobs: usize, batch: usize) -> (R, usize) {
     let rt = R::with_workers(WORKER_THREADS);
-    let before = blocking::process_threads();
+    let before = weft_dev_support::threads();
     blocking::warm(&rt, jobs, batch);
-    let threads = blocking::process_threads().saturating_sub(before);
-    (rt, threads)
+    let threads = weft_dev_support::threads().saturating_sub(before);
+    (rt, threads as usize)
 }
 
 /// `spawn_blocking` throughput on a fresh, warmed `R` runtime: ns per job.
@@ -609,7 +609,7 @@ fn idle_conns_child(runtime: &str, conns: &str) -> ExitCode {
         eprintln!("compare: bad connection count {conns:?}");
         return ExitCode::from(2);
     };
-    if let Err(e) = net::raise_fd_limit() {
+    if let Err(e) = weft_dev_support::raise_fd_limit() {
         eprintln!("compare: cannot raise the open-file limit: {e}");
     }
     fn measure<R: Rt>(conns: usize) -> net::IdleConns {

@@ -1,124 +1,31 @@
-//! Helpers shared by the networking examples (`chat`, `c10k`, `echo`): the
-//! process's memory and thread count from `/proc`, the file-descriptor
-//! limit, and the servers' stop signal. Linux only, like the figures they
-//! read.
+//! Helpers shared by the networking examples (`chat`, `c10k`, `echo`,
+//! `tour`): byte counts for printing, the servers' stop signal and
+//! shutdown, and the checked round trip of the echo clients. The process
+//! figures they print (memory, threads, the open-file limit) come from the
+//! workspace's `weft-dev-support` crate, which the benches use too.
 
 // Each example uses only some of these helpers.
 #![allow(dead_code)]
 
-use std::fs::File;
 use std::future::{poll_fn, Future};
-use std::io::{self, Read, Seek, SeekFrom};
-use std::sync::Mutex;
+use std::io;
+use std::net::SocketAddr;
 use std::task::Poll;
 use std::time::Duration;
 
+use futures_util::{AsyncReadExt, AsyncWriteExt};
+use weft::net::TcpStream;
 use weft::signal::unix::{signal, SignalKind};
 use weft::task::JoinSet;
 
-/// A snapshot of the process's memory and threads.
-#[derive(Debug, Clone, Copy)]
-pub struct ProcStats {
-    /// Resident set size: memory pages actually in RAM (`/proc/self/statm`).
-    pub rss: u64,
-    /// Peak resident set size so far (`VmHWM` in `/proc/self/status`).
-    pub hwm: u64,
-    /// Virtual size: everything mapped, touched or not (`VmSize`).
-    pub virt: u64,
-    /// Threads in the process (`Threads` in `/proc/self/status`).
-    pub threads: u64,
-    /// Memory mappings (lines of `/proc/self/maps`).
-    pub mappings: u64,
-}
-
-impl ProcStats {
-    /// Reads the figures now; a figure that cannot be read is 0.
-    pub fn now() -> ProcStats {
-        let status = read_proc("/proc/self/status");
-        let field = |name: &str| -> u64 {
-            status
-                .lines()
-                .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
-                .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
-                .unwrap_or(0)
-        };
-        ProcStats {
-            rss: rss_bytes(),
-            hwm: field("VmHWM") * 1024,
-            virt: field("VmSize") * 1024,
-            threads: field("Threads"),
-            mappings: read_proc("/proc/self/maps").lines().count() as u64,
-        }
-    }
-}
-
-/// Resident set size in bytes: the second field of `/proc/self/statm`
-/// (in pages) times the page size.
-pub fn rss_bytes() -> u64 {
-    let statm = read_proc("/proc/self/statm");
-    let pages: u64 = statm.split_whitespace().nth(1).and_then(|f| f.parse().ok()).unwrap_or(0);
-    // SAFETY: sysconf only reads a configuration value; _SC_PAGESIZE is a
-    // valid name on every Linux, so the call has no preconditions to break.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    pages * u64::try_from(page).unwrap_or(4096)
-}
-
-/// `KernelStack` in `/proc/meminfo`, bytes: the kernel-side stacks of all
-/// threads of the system (16 KiB each on x86-64), which no RSS shows.
-pub fn kernel_stacks() -> u64 {
-    let meminfo = read_proc("/proc/meminfo");
-    meminfo
-        .lines()
-        .find_map(|line| line.strip_prefix("KernelStack:"))
-        .and_then(|rest| rest.split_whitespace().next()?.parse::<u64>().ok())
-        .map_or(0, |kb| kb * 1024)
-}
-
-/// Reads a `/proc` file through a descriptor opened on first use and kept
-/// open, so that the figures can still be read once the process has run
-/// out of file descriptors. Empty if it cannot be read.
-fn read_proc(path: &'static str) -> String {
-    static FILES: Mutex<Vec<(&str, File)>> = Mutex::new(Vec::new());
-    let mut files = FILES.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    let index = match files.iter().position(|(open, _)| *open == path) {
-        Some(index) => index,
-        None => match File::open(path) {
-            Ok(file) => {
-                files.push((path, file));
-                files.len() - 1
-            }
-            Err(_) => return String::new(),
-        },
-    };
-    let file = &mut files[index].1;
-    let mut text = String::new();
-    if file.seek(SeekFrom::Start(0)).is_err() || file.read_to_string(&mut text).is_err() {
-        text.clear();
-    }
-    text
-}
-
-/// Raises the soft limit on open file descriptors (`RLIMIT_NOFILE`) to the
-/// hard limit, the most an unprivileged process may have, and returns the
-/// new soft limit. Many systems start processes at a soft limit of 1024,
-/// far too few for thousands of sockets.
-pub fn raise_fd_limit() -> io::Result<u64> {
-    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: `limit` is a valid, writable `rlimit` that outlives the call,
-    // which is all getrlimit needs.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    if limit.rlim_cur < limit.rlim_max {
-        limit.rlim_cur = limit.rlim_max;
-        // SAFETY: `limit` is a valid, initialised `rlimit` that outlives the
-        // call; setrlimit only reads it.
-        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
-    Ok(limit.rlim_cur)
-}
+/// Bytes of one message of the echo clients (`echo`'s built-in load and
+/// `tour`'s clients).
+pub const MESSAGE_LEN: usize = 64;
+/// Echo clients that connect at once. The listen backlog (how many accepted
+/// handshakes the kernel queues for `accept`) is 128: a bigger burst of
+/// connects overflows it, and the kernel drops handshakes, which the
+/// clients retry only after a second.
+pub const WAVE: usize = 100;
 
 /// `bytes` in MiB with one decimal.
 pub fn mib(bytes: u64) -> String {
@@ -155,4 +62,42 @@ pub fn stop_signal() -> io::Result<impl Future<Output = &'static str>> {
             Poll::Pending
         }
     }))
+}
+
+/// Sends message `i` of echo client `id` on `stream`, reads the echo and
+/// checks it.
+pub async fn round_trip(stream: &mut TcpStream, id: usize, i: usize) -> io::Result<()> {
+    let mut sent = [0; MESSAGE_LEN];
+    for (j, byte) in sent.iter_mut().enumerate() {
+        *byte = (id + i + j) as u8;
+    }
+    stream.write_all(&sent).await?;
+    let mut back = [0; MESSAGE_LEN];
+    stream.read_exact(&mut back).await?;
+    if back != sent {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "echo differs from message"));
+    }
+    Ok(())
+}
+
+/// Connects `n` echo clients to `addr` in waves of [`WAVE`], each client
+/// making one round trip (proof that the server accepted it) before the
+/// next wave starts. Client `id` is the `id`th stream returned.
+pub async fn connect_in_waves(addr: SocketAddr, n: usize) -> io::Result<Vec<TcpStream>> {
+    let mut streams = Vec::with_capacity(n);
+    while streams.len() < n {
+        let ids = streams.len()..n.min(streams.len() + WAVE);
+        let wave: Vec<_> = ids.map(|id| weft::spawn(connect(addr, id))).collect();
+        for task in wave {
+            streams.push(task.await.expect("connect task panicked")?);
+        }
+    }
+    Ok(streams)
+}
+
+/// Connects echo client `id` and makes its first round trip.
+async fn connect(addr: SocketAddr, id: usize) -> io::Result<TcpStream> {
+    let mut stream = TcpStream::connect(addr).await?;
+    round_trip(&mut stream, id, 0).await?;
+    Ok(stream)
 }
