@@ -1,4 +1,4 @@
-//! Loom models of the watcher protocol (scheduler/idle.rs, worker.rs): a
+//! Loom models of the watcher protocol (`runtime::scheduler::watch`, `idle`): a
 //! worker that polls a task while holding something only a watcher could
 //! serve (a LIFO task, timers, I/O sources) has a watcher, or one on its
 //! way. Each model drives the real `Idle` through `IdleModel` the way the

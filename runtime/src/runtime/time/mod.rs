@@ -1,13 +1,37 @@
 //! The per-worker timer state: a [`Wheel`] behind a lock plus two
 //! published ticks that siblings read without locking.
 //!
-//! The owner worker advances its wheel whenever a park returns (by its
-//! earliest deadline at the latest) and when it polls its driver between
-//! tasks, and records when it did (`owner_advanced`).
-//! A sibling that finds the wheel stale (due timers, and the owner has not
-//! advanced it for over a tick: the owner is stuck in a long poll) fires
-//! them instead; the lock makes the two exclusive. Cancel and reset come
-//! from whatever thread owns the `Sleep`, also under the lock.
+//! The rules:
+//!
+//! 1. **Never early.** Deadlines round up to the next tick
+//!    ([`Clock::tick_ceil`]) and "now" rounds down, on one origin shared by
+//!    every wheel of the runtime, so a timer never fires before its
+//!    deadline and ticks compare across wheels.
+//! 2. **The owner advances its wheel** whenever a park returns (by its
+//!    earliest deadline at the latest) and when it polls its driver
+//!    between tasks ([`TimeShared::advance`]), and publishes the tick it
+//!    reached: its sign of life.
+//! 3. **A stale wheel is served by a parked sibling**
+//!    ([`TimeShared::serve_stale`]): due timers, and an owner that has not
+//!    advanced for over a tick ([`TimeShared::owner_stuck`]) is stuck in a
+//!    long poll. The wheel's lock makes owner and sibling exclusive, and a
+//!    timer fires once.
+//! 4. **Any thread may cancel or reset**, under the lock
+//!    ([`TimeShared::remove`], [`TimeShared::reset`]); a reset racing the
+//!    fire keeps the new deadline.
+//! 5. **A registration that lowers the earliest deadline says so**
+//!    ([`TimeShared::register`] returns it in [`Registered::lowered`]); the
+//!    scheduler then makes sure someone looks in time (`Shared::timer_lowered`,
+//!    the watcher's rule 7).
+//! 6. **Shutdown wakes every timer** ([`TimeShared::wake_all_at_shutdown`],
+//!    after the runtime's flag is set), and a registration reads that flag
+//!    under the wheel's lock ([`TimeShared::register`]): either shutdown
+//!    wakes the new timer or the registration fails, so a `Sleep` that
+//!    outlives its runtime fails instead of waiting on a wheel nobody
+//!    advances.
+//!
+//! Checked by the loom models in `loom-tests/tests/time.rs` (cancel and
+//! reset racing the fire, two advancers, a first poll racing shutdown).
 
 use std::task::Waker;
 use std::time::{Duration, Instant};
