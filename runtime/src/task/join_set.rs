@@ -33,6 +33,14 @@ use crate::runtime::Handle;
 /// assert_eq!(sum, 90);
 /// # });
 /// ```
+///
+/// The set holds the tasks' outputs once they finish, so it can move to
+/// another thread only when they can:
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>() {}
+/// assert_send::<weft::task::JoinSet<std::rc::Rc<u8>>>();
+/// ```
 pub struct JoinSet<T> {
     entries: Slab<Entry<T>>,
     ready: Arc<ReadyList>,

@@ -32,7 +32,7 @@
 //! 5. **Leaving the set.** A parked worker that wakes on its own takes
 //!    itself off the list ([`Idle::unpark_worker_by_id`]) and does not
 //!    search; one that a notifier took off was counted searching by it.
-//!    The worker loop does this in one place (`WorkerContext::leave_parked`).
+//!    The worker loop does this in one step (`WorkerContext::leave_parked`).
 //!
 //! A parked worker may also hold the watcher role (the flag here; its
 //! rules are in the `watch` module): [`Idle::worker_to_notify_for_watch`]

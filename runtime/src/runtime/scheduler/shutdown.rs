@@ -6,21 +6,23 @@
 //! 1. **Flag first.** [`Shared::close`] sets the shutdown flag (SeqCst),
 //!    closes every driver's registrations (a new socket fails at once) and
 //!    unparks every worker. A worker checks the flag once per turn of its
-//!    loop, so after close it finishes the poll it is in (and at most the
-//!    few LIFO tasks that poll woke) and polls nothing more.
+//!    loop, so after close it finishes at most the turn it is in: the task
+//!    it picked and the few LIFO tasks that task woke.
 //! 2. **Each core shuts down on the thread that holds it**
-//!    ([`Shared::shutdown_core`]). The first one closes the owned-task list
-//!    and cancels every task in it, dropping each future on this runtime
+//!    ([`Shared::shutdown_core`]). Each closes the owned-task list and
+//!    cancels every task in it, dropping each future on this runtime
 //!    thread with [`context::dropping_tasks`] marked (a `block_on` from a
-//!    destructor then panics instead of hanging); the others find the list
-//!    empty. Then the core drops the queue references in its LIFO slot
-//!    and deque. A closed list refuses new tasks (`OwnedTasks::bind`
+//!    destructor then panics instead of hanging). Cores that get there
+//!    together share the work: the list is sharded, each core starts at its
+//!    own shard, and a shard is emptied under its lock, so each task is
+//!    cancelled once. Then the core drops the queue references in its LIFO
+//!    slot and deque. A closed list refuses new tasks (`OwnedTasks::bind`
 //!    cancels them at once), so from here on no task is polled again and
 //!    every future is dropped exactly once.
 //! 3. **A core nobody runs is shut down by whoever finds it**
-//!    ([`Shared::abandon_core`]): a worker whose thread never started, a
-//!    `block_in_place` hand-off the pool refused, or a current-thread core
-//!    waiting in its slot. For the slot, its lock decides:
+//!    ([`Shared::abandon_core`]): a `block_in_place` hand-off the pool
+//!    refused, or a current-thread core waiting in its slot. (A core whose
+//!    thread never started is only counted out; rule 5 shuts it down.) For the slot, its lock decides:
 //!    [`Shared::return_core`] reads the flag under it, and
 //!    `Runtime::shutdown` takes the core under it after setting the flag,
 //!    so exactly one of them shuts the core down.
@@ -134,8 +136,8 @@ impl Shared {
     }
 
     /// Shutdown of one core, on the thread that holds it: cancel every
-    /// owned task (the first core here does it for all; the others find the
-    /// list empty), then drop the queue references the core holds.
+    /// owned task (cores here at once share the shards; see rule 2), then
+    /// drop the queue references the core holds.
     pub(super) fn shutdown_core(&self, core: &Core) {
         context::dropping_tasks(|| self.owned.close_and_shutdown_all(core.index));
         drop(self.remotes[core.index].lifo.take());

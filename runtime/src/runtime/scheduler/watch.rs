@@ -10,14 +10,17 @@
 //! 2. **One watcher.** At most one parked worker holds the watcher role
 //!    ([`Idle::try_become_watcher`](super::Idle::try_become_watcher)),
 //!    and only while some sibling is unparked. It parks for at most
-//!    [`Shared::WATCH_INTERVAL`]; on each wake it fires siblings' stale
-//!    timers (`TimeShared::serve_stale`), polls their stale drivers with a
+//!    [`Shared::WATCH_INTERVAL`], so someone wakes in time. Every parked
+//!    worker, on every wake, fires siblings' stale timers
+//!    (`TimeShared::serve_stale`) and polls their stale drivers with a
 //!    zero timeout (`Driver::serve`, never while another thread polls
-//!    them), and takes the LIFO task of a sibling stuck in one poll
-//!    ([`WorkerContext::rescue_stuck_lifo`]).
-//! 3. **No wake while the role is held.** A LIFO-only push or a new timer
-//!    wakes nobody when a watcher exists ([`Shared::notify_for_watch`]),
-//!    so message passing and timers on a busy worker cost no syscalls.
+//!    them); only the watcher takes the LIFO task of a sibling stuck in
+//!    one poll ([`WorkerContext::rescue_stuck_lifo`]).
+//! 3. **No wake while the role is held.** A LIFO-only push, or a new
+//!    timer on its owner's thread, wakes nobody when a watcher exists
+//!    ([`Shared::notify_for_watch`]), so message passing and timers on a
+//!    busy worker cost no syscalls. (A timer added from another thread
+//!    also unparks its owner: rule 7.)
 //! 4. **The invariant.** A worker that polls a task while holding
 //!    something of rule 1 has a watcher, or one on its way. It asks before
 //!    the poll ([`WorkerContext::settle_watch`]); the ask wakes nobody only

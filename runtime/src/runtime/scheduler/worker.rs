@@ -341,11 +341,13 @@ impl WorkerContext {
         }
     }
 
-    /// Leaves the idle set on the way back to work, the one step every way
-    /// out of a park ends with. Still listed as parked, the worker takes
-    /// itself off and is not a searcher; already taken off by a notifier,
-    /// it was counted as searching then (idle.rs), and searches. Returns
-    /// whether it was still listed.
+    /// Leaves the idle set on the way back to work: the step every way out
+    /// of a park takes, except the shutdown exit (nothing runs after it)
+    /// and `transition_from_parked` when it already saw that a notifier
+    /// unlisted it. Still listed as parked, the worker takes itself off
+    /// and is not a searcher; already taken off by a notifier, it was
+    /// counted as searching then (idle.rs), and searches. Returns whether
+    /// it was still listed.
     fn leave_parked(&self, core: &mut Core) -> bool {
         let listed = self.shared.idle.unpark_worker_by_id(self.index);
         core.is_searching = !listed;
