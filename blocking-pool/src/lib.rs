@@ -129,6 +129,16 @@ use crate::state::{Exit, StateCell, Submit};
 use crate::task::Job;
 
 pub use crate::task::Task;
+/// The identity of a job, unique among the jobs of every pool and the tasks
+/// of every weft runtime: [`Task::id`], [`JoinError::id`]. The same type as
+/// `weft::task::Id`.
+///
+/// ```
+/// let pool = weft_blocking::Pool::new();
+/// let (a, b) = (pool.spawn(|| ()), pool.spawn(|| ()));
+/// assert_ne!(a.id(), b.id());
+/// ```
+pub use weft_util::Id;
 /// What a [`Task`] gives instead of its value when the job panicked, or was
 /// cancelled because the pool shut down before the job started. The same
 /// type as `weft::task::JoinError`: a blocking job is a task too.

@@ -14,7 +14,7 @@ use std::task::{Context, Poll, Waker};
 
 use crate::loom::sync::atomic::{AtomicU64, Ordering};
 use crate::loom::sync::{Arc, Condvar, Mutex};
-use crate::JoinError;
+use crate::{Id, JoinError};
 
 /// A job on its way to a pool thread. Running it runs the closure and
 /// resolves its [`Task`]; dropping it drops the closure unrun and resolves
@@ -28,13 +28,18 @@ pub(crate) trait Run: Send {
     fn run(self: Box<Self>, completed: &AtomicU64);
 }
 
-/// Creates a job for `f` and the Task that receives its result.
+/// Creates a job for `f` and the Task that receives its result; the job
+/// gets its task [`Id`] here, when it is submitted.
 pub(crate) fn new<F, R>(f: F) -> (Job, Task<R>)
 where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
 {
-    let shared = Arc::new(Shared { slot: Mutex::new(Slot::Waiting(None)), done: Condvar::new() });
+    let shared = Arc::new(Shared {
+        id: Id::next(),
+        slot: Mutex::new(Slot::Waiting(None)),
+        done: Condvar::new(),
+    });
     let job = Box::new(JobImpl { f, resolver: Resolver(Some(shared.clone())) });
     (job, Task { shared })
 }
@@ -54,7 +59,9 @@ where
 {
     fn run(self: Box<Self>, completed: &AtomicU64) {
         let JobImpl { f, resolver } = *self;
-        let result = panic::catch_unwind(AssertUnwindSafe(f)).map_err(JoinError::panic);
+        let id = resolver.id();
+        let result = panic::catch_unwind(AssertUnwindSafe(f))
+            .map_err(|payload| JoinError::panic(id, payload));
         // Relaxed: a statistic; the Task's mutex orders it before `resolve`
         // for whoever then reads it after the Task resolved.
         completed.fetch_add(1, Ordering::Relaxed);
@@ -66,6 +73,11 @@ where
 struct Resolver<R>(Option<Arc<Shared<R>>>);
 
 impl<R> Resolver<R> {
+    /// The job's id.
+    fn id(&self) -> Id {
+        self.0.as_ref().expect("a resolver holds its slot until it resolves").id
+    }
+
     fn resolve(mut self, result: Result<R, JoinError>) {
         if let Some(shared) = self.0.take() {
             shared.resolve(result);
@@ -76,12 +88,15 @@ impl<R> Resolver<R> {
 impl<R> Drop for Resolver<R> {
     fn drop(&mut self) {
         if let Some(shared) = self.0.take() {
-            shared.resolve(Err(JoinError::cancelled()));
+            let id = shared.id;
+            shared.resolve(Err(JoinError::cancelled(id)));
         }
     }
 }
 
 struct Shared<R> {
+    /// The job's task id; its JoinError carries it too.
+    id: Id,
     slot: Mutex<Slot<R>>,
     /// [`Task::wait`] waits here.
     done: Condvar,
@@ -153,6 +168,20 @@ impl<R> Task<R> {
         }
     }
 
+    /// The job's task id, handed out when it was submitted: unique among
+    /// the jobs of every pool and the tasks of every weft runtime, and the
+    /// one its [`JoinError`] carries.
+    ///
+    /// ```
+    /// let pool = weft_blocking::Pool::new();
+    /// let task = pool.spawn(|| panic!("boom"));
+    /// let id = task.id();
+    /// assert_eq!(task.wait().unwrap_err().id(), id);
+    /// ```
+    pub fn id(&self) -> Id {
+        self.shared.id
+    }
+
     /// Whether the job has finished (returned, panicked or been cancelled).
     /// Never blocks.
     pub fn is_finished(&self) -> bool {
@@ -184,6 +213,9 @@ impl<R> Future for Task<R> {
 
 impl<R> fmt::Debug for Task<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Task").field("finished", &self.is_finished()).finish()
+        f.debug_struct("Task")
+            .field("id", &self.shared.id)
+            .field("finished", &self.is_finished())
+            .finish()
     }
 }

@@ -177,17 +177,19 @@ fn a_panic_comes_back_as_join_error_and_the_pool_survives() {
     let pool = Pool::builder().max_threads(1).build().unwrap();
     let before = wait(pool.spawn(|| thread::current().id())).unwrap();
 
-    let err =
-        wait(pool.spawn(|| -> u32 { panic!("boom {}", std::hint::black_box(42)) })).unwrap_err();
+    let task = pool.spawn(|| -> u32 { panic!("boom {}", std::hint::black_box(42)) });
+    let id = task.id();
+    let err = wait(task).unwrap_err();
     assert!(err.is_panic());
     assert!(!err.is_cancelled());
-    assert_eq!(err.to_string(), "task panicked with message \"boom 42\"");
+    assert_eq!(err.id(), id);
+    assert_eq!(err.to_string(), format!("task {id} panicked with message \"boom 42\""));
     assert!(format!("{err:?}").contains("boom 42"));
     let payload = err.into_panic();
     assert_eq!(payload.downcast_ref::<String>().map(String::as_str), Some("boom 42"));
 
     let err = wait(pool.spawn(|| std::panic::panic_any(7u8))).unwrap_err();
-    assert_eq!(err.to_string(), "task panicked");
+    assert_eq!(err.to_string(), format!("task {} panicked", err.id()));
     assert_eq!(*err.try_into_panic().unwrap().downcast::<u8>().unwrap(), 7);
 
     // Same thread, still working.
@@ -237,7 +239,9 @@ fn shutdown_cancels_queued_jobs_and_drops_their_closures() {
     assert_eq!(drops.load(SeqCst), 10, "every queued closure dropped exactly once");
     for task in queued {
         assert!(task.is_finished());
+        let id = task.id();
         let err = task.wait().unwrap_err();
+        assert_eq!(err.id(), id, "a cancelled job's error names the job");
         assert!(err.is_cancelled() && !err.is_panic());
         assert!(err.to_string().contains("cancelled"));
         assert!(err.try_into_panic().unwrap_err().is_cancelled());

@@ -4,8 +4,9 @@
 //! Everything the rest of the crate calls is here, in two versions with the
 //! same API: with the feature, the real `tracing` calls; without it, empty
 //! `#[inline(always)]` functions and zero-sized types, so a build without the
-//! feature links nothing from `tracing`, the task cell keeps its size and
-//! the worker loop has no extra code.
+//! feature links nothing from `tracing`, the task cell has no span field and
+//! the worker loop has no extra code. The one part in both builds is
+//! [`SpawnMeta`]'s spawn location (see below).
 //!
 //! # Spans
 //!
@@ -22,7 +23,15 @@
 //! future given to `block_on`; its span is entered whenever that future is
 //! polled). `loc.*` is where the spawn was called: every public spawn entry
 //! point is `#[track_caller]`, and so is the internal path down to the
-//! capture, as long as the feature is on.
+//! capture.
+//!
+//! # The spawn location, with or without the feature
+//!
+//! [`SpawnMeta`] carries the spawn location always (the task header keeps
+//! it, for diagnostics such as stall reports), so the `#[track_caller]`
+//! chain from the public spawn functions down to [`SpawnMeta::task`] does
+//! not depend on the feature. Only the `kind` and the span are the
+//! feature's.
 //!
 //! # Events
 //!
@@ -38,6 +47,51 @@
 //! | `weft.block_in_place` | DEBUG | `worker` | `block_in_place` hands the worker's core to a pool thread |
 //! | `weft.block_in_place.done` | DEBUG | `worker`, `core_back` | the closure returned; `core_back`: the core had not been picked up and stays here |
 
+use std::panic::Location;
+
+/// What a task was spawned as and where: captured at the spawn call. The
+/// location goes into the task's header; with the `tracing` feature, the
+/// kind and location also become the task's span when its cell is
+/// allocated.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SpawnMeta {
+    /// `"task"`, `"blocking"` or `"block_on"` (the span's `kind` field).
+    #[cfg(feature = "tracing")]
+    kind: &'static str,
+    location: &'static Location<'static>,
+}
+
+impl SpawnMeta {
+    /// A task spawned at the call site (the first caller up the stack that
+    /// is not `#[track_caller]`).
+    #[track_caller]
+    #[inline]
+    pub(crate) fn task() -> SpawnMeta {
+        SpawnMeta {
+            #[cfg(feature = "tracing")]
+            kind: "task",
+            location: Location::caller(),
+        }
+    }
+
+    /// A `spawn_blocking` job spawned at the call site (as [`Self::task`]).
+    #[track_caller]
+    #[inline]
+    pub(crate) fn blocking() -> SpawnMeta {
+        SpawnMeta {
+            #[cfg(feature = "tracing")]
+            kind: "blocking",
+            location: Location::caller(),
+        }
+    }
+
+    /// Where the task was spawned.
+    #[inline]
+    pub(crate) fn location(self) -> &'static Location<'static> {
+        self.location
+    }
+}
+
 #[cfg(feature = "tracing")]
 mod imp {
     use std::future::Future;
@@ -46,6 +100,8 @@ mod imp {
 
     use tracing::Instrument;
 
+    use super::SpawnMeta;
+
     /// The target of the scheduler's events.
     macro_rules! sched {
         ($level:ident, $name:literal, $($fields:tt)*) => {
@@ -53,30 +109,7 @@ mod imp {
         };
     }
 
-    /// What a task was spawned as and where: captured at the spawn call
-    /// and turned into the task's span when its cell is allocated.
-    #[derive(Clone, Copy, Debug)]
-    pub(crate) struct SpawnMeta {
-        kind: &'static str,
-        location: &'static Location<'static>,
-    }
-
     impl SpawnMeta {
-        /// A task spawned at the call site (the first caller up the stack
-        /// that is not `#[track_caller]`).
-        #[track_caller]
-        #[inline]
-        pub(crate) fn task() -> SpawnMeta {
-            SpawnMeta { kind: "task", location: Location::caller() }
-        }
-
-        /// A `spawn_blocking` job spawned at the call site (as [`Self::task`]).
-        #[track_caller]
-        #[inline]
-        pub(crate) fn blocking() -> SpawnMeta {
-            SpawnMeta { kind: "blocking", location: Location::caller() }
-        }
-
         /// The span of the task: `weft.task` with its kind and location.
         pub(crate) fn span(self) -> TaskSpan {
             let loc = self.location;
@@ -165,24 +198,6 @@ mod imp {
     use std::future::Future;
     use std::marker::PhantomData;
     use std::time::Duration;
-
-    /// Without the feature: nothing (zero-sized).
-    #[derive(Clone, Copy, Debug)]
-    pub(crate) struct SpawnMeta;
-
-    impl SpawnMeta {
-        /// Nothing to capture.
-        #[inline(always)]
-        pub(crate) fn task() -> SpawnMeta {
-            SpawnMeta
-        }
-
-        /// Nothing to capture.
-        #[inline(always)]
-        pub(crate) fn blocking() -> SpawnMeta {
-            SpawnMeta
-        }
-    }
 
     /// Without the feature: a guard that does nothing (zero-sized).
     pub(crate) struct Entered<'a>(PhantomData<&'a ()>);

@@ -4,6 +4,8 @@ use std::any::Any;
 use std::fmt;
 use std::io;
 
+use crate::Id;
+
 /// The payload of a caught panic.
 type Payload = Box<dyn Any + Send + 'static>;
 
@@ -16,11 +18,15 @@ type Payload = Box<dyn Any + Send + 'static>;
 /// [`into_panic`](Self::into_panic), to inspect it or resume the panic with
 /// [`std::panic::resume_unwind`].
 ///
+/// The error names the task it is about: [`id`](Self::id) is the task's
+/// [`Id`], and `Display` includes it.
+///
 /// `JoinError` is `Send + Sync` and converts into an [`io::Error`], so `?`
 /// works in functions returning `io::Result` or
 /// `Result<_, Box<dyn Error + Send + Sync>>`.
 pub struct JoinError {
     repr: Repr,
+    id: Id,
 }
 
 enum Repr {
@@ -42,22 +48,28 @@ struct SyncPayload(Payload);
 unsafe impl Sync for SyncPayload {}
 
 impl JoinError {
-    /// The error of a task that was cancelled.
+    /// The error of task `id`, which was cancelled.
     ///
     /// Internal to weft and weft-blocking (they create every `JoinError`);
     /// not part of the users' API.
     #[doc(hidden)]
-    pub fn cancelled() -> JoinError {
-        JoinError { repr: Repr::Cancelled }
+    pub fn cancelled(id: Id) -> JoinError {
+        JoinError { repr: Repr::Cancelled, id }
     }
 
-    /// The error of a task that panicked with `payload`.
+    /// The error of task `id`, which panicked with `payload`.
     ///
     /// Internal to weft and weft-blocking (they create every `JoinError`);
     /// not part of the users' API.
     #[doc(hidden)]
-    pub fn panic(payload: Box<dyn Any + Send + 'static>) -> JoinError {
-        JoinError { repr: Repr::Panic(SyncPayload(payload)) }
+    pub fn panic(id: Id, payload: Box<dyn Any + Send + 'static>) -> JoinError {
+        JoinError { repr: Repr::Panic(SyncPayload(payload)), id }
+    }
+
+    /// The id of the task that failed: the same [`Id`] its handle and the
+    /// task itself report.
+    pub fn id(&self) -> Id {
+        self.id
     }
 
     /// True if the task was cancelled before it finished.
@@ -103,20 +115,22 @@ impl JoinError {
 
 impl fmt::Display for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let id = self.id;
         match (&self.repr, self.panic_message()) {
-            (Repr::Cancelled, _) => f.write_str("task was cancelled"),
-            (Repr::Panic(_), Some(msg)) => write!(f, "task panicked with message {msg:?}"),
-            (Repr::Panic(_), None) => f.write_str("task panicked"),
+            (Repr::Cancelled, _) => write!(f, "task {id} was cancelled"),
+            (Repr::Panic(_), Some(msg)) => write!(f, "task {id} panicked with message {msg:?}"),
+            (Repr::Panic(_), None) => write!(f, "task {id} panicked"),
         }
     }
 }
 
 impl fmt::Debug for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let id = self.id;
         match (&self.repr, self.panic_message()) {
-            (Repr::Cancelled, _) => f.write_str("JoinError::Cancelled"),
-            (Repr::Panic(_), Some(msg)) => write!(f, "JoinError::Panic({msg:?})"),
-            (Repr::Panic(_), None) => f.write_str("JoinError::Panic(..)"),
+            (Repr::Cancelled, _) => write!(f, "JoinError::Cancelled({id:?})"),
+            (Repr::Panic(_), Some(msg)) => write!(f, "JoinError::Panic({id:?}, {msg:?})"),
+            (Repr::Panic(_), None) => write!(f, "JoinError::Panic({id:?}, ..)"),
         }
     }
 }
@@ -134,6 +148,7 @@ impl From<JoinError> for io::Error {
 #[cfg(test)]
 mod tests {
     use super::JoinError;
+    use crate::Id;
     use std::cell::Cell;
     use std::io;
 
@@ -142,18 +157,21 @@ mod tests {
     #[test]
     fn is_send_and_sync_so_it_fits_boxed_errors() {
         assert_send_sync::<JoinError>();
-        let boxed: Box<dyn std::error::Error + Send + Sync> = Box::new(JoinError::cancelled());
-        assert_eq!(boxed.to_string(), "task was cancelled");
+        let id = Id::next();
+        let boxed: Box<dyn std::error::Error + Send + Sync> = Box::new(JoinError::cancelled(id));
+        assert_eq!(boxed.to_string(), format!("task {id} was cancelled"));
     }
 
     #[test]
     fn a_string_payload_is_in_the_message() {
-        let err = JoinError::panic(Box::new(format!("boom {}", 42)));
+        let id = Id::next();
+        let err = JoinError::panic(id, Box::new(format!("boom {}", 42)));
         assert!(err.is_panic() && !err.is_cancelled());
-        assert_eq!(err.to_string(), "task panicked with message \"boom 42\"");
-        assert_eq!(format!("{err:?}"), "JoinError::Panic(\"boom 42\")");
-        let err = JoinError::panic(Box::new("boom"));
-        assert_eq!(err.to_string(), "task panicked with message \"boom\"");
+        assert_eq!(err.id(), id);
+        assert_eq!(err.to_string(), format!("task {id} panicked with message \"boom 42\""));
+        assert_eq!(format!("{err:?}"), format!("JoinError::Panic({id:?}, \"boom 42\")"));
+        let err = JoinError::panic(id, Box::new("boom"));
+        assert_eq!(err.to_string(), format!("task {id} panicked with message \"boom\""));
         assert_eq!(*err.into_panic().downcast::<&str>().unwrap(), "boom");
     }
 
@@ -161,28 +179,32 @@ mod tests {
     fn a_non_sync_payload_comes_back_by_value_only() {
         // `Cell` is Send but not Sync: the error holding it is still Sync
         // because the payload is reachable through `&` only as a string.
-        let err = JoinError::panic(Box::new(Cell::new(7u8)));
-        assert_eq!(err.to_string(), "task panicked");
-        assert_eq!(format!("{err:?}"), "JoinError::Panic(..)");
+        let id = Id::next();
+        let err = JoinError::panic(id, Box::new(Cell::new(7u8)));
+        assert_eq!(err.to_string(), format!("task {id} panicked"));
+        assert_eq!(format!("{err:?}"), format!("JoinError::Panic({id:?}, ..)"));
         let payload = err.try_into_panic().unwrap();
         assert_eq!(payload.downcast::<Cell<u8>>().unwrap().get(), 7);
     }
 
     #[test]
     fn a_cancellation_is_not_a_panic() {
-        let err = JoinError::cancelled();
+        let id = Id::next();
+        let err = JoinError::cancelled(id);
         assert!(err.is_cancelled() && !err.is_panic());
-        assert_eq!(format!("{err:?}"), "JoinError::Cancelled");
+        assert_eq!(format!("{err:?}"), format!("JoinError::Cancelled({id:?})"));
         let err = err.try_into_panic().unwrap_err();
         assert!(err.is_cancelled());
+        assert_eq!(err.id(), id, "the error given back keeps its id");
     }
 
     #[test]
     fn into_io_error_keeps_the_text_and_the_join_error() {
-        let err = io::Error::from(JoinError::cancelled());
+        let id = Id::next();
+        let err = io::Error::from(JoinError::cancelled(id));
         assert_eq!(err.kind(), io::ErrorKind::Other);
-        assert_eq!(err.to_string(), "task was cancelled");
+        assert_eq!(err.to_string(), format!("task {id} was cancelled"));
         let inner = err.into_inner().unwrap().downcast::<JoinError>().unwrap();
-        assert!(inner.is_cancelled());
+        assert!(inner.is_cancelled() && inner.id() == id);
     }
 }

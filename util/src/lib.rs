@@ -5,12 +5,14 @@
 //! `weft` and `weft-blocking` depend on it; anything here may change in any
 //! release. Use the types through the crates that re-export them:
 //! `weft::task::JoinError` and `weft_blocking::JoinError` are the
-//! [`JoinError`] here.
+//! [`JoinError`] here, `weft::task::Id` and `weft_blocking::Id` the [`Id`].
 //!
 //! - [`loom`]: the loom switch. Every atomic, lock, `Arc`, `UnsafeCell` and
 //!   thread of a concurrent protocol comes from here: std / parking_lot
 //!   normally, loom's types under `RUSTFLAGS="--cfg loom"`, so the models
 //!   in `loom-tests/` run the real code.
+//! - [`Id`]: a task's identity (a runtime task or a job on the blocking
+//!   pool), unique in the process.
 //! - [`JoinError`]: why a task (a runtime task or a job on the blocking
 //!   pool) produced no output.
 //! - [`unwind`]: containing panics from user code a thread must survive
@@ -20,9 +22,11 @@
 
 mod join_error;
 pub mod loom;
+mod task_id;
 pub mod unwind;
 
 pub use join_error::JoinError;
+pub use task_id::Id;
 
 /// Loom itself, for [`thread_local_const!`]'s expansion under `--cfg loom`
 /// (the calling crate may not name loom the same way).

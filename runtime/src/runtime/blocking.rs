@@ -80,7 +80,7 @@ impl Drop for Job {
 }
 
 /// A blocking task running `f`, and the pool job that polls it.
-#[cfg_attr(feature = "tracing", track_caller)]
+#[track_caller]
 fn blocking_job<F, R>(shared: &Arc<Shared>, f: F) -> (Job, JoinHandle<R>)
 where
     F: FnOnce() -> R + Send + 'static,
@@ -91,9 +91,9 @@ where
     (Job { notified: Some(notified), task: Some(task), shared: shared.clone() }, join)
 }
 
-/// Spawns `f` on the runtime's blocking pool. With the `tracing` feature,
-/// the task's span records the call site (through `#[track_caller]`).
-#[cfg_attr(feature = "tracing", track_caller)]
+/// Spawns `f` on the runtime's blocking pool. The task's spawn location
+/// is the call site (through `#[track_caller]`).
+#[track_caller]
 pub(super) fn spawn_blocking<F, R>(shared: &Arc<Shared>, f: F) -> JoinHandle<R>
 where
     F: FnOnce() -> R + Send + 'static,
@@ -119,7 +119,7 @@ where
 /// write once the bytes are in its buffer, so the job writing them must not
 /// be dropped at shutdown.
 #[cfg(not(loom))] // for `fs`, which loom builds leave out
-#[cfg_attr(feature = "tracing", track_caller)]
+#[track_caller]
 pub(crate) fn spawn_mandatory_blocking<F, R>(shared: &Arc<Shared>, f: F) -> Option<JoinHandle<R>>
 where
     F: FnOnce() -> R + Send + 'static,

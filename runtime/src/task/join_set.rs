@@ -13,7 +13,7 @@ use std::task::{Context, Poll, Wake, Waker};
 
 use slab::Slab;
 
-use super::{AbortHandle, JoinError, JoinHandle};
+use super::{AbortHandle, Id, JoinError, JoinHandle};
 use crate::loom::sync::Mutex;
 use crate::runtime::Handle;
 
@@ -136,14 +136,59 @@ impl<T> JoinSet<T> {
         poll_fn(|cx| self.poll_join_next(cx)).await
     }
 
+    /// Waits for the next task to finish and returns its [`Id`] with its
+    /// output; `None` when the set is empty. A task that panicked or was
+    /// cancelled comes back as a [`JoinError`], whose
+    /// [`id`](JoinError::id) is the task's.
+    ///
+    /// ```
+    /// use std::collections::HashMap;
+    ///
+    /// # weft::runtime::Runtime::new().unwrap().block_on(async {
+    /// let mut set = weft::task::JoinSet::new();
+    /// let mut names = HashMap::new();
+    /// for name in ["a", "b", "c"] {
+    ///     names.insert(set.spawn(async move { name }).id(), name);
+    /// }
+    /// while let Some(result) = set.join_next_with_id().await {
+    ///     let (id, output) = result.unwrap();
+    ///     assert_eq!(names[&id], output);
+    /// }
+    /// # });
+    /// ```
+    pub async fn join_next_with_id(&mut self) -> Option<Result<(Id, T), JoinError>> {
+        poll_fn(|cx| self.poll_join_next_with_id(cx)).await
+    }
+
     /// The result of a task that has already finished, without waiting:
     /// `None` if none has (or the set is empty). Useful to reap finished
     /// tasks of a long-lived set (an accept loop's connections) so it does
     /// not grow.
     pub fn try_join_next(&mut self) -> Option<Result<T, JoinError>> {
+        strip_id(self.try_join_next_with_id())
+    }
+
+    /// [`try_join_next`](Self::try_join_next) with the task's [`Id`], as
+    /// [`join_next_with_id`](Self::join_next_with_id) gives it.
+    ///
+    /// ```
+    /// # weft::runtime::Runtime::new().unwrap().block_on(async {
+    /// let mut set = weft::task::JoinSet::new();
+    /// let id = set.spawn(async { 7 }).id();
+    /// let (got, output) = loop {
+    ///     match set.try_join_next_with_id() {
+    ///         Some(result) => break result.unwrap(),
+    ///         None => weft::task::yield_now().await,
+    ///     }
+    /// };
+    /// assert_eq!((got, output), (id, 7));
+    /// assert!(set.try_join_next_with_id().is_none(), "the set is empty");
+    /// # });
+    /// ```
+    pub fn try_join_next_with_id(&mut self) -> Option<Result<(Id, T), JoinError>> {
         // A no-op waker: nothing waits; a later `join_next` registers its own.
         let mut cx = Context::from_waker(Waker::noop());
-        match self.poll_join_next(&mut cx) {
+        match self.poll_join_next_with_id(&mut cx) {
             Poll::Ready(result) => result,
             Poll::Pending => None,
         }
@@ -151,6 +196,15 @@ impl<T> JoinSet<T> {
 
     /// Polls for the next finished task; see [`JoinSet::join_next`].
     pub fn poll_join_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<T, JoinError>>> {
+        self.poll_join_next_with_id(cx).map(strip_id)
+    }
+
+    /// Polls for the next finished task and its [`Id`]; see
+    /// [`JoinSet::join_next_with_id`].
+    pub fn poll_join_next_with_id(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<(Id, T), JoinError>>> {
         if self.entries.is_empty() {
             return Poll::Ready(None);
         }
@@ -171,8 +225,9 @@ impl<T> JoinSet<T> {
             let Some(entry) = self.entries.get_mut(key) else { continue };
             let mut entry_cx = Context::from_waker(&entry.waker);
             if let Poll::Ready(result) = Pin::new(&mut entry.handle).poll(&mut entry_cx) {
+                let id = entry.handle.id();
                 self.entries.remove(key);
-                return Poll::Ready(Some(result));
+                return Poll::Ready(Some(result.map(|output| (id, output))));
             }
         }
         cx.waker().wake_by_ref();
@@ -201,6 +256,12 @@ impl<T: Send + 'static> JoinSet<T> {
     {
         self.insert(handle.spawn(future))
     }
+}
+
+/// A result of the `_with_id` methods, without the id (a failed task's id
+/// stays in its `JoinError`).
+fn strip_id<T>(result: Option<Result<(Id, T), JoinError>>) -> Option<Result<T, JoinError>> {
+    result.map(|result| result.map(|(_, output)| output))
 }
 
 impl<T> Default for JoinSet<T> {

@@ -1,9 +1,10 @@
-//! Tasks: spawning, joining, aborting and yielding.
+//! Tasks: spawning, joining, aborting and yielding, and their identity.
 //!
 //! The user's side of tasks. The task core they stand on (the cell, its
 //! state word, the harness, the owned-task list) is runtime-internal, in
 //! `runtime::task`.
 
+mod id;
 mod join_set;
 mod yield_now;
 
@@ -12,6 +13,7 @@ use std::future::Future;
 pub use crate::runtime::blocking::block_in_place;
 pub use crate::runtime::coop::consume_budget;
 pub use crate::runtime::task::{AbortHandle, JoinError, JoinHandle};
+pub use id::{id, try_id, Id};
 pub use join_set::JoinSet;
 pub use yield_now::yield_now;
 

@@ -3,8 +3,8 @@
 //!
 //! ```text
 //! Cell<T, S> (repr C)
-//! ├── Header   state word, vtable, owned-list slot    (untyped; pointers
-//! │                                                   to a task point here)
+//! ├── Header   state word, vtable, owned-list slot,   (untyped; pointers
+//! │            task id, spawn location                to a task point here)
 //! ├── Core     scheduler handle, Stage: future | output | consumed
 //! ├── Trailer  the JoinHandle's waker
 //! └── span     the task's `weft.task` span (feature `tracing` only)
@@ -17,9 +17,12 @@
 //! JOIN_WAKER is clear and by the completing thread while it is set.
 
 use std::future::Future;
+use std::panic::Location;
 use std::pin::Pin;
 use std::ptr::NonNull;
 use std::task::{Context, Poll, Waker};
+
+use weft_util::Id;
 
 use super::error::JoinError;
 use super::state::State;
@@ -57,6 +60,12 @@ pub(super) struct Header {
     /// Key of this task in its owned-list shard. Written and read only with
     /// that shard's lock held, so `Relaxed` accesses are enough.
     pub(super) owned_key: AtomicUsize,
+    /// The task's id, given at spawn. Never written again, so any holder of
+    /// a reference may read it from any thread.
+    pub(super) id: Id,
+    /// Where the task was spawned (the user's call site, through
+    /// `#[track_caller]`). Immutable, like `id`.
+    pub(super) spawned_at: &'static Location<'static>,
 }
 
 /// What the core holds over the task's life.
@@ -93,18 +102,24 @@ pub(super) struct Cell<T: Future, S> {
 }
 
 impl<T: Future, S> Cell<T, S> {
-    /// Allocates a task in its initial state (see `State::new`); `meta`
-    /// (zero-sized without the `tracing` feature) becomes its span.
+    /// Allocates task `id` in its initial state (see `State::new`); its
+    /// header keeps `meta`'s spawn location, and with the `tracing`
+    /// feature `meta` also becomes its span.
     pub(super) fn allocate(
         future: T,
         scheduler: S,
         vtable: &'static Vtable,
+        id: Id,
         meta: trace::SpawnMeta,
     ) -> NonNull<Header> {
-        #[cfg(not(feature = "tracing"))]
-        let _ = meta;
         let cell = Box::new(Cell {
-            header: Header { state: State::new(), vtable, owned_key: AtomicUsize::new(usize::MAX) },
+            header: Header {
+                state: State::new(),
+                vtable,
+                owned_key: AtomicUsize::new(usize::MAX),
+                id,
+                spawned_at: meta.location(),
+            },
             core: Core { scheduler, stage: UnsafeCell::new(Stage::Running(future)) },
             trailer: Trailer { waker: UnsafeCell::new(None) },
             #[cfg(feature = "tracing")]
@@ -287,5 +302,13 @@ mod tests {
         let expected = parts + size_of::<tracing::Span>();
         eprintln!("size_of task cell (Ready<()>): {} bytes", size_of::<Small>());
         assert_eq!(size_of::<Small>(), expected);
+    }
+
+    /// The header is the state word, the vtable, the owned-list key, the
+    /// id and the spawn location: five words, nothing else (each task pays
+    /// for every byte here).
+    #[test]
+    fn the_header_is_five_words() {
+        assert_eq!(size_of::<Header>(), 5 * size_of::<usize>());
     }
 }

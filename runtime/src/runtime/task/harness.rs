@@ -25,6 +25,8 @@ use std::panic::{self, AssertUnwindSafe};
 use std::ptr::NonNull;
 use std::task::{Context, Poll, Waker};
 
+use weft_util::Id;
+
 use super::cell::{Cell, Core, Header, Trailer, Vtable};
 use super::error::JoinError;
 use super::raw::{Notified, RawTask, Task};
@@ -102,6 +104,10 @@ where
 
     fn trailer(&self) -> &Trailer {
         &self.cell().trailer
+    }
+
+    fn id(&self) -> Id {
+        self.cell().header.id
     }
 
     fn header_ptr(&self) -> NonNull<Header> {
@@ -254,8 +260,9 @@ where
     // ---- steps -----------------------------------------------------------
 
     /// Polls the future in place under a fresh coop budget, with the task's
-    /// span entered, catching panics. When the future is done (output or
-    /// panic), drops it in place and stores the result.
+    /// id as this thread's current task and its span entered, catching
+    /// panics. When the future is done (output or panic), drops it in place
+    /// and stores the result.
     fn poll_future(&self, running: &Running) -> Poll<()> {
         // A borrowed waker: it does not own a reference, so it must never
         // be dropped (ManuallyDrop) nor outlive this poll; the poll's own
@@ -271,24 +278,26 @@ where
             // SAFETY: `running` proves this thread holds RUNNING, so the
             // stage is ours, and it holds the future: a task loses its
             // future only in `finish`, which is followed by `complete`.
-            coop::with_budget(|| unsafe { self.core().poll(&mut cx) })
+            coop::with_task_budget(self.id(), || unsafe { self.core().poll(&mut cx) })
         }));
         let output = match polled {
             Ok(Poll::Pending) => return Poll::Pending,
             Ok(Poll::Ready(output)) => Ok(output),
-            Err(payload) => Err(JoinError::panic(payload)),
+            Err(payload) => Err(JoinError::panic(self.id(), payload)),
         };
         self.finish(running, output);
         Poll::Ready(())
     }
 
     /// Drops the future in place and stores `output`; a panic from the
-    /// future's destructor replaces the output with that panic.
+    /// future's destructor replaces the output with that panic. The
+    /// future's destructor runs as part of the task: its id is this
+    /// thread's current task meanwhile, as during a poll.
     fn finish(&self, _running: &Running, output: Result<T::Output, JoinError>) {
         let dropped = panic::catch_unwind(AssertUnwindSafe(|| {
             let _span = self.cell().enter_span();
             // SAFETY: `_running` proves RUNNING, so the stage is ours.
-            unsafe { self.core().drop_future_or_output() }
+            coop::with_task_id(self.id(), || unsafe { self.core().drop_future_or_output() })
         }));
         let output = match dropped {
             Ok(()) => output,
@@ -296,7 +305,7 @@ where
                 // The output it replaces is user data (a value, or an
                 // earlier panic's payload): its destructor may panic too.
                 unwind::contain(move || drop(output));
-                Err(JoinError::panic(payload))
+                Err(JoinError::panic(self.id(), payload))
             }
         };
         // SAFETY: `_running` proves RUNNING; drop_future_or_output left
@@ -308,7 +317,7 @@ where
     /// JoinError) and completes it, giving up RUNNING and the reference
     /// that came with it.
     fn cancel_and_complete(self, running: Running) {
-        self.finish(&running, Err(JoinError::cancelled()));
+        self.finish(&running, Err(JoinError::cancelled(self.id())));
         self.complete(running);
     }
 

@@ -6,6 +6,8 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use weft_util::Id;
+
 use super::error::JoinError;
 use super::raw::RawTask;
 use crate::runtime::coop;
@@ -67,6 +69,21 @@ impl<T> JoinHandle<T> {
         unsafe { self.raw.header() }.state.load().is_complete()
     }
 
+    /// The task's [`Id`]: the one [`weft::task::id`](crate::task::id)
+    /// gives inside the task, and its [`JoinError`] carries.
+    ///
+    /// ```
+    /// # weft::runtime::Runtime::new().unwrap().block_on(async {
+    /// let handle = weft::spawn(async { weft::task::id() });
+    /// let id = handle.id();
+    /// assert_eq!(handle.await.unwrap(), id);
+    /// # });
+    /// ```
+    pub fn id(&self) -> Id {
+        // SAFETY: the handle's reference keeps the header alive.
+        unsafe { self.raw.header() }.id
+    }
+
     /// A handle that can abort the task without owning its output.
     pub fn abort_handle(&self) -> AbortHandle {
         // SAFETY: the handle's reference keeps the header alive; the
@@ -102,7 +119,10 @@ impl<T> Drop for JoinHandle<T> {
 
 impl<T> fmt::Debug for JoinHandle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JoinHandle").field("finished", &self.is_finished()).finish()
+        f.debug_struct("JoinHandle")
+            .field("id", &self.id())
+            .field("finished", &self.is_finished())
+            .finish()
     }
 }
 
@@ -130,6 +150,22 @@ impl AbortHandle {
         // SAFETY: this handle's reference keeps the header alive.
         unsafe { self.raw.header() }.state.load().is_complete()
     }
+
+    /// The task's [`Id`], the same as its [`JoinHandle::id`].
+    ///
+    /// ```
+    /// # weft::runtime::Runtime::new().unwrap().block_on(async {
+    /// let handle = weft::spawn(std::future::pending::<()>());
+    /// let abort = handle.abort_handle();
+    /// assert_eq!(abort.id(), handle.id());
+    /// abort.abort();
+    /// assert_eq!(handle.await.unwrap_err().id(), abort.id());
+    /// # });
+    /// ```
+    pub fn id(&self) -> Id {
+        // SAFETY: this handle's reference keeps the header alive.
+        unsafe { self.raw.header() }.id
+    }
 }
 
 impl Clone for AbortHandle {
@@ -150,6 +186,63 @@ impl Drop for AbortHandle {
 
 impl fmt::Debug for AbortHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AbortHandle").field("finished", &self.is_finished()).finish()
+        f.debug_struct("AbortHandle")
+            .field("id", &self.id())
+            .field("finished", &self.is_finished())
+            .finish()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use std::panic::Location;
+
+    use super::RawTask;
+    use crate::runtime::Runtime;
+    use crate::task::JoinSet;
+
+    /// Where the task behind `raw` was spawned, as `file:line`.
+    fn spawned_at(raw: RawTask) -> String {
+        // SAFETY: called with the raw task of a live handle, whose
+        // reference keeps the header alive for the call.
+        let at: &Location<'_> = unsafe { raw.header() }.spawned_at;
+        format!("{}:{}", at.file(), at.line())
+    }
+
+    fn here(line: u32) -> String {
+        format!("{}:{line}", file!())
+    }
+
+    /// Every public way to spawn records the user's call site, with or
+    /// without the `tracing` feature: the `#[track_caller]` chain reaches
+    /// the capture unbroken.
+    #[test]
+    fn the_spawn_location_is_the_callers() {
+        let rt = Runtime::new().unwrap();
+        let handle = rt.handle().clone();
+        let mut at = Vec::new();
+        let h = rt.spawn(async {});
+        at.push((spawned_at(h.raw), here(line!() - 1)));
+        let h = handle.spawn(async {});
+        at.push((spawned_at(h.raw), here(line!() - 1)));
+        let h = rt.spawn_blocking(|| {});
+        at.push((spawned_at(h.raw), here(line!() - 1)));
+        let h = handle.spawn_blocking(|| {});
+        at.push((spawned_at(h.raw), here(line!() - 1)));
+        rt.block_on(async {
+            let h = crate::spawn(async {});
+            at.push((spawned_at(h.raw), here(line!() - 1)));
+            let h = crate::task::spawn_blocking(|| {});
+            at.push((spawned_at(h.raw), here(line!() - 1)));
+            let mut set = JoinSet::new();
+            let a = set.spawn(async {});
+            at.push((spawned_at(a.raw), here(line!() - 1)));
+            let a = set.spawn_on(async {}, &handle);
+            at.push((spawned_at(a.raw), here(line!() - 1)));
+            set.shutdown().await;
+        });
+        for (got, want) in at {
+            assert_eq!(got, want);
+        }
     }
 }

@@ -7,7 +7,8 @@
 //! the reference-owning handles that queues and lists store; `list` is the
 //! runtime's list of owned tasks, which shutdown empties. Only the user's
 //! side of a task (`JoinHandle`, `AbortHandle`, `JoinError`) leaves the
-//! runtime, re-exported by `weft::task`.
+//! runtime, re-exported by `weft::task`. Each task has an `Id` (from
+//! `weft_util`, given at spawn) and its spawn location in its header.
 
 mod cell;
 mod error;
@@ -76,10 +77,10 @@ impl<S: 'static> Unqueued<S> {
 }
 
 /// Allocates a task and returns its three initial references: the
-/// owned-list entry, the first `Notified` and the `JoinHandle`. With the
-/// `tracing` feature its span records the call site as the spawn location
-/// (the first caller up the stack that is not `#[track_caller]`).
-#[cfg_attr(feature = "tracing", track_caller)]
+/// owned-list entry, the first `Notified` and the `JoinHandle`. Its spawn
+/// location is the call site (the first caller up the stack that is not
+/// `#[track_caller]`).
+#[track_caller]
 #[cfg_attr(not(loom), allow(dead_code))] // the runtime passes a SpawnMeta
 pub(crate) fn new_task<F, S>(
     future: F,
@@ -93,8 +94,8 @@ where
     new_task_with(future, scheduler, SpawnMeta::task())
 }
 
-/// [`new_task`] with the spawn kind and location captured by the caller
-/// (a zero-sized `meta` without the `tracing` feature).
+/// [`new_task`] with the spawn location (and, with the `tracing` feature,
+/// the kind) captured by the caller.
 pub(super) fn new_task_with<F, S>(
     future: F,
     scheduler: S,

@@ -4,8 +4,11 @@
 
 use std::future::Future;
 use std::marker::PhantomData;
+use std::panic::Location;
 use std::ptr::NonNull;
 use std::task::Waker;
+
+use weft_util::Id;
 
 use super::cell::{Cell, Header, Vtable};
 use super::harness;
@@ -31,15 +34,17 @@ unsafe impl Send for RawTask {}
 unsafe impl Sync for RawTask {}
 
 impl RawTask {
-    /// Allocates a task for `future` scheduled on `scheduler`; `meta` is
-    /// what its span records (nothing without the `tracing` feature).
+    /// Allocates a task for `future` scheduled on `scheduler`, giving it a
+    /// fresh [`Id`]; `meta` is where it was spawned (and, with the
+    /// `tracing` feature, what its span records).
     pub(super) fn new<T, S>(future: T, scheduler: S, meta: SpawnMeta) -> RawTask
     where
         T: Future + Send + 'static,
         T::Output: Send + 'static,
         S: Schedule,
     {
-        RawTask { ptr: Cell::allocate(future, scheduler, harness::vtable::<T, S>(), meta) }
+        let vtable = harness::vtable::<T, S>();
+        RawTask { ptr: Cell::allocate(future, scheduler, vtable, Id::next(), meta) }
     }
 
     /// # Safety
@@ -231,6 +236,18 @@ impl<S: 'static> Notified<S> {
         self.0.raw()
     }
 
+    /// The task's id.
+    #[cfg_attr(not(test), allow(dead_code))] // for the scheduler's stall reports (next)
+    pub(crate) fn id(&self) -> Id {
+        self.0.header().id
+    }
+
+    /// Where the task was spawned (the user's call site).
+    #[cfg_attr(not(test), allow(dead_code))] // for the scheduler's stall reports (next)
+    pub(crate) fn spawned_at(&self) -> &'static Location<'static> {
+        self.0.header().spawned_at
+    }
+
     /// Polls the task, consuming this entry.
     pub(crate) fn run(self) {
         let raw = self.0.into_raw();
@@ -241,5 +258,39 @@ impl<S: 'static> Notified<S> {
     /// Gives up ownership of the reference without dropping it.
     pub(crate) fn into_raw(self) -> RawTask {
         self.0.into_raw()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use crate::runtime::task::{new_task, Notified, Schedule, Task, Unqueued};
+
+    /// A scheduler for a task run by hand: nothing re-schedules it.
+    struct ByHand;
+
+    impl Schedule for ByHand {
+        fn schedule(&self, task: Notified<Self>) -> Unqueued<Self> {
+            Unqueued::of(vec![task])
+        }
+
+        fn release(&self, _task: &Task<Self>) -> Option<Task<Self>> {
+            None
+        }
+    }
+
+    /// What the scheduler reads from a queue entry is what the user's
+    /// handle says, and where `new_task` was called.
+    #[test]
+    fn a_queue_entry_knows_its_task_id_and_spawn_location() {
+        let (task, notified, join) = new_task(async { 1 }, ByHand);
+        let line = line!() - 1;
+        assert_eq!(notified.id(), join.id());
+        let at = notified.spawned_at();
+        assert_eq!((at.file(), at.line()), (file!(), line));
+        let (other_task, other, other_join) = new_task(async { 2 }, ByHand);
+        assert_ne!(other.id(), notified.id());
+        notified.run();
+        other.run();
+        drop((task, join, other_task, other_join));
     }
 }
