@@ -37,7 +37,12 @@ enum Repr {
 /// A panic payload made `Sync` by allowing access only by value, or through
 /// `&` only as far as a downcast to `&'static str` or `String`, so
 /// `JoinError` can be `Sync` like other error types.
-struct SyncPayload(Payload);
+///
+/// Boxed once more (a thin pointer) so that `Repr` is one word and a
+/// `JoinError` with its id two, as before the id: a task cell keeps a
+/// `Result<T, JoinError>` in place of its future, so every task pays for
+/// this size, while the extra allocation is paid only by a panic.
+struct SyncPayload(Box<Payload>);
 
 // SAFETY: a `&SyncPayload` (from a `&JoinError` on any thread) reaches the
 // payload only in `JoinError::panic_message`, which asks for its type id and
@@ -63,7 +68,7 @@ impl JoinError {
     /// not part of the users' API.
     #[doc(hidden)]
     pub fn panic(id: Id, payload: Box<dyn Any + Send + 'static>) -> JoinError {
-        JoinError { repr: Repr::Panic(SyncPayload(payload)), id }
+        JoinError { repr: Repr::Panic(SyncPayload(Box::new(payload))), id }
     }
 
     /// The id of the task that failed: the same [`Id`] its handle and the
@@ -97,7 +102,7 @@ impl JoinError {
     /// The panic payload, or the error back if it is a cancellation.
     pub fn try_into_panic(self) -> Result<Box<dyn Any + Send + 'static>, JoinError> {
         match self.repr {
-            Repr::Panic(SyncPayload(payload)) => Ok(payload),
+            Repr::Panic(SyncPayload(payload)) => Ok(*payload),
             Repr::Cancelled => Err(self),
         }
     }
@@ -105,6 +110,9 @@ impl JoinError {
     /// The panic message, if the payload is a string.
     fn panic_message(&self) -> Option<&str> {
         let Repr::Panic(SyncPayload(payload)) = &self.repr else { return None };
+        // The payload itself, not one of the boxes around it (a `Box` is
+        // `Any` too, and would downcast to nothing).
+        let payload: &(dyn Any + Send) = &***payload;
         // Only these two downcasts through `&`: see `SyncPayload`'s `Sync`.
         payload
             .downcast_ref::<&'static str>()
@@ -153,6 +161,12 @@ mod tests {
     use std::io;
 
     fn assert_send_sync<T: Send + Sync + 'static>() {}
+
+    #[test]
+    fn is_two_words_like_before_it_had_an_id() {
+        // A task cell holds a `Result<T, JoinError>`: see `SyncPayload`.
+        assert_eq!(std::mem::size_of::<JoinError>(), 2 * std::mem::size_of::<usize>());
+    }
 
     #[test]
     fn is_send_and_sync_so_it_fits_boxed_errors() {
