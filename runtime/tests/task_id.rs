@@ -118,15 +118,13 @@ fn a_blocking_task_has_its_id_and_nested_block_on_has_none(flavor: Flavor) {
         });
         let id = handle.id();
         assert_eq!(rt.block_on(handle).unwrap(), id);
-        let handle = task_spawn_blocking_in(&rt);
-        let id = handle.id();
-        assert_eq!(rt.block_on(handle).unwrap(), Some(id));
+        // The free function, from inside the runtime.
+        let (id, inside) = rt.block_on(async {
+            let handle = task::spawn_blocking(task::try_id);
+            (handle.id(), handle.await.unwrap())
+        });
+        assert_eq!(inside, Some(id));
     });
-}
-
-/// `weft::task::spawn_blocking` (the free function) from inside the runtime.
-fn task_spawn_blocking_in(rt: &weft::runtime::Runtime) -> task::JoinHandle<Option<Id>> {
-    rt.block_on(async { task::spawn_blocking(task::try_id) })
 }
 
 both_flavors!(a_join_error_carries_the_task_id);
