@@ -285,6 +285,17 @@ impl IdleModel {
     pub fn watching(&self) -> bool {
         self.0.is_watching()
     }
+
+    /// The stall monitor: sleeps on the bell while every worker is parked
+    /// and `stop` stays false.
+    pub fn monitor_sleep(&self, stop: impl Fn() -> bool) {
+        self.0.monitor_sleep(stop)
+    }
+
+    /// Rings the monitor's bell (what the runtime's shutdown does).
+    pub fn ring_monitor(&self) {
+        self.0.ring_monitor()
+    }
 }
 
 /// One worker's timer wheel with an explicit clock, for the timer models,

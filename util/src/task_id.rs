@@ -51,6 +51,22 @@ impl Id {
     }
 }
 
+impl Id {
+    /// The number, for weft's stall monitor to publish in an atomic
+    /// (internal; not part of the users' API).
+    #[doc(hidden)]
+    pub fn as_u64(self) -> u64 {
+        self.0.get()
+    }
+
+    /// The id `as_u64` gave, back (internal); `None` for 0, which no id
+    /// is.
+    #[doc(hidden)]
+    pub fn from_u64(n: u64) -> Option<Id> {
+        NonZeroU64::new(n).map(Id)
+    }
+}
+
 impl fmt::Display for Id {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(&self.0, f)

@@ -198,6 +198,9 @@ where
     });
     let Some((shared, core)) = handoff else { return f() };
     let worker = core.index;
+    // Blocking here is the point: not a stall (stall rule 6). The
+    // replacement publishes its own polls in this worker's slot.
+    shared.poll_slot(worker).end();
     trace::block_in_place(worker);
     let handoff = Arc::new(CoreHandoff { core: Mutex::new(Some(core)), shared: shared.clone() });
     let job = handoff.clone();

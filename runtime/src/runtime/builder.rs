@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use weft_util::unwind::Hook;
 
-use super::Runtime;
+use super::stall::{OnStall, StallSettings};
+use super::{Runtime, StallReport};
 use crate::runtime::scheduler::Config;
 
 /// Which scheduler a [`Builder`] builds.
@@ -39,8 +40,9 @@ pub(super) fn run_hook(name: &str, hook: Option<&Hook>) {
 /// ```
 ///
 /// Invalid settings (`worker_threads(0)`, `global_queue_interval(0)`,
-/// `event_interval(0)`, `max_blocking_threads(0)`) make [`Builder::build`]
-/// return an `InvalidInput` error that names the setting.
+/// `event_interval(0)`, `max_blocking_threads(0)`, a zero
+/// `stall_threshold`) make [`Builder::build`] return an `InvalidInput`
+/// error that names the setting.
 pub struct Builder {
     flavor: Flavor,
     worker_threads: Option<usize>,
@@ -52,6 +54,9 @@ pub struct Builder {
     global_queue_interval: u32,
     pub(super) on_thread_start: Option<Hook>,
     pub(super) on_thread_stop: Option<Hook>,
+    stall_threshold: Option<Duration>,
+    on_stall: Option<OnStall>,
+    poll_time_histogram: bool,
 }
 
 impl Builder {
@@ -70,6 +75,9 @@ impl Builder {
             global_queue_interval: 31,
             on_thread_start: None,
             on_thread_stop: None,
+            stall_threshold: Some(Duration::from_millis(100)),
+            on_stall: None,
+            poll_time_histogram: false,
         }
     }
 
@@ -159,6 +167,42 @@ impl Builder {
         self
     }
 
+    /// How long one poll of one task may run before it is reported as a
+    /// stall (default `Some(100 ms)`); `None` turns stall detection off.
+    ///
+    /// A monitor thread reports a stalled poll while it still runs, once,
+    /// naming the task, where it was spawned, the worker and how long (see
+    /// [`StallReport`]), and meanwhile hands what that worker holds (queued
+    /// tasks, due timers, I/O events) to the other workers. Zero is refused
+    /// by [`Builder::build`].
+    pub fn stall_threshold(&mut self, threshold: Option<Duration>) -> &mut Self {
+        self.stall_threshold = threshold;
+        self
+    }
+
+    /// Calls `f` with each stall report (on the monitor thread) instead of
+    /// writing it to stderr. A panic in `f` is caught and reported; the
+    /// monitor goes on.
+    pub fn on_stall(&mut self, f: impl Fn(&StallReport) + Send + Sync + 'static) -> &mut Self {
+        self.on_stall = Some(StdArc::new(f));
+        self
+    }
+
+    /// Times every task poll into a per-worker histogram
+    /// ([`RuntimeMetrics::worker_poll_time_histogram`](crate::runtime::RuntimeMetrics::worker_poll_time_histogram)).
+    /// Off by default: it reads the clock twice per poll.
+    pub fn enable_poll_time_histogram(&mut self) -> &mut Self {
+        self.poll_time_histogram = true;
+        self
+    }
+
+    /// The stall monitor's settings, unless detection is off.
+    #[cfg_attr(loom, allow(dead_code))] // no monitor under loom
+    pub(super) fn stall_settings(&self) -> Option<StallSettings> {
+        let threshold = self.stall_threshold?;
+        Some(StallSettings { threshold, on_stall: self.on_stall.clone() })
+    }
+
     /// Enables I/O and time drivers. They are always on in weft; this
     /// exists so code ported from Tokio compiles unchanged.
     pub fn enable_all(&mut self) -> &mut Self {
@@ -180,6 +224,12 @@ impl Builder {
         if self.max_blocking_threads == 0 {
             return invalid("max_blocking_threads must be at least 1 (got 0)");
         }
+        if self.stall_threshold == Some(Duration::ZERO) {
+            return invalid(
+                "stall_threshold must be greater than zero (got 0); use None to turn stall \
+                 detection off",
+            );
+        }
         let current_thread = self.flavor == Flavor::CurrentThread;
         let workers = match self.flavor {
             Flavor::CurrentThread => 1,
@@ -189,6 +239,7 @@ impl Builder {
             global_queue_interval: self.global_queue_interval,
             event_interval: self.event_interval,
             current_thread,
+            poll_time_histogram: self.poll_time_histogram,
         };
         let mut pool = weft_blocking::Pool::builder();
         pool.max_threads(self.max_blocking_threads)
@@ -220,6 +271,9 @@ impl fmt::Debug for Builder {
             .field("global_queue_interval", &self.global_queue_interval)
             .field("on_thread_start", &self.on_thread_start.is_some())
             .field("on_thread_stop", &self.on_thread_stop.is_some())
+            .field("stall_threshold", &self.stall_threshold)
+            .field("on_stall", &self.on_stall.is_some())
+            .field("poll_time_histogram", &self.poll_time_histogram)
             .finish()
     }
 }

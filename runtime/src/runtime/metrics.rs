@@ -1,9 +1,11 @@
 //! [`RuntimeMetrics`]: counters read from a live runtime.
 
 use std::fmt;
+use std::ops::Range;
+use std::time::Duration;
 
 use crate::loom::sync::Arc;
-use crate::runtime::scheduler::Shared;
+use crate::runtime::scheduler::{poll_time_bucket_start, Shared, POLL_TIME_BUCKETS};
 
 /// A view of a runtime's counters. Values are read when asked (cheap,
 /// slightly stale under load); per-worker figures take a worker index in
@@ -79,6 +81,31 @@ impl RuntimeMetrics {
         self.shared.worker_metrics(worker).parks()
     }
 
+    /// Polls the stall monitor reported as stalls (see
+    /// [`Builder::stall_threshold`](crate::runtime::Builder::stall_threshold)).
+    pub fn stall_count(&self) -> u64 {
+        self.shared.stall_count()
+    }
+
+    /// How long `worker`'s task polls took, as a histogram; `None` unless
+    /// the runtime was built with
+    /// [`enable_poll_time_histogram`](crate::runtime::Builder::enable_poll_time_histogram).
+    ///
+    /// ```
+    /// let rt = weft::runtime::Builder::new_multi_thread()
+    ///     .worker_threads(1)
+    ///     .enable_poll_time_histogram()
+    ///     .build()
+    ///     .unwrap();
+    /// rt.block_on(async { weft::spawn(async {}).await.unwrap() });
+    /// let histogram = rt.metrics().worker_poll_time_histogram(0).unwrap();
+    /// assert!(histogram.buckets().map(|(_, count)| count).sum::<u64>() >= 1);
+    /// ```
+    pub fn worker_poll_time_histogram(&self, worker: usize) -> Option<PollTimeHistogram> {
+        let times = self.shared.poll_times(worker)?;
+        Some(PollTimeHistogram { counts: times.counts() })
+    }
+
     /// Tasks queued on `worker` (its deque plus its LIFO slot).
     pub fn worker_local_queue_depth(&self, worker: usize) -> usize {
         self.shared.worker_queue_depth(worker)
@@ -92,5 +119,45 @@ impl fmt::Debug for RuntimeMetrics {
             .field("num_alive_tasks", &self.num_alive_tasks())
             .field("injector_depth", &self.injector_depth())
             .finish()
+    }
+}
+
+/// A worker's task poll times, counted in logarithmic buckets: under 1 µs,
+/// then [1, 2) µs, [2, 4) µs, … doubling up to [2^19, 2^20) µs, and a last
+/// bucket for polls of 2^20 µs (about 1.05 s) or more.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PollTimeHistogram {
+    counts: Vec<u64>,
+}
+
+impl PollTimeHistogram {
+    /// Number of buckets.
+    pub fn num_buckets(&self) -> usize {
+        self.counts.len()
+    }
+
+    /// The poll times bucket `i` counts; the last bucket's range ends at
+    /// `Duration::MAX`.
+    ///
+    /// # Panics
+    /// If `i` is not below [`num_buckets`](Self::num_buckets).
+    pub fn bucket_range(&self, i: usize) -> Range<Duration> {
+        assert!(i < self.counts.len(), "bucket {i} of {}", self.counts.len());
+        let end =
+            if i + 1 == POLL_TIME_BUCKETS { Duration::MAX } else { poll_time_bucket_start(i + 1) };
+        poll_time_bucket_start(i)..end
+    }
+
+    /// Polls counted in bucket `i`.
+    ///
+    /// # Panics
+    /// If `i` is not below [`num_buckets`](Self::num_buckets).
+    pub fn bucket_count(&self, i: usize) -> u64 {
+        self.counts[i]
+    }
+
+    /// Every bucket's range and count, shortest polls first.
+    pub fn buckets(&self) -> impl Iterator<Item = (Range<Duration>, u64)> + '_ {
+        (0..self.counts.len()).map(|i| (self.bucket_range(i), self.counts[i]))
     }
 }

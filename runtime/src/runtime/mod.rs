@@ -9,6 +9,7 @@ mod handle;
 mod metrics;
 mod park;
 pub(super) mod scheduler;
+mod stall;
 pub(super) mod task;
 pub(super) mod time;
 
@@ -20,7 +21,8 @@ use std::time::{Duration, Instant};
 pub use builder::Builder;
 pub(crate) use handle::spawn_current;
 pub use handle::{Handle, TryCurrentError};
-pub use metrics::RuntimeMetrics;
+pub use metrics::{PollTimeHistogram, RuntimeMetrics};
+pub use stall::StallReport;
 
 use crate::loom::thread;
 use crate::runtime::scheduler::{run_worker, Config, Shared};
@@ -51,6 +53,9 @@ use crate::runtime::task::JoinHandle;
 pub struct Runtime {
     handle: Handle,
     threads: Vec<thread::JoinHandle<()>>,
+    /// The stall monitor, unless detection is off (never under loom).
+    #[cfg(not(loom))]
+    monitor: Option<stall::Monitor>,
     shut_down: bool,
 }
 
@@ -68,16 +73,18 @@ impl Runtime {
     ) -> io::Result<Runtime> {
         let current_thread = config.current_thread;
         let shared = Shared::new(workers, config, blocking)?;
-        if current_thread {
-            // The core waits in its slot for `block_on`.
-            let handle = Handle { shared };
-            return Ok(Runtime { handle, threads: Vec::new(), shut_down: false });
-        }
         let mut runtime = Runtime {
             handle: Handle { shared: shared.clone() },
-            threads: Vec::with_capacity(workers),
+            threads: Vec::with_capacity(if current_thread { 0 } else { workers }),
+            #[cfg(not(loom))]
+            monitor: None,
             shut_down: false,
         };
+        if current_thread {
+            // The core waits in its slot for `block_on`.
+            runtime.start_monitor(builder)?;
+            return Ok(runtime);
+        }
         for index in 0..workers {
             let mut thread = thread::Builder::new().name(builder.thread_name.clone());
             if let Some(size) = builder.thread_stack_size {
@@ -103,7 +110,23 @@ impl Runtime {
                 }
             }
         }
+        runtime.start_monitor(builder)?;
         Ok(runtime)
+    }
+
+    /// Starts the stall monitor, unless detection is off. Called once the
+    /// cores can run: if it fails, dropping the runtime shuts down cleanly.
+    fn start_monitor(&mut self, builder: &Builder) -> io::Result<()> {
+        // Loom models run without a monitor: it is a timed loop, which loom
+        // cannot explore; its bell has a model of its own.
+        #[cfg(not(loom))]
+        if let Some(settings) = builder.stall_settings() {
+            let shared = self.handle.shared.clone();
+            self.monitor = Some(stall::Monitor::start(shared, settings, &builder.thread_name)?);
+        }
+        #[cfg(loom)]
+        let _ = builder;
+        Ok(())
     }
 
     /// Runs `future` to completion on the calling thread; see
@@ -161,6 +184,10 @@ impl Runtime {
         self.shut_down = true;
         let shared = &self.handle.shared;
         shared.close();
+        #[cfg(not(loom))]
+        if let Some(monitor) = self.monitor.take() {
+            monitor.stop(shared);
+        }
         if shared.is_current_thread() {
             // No thread is running the core unless one is inside
             // `block_on`; then that thread shuts it down (return_core).

@@ -39,11 +39,23 @@
 //! and [`Idle::worker_to_notify_for_watch_of`] are rule 2 for what only a
 //! watcher would serve, and wake nobody while the role is held.
 //!
+//! The stall monitor sleeps here too ([`Idle::monitor_sleep`]) while every
+//! worker is parked, since no poll can stall then:
+//!
+//! 6. **The first worker to unpark rings the monitor's bell.** The monitor
+//!    marks itself asleep, then re-reads the unparked count, under the
+//!    bell's lock; an unpark raises the count, then reads the mark and, if
+//!    set, rings under the same lock, with a SeqCst fence between the
+//!    write and the read on both sides (as in rule 4). Either the
+//!    monitor sees the worker unparked and stays awake, or the worker sees
+//!    the mark and its ring finds the monitor waiting. Only the 0 → 1
+//!    transition looks at the mark, so a busy runtime pays nothing.
+//!
 //! Checked by the loom models in `loom-tests/tests/queues.rs`,
-//! `scheduler.rs` and `watch.rs`.
+//! `scheduler.rs`, `watch.rs` and `stall.rs`.
 
 use crate::loom::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering::SeqCst};
-use crate::loom::sync::Mutex;
+use crate::loom::sync::{Condvar, Mutex};
 
 const SEARCH_BITS: usize = 16;
 const SEARCH_MASK: usize = (1 << SEARCH_BITS) - 1;
@@ -58,6 +70,16 @@ pub(crate) struct Idle {
     /// A parked worker holds the watcher role (see the module docs).
     watching: AtomicBool,
     num_workers: usize,
+    /// Where the stall monitor sleeps while every worker is parked (rule 6).
+    bell: Bell,
+}
+
+/// The stall monitor's bell (rule 6).
+struct Bell {
+    /// The monitor is asleep, or about to be (set under `lock`).
+    asleep: AtomicBool,
+    lock: Mutex<()>,
+    rung: Condvar,
 }
 
 #[derive(Clone, Copy)]
@@ -81,6 +103,11 @@ impl Idle {
             sleepers: Mutex::new(Vec::with_capacity(num_workers)),
             watching: AtomicBool::new(false),
             num_workers,
+            bell: Bell {
+                asleep: AtomicBool::new(false),
+                lock: Mutex::new(()),
+                rung: Condvar::new(),
+            },
         }
     }
 
@@ -119,7 +146,8 @@ impl Idle {
             return None;
         }
         let index = sleepers.pop()?;
-        self.state.fetch_add(UNPARK_ONE | 1, SeqCst);
+        let prev = State(self.state.fetch_add(UNPARK_ONE | 1, SeqCst));
+        self.after_unpark(prev);
         Some(index)
     }
 
@@ -194,8 +222,45 @@ impl Idle {
         let mut sleepers = self.sleepers.lock();
         let Some(pos) = sleepers.iter().position(|&i| i == index) else { return false };
         sleepers.swap_remove(pos);
-        self.state.fetch_add(UNPARK_ONE, SeqCst);
+        let prev = State(self.state.fetch_add(UNPARK_ONE, SeqCst));
+        self.after_unpark(prev);
         true
+    }
+
+    /// Rule 6, after an unpark raised the count from `prev`: the first
+    /// worker out of an all-parked runtime rings the monitor's bell.
+    fn after_unpark(&self, prev: State) {
+        if prev.unparked() != 0 {
+            return;
+        }
+        // The unparker's half of the store-buffer pairing with
+        // `monitor_sleep`: the raised count is ordered before this read of
+        // the mark.
+        fence(SeqCst);
+        if self.bell.asleep.load(SeqCst) {
+            self.ring_monitor();
+        }
+    }
+
+    /// Wakes the stall monitor if it sleeps in [`Idle::monitor_sleep`] (an
+    /// unpark, or the runtime stopping it).
+    pub(crate) fn ring_monitor(&self) {
+        let _lock = self.bell.lock.lock();
+        self.bell.rung.notify_all();
+    }
+
+    /// The stall monitor: sleeps while every worker is parked and `stop`
+    /// stays false (rule 6). Returns at once if some worker is unparked.
+    pub(crate) fn monitor_sleep(&self, stop: impl Fn() -> bool) {
+        let mut lock = self.bell.lock.lock();
+        self.bell.asleep.store(true, SeqCst);
+        // The monitor's half of the pairing with `after_unpark`: the mark is
+        // ordered before this read of the count.
+        fence(SeqCst);
+        while self.load().unparked() == 0 && !stop() {
+            self.bell.rung.wait(&mut lock);
+        }
+        self.bell.asleep.store(false, SeqCst);
     }
 
     /// Is this worker still listed as parked (nobody woke it)?

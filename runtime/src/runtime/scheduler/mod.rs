@@ -40,7 +40,9 @@ use crate::trace::{self, SpawnMeta};
 pub(crate) use current_thread::block_on as block_on_current_thread;
 pub(crate) use idle::Idle;
 pub(crate) use lifo::LifoSlot;
-pub(crate) use metrics::WorkerMetrics;
+pub(crate) use metrics::{
+    poll_time_bucket_start, PollSlot, PollTimes, WorkerMetrics, POLL_TIME_BUCKETS,
+};
 pub(crate) use watch::DeferredWatch;
 pub(crate) use worker::{run_core, run_worker, WorkerContext};
 
@@ -57,6 +59,8 @@ pub(super) struct Config {
     pub(super) event_interval: u32,
     /// One worker, run by the thread in `block_on` (no worker threads).
     pub(super) current_thread: bool,
+    /// Time every poll into a per-worker histogram.
+    pub(super) poll_time_histogram: bool,
 }
 
 /// The parts of a worker that siblings and handles reach.
@@ -68,6 +72,10 @@ struct Remote {
     /// Tick at which this worker's driver was last polled (by anyone).
     io_polled: AtomicU64,
     metrics: WorkerMetrics,
+    /// The task this worker is polling, for the stall monitor.
+    poll: PollSlot,
+    /// Its poll times, when the histogram is enabled.
+    poll_times: Option<PollTimes>,
     /// This worker's timer wheel.
     time: TimeShared,
 }
@@ -107,6 +115,8 @@ pub(crate) struct Shared {
     /// Round-robin wheel choice for timers created off the workers.
     timer_rr: AtomicUsize,
     shutdown: AtomicBool,
+    /// Stalled polls the monitor reported.
+    stalls: AtomicU64,
     /// Cores waiting for their worker thread to start; on a current-thread
     /// runtime, its core between two `block_on`s.
     cores: Mutex<Vec<Option<Box<Core>>>>,
@@ -137,6 +147,8 @@ impl Shared {
                 driver: handle,
                 io_polled: AtomicU64::new(0),
                 metrics: WorkerMetrics::new(),
+                poll: PollSlot::new(),
+                poll_times: config.poll_time_histogram.then(PollTimes::new),
                 time: TimeShared::new(),
             }));
             cores.push(Some(Box::new(Core {
@@ -162,6 +174,7 @@ impl Shared {
             clock: Clock::new(),
             timer_rr: AtomicUsize::new(0),
             shutdown: AtomicBool::new(false),
+            stalls: AtomicU64::new(0),
             cores: Mutex::new(cores),
             core_waiters: Mutex::new(Vec::new()),
             cores_running: Mutex::new(workers),
@@ -203,6 +216,35 @@ impl Shared {
     /// `worker`'s counters.
     pub(super) fn worker_metrics(&self, worker: usize) -> &WorkerMetrics {
         &self.remotes[worker].metrics
+    }
+
+    /// The task `worker` is polling, as published for the stall monitor.
+    pub(crate) fn poll_slot(&self, worker: usize) -> &PollSlot {
+        &self.remotes[worker].poll
+    }
+
+    /// `worker`'s poll-time histogram, if enabled.
+    pub(crate) fn poll_times(&self, worker: usize) -> Option<&PollTimes> {
+        self.remotes[worker].poll_times.as_ref()
+    }
+
+    /// The idle set (the stall monitor sleeps on its bell).
+    #[cfg_attr(loom, allow(dead_code))] // no monitor under loom
+    pub(crate) fn idle(&self) -> &Idle {
+        &self.idle
+    }
+
+    /// Counts a stalled poll the monitor reported.
+    #[cfg_attr(loom, allow(dead_code))] // no monitor under loom
+    pub(crate) fn count_stall(&self) {
+        // Relaxed: a counter; only the monitor thread writes it.
+        self.stalls.fetch_add(1, Relaxed);
+    }
+
+    /// Stalled polls reported so far.
+    pub(crate) fn stall_count(&self) -> u64 {
+        // Relaxed: a metric.
+        self.stalls.load(Relaxed)
     }
 
     /// Tasks queued on `worker`: its deque plus its LIFO slot.

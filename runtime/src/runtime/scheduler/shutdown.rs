@@ -245,8 +245,12 @@ mod tests {
     use crate::loom::sync::Arc;
 
     fn scheduler() -> Arc<Shared> {
-        let config =
-            Config { global_queue_interval: 31, event_interval: 61, current_thread: false };
+        let config = Config {
+            global_queue_interval: 31,
+            event_interval: 61,
+            current_thread: false,
+            poll_time_histogram: false,
+        };
         Shared::new(1, config, weft_blocking::Pool::new()).expect("a driver")
     }
 

@@ -41,6 +41,15 @@
 //!    owner is not parked ([`Shared::timer_lowered`],
 //!    [`Shared::source_added`]): a parked owner serves them, and if it goes
 //!    back to work it asks itself (rule 5), seeing what was added.
+//! 8. **When no worker is parked, the stall monitor rescues.** The
+//!    watcher exists only while someone is parked; when every other worker
+//!    is busy too, the stall monitor (its own thread, `runtime::stall`)
+//!    does rule 2's work for a worker stuck in one poll for over a monitor
+//!    tick ([`Shared::rescue_stalled`]): it fires the worker's due timers,
+//!    polls its driver, and moves its LIFO task and queued tasks to the
+//!    injector, which busy workers check every `global_queue_interval`
+//!    ticks. (Only while stall detection is on: `stall_threshold(None)`
+//!    leaves rule 2 alone.)
 //!
 //! Accepted gap: a timer or source registered by the very poll that then
 //! blocks its worker (see [`DeferredWatch`]).
@@ -50,8 +59,14 @@
 use std::time::Duration;
 
 use super::{Core, Notified, Shared, WorkerContext, WorkerMetrics};
+#[cfg(not(loom))]
+use crate::loom::deque::Steal;
+#[cfg(not(loom))]
+use crate::loom::sync::atomic::Ordering::Relaxed;
 use crate::loom::sync::Arc;
 use crate::runtime::context;
+#[cfg(not(loom))]
+use crate::runtime::driver::Driver;
 use crate::runtime::time::NO_DEADLINE;
 use crate::trace;
 
@@ -196,6 +211,50 @@ impl Shared {
     /// The watcher's park interval: how long a task may sit in the LIFO
     /// slot of a worker stuck in one poll before a sibling takes it.
     pub(super) const WATCH_INTERVAL: Duration = Duration::from_millis(1);
+}
+
+impl Shared {
+    /// Rule 8: `worker` is stuck in one poll and maybe nobody is parked to
+    /// watch it. Fires its due timers and polls its driver (zero timeout;
+    /// with `server`'s events buffer) here, then moves its LIFO task and
+    /// queued tasks to the injector, so busy siblings take them.
+    #[cfg(not(loom))]
+    pub(crate) fn rescue_stalled(&self, worker: usize, server: Option<&mut Driver>) {
+        let remote = &self.remotes[worker];
+        let now = self.clock.now_tick();
+        let mut wakers = Vec::new();
+        remote.time.serve_stale(now, &mut wakers);
+        if let Some(server) = server {
+            // Relaxed: `io_polled` is a staleness hint; the poll lock
+            // (try_lock in `serve`) keeps polls exclusive.
+            if remote.driver.has_sources()
+                && remote.io_polled.load(Relaxed) + 1 < now
+                && server.serve(&remote.driver)
+            {
+                remote.io_polled.store(now, Relaxed);
+            }
+        }
+        for waker in wakers {
+            // User wakers: a panic must not end the monitor.
+            crate::unwind::contain(|| waker.wake());
+        }
+        let mut moved = Vec::new();
+        if let Some(task) = remote.lifo.take() {
+            moved.push(task);
+        }
+        loop {
+            match remote.stealer.steal() {
+                Steal::Success(task) => moved.push(task),
+                Steal::Retry => continue,
+                Steal::Empty => break,
+            }
+        }
+        for task in moved {
+            // The caller holds its own `Arc<Shared>` (not one inside a task
+            // cell), so dropping what shutdown handed back is fine here.
+            drop(self.push_remote(task));
+        }
+    }
 }
 
 impl WorkerContext {

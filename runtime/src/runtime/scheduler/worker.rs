@@ -7,7 +7,7 @@
 //! Every `event_interval` ticks the driver is polled without blocking.
 
 use std::cell::RefCell;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::current_thread::MainWake;
 use super::{Core, Notified, Shared, WorkerMetrics};
@@ -229,9 +229,24 @@ impl WorkerContext {
     fn poll(&self, mut core: Box<Core>, task: Notified) -> Option<Box<Core>> {
         self.settle_watch(&mut core);
         WorkerMetrics::bump(&self.metrics().polls, 1);
+        // For the stall monitor (stall rule 1): after the count, so a
+        // monitor that sees this task sees this poll's count or a later one.
+        let slot = self.shared.poll_slot(self.index);
+        slot.begin(task.id().as_u64(), task.spawned_at());
+        let poll_times = self.shared.poll_times(self.index);
+        let started = poll_times.map(|_| Instant::now());
         *self.core.borrow_mut() = Some(core);
         task.run();
-        self.core.borrow_mut().take()
+        let core = self.core.borrow_mut().take();
+        // Without the core, `block_in_place` gave this worker away and
+        // cleared the slot: the replacement thread owns it now.
+        if core.is_some() {
+            slot.end();
+            if let (Some(times), Some(started)) = (poll_times, started) {
+                times.record(started.elapsed());
+            }
+        }
+        core
     }
 
     /// Parks until there may be work. Returns a task when, as the watcher,

@@ -1,0 +1,67 @@
+//! Stall detection: a poll that runs too long is reported while it runs,
+//! naming the task, where it was spawned and where it is stuck, and what
+//! its worker holds is handed to the others.
+//!
+//! The rules:
+//!
+//! 1. **What a stall is.** One poll of one task running longer than the
+//!    threshold (`Builder::stall_threshold`, 100 ms by default). A worker
+//!    publishes the task it polls before each poll and clears it after
+//!    (`PollSlot`: two relaxed stores and a release store per poll, on the
+//!    worker's own cache line; no clock read). Its poll count, bumped
+//!    before each poll, tells one poll from the next.
+//! 2. **The monitor looks, the workers do not.** One thread per runtime
+//!    looks at every worker each tick (a tenth of the threshold, 1 to
+//!    10 ms). A poll seen with the same count and task on consecutive
+//!    looks is the same poll; once it has been seen for the threshold it
+//!    is reported, once, while it still runs: within the threshold plus
+//!    two ticks of its start. Polls shorter than the threshold are never
+//!    reported: a report needs one poll seen for the whole threshold.
+//! 3. **It works when every worker is stuck**, and on the current-thread
+//!    flavor: the monitor is its own thread, not a worker.
+//! 4. **It sleeps when nothing can stall**: with every worker parked it
+//!    waits on the idle set's bell, which the first worker to unpark rings
+//!    (idle rule 6); otherwise it wakes once a tick.
+//! 5. **It rescues.** From the second look at a stuck poll on, it does the
+//!    watcher's work for that worker whether or not anyone is parked
+//!    (watch rule 8): due timers fired, driver polled, queued tasks moved
+//!    to the injector.
+//! 6. **A worker that gives its core away mid-poll** (`block_in_place`)
+//!    clears its slot first: blocking there is the point, and the
+//!    replacement thread publishes its own polls in that worker's slot.
+//! 7. **Reports** go to `Builder::on_stall`, or, without it, to stderr as
+//!    one paragraph; a panicking hook is contained and the monitor goes on.
+//!    Each counts in `RuntimeMetrics::stall_count`.
+//!
+//! Checked by the loom model in `loom-tests/tests/stall.rs` (rule 4's bell)
+//! and by `runtime/tests/stall.rs`.
+
+// Not under loom: the monitor is a timed loop, which loom cannot explore;
+// what it shares with the workers (the bell) has models of its own.
+#[cfg(not(loom))]
+mod monitor;
+mod report;
+
+#[cfg(not(loom))]
+pub(crate) use monitor::Monitor;
+pub(crate) use monitor_settings::{OnStall, StallSettings};
+
+/// What the Builder configures (kept under loom too, where no monitor runs).
+mod monitor_settings {
+    use std::sync::Arc as StdArc;
+    use std::time::Duration;
+
+    use super::StallReport;
+
+    /// The user's stall hook.
+    pub(crate) type OnStall = StdArc<dyn Fn(&StallReport) + Send + Sync>;
+
+    /// What the Builder configured.
+    #[derive(Clone)]
+    #[cfg_attr(loom, allow(dead_code))] // no monitor under loom
+    pub(crate) struct StallSettings {
+        pub(crate) threshold: Duration,
+        pub(crate) on_stall: Option<OnStall>,
+    }
+}
+pub use report::StallReport;
