@@ -9,6 +9,7 @@ mod handle;
 mod metrics;
 mod park;
 pub(super) mod scheduler;
+pub(crate) mod stall;
 pub(super) mod task;
 pub(super) mod time;
 
