@@ -22,14 +22,17 @@
 //!   names every frame that has unwind tables, glibc's included. It is safe
 //!   enough on current systems only by implementation: libgcc_s since GCC 12
 //!   finds a PC's unwind table with glibc's `_dl_find_object` (glibc 2.35+,
-//!   documented async-signal-safe and lock-free), and takes its own lock and
-//!   allocates only for frames registered at run time with
-//!   `__register_frame` (JIT compilers). Older libgcc_s calls
-//!   `dl_iterate_phdr`, which takes the loader's lock and updates a cache
-//!   that the interrupted thread may be updating too (inside `dlopen`, or
-//!   inside a panic's unwind): a deadlock or a corrupted cache. glibc's
-//!   version is checked at run time (older: refused); libgcc_s's cannot be,
-//!   but every distribution with glibc 2.35+ ships a GCC 12+ one. The walk
+//!   documented async-signal-safe and lock-free). It takes a lock of its
+//!   own only once some code has registered frames at run time with
+//!   `__register_frame` (a JIT compiler): then a handler interrupting a
+//!   thread that holds that lock (GCC 12's libgcc_s; GCC 13's is lock-free)
+//!   deadlocks it. Older libgcc_s calls `dl_iterate_phdr`, which takes the
+//!   loader's lock and updates a cache that the interrupted thread may be
+//!   updating too (inside `dlopen`, or inside a panic's unwind): a deadlock
+//!   or a corrupted cache. glibc's version is checked at run time (older:
+//!   refused); libgcc_s's cannot be, but the distributions that ship glibc
+//!   2.35+ ship a GCC 12+ libgcc_s (this machine's, Debian 12's, imports
+//!   `_dl_find_object` and no longer `dl_iterate_phdr`). The walk
 //!   also trusts the unwind tables at an arbitrary instruction: code without
 //!   tables ends the walk, but wrong tables (hand-written assembly, some
 //!   JITs) send the unwinder through a bad pointer, and a fault in the

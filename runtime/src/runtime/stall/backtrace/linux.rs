@@ -219,6 +219,8 @@ pub(crate) fn capture(target: &ThreadTarget, timeout: Duration) -> Option<Frames
             ) {
                 Ok(_) => None,
                 Err(DONE) => Some(take(slot)),
+                // `WRITING`: the buffer is the handler's until its `DONE`,
+                // which the next capture clears (rule 2).
                 Err(_) => None,
             };
         }
