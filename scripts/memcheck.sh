@@ -30,7 +30,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# package  test-target (`lib`: the crate's unit tests)  [--skip FILTER]...
+# package[:features]  test-target (`lib`: the crate's unit tests)  [FILTER | --skip FILTER]...
 SUITES=(
     # Pin's drop guarantee on every way a task ends, and real intrusive
     # waiters (Tokio's Notify, Semaphore, Mutex, mpsc, watch) whose task is
@@ -43,6 +43,11 @@ SUITES=(
     "weft hooks"
     # The runtime's own unit tests (task state word, queues, wheel).
     "weft lib"
+    # Stall reports' stack sampling: a signal handler walking the stack of
+    # a sleeping, a spinning and a signal-blocking thread into a buffer the
+    # monitor reads (valgrind delivers the signals; it keeps SIGRTMAX for
+    # itself, and ours is below).
+    "weft:stall-backtrace lib stall"
     # JoinHandle, abort, JoinSet, wakers, spawn: a task's whole life.
     "weft join"
     "weft joinset"
@@ -114,11 +119,13 @@ for package in $(printf '%s\n' "${SUITES[@]}" | awk '{print $1}' | sort -u); do
             if [ "$target" = lib ]; then args+=(--lib); else args+=(--test "$target"); fi
         fi
     done
+    # `package:features` builds that package with those features.
+    if [[ "$package" == *:* ]]; then args+=(--features "${package#*:}"); fi
     echo "== building $package: ${args[*]}"
     while read -r kind name exe; do
         if [ "$kind" = lib ]; then name=lib; fi
         EXE["$package/$name"]="$exe"
-    done < <(cargo test -p "$package" "${args[@]}" --no-run --message-format=json \
+    done < <(cargo test -p "${package%%:*}" "${args[@]}" --no-run --message-format=json \
         | grep '"reason":"compiler-artifact"' \
         | sed -n 's/.*"target":{"kind":\["\([a-z-]*\)"[^}]*"name":"\([^"]*\)".*"executable":"\([^"]*\)".*/\1 \2 \3/p')
 done

@@ -9,6 +9,9 @@ cargo test --workspace --all-targets
 cargo test --workspace --doc
 cargo test -p weft --features hyper --test hyper
 cargo test -p weft --features tracing --test tracing
+# Stall reports' stack sampling (a signal handler walking the stack) is
+# built only with its feature.
+cargo test -p weft --features stall-backtrace --lib stall
 
 RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-2}" \
     cargo test -p weft-loom-tests --release --target-dir target/loom

@@ -38,6 +38,7 @@
 
 // Not under loom: the monitor is a timed loop, which loom cannot explore;
 // what it shares with the workers (the bell) has models of its own.
+pub(crate) mod backtrace;
 #[cfg(not(loom))]
 mod monitor;
 mod report;
