@@ -12,6 +12,7 @@ cargo test -p weft --features tracing --test tracing
 # Stall reports' stack sampling (a signal handler walking the stack) is
 # built only with its feature.
 cargo test -p weft --features stall-backtrace --lib stall
+cargo test -p weft --features stall-backtrace --test stall
 
 RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-2}" \
     cargo test -p weft-loom-tests --release --target-dir target/loom

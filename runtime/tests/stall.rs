@@ -261,3 +261,21 @@ fn queued_work_of_a_stalled_worker_runs_while_every_other_worker_is_busy() {
         assert!(ran_while_blocked, "the queued task waited for the blocked worker");
     });
 }
+
+/// With stack sampling built, the report carries the stuck thread's
+/// stack, which names the blocking call.
+#[cfg(all(feature = "stall-backtrace", target_os = "linux"))]
+#[test]
+fn the_report_names_the_blocking_function() {
+    with_timeout("stall backtrace", 30, || {
+        let (rt, reports) = recording(&mut multi(2), Duration::from_millis(100));
+        rt.block_on(async {
+            weft::spawn(async { thread::sleep(Duration::from_millis(400)) }).await.unwrap();
+        });
+        let reports = reports.lock().unwrap();
+        assert_eq!(reports.len(), 1, "{reports:?}");
+        let backtrace = reports[0].backtrace().expect("a sampled stack");
+        assert!(backtrace.contains("sleep"), "the stack names the sleep: {backtrace}");
+        assert!(reports[0].to_string().contains(backtrace), "the paragraph includes the stack");
+    });
+}

@@ -108,6 +108,9 @@ pub(crate) fn block_on<F: Future>(shared: &Arc<Shared>, future: F) -> F::Output 
     let mut output = None;
     loop {
         if let Some(core) = shared.take_core_or_wait(&waker) {
+            // While this thread runs the core, the stall monitor samples
+            // its stack.
+            let _sampled = shared.sample_worker_thread(core.index);
             let cx = WorkerContext::new(shared.clone(), core.index);
             let mut poll_main = || {
                 let mut task_cx = Context::from_waker(&waker);

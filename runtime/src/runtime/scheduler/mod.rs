@@ -33,6 +33,7 @@ use crate::runtime::context;
 #[cfg(not(loom))]
 use crate::runtime::driver::Registration;
 use crate::runtime::driver::{Driver, DriverHandle};
+use crate::runtime::stall::backtrace::{StackSampler, ThreadTarget};
 use crate::runtime::task::{self, list::OwnedTasks, JoinHandle, Schedule};
 use crate::runtime::time::{Clock, TimeShared};
 use crate::trace::{self, SpawnMeta};
@@ -74,6 +75,9 @@ struct Remote {
     metrics: WorkerMetrics,
     /// The task this worker is polling, for the stall monitor.
     poll: PollSlot,
+    /// The thread running this worker's core, for the stall monitor to
+    /// sample its stack (see `stall::backtrace`).
+    thread: Mutex<Option<ThreadTarget>>,
     /// Its poll times, when the histogram is enabled.
     poll_times: Option<PollTimes>,
     /// This worker's timer wheel.
@@ -148,6 +152,7 @@ impl Shared {
                 io_polled: AtomicU64::new(0),
                 metrics: WorkerMetrics::new(),
                 poll: PollSlot::new(),
+                thread: Mutex::new(None),
                 poll_times: config.poll_time_histogram.then(PollTimes::new),
                 time: TimeShared::new(),
             }));
@@ -221,6 +226,21 @@ impl Shared {
     /// The task `worker` is polling, as published for the stall monitor.
     pub(crate) fn poll_slot(&self, worker: usize) -> &PollSlot {
         &self.remotes[worker].poll
+    }
+
+    /// Registers this thread, which is about to run `worker`'s core, for
+    /// stack sampling; it stays the worker's sampled thread until another
+    /// takes the core (`block_in_place`) or the returned sampler drops.
+    pub(crate) fn sample_worker_thread(&self, worker: usize) -> StackSampler {
+        let sampler = StackSampler::register();
+        *self.remotes[worker].thread.lock() = Some(sampler.target());
+        sampler
+    }
+
+    /// The thread running `worker`'s core, to sample its stack.
+    #[cfg_attr(loom, allow(dead_code))] // no monitor under loom
+    pub(crate) fn worker_thread(&self, worker: usize) -> Option<ThreadTarget> {
+        self.remotes[worker].thread.lock().clone()
     }
 
     /// `worker`'s poll-time histogram, if enabled.

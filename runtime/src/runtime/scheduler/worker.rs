@@ -58,6 +58,8 @@ pub(crate) fn run_worker(shared: Arc<Shared>, index: usize) {
 /// shutting anything down, if a task handed the core to another thread
 /// (`block_in_place`): that thread carries on with it.
 pub(crate) fn run_core(shared: Arc<Shared>, core: Box<Core>) {
+    // While this thread runs the core, the stall monitor samples its stack.
+    let _sampled = shared.sample_worker_thread(core.index);
     let cx = WorkerContext::new(shared.clone(), core.index);
     let _enter = context::enter(shared.clone());
     context::set_worker(&cx, || {

@@ -112,13 +112,13 @@
 //! (libgcc's register-size table, libgcc_s's lazily bound call to
 //! `_dl_find_object`) is never set up inside one.
 
-// The stall monitor (the rest of `runtime::stall`, written next) is the
-// user of these items; until it is wired in, only the tests call them.
-#![allow(dead_code)]
+// No monitor runs under loom, so nothing samples there.
+#![cfg_attr(loom, allow(dead_code, unused_imports))]
 
 use std::time::Duration;
 
 /// The most return addresses one capture keeps.
+#[allow(dead_code)] // unused where sampling is not built
 pub(crate) const MAX_FRAMES: usize = 64;
 
 /// How long [`capture`] waits for the handler by default.
@@ -132,7 +132,9 @@ pub(crate) struct Frames {
 }
 
 impl Frames {
-    /// The addresses, innermost first.
+    /// The addresses, innermost first (for the sampler's tests).
+    #[cfg(test)]
+    #[allow(dead_code)] // only the tests with sampling built use it
     pub(crate) fn ips(&self) -> &[usize] {
         &self.ips
     }
@@ -182,7 +184,6 @@ macro_rules! if_not_sampling {
 if_sampling! {
     mod linux;
 
-    #[allow(unused_imports)] // Until the monitor uses them (as `dead_code` above).
     pub(crate) use linux::{capture, StackSampler, ThreadTarget};
 
     #[cfg(test)]
@@ -215,7 +216,6 @@ if_sampling! {
 }
 
 if_not_sampling! {
-    #[allow(unused_imports)] // Until the monitor uses them (as `dead_code` above).
     pub(crate) use unsupported::{capture, StackSampler, ThreadTarget};
 
     /// Never called: without sampling no [`Frames`] exist.

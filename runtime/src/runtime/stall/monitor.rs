@@ -5,7 +5,8 @@ use std::io::{self, Write};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::report::StallReport;
+use super::backtrace;
+use super::report::{SampledStack, StallReport};
 use super::StallSettings;
 use crate::loom::sync::Arc;
 use crate::runtime::driver::Driver;
@@ -129,7 +130,12 @@ impl Watcher {
             spawned_at,
             worker,
             elapsed: running,
-            backtrace: None,
+            // Sampled while the poll still runs (it was seen this very look).
+            backtrace: self
+                .shared
+                .worker_thread(worker)
+                .and_then(|thread| backtrace::capture(&thread, backtrace::CAPTURE_TIMEOUT))
+                .map(SampledStack::new),
         };
         self.shared.count_stall();
         match &self.settings.on_stall {

@@ -3,7 +3,10 @@
 use std::fmt;
 use std::io::Write;
 use std::panic::Location;
+use std::sync::OnceLock;
 use std::time::Duration;
+
+use super::backtrace::Frames;
 
 use crate::task::Id;
 
@@ -40,7 +43,26 @@ pub struct StallReport {
     pub(super) spawned_at: &'static Location<'static>,
     pub(super) worker: usize,
     pub(super) elapsed: Duration,
-    pub(super) backtrace: Option<String>,
+    pub(super) backtrace: Option<SampledStack>,
+}
+
+/// The stalled thread's stack: sampled at once, symbolised on first use
+/// (loading debug information can take a while; the report is delivered
+/// without waiting for it).
+#[derive(Clone, Debug)]
+pub(super) struct SampledStack {
+    frames: Frames,
+    text: OnceLock<String>,
+}
+
+impl SampledStack {
+    pub(super) fn new(frames: Frames) -> SampledStack {
+        SampledStack { frames, text: OnceLock::new() }
+    }
+
+    fn text(&self) -> &str {
+        self.text.get_or_init(|| self.frames.symbolize())
+    }
 }
 
 impl StallReport {
@@ -70,7 +92,7 @@ impl StallReport {
     /// innermost frame first; `None` where it could not be captured (see
     /// the `stall-backtrace` feature).
     pub fn backtrace(&self) -> Option<&str> {
-        self.backtrace.as_deref()
+        self.backtrace.as_ref().map(SampledStack::text)
     }
 
     /// The default reporter: the paragraph on stderr. A failed write (a
@@ -98,7 +120,7 @@ impl fmt::Display for StallReport {
             self.worker,
             self.elapsed.as_millis(),
         )?;
-        if let Some(backtrace) = &self.backtrace {
+        if let Some(backtrace) = self.backtrace() {
             write!(f, "\nThe stalled thread's stack:\n{backtrace}")?;
         }
         Ok(())
