@@ -7,7 +7,7 @@
 use loom::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use loom::sync::Arc;
 use loom::thread;
-use weft::__loom::IdleModel;
+use weft::__loom::{IdleModel, PollSlotModel};
 
 /// Both workers park; then worker 0 wakes on its own (a driver event)
 /// while the monitor, which saw nothing in progress, goes to sleep. The
@@ -71,5 +71,41 @@ fn shutdown_rings_the_monitor_out_of_its_sleep() {
         idle.monitor_sleep(|| stop.load(SeqCst));
         assert!(stop.load(SeqCst));
         runtime.join().unwrap();
+    });
+}
+
+/// The monitor reads a worker's published poll while the worker moves
+/// from one poll to the next: whatever id it sees comes with that poll's
+/// own spawn location, never another poll's (the release/acquire pairing
+/// in `PollSlot`), and between polls it sees none.
+#[test]
+fn a_published_poll_is_read_with_its_own_location() {
+    loom::model(|| {
+        let first = std::panic::Location::caller();
+        let second = std::panic::Location::caller();
+        let slot = Arc::new(PollSlotModel::new());
+        let worker = {
+            let slot = slot.clone();
+            thread::spawn(move || {
+                slot.begin(1, first);
+                slot.end();
+                slot.begin(2, second);
+                slot.end();
+            })
+        };
+        for _ in 0..2 {
+            match slot.read() {
+                None => {}
+                Some((1, at)) => {
+                    assert!(std::ptr::eq(at, first), "poll 1 read with poll 2's location")
+                }
+                Some((2, at)) => {
+                    assert!(std::ptr::eq(at, second), "poll 2 read with poll 1's location")
+                }
+                Some(other) => panic!("an id nobody published: {other:?}"),
+            }
+        }
+        worker.join().unwrap();
+        assert!(slot.read().is_none(), "no poll in progress after the last end");
     });
 }

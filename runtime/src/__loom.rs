@@ -531,3 +531,30 @@ impl SourceModel {
         self.io.ready_now(Direction::Read).is_err()
     }
 }
+
+/// A worker's published poll (`PollSlot`), for the stall monitor's models.
+pub struct PollSlotModel(crate::runtime::scheduler::PollSlot);
+
+impl PollSlotModel {
+    /// No poll in progress.
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> PollSlotModel {
+        PollSlotModel(crate::runtime::scheduler::PollSlot::new())
+    }
+
+    /// The worker starts polling task `id`, spawned at `at`.
+    pub fn begin(&self, id: u64, at: &'static std::panic::Location<'static>) {
+        self.0.begin(id, at)
+    }
+
+    /// The poll ended.
+    pub fn end(&self) {
+        self.0.end()
+    }
+
+    /// What the monitor reads: the poll in progress, if any (its task id
+    /// and spawn location).
+    pub fn read(&self) -> Option<(u64, &'static std::panic::Location<'static>)> {
+        self.0.read().map(|(_seq, id, at)| (id, at))
+    }
+}

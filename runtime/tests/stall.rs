@@ -15,6 +15,16 @@ use weft::runtime::{Builder, Runtime, StallReport};
 
 type Reports = Arc<Mutex<Vec<StallReport>>>;
 
+/// A stall is wall-clock time in one poll, so a worker thread the OS does
+/// not run for a while stalls too. These tests run one at a time, so that
+/// their CPU-heavy workers (a million polls, a busy loop) do not take the
+/// 2 cores from each other's.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 fn recording(builder: &mut Builder, threshold: Duration) -> (Runtime, Reports) {
     let reports: Reports = Arc::default();
     let sink = reports.clone();
@@ -34,6 +44,7 @@ fn multi(workers: usize) -> Builder {
 
 #[test]
 fn a_blocking_task_is_reported_once_with_its_spawn_location_while_it_blocks() {
+    let _serial = one_at_a_time();
     with_timeout("one stall report", 20, || {
         let threshold = Duration::from_millis(100);
         let (rt, reports) = recording(&mut multi(2), threshold);
@@ -79,6 +90,7 @@ fn a_blocking_task_is_reported_once_with_its_spawn_location_while_it_blocks() {
 
 #[test]
 fn two_workers_blocked_at_once_give_two_reports() {
+    let _serial = one_at_a_time();
     with_timeout("two stall reports", 20, || {
         let (rt, reports) = recording(&mut multi(2), Duration::from_millis(100));
         let ids = rt.block_on(async {
@@ -114,6 +126,7 @@ fn two_workers_blocked_at_once_give_two_reports() {
 
 #[test]
 fn a_million_short_polls_are_never_reported() {
+    let _serial = one_at_a_time();
     with_timeout("short polls", 60, || {
         let (rt, reports) = recording(&mut multi(2), Duration::from_millis(20));
         let polls = Arc::new(AtomicUsize::new(0));
@@ -141,6 +154,7 @@ fn a_million_short_polls_are_never_reported() {
 
 #[test]
 fn no_threshold_means_no_reports() {
+    let _serial = one_at_a_time();
     with_timeout("detection off", 20, || {
         let reports: Reports = Arc::default();
         let sink = reports.clone();
@@ -159,6 +173,7 @@ fn no_threshold_means_no_reports() {
 
 #[test]
 fn the_current_thread_flavor_reports() {
+    let _serial = one_at_a_time();
     with_timeout("current-thread stall", 20, || {
         let (rt, reports) =
             recording(&mut Builder::new_current_thread(), Duration::from_millis(100));
@@ -178,6 +193,7 @@ fn the_current_thread_flavor_reports() {
 
 #[test]
 fn a_zero_threshold_is_refused_by_name() {
+    let _serial = one_at_a_time();
     let err = multi(1).stall_threshold(Some(Duration::ZERO)).build().unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
     assert!(err.to_string().contains("stall_threshold"), "{err}");
@@ -185,6 +201,7 @@ fn a_zero_threshold_is_refused_by_name() {
 
 #[test]
 fn block_in_place_is_not_a_stall() {
+    let _serial = one_at_a_time();
     with_timeout("block_in_place", 20, || {
         let (rt, reports) = recording(&mut multi(2), Duration::from_millis(50));
         rt.block_on(async {
@@ -200,6 +217,7 @@ fn block_in_place_is_not_a_stall() {
 
 #[test]
 fn a_panicking_hook_does_not_stop_the_monitor() {
+    let _serial = one_at_a_time();
     with_timeout("panicking on_stall", 20, || {
         let calls = Arc::new(AtomicUsize::new(0));
         let counted = calls.clone();
@@ -226,6 +244,7 @@ fn a_panicking_hook_does_not_stop_the_monitor() {
 /// worker's queued task to the busy one.
 #[test]
 fn queued_work_of_a_stalled_worker_runs_while_every_other_worker_is_busy() {
+    let _serial = one_at_a_time();
     with_timeout("rescue without a watcher", 30, || {
         let rt = multi(2)
             .stall_threshold(Some(Duration::from_millis(100)))
@@ -267,6 +286,7 @@ fn queued_work_of_a_stalled_worker_runs_while_every_other_worker_is_busy() {
 #[cfg(all(feature = "stall-backtrace", target_os = "linux"))]
 #[test]
 fn the_report_names_the_blocking_function() {
+    let _serial = one_at_a_time();
     with_timeout("stall backtrace", 30, || {
         let (rt, reports) = recording(&mut multi(2), Duration::from_millis(100));
         rt.block_on(async {
@@ -277,5 +297,26 @@ fn the_report_names_the_blocking_function() {
         let backtrace = reports[0].backtrace().expect("a sampled stack");
         assert!(backtrace.contains("sleep"), "the stack names the sleep: {backtrace}");
         assert!(reports[0].to_string().contains(backtrace), "the paragraph includes the stack");
+    });
+}
+
+/// On the current-thread flavor the future given to `block_on` runs on the
+/// runtime's only worker: blocking in it stalls every task, and is named
+/// by the `block_on` call.
+#[test]
+fn a_blocking_block_on_future_is_reported_on_the_current_thread_flavor() {
+    let _serial = one_at_a_time();
+    with_timeout("block_on stall", 20, || {
+        let (rt, reports) =
+            recording(&mut Builder::new_current_thread(), Duration::from_millis(100));
+        let called_at = Location::caller();
+        rt.block_on(async { thread::sleep(Duration::from_millis(300)) });
+        let reports = reports.lock().unwrap();
+        assert_eq!(reports.len(), 1, "{reports:?}");
+        assert_eq!(reports[0].spawned_at().file(), called_at.file());
+        assert_eq!(reports[0].spawned_at().line(), called_at.line() + 1, "the block_on call");
+        // It stalls nothing any more: no report for a later, short block_on.
+        rt.block_on(async {});
+        assert_eq!(rt.metrics().stall_count(), 1);
     });
 }

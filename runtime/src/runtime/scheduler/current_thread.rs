@@ -24,6 +24,7 @@
 //!   slot's lock, so exactly one of them does.
 
 use std::future::Future;
+use std::panic::Location;
 use std::pin::pin;
 use std::sync::Arc as StdArc;
 use std::task::{Context, Poll, Wake, Waker};
@@ -35,6 +36,7 @@ use crate::loom::sync::Arc;
 use crate::runtime::context;
 use crate::runtime::coop;
 use crate::runtime::park::ThreadParker;
+use crate::task::Id;
 
 /// The waker of the future given to `block_on`.
 ///
@@ -101,7 +103,10 @@ impl Drop for ReturnCoreOnUnwind<'_> {
 
 /// `block_on` of a current-thread runtime: runs the worker loop on this
 /// thread until `future` completes (see the module docs).
+#[track_caller]
 pub(crate) fn block_on<F: Future>(shared: &Arc<Shared>, future: F) -> F::Output {
+    // The stall monitor names a stuck main future by these (stall rule 1).
+    let (id, called_at) = (Id::next(), Location::caller());
     let main = StdArc::new(MainWake::new(shared.clone()));
     let waker = Waker::from(main.clone());
     let mut future = pin!(future);
@@ -123,7 +128,7 @@ pub(crate) fn block_on<F: Future>(shared: &Arc<Shared>, future: F) -> F::Output 
                 }
             };
             let guard = ReturnCoreOnUnwind(&cx);
-            let main_future = MainFuture { wake: &main, poll: &mut poll_main };
+            let main_future = MainFuture { wake: &main, poll: &mut poll_main, id, called_at };
             let core = context::set_worker(&cx, || cx.run(core, Some(main_future)))
                 .expect("a current-thread core never leaves its block_on thread");
             std::mem::forget(guard);

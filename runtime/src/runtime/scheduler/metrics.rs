@@ -8,7 +8,7 @@ use std::panic::Location;
 use std::ptr;
 use std::time::Duration;
 
-use crate::loom::sync::atomic::{AtomicPtr, AtomicU64, Ordering::*};
+use crate::loom::sync::atomic::{fence, AtomicPtr, AtomicU64, Ordering::*};
 
 pub(crate) struct WorkerMetrics {
     pub(super) polls: AtomicU64,
@@ -55,48 +55,86 @@ impl WorkerMetrics {
 }
 
 /// The task a worker is polling right now, for the stall monitor: its id
-/// (0 between polls) and where it was spawned.
+/// (0 between polls) and where it was spawned, published as a seqlock so
+/// the monitor never pairs one poll's id with another's location.
 pub(crate) struct PollSlot {
+    /// Odd while `begin` writes, even otherwise; a new value per poll, so
+    /// it also tells one poll from the next.
+    seq: AtomicU64,
     task: AtomicU64,
     spawned_at: AtomicPtr<Location<'static>>,
 }
 
 impl PollSlot {
-    pub(super) fn new() -> PollSlot {
-        PollSlot { task: AtomicU64::new(0), spawned_at: AtomicPtr::new(ptr::null_mut()) }
+    pub(crate) fn new() -> PollSlot {
+        PollSlot {
+            seq: AtomicU64::new(0),
+            task: AtomicU64::new(0),
+            spawned_at: AtomicPtr::new(ptr::null_mut()),
+        }
     }
 
     /// The worker starts polling task `id`, spawned at `spawned_at`.
+    /// Only the worker running this slot's core calls it.
     #[inline]
-    pub(super) fn begin(&self, id: u64, spawned_at: &'static Location<'static>) {
-        // Relaxed: published by the Release store of the id below.
+    pub(crate) fn begin(&self, id: u64, spawned_at: &'static Location<'static>) {
+        // Relaxed: this thread is the only writer.
+        let seq = self.seq.load(Relaxed);
+        self.seq.store(seq + 1, Relaxed);
+        // Release fence: a reader that sees either field below also sees
+        // the odd count before it (with its Acquire fence), so it knows the
+        // fields changed under it. Free on x86.
+        fence(Release);
         self.spawned_at.store(ptr::from_ref(spawned_at).cast_mut(), Relaxed);
-        // Release: a monitor that reads this id (Acquire) reads this
-        // poll's location, not an older one.
-        self.task.store(id, Release);
+        self.task.store(id, Relaxed);
+        // Release: a reader that sees this count sees both fields.
+        self.seq.store(seq + 2, Release);
     }
 
     /// The poll ended, or the worker gave its core away mid-poll
     /// (`block_in_place`): nothing of this worker is stalled now.
     #[inline]
     pub(crate) fn end(&self) {
-        // Relaxed: the monitor only needs to stop seeing the id eventually;
-        // a late sighting is dropped because the poll count moved on.
+        // Relaxed: a reader that sees 0 reports nothing; one that still sees
+        // the id next look finds the same count only if no poll began since,
+        // and then reports it at most a tick late, as if this store were.
         self.task.store(0, Relaxed);
     }
 
-    /// The poll in progress, if any: the task's id and spawn location.
-    #[cfg_attr(loom, allow(dead_code))] // no monitor under loom
-    pub(crate) fn read(&self) -> Option<(u64, &'static Location<'static>)> {
-        let id = self.task.load(Acquire);
-        if id == 0 {
+    /// Runs `poll`, then [`PollSlot::end`], also if `poll` unwinds.
+    pub(super) fn end_after<R>(&self, poll: impl FnOnce() -> R) -> R {
+        struct End<'a>(&'a PollSlot);
+        impl Drop for End<'_> {
+            fn drop(&mut self) {
+                self.0.end();
+            }
+        }
+        let _end = End(self);
+        poll()
+    }
+
+    /// The poll in progress, if any, read consistently: its sequence
+    /// number (distinct per poll), task id and spawn location. `None`
+    /// between polls, and while `begin` writes (the next look sees it).
+    pub(crate) fn read(&self) -> Option<(u64, u64, &'static Location<'static>)> {
+        // Acquire: pairs with the Release store ending `begin`.
+        let before = self.seq.load(Acquire);
+        if before % 2 == 1 {
             return None;
         }
+        let id = self.task.load(Relaxed);
         let at = self.spawned_at.load(Relaxed);
-        // SAFETY: every non-null pointer stored here came from a
-        // `&'static Location` in `begin`, and the Acquire load of a
-        // non-zero id above follows a `begin`, so `at` is one of those.
-        Some((id, unsafe { &*at }))
+        // Pairs with `begin`'s Release fence: if either load saw a later
+        // `begin`'s write, the count below has moved.
+        fence(Acquire);
+        let after = self.seq.load(Relaxed);
+        if before != after || id == 0 {
+            return None;
+        }
+        // SAFETY: the count was even and unchanged around both loads, so
+        // both saw the fields one `begin` stored; that `begin` stored the
+        // non-zero id, so it also stored `at`, from a `&'static Location`.
+        Some((before, id, unsafe { &*at }))
     }
 }
 

@@ -7,6 +7,7 @@
 //! Every `event_interval` ticks the driver is polled without blocking.
 
 use std::cell::RefCell;
+use std::panic::Location;
 use std::time::{Duration, Instant};
 
 use super::current_thread::MainWake;
@@ -16,6 +17,7 @@ use crate::loom::sync::atomic::Ordering::Relaxed;
 use crate::loom::sync::Arc;
 use crate::runtime::context;
 use crate::runtime::time::NO_DEADLINE;
+use crate::task::Id;
 use crate::trace;
 
 /// Polls of LIFO-slot tasks in a row before the slot's task goes to the
@@ -40,6 +42,10 @@ pub(super) struct MainFuture<'a> {
     pub(super) wake: &'a MainWake,
     /// Polls it once; true once it completed.
     pub(super) poll: &'a mut dyn FnMut() -> bool,
+    /// Not a task, but it stalls the runtime like one: the stall monitor
+    /// names it by this id and by the `block_on` call.
+    pub(super) id: Id,
+    pub(super) called_at: &'static Location<'static>,
 }
 
 /// True if the current-thread `block_on` future waits to be polled.
@@ -96,7 +102,11 @@ impl WorkerContext {
                     // In the context, so spawns and wakes from the main
                     // future go to this worker's queues.
                     *self.core.borrow_mut() = Some(core);
-                    let done = (main.poll)();
+                    let slot = self.shared.poll_slot(self.index);
+                    slot.begin(main.id.as_u64(), main.called_at);
+                    // Cleared even if the main future panics (the panic
+                    // leaves `block_on`; no poll is in progress after it).
+                    let done = slot.end_after(|| (main.poll)());
                     core = self.core.borrow_mut().take()?;
                     if done {
                         return Some(core);

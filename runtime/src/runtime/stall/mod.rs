@@ -7,13 +7,16 @@
 //! 1. **What a stall is.** One poll of one task running longer than the
 //!    threshold (`Builder::stall_threshold`, 100 ms by default). A worker
 //!    publishes the task it polls before each poll and clears it after
-//!    (`PollSlot`: two relaxed stores and a release store per poll, on the
-//!    worker's own cache line; no clock read). Its poll count, bumped
-//!    before each poll, tells one poll from the next.
+//!    (`PollSlot`, a seqlock on the worker's own cache line: a count, the
+//!    task id and its spawn location before the poll, the id cleared
+//!    after; plain stores and fences that cost nothing on x86, and no
+//!    clock read). The count tells one poll from the next. On the
+//!    current-thread flavor the `block_on` future is published the same way
+//!    (an id per `block_on` call, and its location).
 //! 2. **The monitor looks, the workers do not.** One thread per runtime
 //!    looks at every worker each tick (a tenth of the threshold, 1 to
-//!    10 ms). A poll seen with the same count and task on consecutive
-//!    looks is the same poll; once it has been seen for the threshold it
+//!    10 ms). A poll seen with the same count on consecutive looks is the
+//!    same poll; once it has been seen for the threshold it
 //!    is reported, once, while it still runs: within the threshold plus
 //!    two ticks of its start. Polls shorter than the threshold are never
 //!    reported: a report needs one poll seen for the whole threshold.

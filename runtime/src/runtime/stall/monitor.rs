@@ -54,9 +54,9 @@ fn tick_of(threshold: Duration) -> Duration {
 /// The monitor's memory of one worker's poll in progress.
 #[derive(Clone, Copy)]
 struct Sighting {
-    /// The worker's poll count when first seen: a later poll has another.
-    polls: u64,
-    task: u64,
+    /// The poll's sequence number in the worker's slot: a later poll has
+    /// another.
+    seq: u64,
     /// The tick that first saw it (the poll began at most one tick before).
     since: Instant,
     reported: bool,
@@ -102,18 +102,17 @@ impl Watcher {
         }
     }
 
-    /// One look at `worker`: the same poll as last time (same poll count,
-    /// same task) has run since the first sighting.
+    /// One look at `worker`: the same poll as last time (same sequence
+    /// number in its slot) has run since the first sighting.
     fn look_at(&mut self, worker: usize, now: Instant) {
-        let polls = self.shared.worker_metrics(worker).polls();
-        let Some((task, spawned_at)) = self.shared.poll_slot(worker).read() else {
+        let Some((seq, task, spawned_at)) = self.shared.poll_slot(worker).read() else {
             self.seen[worker] = None;
             return;
         };
         let sighting = match self.seen[worker] {
-            Some(s) if s.polls == polls && s.task == task => s,
+            Some(s) if s.seq == seq => s,
             _ => {
-                self.seen[worker] = Some(Sighting { polls, task, since: now, reported: false });
+                self.seen[worker] = Some(Sighting { seq, since: now, reported: false });
                 return;
             }
         };

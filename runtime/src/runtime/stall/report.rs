@@ -56,6 +56,7 @@ pub(super) struct SampledStack {
 }
 
 impl SampledStack {
+    #[cfg_attr(loom, allow(dead_code))] // no monitor under loom
     pub(super) fn new(frames: Frames) -> SampledStack {
         SampledStack { frames, text: OnceLock::new() }
     }
@@ -66,12 +67,15 @@ impl SampledStack {
 }
 
 impl StallReport {
-    /// The stalled task.
+    /// The stalled task. (On the current-thread flavor the future given to
+    /// `block_on` runs on the worker too and is watched like a task: each
+    /// `block_on` call gets an id of its own.)
     pub fn task_id(&self) -> Id {
         self.task_id
     }
 
-    /// Where the stalled task was spawned: the user's `spawn` call.
+    /// Where the stalled task was spawned: the user's `spawn` (or
+    /// `spawn_blocking`, or, for a `block_on` future, `block_on`) call.
     pub fn spawned_at(&self) -> &'static Location<'static> {
         self.spawned_at
     }
