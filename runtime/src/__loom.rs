@@ -289,7 +289,7 @@ impl IdleModel {
     /// The stall monitor: sleeps on the bell while every worker is parked
     /// and `stop` stays false.
     pub fn monitor_sleep(&self, stop: impl Fn() -> bool) {
-        self.0.monitor_sleep(stop)
+        self.0.monitor_sleep(stop, || false)
     }
 
     /// Rings the monitor's bell (what the runtime's shutdown does).

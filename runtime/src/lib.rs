@@ -16,6 +16,7 @@
 
 #![warn(missing_docs)]
 
+mod backtrace;
 #[cfg(not(loom))]
 pub mod fs;
 #[cfg(all(feature = "hyper", not(loom)))]

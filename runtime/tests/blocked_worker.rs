@@ -10,7 +10,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{runtime, with_timeout, LONG};
+use common::{watcher_only_runtime, with_timeout, LONG};
 use futures_channel::oneshot;
 
 /// How long B waited from its wake to its first poll, while the task that
@@ -61,7 +61,7 @@ fn blocked_worker_does_not_hold_a_woken_task_hostage() {
     // (or spawned) by a task that then blocks its worker for 500 ms must run
     // on the other worker within 200 ms.
     let delays = with_timeout("blocked_worker", 60, || {
-        let rt = runtime(2);
+        let rt = watcher_only_runtime(2);
         let mut delays = Vec::new();
         for round in 0..3 {
             for spawn_b in [true, false] {

@@ -146,7 +146,7 @@ fn io_after_a_shutdown_timeout_with_a_stuck_worker_fails() {
 fn a_socket_registered_off_the_workers_is_served_while_its_worker_is_stuck() {
     with_timeout("socket on a stuck worker", 60, || {
         for _ in 0..40 {
-            let rt = Flavor::MultiThread(2).build();
+            let rt = common::watcher_only_runtime(2);
             let m = rt.metrics();
             while (0..2).any(|w| m.worker_park_count(w) == 0) {
                 thread::sleep(std::time::Duration::from_millis(1));

@@ -14,7 +14,7 @@ use std::sync::mpsc;
 use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
-use common::{runtime, with_timeout, LONG};
+use common::{watcher_only_runtime, with_timeout, LONG};
 use futures_io::AsyncRead;
 use weft::net::TcpListener;
 use weft::runtime::Runtime;
@@ -105,7 +105,7 @@ fn readiness_in_a_blocked_workers_driver_reaches_the_reader_on_time() {
     // The timed assertion: with 2 workers, R gets data written 50 ms into
     // W's 300 ms block within 20 ms of the write (not when W comes back).
     let rounds = with_timeout("busy_driver", 60, || {
-        let rt = runtime(2);
+        let rt = watcher_only_runtime(2);
         let mut rounds = Vec::new();
         for i in 0..3 {
             // Let both workers go idle (and W finish its blocking call).

@@ -320,3 +320,46 @@ fn a_blocking_block_on_future_is_reported_on_the_current_thread_flavor() {
         assert_eq!(rt.metrics().stall_count(), 1);
     });
 }
+
+/// Context switches of this process's `weft-stall` threads so far.
+fn monitor_wakeups() -> u64 {
+    let mut total = 0;
+    for task in std::fs::read_dir("/proc/self/task").expect("/proc/self/task") {
+        let dir = task.unwrap().path();
+        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        if comm.trim() != "weft-stall" {
+            continue;
+        }
+        let status = std::fs::read_to_string(dir.join("status")).unwrap_or_default();
+        for line in status.lines() {
+            if let Some(n) = line.strip_prefix("voluntary_ctxt_switches:") {
+                total += n.trim().parse::<u64>().unwrap();
+            }
+        }
+    }
+    total
+}
+
+/// Stall rule 4: with nothing that can stall, the monitor sleeps instead
+/// of ticking (100 wake-ups a second at the default threshold): on an idle
+/// multi-thread runtime (every worker parked) and on a current-thread
+/// runtime between `block_on`s.
+#[cfg(target_os = "linux")]
+#[test]
+fn an_idle_runtime_lets_the_monitor_sleep() {
+    let _serial = one_at_a_time();
+    with_timeout("idle monitor", 20, || {
+        for rt in [multi(2).build().unwrap(), Builder::new_current_thread().build().unwrap()] {
+            rt.block_on(async { weft::spawn(async {}).await.unwrap() });
+            // Let the workers park and the monitor see it.
+            thread::sleep(Duration::from_millis(200));
+            let before = monitor_wakeups();
+            thread::sleep(Duration::from_millis(500));
+            let woke = monitor_wakeups() - before;
+            assert!(
+                woke <= 5,
+                "the monitor woke {woke} times in 500 ms on an idle runtime ({rt:?})"
+            );
+        }
+    });
+}

@@ -16,7 +16,10 @@ use std::task::Poll;
 use std::thread;
 use std::time::Duration;
 
-use common::{both_flavors, expect_panic, runtime, wait_until_async, with_timeout, Flavor, LONG};
+use common::{
+    both_flavors, expect_panic, runtime, wait_until_async, watcher_only_runtime, with_timeout,
+    Flavor, LONG,
+};
 use futures_channel::oneshot;
 use futures_util::future::{select, Either};
 use futures_util::poll;
@@ -684,7 +687,7 @@ fn timers_from_block_on_wake_only_their_wheels_owner() {
 #[test]
 fn a_timer_pending_when_its_worker_picks_up_a_stuck_task_still_fires() {
     let order = with_timeout("recheck_stuck_worker", 60, || {
-        let rt = runtime(2);
+        let rt = watcher_only_runtime(2);
         wait_until_every_worker_parked(&rt.metrics());
         let (tx, rx) = std::sync::mpsc::channel::<&str>();
         let (registered_tx, registered) = std::sync::mpsc::channel::<()>();
@@ -720,7 +723,7 @@ fn a_timer_pending_when_its_worker_picks_up_a_stuck_task_still_fires() {
 #[test]
 fn a_timer_pending_when_its_worker_gets_stuck_still_fires() {
     let order = with_timeout("pending_timer_stuck_worker", 60, || {
-        let rt = runtime(2);
+        let rt = watcher_only_runtime(2);
         // Let both workers go idle.
         wait_until_every_worker_parked(&rt.metrics());
         let (tx, rx) = std::sync::mpsc::channel::<&str>();
@@ -751,7 +754,7 @@ fn a_timer_pending_when_its_worker_gets_stuck_still_fires() {
 #[test]
 fn a_timer_of_a_stuck_worker_fires_when_its_watcher_gets_stuck_too() {
     let order = with_timeout("watcher_stuck_too", 60, || {
-        let rt = runtime(3);
+        let rt = watcher_only_runtime(3);
         let (tx, rx) = std::sync::mpsc::channel::<&str>();
         let (wake_b, woken) = oneshot::channel::<()>();
         let done = tx.clone();

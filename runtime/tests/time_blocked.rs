@@ -10,7 +10,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use common::{runtime, with_timeout, LONG};
+use common::{watcher_only_runtime, with_timeout, LONG};
 use futures_util::poll;
 use weft::time::{sleep, Instant};
 
@@ -63,7 +63,7 @@ fn timers_of_a_blocked_worker_fire_on_time() {
     // worker blocked for 300 ms completes within 20 ms after its deadline
     // (and never before it).
     let rounds = with_timeout("time_blocked", 60, || {
-        let rt = runtime(2);
+        let rt = watcher_only_runtime(2);
         let mut rounds = Vec::new();
         for round in 0..3 {
             // Let both workers go idle (and W finish its blocking call).

@@ -122,7 +122,7 @@ impl Runtime {
         #[cfg(not(loom))]
         if let Some(settings) = builder.stall_settings() {
             let shared = self.handle.shared.clone();
-            self.monitor = Some(stall::Monitor::start(shared, settings, &builder.thread_name)?);
+            self.monitor = Some(stall::Monitor::start(shared, settings)?);
         }
         #[cfg(loom)]
         let _ = builder;

@@ -34,6 +34,17 @@ pub fn runtime(workers: usize) -> Runtime {
         .expect("building a runtime with valid settings must succeed")
 }
 
+/// Builds a multi-thread runtime with stall detection off, so that only
+/// the watcher rescues what a stuck worker holds: for the tests of the
+/// watcher itself, which the stall monitor's rescue would otherwise mask.
+pub fn watcher_only_runtime(workers: usize) -> Runtime {
+    Builder::new_multi_thread()
+        .worker_threads(workers)
+        .stall_threshold(None)
+        .build()
+        .expect("building a runtime with valid settings must succeed")
+}
+
 /// Builds a current-thread runtime (tasks run inside `block_on`).
 pub fn current_thread() -> Runtime {
     Builder::new_current_thread().build().expect("building a current-thread runtime must succeed")

@@ -36,7 +36,7 @@ use crate::loom::sync::Arc;
 use crate::runtime::context;
 use crate::runtime::coop;
 use crate::runtime::park::ThreadParker;
-use crate::task::Id;
+use weft_util::Id;
 
 /// The waker of the future given to `block_on`.
 ///

@@ -49,7 +49,9 @@
 //!    write and the read on both sides (as in rule 4). Either the
 //!    monitor sees the worker unparked and stays awake, or the worker sees
 //!    the mark and its ring finds the monitor waiting. Only the 0 → 1
-//!    transition looks at the mark, so a busy runtime pays nothing.
+//!    transition looks at the mark, so a busy runtime pays nothing. (A
+//!    current-thread core waiting in its slot between `block_on`s counts
+//!    as parked here; the `block_on` that takes it rings.)
 //!
 //! Checked by the loom models in `loom-tests/tests/queues.rs`,
 //! `scheduler.rs`, `watch.rs` and `stall.rs`.
@@ -249,15 +251,17 @@ impl Idle {
         self.bell.rung.notify_all();
     }
 
-    /// The stall monitor: sleeps while every worker is parked and `stop`
-    /// stays false (rule 6). Returns at once if some worker is unparked.
-    pub(crate) fn monitor_sleep(&self, stop: impl Fn() -> bool) {
+    /// The stall monitor: sleeps while every worker is parked, or
+    /// `nothing_runs` (a current-thread core waiting in its slot, which its
+    /// taker rings for), and `stop` stays false (rule 6). Returns at once
+    /// otherwise.
+    pub(crate) fn monitor_sleep(&self, stop: impl Fn() -> bool, nothing_runs: impl Fn() -> bool) {
         let mut lock = self.bell.lock.lock();
         self.bell.asleep.store(true, SeqCst);
         // The monitor's half of the pairing with `after_unpark`: the mark is
         // ordered before this read of the count.
         fence(SeqCst);
-        while self.load().unparked() == 0 && !stop() {
+        while (self.load().unparked() == 0 || nothing_runs()) && !stop() {
             self.bell.rung.wait(&mut lock);
         }
         self.bell.asleep.store(false, SeqCst);

@@ -1,10 +1,10 @@
 //! The LIFO slot: the task most recently woken by the running task, run
 //! next for message-passing locality.
 //!
-//! Unlike Tokio's, the slot can be taken by a sibling, but only by the
-//! watcher, and only from an owner stuck inside one poll (see the `watch`
-//! module's rules), so a blocked worker cannot hold the task hostage.
-//! Ordinary stealers never touch it. The slot is one `AtomicPtr`; the
+//! Unlike Tokio's, the slot can be taken from another thread, but only by
+//! the watcher or the stall monitor, and only from an owner stuck inside
+//! one poll (see the `watch` module's rules 2 and 8), so a blocked worker
+//! cannot hold the task hostage. Ordinary stealers never touch it. The slot is one `AtomicPtr`; the
 //! owner's put and take are single swaps on a line that the watcher reads
 //! only while it is parked.
 

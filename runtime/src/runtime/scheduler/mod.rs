@@ -26,6 +26,7 @@ use std::future::Future;
 
 use crossbeam_utils::CachePadded;
 
+use crate::backtrace::{StackSampler, ThreadTarget};
 use crate::loom::deque::{Injector, Stealer, Worker};
 use crate::loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
 use crate::loom::sync::{Arc, Condvar, Mutex};
@@ -33,7 +34,6 @@ use crate::runtime::context;
 #[cfg(not(loom))]
 use crate::runtime::driver::Registration;
 use crate::runtime::driver::{Driver, DriverHandle};
-use crate::runtime::stall::backtrace::{StackSampler, ThreadTarget};
 use crate::runtime::task::{self, list::OwnedTasks, JoinHandle, Schedule};
 use crate::runtime::time::{Clock, TimeShared};
 use crate::trace::{self, SpawnMeta};
@@ -237,6 +237,20 @@ impl Shared {
         sampler
     }
 
+    /// True while a current-thread runtime's core waits in its slot between
+    /// `block_on`s: nothing can stall then, whatever the idle set says (its
+    /// worker is counted unparked while out of `block_on`).
+    #[cfg_attr(loom, allow(dead_code))] // no monitor under loom
+    pub(crate) fn no_core_running(&self) -> bool {
+        self.config.current_thread && self.cores.lock()[0].is_some()
+    }
+
+    /// True if I/O sources are registered with `worker`'s driver.
+    #[cfg_attr(loom, allow(dead_code))] // no monitor under loom
+    pub(crate) fn worker_has_sources(&self, worker: usize) -> bool {
+        self.remotes[worker].driver.has_sources()
+    }
+
     /// The thread running `worker`'s core, to sample its stack.
     #[cfg_attr(loom, allow(dead_code))] // no monitor under loom
     pub(crate) fn worker_thread(&self, worker: usize) -> Option<ThreadTarget> {
@@ -282,6 +296,10 @@ impl Shared {
     fn take_core_or_wait(&self, waker: &std::task::Waker) -> Option<Box<Core>> {
         let mut cores = self.cores.lock();
         if let Some(core) = cores[0].take() {
+            drop(cores);
+            // The stall monitor may sleep while the core waits in its slot
+            // (idle rule 6): it runs now.
+            self.idle.ring_monitor();
             return Some(core);
         }
         // Registered under the cores lock, so a `return_core` that has not

@@ -15,7 +15,8 @@
 //!    (`TimeShared::serve_stale`) and polls their stale drivers with a
 //!    zero timeout (`Driver::serve`, never while another thread polls
 //!    them); only the watcher takes the LIFO task of a sibling stuck in
-//!    one poll ([`WorkerContext::rescue_stuck_lifo`]).
+//!    one poll ([`WorkerContext::rescue_stuck_lifo`]), and, with stall
+//!    detection on, the stall monitor (rule 8).
 //! 3. **No wake while the role is held.** A LIFO-only push, or a new
 //!    timer on its owner's thread, wakes nobody when a watcher exists
 //!    ([`Shared::notify_for_watch`]), so message passing and timers on a
@@ -41,9 +42,9 @@
 //!    owner is not parked ([`Shared::timer_lowered`],
 //!    [`Shared::source_added`]): a parked owner serves them, and if it goes
 //!    back to work it asks itself (rule 5), seeing what was added.
-//! 8. **When no worker is parked, the stall monitor rescues.** The
-//!    watcher exists only while someone is parked; when every other worker
-//!    is busy too, the stall monitor (its own thread, `runtime::stall`)
+//! 8. **The stall monitor rescues too, parked workers or not.** The
+//!    watcher exists only while someone is parked; for when every other
+//!    worker is busy too, the stall monitor (its own thread, `runtime::stall`)
 //!    does rule 2's work for a worker stuck in one poll for over a monitor
 //!    tick ([`Shared::rescue_stalled`]): it fires the worker's due timers,
 //!    polls its driver, and moves its LIFO task and queued tasks to the

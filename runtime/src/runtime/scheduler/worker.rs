@@ -17,8 +17,8 @@ use crate::loom::sync::atomic::Ordering::Relaxed;
 use crate::loom::sync::Arc;
 use crate::runtime::context;
 use crate::runtime::time::NO_DEADLINE;
-use crate::task::Id;
 use crate::trace;
+use weft_util::Id;
 
 /// Polls of LIFO-slot tasks in a row before the slot's task goes to the
 /// back of the deque, so two tasks waking each other cannot starve the rest.

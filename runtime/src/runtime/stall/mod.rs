@@ -18,7 +18,9 @@
 //!    10 ms). A poll seen with the same count on consecutive looks is the
 //!    same poll; once it has been seen for the threshold it
 //!    is reported, once, while it still runs: within the threshold plus
-//!    two ticks of its start. Polls shorter than the threshold are never
+//!    two ticks of its start (later if the monitor is busy with another
+//!    report: it looks at the workers one after another, and a slow
+//!    `on_stall` hook delays its next looks). Polls shorter than the threshold are never
 //!    reported: a report needs one poll seen for the whole threshold.
 //! 3. **It works when every worker is stuck**, and on the current-thread
 //!    flavor: the monitor is its own thread, not a worker.
@@ -41,7 +43,6 @@
 
 // Not under loom: the monitor is a timed loop, which loom cannot explore;
 // what it shares with the workers (the bell) has models of its own.
-pub(crate) mod backtrace;
 #[cfg(not(loom))]
 mod monitor;
 mod report;

@@ -5,14 +5,14 @@ use std::io::{self, Write};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::backtrace;
 use super::report::{SampledStack, StallReport};
 use super::StallSettings;
+use crate::backtrace;
 use crate::loom::sync::Arc;
 use crate::runtime::driver::Driver;
 use crate::runtime::scheduler::Shared;
-use crate::task::Id;
 use crate::unwind;
+use weft_util::Id;
 
 /// The running monitor, owned by the `Runtime`.
 pub(crate) struct Monitor {
@@ -20,29 +20,43 @@ pub(crate) struct Monitor {
 }
 
 impl Monitor {
-    /// Starts the monitor of `shared` on a thread named `<name>-stall`.
-    pub(crate) fn start(
-        shared: Arc<Shared>,
-        settings: StallSettings,
-        name: &str,
-    ) -> io::Result<Monitor> {
+    /// Starts the monitor of `shared` on a thread named `weft-stall` (a
+    /// thread's name is cut to 15 bytes on Linux, so no longer prefix).
+    pub(crate) fn start(shared: Arc<Shared>, settings: StallSettings) -> io::Result<Monitor> {
         let thread = thread::Builder::new()
-            .name(format!("{name}-stall"))
+            .name("weft-stall".to_owned())
             .spawn(move || Watcher::new(shared, settings).run())?;
         Ok(Monitor { thread })
     }
 
-    /// Stops the monitor (the runtime's shutdown flag is set) and waits
-    /// for its thread.
+    /// Stops the monitor (the runtime's shutdown flag is set) and joins
+    /// its thread if it finishes within `STOP_WAIT`. It may not: the user's
+    /// hook may be running, and may even wait for the thread shutting the
+    /// runtime down (a lock it holds), or be that thread (a hook dropping
+    /// the runtime). Then the monitor is left to finish on its own: it
+    /// holds its own `Arc<Shared>`, sees the flag when the hook returns,
+    /// and reports nothing more.
     pub(crate) fn stop(self, shared: &Shared) {
         debug_assert!(shared.is_shutdown(), "the monitor stops at shutdown");
         shared.idle().ring_monitor();
         self.thread.thread().unpark();
-        // The monitor contains the user's hook; anything else escaping is a
-        // weft bug, which must not abort shutdown either.
-        let _ = self.thread.join();
+        if self.thread.thread().id() == thread::current().id() {
+            return;
+        }
+        let deadline = Instant::now() + STOP_WAIT;
+        while !self.thread.is_finished() && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(1));
+        }
+        if self.thread.is_finished() {
+            // The monitor contains the user's hook; anything else escaping
+            // is a weft bug, which must not abort shutdown either.
+            let _ = self.thread.join();
+        }
     }
 }
+
+/// How long a shutdown waits for the monitor before leaving it behind.
+const STOP_WAIT: Duration = Duration::from_millis(100);
 
 /// How often the monitor looks while some worker is unparked: a tenth of
 /// the threshold, between 1 and 10 ms. A stall is reported within the
@@ -79,7 +93,7 @@ impl Watcher {
         Watcher {
             tick: tick_of(settings.threshold),
             seen: vec![None; workers],
-            server: Driver::new().ok().map(|(driver, _)| driver),
+            server: None,
             shared,
             settings,
         }
@@ -92,14 +106,25 @@ impl Watcher {
                 // worker is parked (idle rule 6); returns at once if one is
                 // not.
                 let shared = &self.shared;
-                shared.idle().monitor_sleep(|| shared.is_shutdown());
+                shared.idle().monitor_sleep(|| shared.is_shutdown(), || shared.no_core_running());
             }
             thread::park_timeout(self.tick);
-            let now = Instant::now();
             for worker in 0..self.seen.len() {
-                self.look_at(worker, now);
+                // Read per look: a hook or a stack capture for an earlier
+                // worker may have taken a while.
+                self.look_at(worker, Instant::now());
             }
         }
+    }
+
+    /// The stack of the thread running `worker`, if it is still in the poll
+    /// `seq` once sampled (else the stack would be another poll's, or the
+    /// park's).
+    fn sample_stack(&self, worker: usize, seq: u64) -> Option<SampledStack> {
+        let thread = self.shared.worker_thread(worker)?;
+        let frames = backtrace::capture(&thread, backtrace::CAPTURE_TIMEOUT)?;
+        let still = self.shared.poll_slot(worker).read().is_some_and(|(now, ..)| now == seq);
+        still.then(|| SampledStack::new(frames))
     }
 
     /// One look at `worker`: the same poll as last time (same sequence
@@ -118,7 +143,12 @@ impl Watcher {
         };
         let running = now.saturating_duration_since(sighting.since);
         // Stuck for at least a tick: what it holds goes to the others,
-        // on every look until the poll ends.
+        // on every look until the poll ends. The events buffer for polling
+        // its driver is made the first time one is needed (an epoll
+        // instance: most runtimes never need it).
+        if self.server.is_none() && self.shared.worker_has_sources(worker) {
+            self.server = Driver::new().ok().map(|(driver, _)| driver);
+        }
         self.shared.rescue_stalled(worker, self.server.as_mut());
         if sighting.reported || running < self.settings.threshold {
             return;
@@ -129,12 +159,7 @@ impl Watcher {
             spawned_at,
             worker,
             elapsed: running,
-            // Sampled while the poll still runs (it was seen this very look).
-            backtrace: self
-                .shared
-                .worker_thread(worker)
-                .and_then(|thread| backtrace::capture(&thread, backtrace::CAPTURE_TIMEOUT))
-                .map(SampledStack::new),
+            backtrace: self.sample_stack(worker, seq),
         };
         self.shared.count_stall();
         match &self.settings.on_stall {

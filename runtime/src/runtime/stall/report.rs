@@ -6,9 +6,9 @@ use std::panic::Location;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use super::backtrace::Frames;
+use crate::backtrace::Frames;
 
-use crate::task::Id;
+use weft_util::Id;
 
 /// One poll of one task that ran longer than the runtime's
 /// [`stall_threshold`](crate::runtime::Builder::stall_threshold), reported

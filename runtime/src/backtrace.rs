@@ -73,6 +73,13 @@
 //! at all, while a stale thread id is at worst another thread of this
 //! process, whose handler finds nothing asked of it (rule 6).
 //!
+//! Known limit: the handler runs on the interrupted thread's own stack
+//! (no `SA_ONSTACK`: std's alternate stack is for its stack-overflow
+//! handler), and the unwinder needs a few KiB of it; a thread sampled while
+//! within that of its guard page (deep recursion, a tiny
+//! `thread_stack_size`) would overflow in the handler and abort. One more
+//! reason the feature is opt-in.
+//!
 //! # The handshake
 //!
 //! Each registered thread has a `Slot`: its thread id, a buffer for
