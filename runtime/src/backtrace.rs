@@ -126,15 +126,15 @@ use std::time::Duration;
 
 /// The most return addresses one capture keeps.
 #[allow(dead_code)] // unused where sampling is not built
-pub(crate) const MAX_FRAMES: usize = 64;
+const MAX_FRAMES: usize = 64;
 
 /// How long [`capture`] waits for the handler by default.
-pub(crate) const CAPTURE_TIMEOUT: Duration = Duration::from_millis(50);
+pub(super) const CAPTURE_TIMEOUT: Duration = Duration::from_millis(50);
 
 /// A thread's stack as sampled: the interrupted instruction first, then the
 /// return addresses of its callers, innermost first.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Frames {
+pub(super) struct Frames {
     ips: Vec<usize>,
 }
 
@@ -142,7 +142,7 @@ impl Frames {
     /// The addresses, innermost first (for the sampler's tests).
     #[cfg(test)]
     #[allow(dead_code)] // only the tests with sampling built use it
-    pub(crate) fn ips(&self) -> &[usize] {
+    fn ips(&self) -> &[usize] {
         &self.ips
     }
 
@@ -150,7 +150,7 @@ impl Frames {
     /// `file:line` where the debug information knows it, like
     /// `std::backtrace::Backtrace`'s. Loads and parses debug information on
     /// the first call: slow, and for the monitor thread only.
-    pub(crate) fn symbolize(&self) -> String {
+    pub(super) fn symbolize(&self) -> String {
         let mut out = String::new();
         for (index, &ip) in self.ips.iter().enumerate() {
             describe(&mut out, index, ip);

@@ -54,7 +54,7 @@ use std::panic::Location;
 /// kind and location also become the task's span when its cell is
 /// allocated.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct SpawnMeta {
+pub(super) struct SpawnMeta {
     /// `"task"`, `"blocking"` or `"block_on"` (the span's `kind` field).
     #[cfg(feature = "tracing")]
     kind: &'static str,
@@ -66,7 +66,7 @@ impl SpawnMeta {
     /// is not `#[track_caller]`).
     #[track_caller]
     #[inline]
-    pub(crate) fn task() -> SpawnMeta {
+    pub(super) fn task() -> SpawnMeta {
         SpawnMeta {
             #[cfg(feature = "tracing")]
             kind: "task",
@@ -77,7 +77,7 @@ impl SpawnMeta {
     /// A `spawn_blocking` job spawned at the call site (as [`Self::task`]).
     #[track_caller]
     #[inline]
-    pub(crate) fn blocking() -> SpawnMeta {
+    pub(super) fn blocking() -> SpawnMeta {
         SpawnMeta {
             #[cfg(feature = "tracing")]
             kind: "blocking",
@@ -87,7 +87,7 @@ impl SpawnMeta {
 
     /// Where the task was spawned.
     #[inline]
-    pub(crate) fn location(self) -> &'static Location<'static> {
+    pub(super) fn location(self) -> &'static Location<'static> {
         self.location
     }
 }

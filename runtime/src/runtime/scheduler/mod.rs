@@ -224,14 +224,14 @@ impl Shared {
     }
 
     /// The task `worker` is polling, as published for the stall monitor.
-    pub(crate) fn poll_slot(&self, worker: usize) -> &PollSlot {
+    pub(super) fn poll_slot(&self, worker: usize) -> &PollSlot {
         &self.remotes[worker].poll
     }
 
     /// Registers this thread, which is about to run `worker`'s core, for
     /// stack sampling; it stays the worker's sampled thread until another
     /// takes the core (`block_in_place`) or the returned sampler drops.
-    pub(crate) fn sample_worker_thread(&self, worker: usize) -> StackSampler {
+    fn sample_worker_thread(&self, worker: usize) -> StackSampler {
         let sampler = StackSampler::register();
         *self.remotes[worker].thread.lock() = Some(sampler.target());
         sampler
@@ -241,42 +241,42 @@ impl Shared {
     /// `block_on`s: nothing can stall then, whatever the idle set says (its
     /// worker is counted unparked while out of `block_on`).
     #[cfg_attr(loom, allow(dead_code))] // no monitor under loom
-    pub(crate) fn no_core_running(&self) -> bool {
+    pub(super) fn no_core_running(&self) -> bool {
         self.config.current_thread && self.cores.lock()[0].is_some()
     }
 
     /// True if I/O sources are registered with `worker`'s driver.
     #[cfg_attr(loom, allow(dead_code))] // no monitor under loom
-    pub(crate) fn worker_has_sources(&self, worker: usize) -> bool {
+    pub(super) fn worker_has_sources(&self, worker: usize) -> bool {
         self.remotes[worker].driver.has_sources()
     }
 
     /// The thread running `worker`'s core, to sample its stack.
     #[cfg_attr(loom, allow(dead_code))] // no monitor under loom
-    pub(crate) fn worker_thread(&self, worker: usize) -> Option<ThreadTarget> {
+    pub(super) fn worker_thread(&self, worker: usize) -> Option<ThreadTarget> {
         self.remotes[worker].thread.lock().clone()
     }
 
     /// `worker`'s poll-time histogram, if enabled.
-    pub(crate) fn poll_times(&self, worker: usize) -> Option<&PollTimes> {
+    pub(super) fn poll_times(&self, worker: usize) -> Option<&PollTimes> {
         self.remotes[worker].poll_times.as_ref()
     }
 
     /// The idle set (the stall monitor sleeps on its bell).
     #[cfg_attr(loom, allow(dead_code))] // no monitor under loom
-    pub(crate) fn idle(&self) -> &Idle {
+    pub(super) fn idle(&self) -> &Idle {
         &self.idle
     }
 
     /// Counts a stalled poll the monitor reported.
     #[cfg_attr(loom, allow(dead_code))] // no monitor under loom
-    pub(crate) fn count_stall(&self) {
+    pub(super) fn count_stall(&self) {
         // Relaxed: a counter; only the monitor thread writes it.
         self.stalls.fetch_add(1, Relaxed);
     }
 
     /// Stalled polls reported so far.
-    pub(crate) fn stall_count(&self) -> u64 {
+    pub(super) fn stall_count(&self) -> u64 {
         // Relaxed: a metric.
         self.stalls.load(Relaxed)
     }
