@@ -18,8 +18,9 @@
 //! benches' groups.
 //!
 //! Runtimes are multi-threaded ([`Rt::with_workers`]) or current-thread
-//! ([`Rt::current_thread`]); [`Flavor`] picks one. The two adapters are
-//! written once, in the `rt` module, and differ only where the runtimes do.
+//! ([`Rt::current_thread`]); [`Flavor`] picks one. The adapters are
+//! written once, in the `rt` module, and differ only where the runtimes do
+//! ([`WeftNoStall`] is weft with stall detection off).
 
 pub mod alloc;
 pub mod blocking;
@@ -32,7 +33,7 @@ mod rt;
 pub mod timers;
 pub mod workloads;
 
-pub use rt::{Flavor, Rt, Tokio, Weft};
+pub use rt::{Flavor, Rt, Tokio, Weft, WeftNoStall};
 pub use workloads::Workload;
 
 /// Worker threads used for both runtimes (the benchmark machines have 2 cores).

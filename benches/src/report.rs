@@ -1,4 +1,5 @@
-//! Summary statistics and the markdown table of weft against Tokio.
+//! Summary statistics and the markdown tables: weft against Tokio, and
+//! any other pair of runtimes (weft with stall detection on against off).
 
 use std::fmt::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -29,14 +30,16 @@ impl Summary {
     }
 }
 
-/// One table row: a cost measured on both runtimes (lower is better).
+/// One table row: a cost measured on both runtimes (lower is better). In a
+/// [`table_between`] of two other runtimes, `weft` holds the left one's
+/// samples and `tokio` the right one's.
 #[derive(Clone, Debug)]
 pub struct Row {
     /// What was measured (workload name, or `bytes/task`, ...).
     pub name: String,
-    /// Samples from weft.
+    /// Samples from weft (the left column).
     pub weft: Vec<f64>,
-    /// Samples from Tokio.
+    /// Samples from Tokio (the right column).
     pub tokio: Vec<f64>,
 }
 
@@ -74,10 +77,18 @@ fn fmt_range(s: Option<Summary>) -> String {
 
 /// Renders `rows` as a markdown table: medians, ratio weft/Tokio and ranges.
 pub fn table(rows: &[Row]) -> String {
+    table_between(rows, "weft", "Tokio")
+}
+
+/// Renders `rows` as a markdown table whose columns are named `left` (the
+/// rows' `weft` samples) and `right` (their `tokio` samples): medians,
+/// ratio left/right and ranges.
+pub fn table_between(rows: &[Row], left: &str, right: &str) -> String {
     let mut out = String::new();
-    out.push_str(
-        "| workload | weft median | Tokio median | ratio weft/Tokio (lower is better) \
-         | weft min–max | Tokio min–max |\n",
+    let _ = writeln!(
+        out,
+        "| workload | {left} median | {right} median | ratio {left}/{right} (lower is better) \
+         | {left} min–max | {right} min–max |"
     );
     out.push_str("|---|---:|---:|---:|---:|---:|\n");
     for row in rows {
@@ -163,6 +174,9 @@ mod tests {
         row.weft = vec![2.0];
         row.tokio = vec![4.0];
         assert_eq!(row.ratio(), Some(0.5));
-        assert!(table(&[row]).contains("| x | 2.00 | 4.00 | 0.50 |"));
+        assert!(table(&[row.clone()]).contains("| x | 2.00 | 4.00 | 0.50 |"));
+        let between = table_between(&[row], "on", "off");
+        assert!(between.starts_with("| workload | on median | off median | ratio on/off "));
+        assert!(between.contains("| x | 2.00 | 4.00 | 0.50 |"));
     }
 }

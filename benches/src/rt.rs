@@ -1,13 +1,14 @@
 //! The runtimes under test, behind one trait: [`Rt`] is the small surface
 //! of an async runtime that the workloads use, [`Weft`] and [`Tokio`] its
-//! two implementations, and [`Flavor`] picks multi-threaded or
-//! current-thread.
+//! two implementations (plus [`WeftNoStall`], weft with stall detection
+//! off, for the `compare` rows that price detection), and [`Flavor`] picks
+//! multi-threaded or current-thread.
 //!
 //! The two runtimes spell most of that surface the same way
 //! (`spawn`, `task::yield_now`, `time::sleep_until`, `net::TcpListener`...),
-//! so both adapters are written once, by `adapter!`; what differs (the
-//! names, and the extension traits that read and write a stream) is passed
-//! in.
+//! so the adapters are written once, by `adapter!`; what differs (the
+//! names, the extension traits that read and write a stream, and any
+//! builder setting beyond the defaults) is passed in.
 
 use std::fmt;
 use std::future::Future;
@@ -175,12 +176,15 @@ pub trait Rt: Sized + Sync + 'static {
 /// implements [`Rt`] for it. `$shown` is the runtime's name in panic
 /// messages; `read`, `read_exact` and `write_all` name the functions that do
 /// those on `$krate::net::TcpStream` (each runtime has its own extension
-/// traits; `read_exact` must resolve to `io::Result<()>`).
+/// traits; `read_exact` must resolve to `io::Result<()>`). The optional
+/// `configure` names a `fn(&mut $krate::runtime::Builder)` applied to both
+/// flavors' builders after the defaults.
 macro_rules! adapter {
     (
         $(#[$doc:meta])*
         $adapter:ident: $krate:ident, NAME = $name:literal, shown as $shown:literal,
-        read = $read:path, read_exact = $read_exact:path, write_all = $write_all:path $(,)?
+        read = $read:path, read_exact = $read_exact:path, write_all = $write_all:path
+        $(, configure = $configure:path)? $(,)?
     ) => {
         $(#[$doc])*
         pub struct $adapter(pub(crate) $krate::runtime::Runtime, Flavor);
@@ -191,18 +195,19 @@ macro_rules! adapter {
             type JoinHandle<T: Send + 'static> = $krate::task::JoinHandle<T>;
 
             fn with_workers(workers: usize) -> Self {
-                let rt = $krate::runtime::Builder::new_multi_thread()
-                    .worker_threads(workers)
-                    .enable_all()
-                    .build()
-                    .expect(concat!("failed to build the ", $shown, " runtime"));
+                let mut builder = $krate::runtime::Builder::new_multi_thread();
+                builder.worker_threads(workers).enable_all();
+                $($configure(&mut builder);)?
+                let rt = builder.build().expect(concat!("failed to build the ", $shown, " runtime"));
                 assert_eq!(rt.metrics().num_workers(), workers, concat!($shown, " worker count"));
                 $adapter(rt, Flavor::MultiThread)
             }
 
             fn current_thread() -> Self {
-                let rt = $krate::runtime::Builder::new_current_thread()
-                    .enable_all()
+                let mut builder = $krate::runtime::Builder::new_current_thread();
+                builder.enable_all();
+                $($configure(&mut builder);)?
+                let rt = builder
                     .build()
                     .expect(concat!("failed to build the ", $shown, " current-thread runtime"));
                 $adapter(rt, Flavor::CurrentThread)
@@ -314,6 +319,22 @@ adapter! {
 }
 
 adapter! {
+    /// weft with stall detection off (`Builder::stall_threshold(None)`):
+    /// no monitor thread. Against [`Weft`] (detection on, the default) it
+    /// prices the detection.
+    WeftNoStall: weft, NAME = "weft (stall detection off)", shown as "weft (stall detection off)",
+    read = futures_util::AsyncReadExt::read,
+    read_exact = futures_util::AsyncReadExt::read_exact,
+    write_all = futures_util::AsyncWriteExt::write_all,
+    configure = stall_detection_off,
+}
+
+/// The one setting of [`WeftNoStall`].
+fn stall_detection_off(builder: &mut weft::runtime::Builder) {
+    builder.stall_threshold(None);
+}
+
+adapter! {
     /// The Tokio runtime, the baseline, and the flavor it was built with.
     Tokio: tokio, NAME = "tokio", shown as "Tokio",
     read = tokio::io::AsyncReadExt::read,
@@ -325,4 +346,29 @@ adapter! {
 /// `buf.len()`), as the `io::Result<()>` that [`Rt::read_exact`] returns.
 async fn tokio_read_exact(stream: &mut tokio::net::TcpStream, buf: &mut [u8]) -> io::Result<()> {
     tokio::io::AsyncReadExt::read_exact(stream, buf).await.map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A poll that blocks past the default threshold: one stall on
+    /// [`Weft`], none on [`WeftNoStall`] of either flavor (its `configure`
+    /// reaches both builders).
+    #[test]
+    fn weft_no_stall_has_detection_off() {
+        fn stalls<R: Rt>(rt: &R, metrics: impl Fn(&R) -> u64) -> u64 {
+            rt.block_on(async {
+                R::spawn_inner(async { std::thread::sleep(Duration::from_millis(250)) })
+                    .await
+                    .unwrap()
+            });
+            metrics(rt)
+        }
+        let count = |rt: &Weft| rt.0.metrics().stall_count();
+        let count_off = |rt: &WeftNoStall| rt.0.metrics().stall_count();
+        assert_eq!(stalls(&Weft::with_workers(1), count), 1);
+        assert_eq!(stalls(&WeftNoStall::with_workers(1), count_off), 0);
+        assert_eq!(stalls(&WeftNoStall::current_thread(), count_off), 0);
+    }
 }

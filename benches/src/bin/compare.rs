@@ -22,12 +22,21 @@
 //! wait for their tasks in `block_on` rather than on a channel (see
 //! `weft_benches::workloads::done_channel`).
 //!
-//! A full run also draws the ratios as a bar chart,
-//! `benches/results/latest.svg` (see `weft_benches::chart`).
+//! Then the stall-detection rows (group `stall`, labelled `stall on/off:
+//! ...`, in a table of their own): weft with stall detection on (the
+//! default builder, [`Weft`]) against weft with it off
+//! (`stall_threshold(None)`, [`WeftNoStall`]), same process, alternating
+//! which goes first per round, on `spawn_many_local`, `yield_many`,
+//! `ping_pong` and `chained_spawn` (`STALL_WORKLOADS`), plus `bytes/task`;
+//! the ratio is on/off, so 1.00 means detection costs nothing.
+//!
+//! A full run also draws the weft/Tokio ratios as a bar chart,
+//! `benches/results/latest.svg` (see `weft_benches::chart`); the on/off
+//! ratios are not in it (its scale and parity line are Tokio's).
 //!
 //! Usage: `cargo run --release -p weft-benches --bin compare -- [--quick] [--rounds N]
 //! [--only GROUP,...]`; `--only` (groups `scheduler`, `timers`, `blocking`,
-//! `net`, `current_thread`) runs some groups of rows and leaves
+//! `net`, `current_thread`, `stall`) runs some groups of rows and leaves
 //! `results/latest.md` and `results/latest.svg` alone.
 
 use std::path::Path;
@@ -46,7 +55,7 @@ use weft_benches::timers::{
     FIRE_TIMERS, MEM_SLEEP, MEM_TIMERS,
 };
 use weft_benches::workloads::NUM_SPAWN;
-use weft_benches::{Flavor, Rt, Tokio, Weft, Workload, WORKER_THREADS};
+use weft_benches::{Flavor, Rt, Tokio, Weft, WeftNoStall, Workload, WORKER_THREADS};
 
 #[global_allocator]
 static GLOBAL: CountingAlloc = CountingAlloc;
@@ -76,6 +85,10 @@ const HTTP_WARM_REQS: usize = 50;
 const IDLE_CHILD_ARG: &str = "--idle-conns-child";
 /// A single sample taking longer than this means a runtime hung: abort.
 const SAMPLE_LIMIT: Duration = Duration::from_secs(180);
+/// The workloads of the `stall` rows: the per-poll hot paths, where the
+/// work stall detection adds to each poll would show.
+const STALL_WORKLOADS: [Workload; 4] =
+    [Workload::SpawnManyLocal, Workload::YieldMany, Workload::PingPong, Workload::ChainedSpawn];
 
 /// The groups of rows; `--only` picks some (for investigating one group;
 /// `results/latest.md` is only written by a run of all of them).
@@ -86,12 +99,19 @@ struct Groups {
     blocking: bool,
     net: bool,
     current_thread: bool,
+    stall: bool,
 }
 
 impl Groups {
-    const ALL: Groups =
-        Groups { scheduler: true, timers: true, blocking: true, net: true, current_thread: true };
-    const NAMES: &'static str = "scheduler, timers, blocking, net, current_thread";
+    const ALL: Groups = Groups {
+        scheduler: true,
+        timers: true,
+        blocking: true,
+        net: true,
+        current_thread: true,
+        stall: true,
+    };
+    const NAMES: &'static str = "scheduler, timers, blocking, net, current_thread, stall";
 
     fn parse(list: &str) -> Result<Groups, String> {
         let mut groups = Groups {
@@ -100,6 +120,7 @@ impl Groups {
             blocking: false,
             net: false,
             current_thread: false,
+            stall: false,
         };
         for name in list.split(',') {
             match name.trim() {
@@ -108,6 +129,7 @@ impl Groups {
                 "blocking" => groups.blocking = true,
                 "net" => groups.net = true,
                 "current_thread" => groups.current_thread = true,
+                "stall" => groups.stall = true,
                 other => {
                     return Err(format!("unknown group {other:?} (groups: {})", Groups::NAMES))
                 }
@@ -117,7 +139,12 @@ impl Groups {
     }
 
     fn all(self) -> bool {
-        self.scheduler && self.timers && self.blocking && self.net && self.current_thread
+        self.scheduler
+            && self.timers
+            && self.blocking
+            && self.net
+            && self.current_thread
+            && self.stall
     }
 }
 
@@ -568,6 +595,58 @@ impl CurrentThreadRows {
     }
 }
 
+/// The stall-detection rows (`stall on/off: ...`): weft with detection on
+/// ([`Weft`], the default builder) in the rows' `weft` column, off
+/// ([`WeftNoStall`]) in their `tokio` column.
+struct StallRows {
+    /// One per [`STALL_WORKLOADS`] entry, in that order.
+    sched: Vec<Row>,
+}
+
+impl StallRows {
+    fn new() -> StallRows {
+        StallRows {
+            sched: STALL_WORKLOADS
+                .iter()
+                .map(|w| Row::new(format!("stall on/off: {}", w.name())))
+                .collect(),
+        }
+    }
+
+    /// One sample of each workload with detection on and off, `on_first`
+    /// or not.
+    fn sample(&mut self, on_first: bool, dog: &Watchdog) {
+        const MT: Flavor = Flavor::MultiThread;
+        for (&workload, row) in STALL_WORKLOADS.iter().zip(&mut self.sched) {
+            if on_first {
+                row.weft.push(sample::<Weft>(workload, MT, dog));
+                row.tokio.push(sample::<WeftNoStall>(workload, MT, dog));
+            } else {
+                row.tokio.push(sample::<WeftNoStall>(workload, MT, dog));
+                row.weft.push(sample::<Weft>(workload, MT, dog));
+            }
+        }
+    }
+
+    /// The rows, with `bytes/task` on and off measured now.
+    fn into_rows(self, dog: &Watchdog) -> Vec<Row> {
+        let mut bytes = Row::new("stall on/off: bytes/task");
+        for rep in 0..ALLOC_REPS {
+            let (on, off) = if rep % 2 == 0 {
+                (alloc_sample::<Weft>(dog), alloc_sample::<WeftNoStall>(dog))
+            } else {
+                let off = alloc_sample::<WeftNoStall>(dog);
+                (alloc_sample::<Weft>(dog), off)
+            };
+            bytes.weft.extend(on.map(|p| p.bytes));
+            bytes.tokio.extend(off.map(|p| p.bytes));
+        }
+        let mut rows = self.sched;
+        rows.push(bytes);
+        rows
+    }
+}
+
 /// The `idle_conns` measurement of `runtime` ("weft" or "tokio") with
 /// `conns` connections, in a child process (this binary with
 /// [`IDLE_CHILD_ARG`]), so each runtime starts from a fresh heap and
@@ -697,6 +776,8 @@ fn timer_memory_rows(dog: &Watchdog) -> (Vec<Row>, Option<usize>, Option<usize>)
 /// Everything `measure` found.
 struct Measured {
     rows: Vec<Row>,
+    /// The `stall on/off` rows (empty if not run).
+    stall_rows: Vec<Row>,
     weft_sleep_size: Option<usize>,
     tokio_sleep_size: Option<usize>,
     pool_threads: PoolThreads,
@@ -733,6 +814,11 @@ fn measure(opts: &Options, dog: &Watchdog) -> Measured {
         eprintln!("compare: warm-up current_thread");
         CurrentThreadRows::new().sample(true, dog);
     }
+    let mut stall_rows = StallRows::new();
+    if groups.stall {
+        eprintln!("compare: warm-up stall");
+        StallRows::new().sample(true, dog);
+    }
     for round in 0..opts.rounds {
         eprintln!("compare: round {}/{}", round + 1, opts.rounds);
         // Alternate which runtime goes first to cancel drift.
@@ -759,6 +845,9 @@ fn measure(opts: &Options, dog: &Watchdog) -> Measured {
         }
         if groups.current_thread {
             ct_rows.sample(weft_first, dog);
+        }
+        if groups.stall {
+            stall_rows.sample(weft_first, dog);
         }
     }
 
@@ -807,7 +896,8 @@ fn measure(opts: &Options, dog: &Watchdog) -> Measured {
     if groups.current_thread {
         rows.extend(ct_rows.into_rows());
     }
-    Measured { rows, weft_sleep_size, tokio_sleep_size, pool_threads, idle_conns }
+    let stall_rows = if groups.stall { stall_rows.into_rows(dog) } else { Vec::new() };
+    Measured { rows, stall_rows, weft_sleep_size, tokio_sleep_size, pool_threads, idle_conns }
 }
 
 fn fmt_size(size: Option<usize>) -> String {
@@ -919,7 +1009,17 @@ fn main() -> ExitCode {
          through the handle while `block_on` waits for the last one (remote \
          spawns racing the runtime thread, which parks and is woken whenever it \
          drains the injector). `ct: timers_cancel`, `ct: tcp_echo`: as the \
-         multi-thread rows, on one thread.\n\n{}",
+         multi-thread rows, on one thread.\n\n\
+         Stall-detection rows (`stall on/off: ...`, the second table): weft with \
+         stall detection on (the default builder: 100 ms threshold, a monitor \
+         thread that looks every 10 ms while a worker is unparked) against weft \
+         with it off (`Builder::stall_threshold(None)`: no monitor thread), \
+         {WORKER_THREADS} workers each, in the same process, alternating which \
+         goes first per round; the workloads as in the first table, and \
+         `bytes/task` as there. A ratio on/off of 1.00 means detection costs \
+         nothing. What a worker does per poll for the monitor (publishing the \
+         task it polls) it does in both, so these rows price the monitor thread \
+         and its wake-ups.\n\n{}{}",
         report::machine(),
         report::today_utc(),
         opts.rounds,
@@ -934,6 +1034,14 @@ fn main() -> ExitCode {
         measured.pool_threads.burst.0,
         measured.pool_threads.burst.1,
         report::table(&measured.rows),
+        if measured.stall_rows.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "\n## Stall detection on/off\n\n{}",
+                report::table_between(&measured.stall_rows, "on", "off")
+            )
+        },
         fire_sleeps = FIRE_TIMERS * FIRE_RUNS as usize,
         echo_msgs = ECHO_CONNS * ECHO_MSGS,
         http_reqs = HTTP_CONNS * HTTP_REQS,
