@@ -240,6 +240,8 @@ impl Builder {
             event_interval: self.event_interval,
             current_thread,
             poll_time_histogram: self.poll_time_histogram,
+            // No monitor runs under loom (see `Runtime::start_monitor`).
+            watch_polls: self.stall_threshold.is_some() && !cfg!(loom),
         };
         let mut pool = weft_blocking::Pool::builder();
         pool.max_threads(self.max_blocking_threads)

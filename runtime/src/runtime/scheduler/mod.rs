@@ -62,6 +62,8 @@ pub(super) struct Config {
     pub(super) current_thread: bool,
     /// Time every poll into a per-worker histogram.
     pub(super) poll_time_histogram: bool,
+    /// A stall monitor watches the workers: publish each poll for it.
+    pub(super) watch_polls: bool,
 }
 
 /// The parts of a worker that siblings and handles reach.
@@ -221,6 +223,13 @@ impl Shared {
     /// `worker`'s counters.
     pub(super) fn worker_metrics(&self, worker: usize) -> &WorkerMetrics {
         &self.remotes[worker].metrics
+    }
+
+    /// `worker`'s poll slot, if a stall monitor reads it (else a poll
+    /// publishes nothing: detection off costs the workers nothing).
+    #[inline]
+    pub(super) fn watched_poll_slot(&self, worker: usize) -> Option<&PollSlot> {
+        self.config.watch_polls.then(|| &self.remotes[worker].poll)
     }
 
     /// The task `worker` is polling, as published for the stall monitor.

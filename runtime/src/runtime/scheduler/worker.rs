@@ -102,11 +102,16 @@ impl WorkerContext {
                     // In the context, so spawns and wakes from the main
                     // future go to this worker's queues.
                     *self.core.borrow_mut() = Some(core);
-                    let slot = self.shared.poll_slot(self.index);
-                    slot.begin(main.id.as_u64(), main.called_at);
-                    // Cleared even if the main future panics (the panic
-                    // leaves `block_on`; no poll is in progress after it).
-                    let done = slot.end_after(|| (main.poll)());
+                    let done = match self.shared.watched_poll_slot(self.index) {
+                        Some(slot) => {
+                            slot.begin(main.id.as_u64(), main.called_at);
+                            // Cleared even if the main future panics (the
+                            // panic leaves `block_on`; no poll is in
+                            // progress after it).
+                            slot.end_after(|| (main.poll)())
+                        }
+                        None => (main.poll)(),
+                    };
                     core = self.core.borrow_mut().take()?;
                     if done {
                         return Some(core);
@@ -241,10 +246,11 @@ impl WorkerContext {
     fn poll(&self, mut core: Box<Core>, task: Notified) -> Option<Box<Core>> {
         self.settle_watch(&mut core);
         WorkerMetrics::bump(&self.metrics().polls, 1);
-        // For the stall monitor (stall rule 1): after the count, so a
-        // monitor that sees this task sees this poll's count or a later one.
-        let slot = self.shared.poll_slot(self.index);
-        slot.begin(task.id().as_u64(), task.spawned_at());
+        // For the stall monitor (stall rule 1), unless detection is off.
+        let slot = self.shared.watched_poll_slot(self.index);
+        if let Some(slot) = slot {
+            slot.begin(task.id().as_u64(), task.spawned_at());
+        }
         let poll_times = self.shared.poll_times(self.index);
         let started = poll_times.map(|_| Instant::now());
         *self.core.borrow_mut() = Some(core);
@@ -253,7 +259,9 @@ impl WorkerContext {
         // Without the core, `block_in_place` gave this worker away and
         // cleared the slot: the replacement thread owns it now.
         if core.is_some() {
-            slot.end();
+            if let Some(slot) = slot {
+                slot.end();
+            }
             if let (Some(times), Some(started)) = (poll_times, started) {
                 times.record(started.elapsed());
             }
