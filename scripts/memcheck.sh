@@ -51,7 +51,7 @@ SUITES=(
     # The stall monitor reading what workers publish about the poll in
     # progress, and rescuing a stuck worker's queue (the elapsed-time and
     # million-poll tests are left to the normal run).
-    "weft stall --skip a_blocking_task_is_reported --skip a_million_short_polls --skip block_in_place_is_not_a_stall --skip an_idle_runtime"
+    "weft stall --skip a_blocking_task_is_reported --skip a_million_short_polls --skip block_in_place_is_not_a_stall --skip an_idle_runtime --skip a_block_on_after_an_idle_while"
     # JoinHandle, abort, JoinSet, wakers, spawn: a task's whole life.
     "weft join"
     "weft joinset"

@@ -147,7 +147,8 @@ fn a_million_short_polls_are_never_reported() {
             }
         });
         assert_eq!(polls.load(SeqCst), 1_000_000);
-        assert!(reports.lock().unwrap().is_empty(), "{:?}", reports.lock().unwrap());
+        let reports = reports.lock().unwrap();
+        assert!(reports.is_empty(), "{reports:?}");
         assert_eq!(rt.metrics().stall_count(), 0);
     });
 }
@@ -211,7 +212,8 @@ fn block_in_place_is_not_a_stall() {
             .await
             .unwrap();
         });
-        assert!(reports.lock().unwrap().is_empty(), "{:?}", reports.lock().unwrap());
+        let reports = reports.lock().unwrap();
+        assert!(reports.is_empty(), "{reports:?}");
     });
 }
 
@@ -315,8 +317,11 @@ fn a_blocking_block_on_future_is_reported_on_the_current_thread_flavor() {
         assert_eq!(reports.len(), 1, "{reports:?}");
         assert_eq!(reports[0].spawned_at().file(), called_at.file());
         assert_eq!(reports[0].spawned_at().line(), called_at.line() + 1, "the block_on call");
-        // It stalls nothing any more: no report for a later, short block_on.
+        // It stalls nothing any more: a later, short block_on leaves no
+        // poll published (the slot is cleared), so nothing more is reported
+        // however long the core then waits in its slot.
         rt.block_on(async {});
+        thread::sleep(Duration::from_millis(300));
         assert_eq!(rt.metrics().stall_count(), 1);
     });
 }
@@ -361,5 +366,22 @@ fn an_idle_runtime_lets_the_monitor_sleep() {
                 "the monitor woke {woke} times in 500 ms on an idle runtime ({rt:?})"
             );
         }
+    });
+}
+
+/// Idle rule 6 on the current-thread flavor: the monitor sleeps while the
+/// core waits in its slot, and the `block_on` that takes the core wakes it,
+/// so a stall in that `block_on` is still reported.
+#[test]
+fn a_block_on_after_an_idle_while_is_still_watched() {
+    let _serial = one_at_a_time();
+    with_timeout("block_on after idle", 20, || {
+        let (rt, reports) =
+            recording(&mut Builder::new_current_thread(), Duration::from_millis(100));
+        // Long enough for the monitor to fall asleep on the bell.
+        thread::sleep(Duration::from_millis(200));
+        rt.block_on(async { thread::sleep(Duration::from_millis(300)) });
+        let reports = reports.lock().unwrap();
+        assert_eq!(reports.len(), 1, "{reports:?}");
     });
 }

@@ -199,7 +199,9 @@ where
     let Some((shared, core)) = handoff else { return f() };
     let worker = core.index;
     // Blocking here is the point: not a stall (stall rule 6). The
-    // replacement publishes its own polls in this worker's slot.
+    // replacement publishes its own polls in this worker's slot; if the
+    // core comes back, the rest of this poll is published again.
+    let published = shared.poll_slot(worker).read();
     shared.poll_slot(worker).end();
     trace::block_in_place(worker);
     let handoff = Arc::new(CoreHandoff { core: Mutex::new(Some(core)), shared: shared.clone() });
@@ -216,6 +218,11 @@ where
     let back = handoff.take();
     trace::block_in_place_done(worker, back.is_some());
     if let Some(core) = back {
+        if let Some((_, id, spawned_at)) = published {
+            // The replacement never started: this thread is the slot's only
+            // writer again.
+            shared.poll_slot(worker).begin(id, spawned_at);
+        }
         context::with_worker(|worker| {
             if let Some(worker) = worker {
                 *worker.core.borrow_mut() = Some(core);

@@ -186,7 +186,7 @@ impl Runtime {
         shared.close();
         #[cfg(not(loom))]
         if let Some(monitor) = self.monitor.take() {
-            monitor.stop(shared);
+            monitor.stop(shared, deadline);
         }
         if shared.is_current_thread() {
             // No thread is running the core unless one is inside

@@ -5,8 +5,9 @@
 //! the watcher or the stall monitor, and only from an owner stuck inside
 //! one poll (see the `watch` module's rules 2 and 8), so a blocked worker
 //! cannot hold the task hostage. Ordinary stealers never touch it. The slot is one `AtomicPtr`; the
-//! owner's put and take are single swaps on a line that the watcher reads
-//! only while it is parked.
+//! owner's put and take are single swaps on a line that others touch only
+//! to rescue (the watcher, while parked; the stall monitor, from a stuck
+//! owner).
 
 use std::ptr::{self, NonNull};
 

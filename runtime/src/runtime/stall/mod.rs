@@ -35,7 +35,9 @@
 //!    to the injector.
 //! 6. **A worker that gives its core away mid-poll** (`block_in_place`)
 //!    clears its slot first: blocking there is the point, and the
-//!    replacement thread publishes its own polls in that worker's slot.
+//!    replacement thread publishes its own polls in that worker's slot. If
+//!    the core comes back (the replacement never started), the rest of the
+//!    poll is published again, as a new poll.
 //! 7. **Reports** go to `Builder::on_stall`, or, without it, to stderr as
 //!    one paragraph; a panicking hook is contained and the monitor goes on.
 //!    Each counts in `RuntimeMetrics::stall_count`.

@@ -2,6 +2,7 @@
 //! past the threshold, names it, and rescues what its worker holds.
 
 use std::io::{self, Write};
+use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -17,37 +18,45 @@ use weft_util::Id;
 /// The running monitor, owned by the `Runtime`.
 pub(crate) struct Monitor {
     thread: thread::JoinHandle<()>,
+    /// Disconnects when the monitor thread ends (it drops the sender). In
+    /// a mutex only so the `Runtime` stays `Sync`.
+    ended: std::sync::Mutex<mpsc::Receiver<()>>,
 }
 
 impl Monitor {
     /// Starts the monitor of `shared` on a thread named `weft-stall` (a
     /// thread's name is cut to 15 bytes on Linux, so no longer prefix).
     pub(crate) fn start(shared: Arc<Shared>, settings: StallSettings) -> io::Result<Monitor> {
-        let thread = thread::Builder::new()
-            .name("weft-stall".to_owned())
-            .spawn(move || Watcher::new(shared, settings).run())?;
-        Ok(Monitor { thread })
+        let (ending, ended) = mpsc::channel::<()>();
+        let thread = thread::Builder::new().name("weft-stall".to_owned()).spawn(move || {
+            let _ending = ending;
+            Watcher::new(shared, settings).run();
+        })?;
+        Ok(Monitor { thread, ended: std::sync::Mutex::new(ended) })
     }
 
     /// Stops the monitor (the runtime's shutdown flag is set) and joins
-    /// its thread if it finishes within `STOP_WAIT`. It may not: the user's
+    /// its thread if it finishes within `STOP_WAIT` (and before `deadline`,
+    /// a `shutdown_timeout`'s). It may not: the user's
     /// hook may be running, and may even wait for the thread shutting the
     /// runtime down (a lock it holds), or be that thread (a hook dropping
     /// the runtime). Then the monitor is left to finish on its own: it
     /// holds its own `Arc<Shared>`, sees the flag when the hook returns,
     /// and reports nothing more.
-    pub(crate) fn stop(self, shared: &Shared) {
+    pub(crate) fn stop(self, shared: &Shared, deadline: Option<Instant>) {
         debug_assert!(shared.is_shutdown(), "the monitor stops at shutdown");
         shared.idle().ring_monitor();
         self.thread.thread().unpark();
         if self.thread.thread().id() == thread::current().id() {
             return;
         }
-        let deadline = Instant::now() + STOP_WAIT;
-        while !self.thread.is_finished() && Instant::now() < deadline {
-            thread::sleep(Duration::from_millis(1));
+        let mut wait = STOP_WAIT;
+        if let Some(deadline) = deadline {
+            wait = wait.min(deadline.saturating_duration_since(Instant::now()));
         }
-        if self.thread.is_finished() {
+        // Woken the moment the thread ends (the sender drops), not polled.
+        let ended = self.ended.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Err(mpsc::RecvTimeoutError::Disconnected) = ended.recv_timeout(wait) {
             // The monitor contains the user's hook; anything else escaping
             // is a weft bug, which must not abort shutdown either.
             let _ = self.thread.join();
@@ -85,6 +94,8 @@ struct Watcher {
     /// Events buffer for polling a stalled worker's driver (rescue); `None`
     /// if it could not be made, then only the watcher serves drivers.
     server: Option<Driver>,
+    /// Making `server` failed once.
+    no_server: bool,
 }
 
 impl Watcher {
@@ -94,6 +105,7 @@ impl Watcher {
             tick: tick_of(settings.threshold),
             seen: vec![None; workers],
             server: None,
+            no_server: false,
             shared,
             settings,
         }
@@ -110,9 +122,12 @@ impl Watcher {
             }
             thread::park_timeout(self.tick);
             for worker in 0..self.seen.len() {
-                // Read per look: a hook or a stack capture for an earlier
-                // worker may have taken a while.
-                self.look_at(worker, Instant::now());
+                // A slow hook for an earlier worker may have outlasted the
+                // runtime: then nothing more is reported or rescued.
+                if self.shared.is_shutdown() {
+                    return;
+                }
+                self.look_at(worker);
             }
         }
     }
@@ -129,11 +144,15 @@ impl Watcher {
 
     /// One look at `worker`: the same poll as last time (same sequence
     /// number in its slot) has run since the first sighting.
-    fn look_at(&mut self, worker: usize, now: Instant) {
+    fn look_at(&mut self, worker: usize) {
         let Some((seq, task, spawned_at)) = self.shared.poll_slot(worker).read() else {
             self.seen[worker] = None;
             return;
         };
+        // Read after the slot, per look: a first sighting's time must not
+        // come from before the poll began (a preempted monitor, or a hook or
+        // stack capture for an earlier worker that took a while).
+        let now = Instant::now();
         let sighting = match self.seen[worker] {
             Some(s) if s.seq == seq => s,
             _ => {
@@ -146,8 +165,11 @@ impl Watcher {
         // on every look until the poll ends. The events buffer for polling
         // its driver is made the first time one is needed (an epoll
         // instance: most runtimes never need it).
-        if self.server.is_none() && self.shared.worker_has_sources(worker) {
+        if self.server.is_none() && !self.no_server && self.shared.worker_has_sources(worker) {
             self.server = Driver::new().ok().map(|(driver, _)| driver);
+            // Not retried on every look if it cannot be made (no fds left):
+            // the watcher still serves drivers.
+            self.no_server = self.server.is_none();
         }
         self.shared.rescue_stalled(worker, self.server.as_mut());
         if sighting.reported || running < self.settings.threshold {
