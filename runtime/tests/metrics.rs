@@ -182,3 +182,52 @@ fn a_joined_task_is_no_longer_counted_alive(flavor: Flavor) {
         }
     });
 }
+
+/// The poll-time histogram: off unless enabled; when enabled, each poll is
+/// counted once in the bucket of its duration, and the buckets tile
+/// [0, ∞) in doubling steps from 1 µs.
+#[test]
+fn poll_time_histogram_counts_each_poll_in_its_bucket() {
+    with_timeout("poll-time histogram", 20, || {
+        let off = runtime(1);
+        assert!(off.metrics().worker_poll_time_histogram(0).is_none(), "off by default");
+
+        let rt = weft::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_poll_time_histogram()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            // One poll of about 3 ms, then 100 short ones.
+            weft::spawn(async { std::thread::sleep(std::time::Duration::from_millis(3)) })
+                .await
+                .unwrap();
+            for _ in 0..100 {
+                weft::spawn(async {}).await.unwrap();
+            }
+        });
+        let metrics = rt.metrics();
+        // Polls are counted once they return: shut down to see them all.
+        drop(rt);
+        let h = metrics.worker_poll_time_histogram(0).unwrap();
+        assert_eq!(h.num_buckets(), 22);
+        let mut end = std::time::Duration::ZERO;
+        for (i, (range, _)) in h.buckets().enumerate() {
+            assert_eq!(range.start, end, "bucket {i} starts where the last ended");
+            end = range.end;
+        }
+        assert_eq!(end, std::time::Duration::MAX);
+        assert_eq!(
+            h.bucket_range(1),
+            std::time::Duration::from_micros(1)..std::time::Duration::from_micros(2)
+        );
+        let total: u64 = h.buckets().map(|(_, count)| count).sum();
+        assert_eq!(total, metrics.worker_poll_count(0), "every poll counted once");
+        let long: u64 = h
+            .buckets()
+            .filter(|(range, _)| range.end > std::time::Duration::from_millis(2))
+            .map(|(_, count)| count)
+            .sum();
+        assert!(long >= 1, "the 3 ms poll is in a bucket reaching past 2 ms: {h:?}");
+    });
+}

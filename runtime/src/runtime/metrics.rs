@@ -98,7 +98,11 @@ impl RuntimeMetrics {
     ///     .build()
     ///     .unwrap();
     /// rt.block_on(async { weft::spawn(async {}).await.unwrap() });
-    /// let histogram = rt.metrics().worker_poll_time_histogram(0).unwrap();
+    /// let metrics = rt.metrics();
+    /// // A worker counts a poll once it returned, maybe after the task's
+    /// // JoinHandle saw the output: shut down to be sure it has.
+    /// drop(rt);
+    /// let histogram = metrics.worker_poll_time_histogram(0).unwrap();
     /// assert!(histogram.buckets().map(|(_, count)| count).sum::<u64>() >= 1);
     /// ```
     pub fn worker_poll_time_histogram(&self, worker: usize) -> Option<PollTimeHistogram> {
