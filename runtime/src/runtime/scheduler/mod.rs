@@ -232,6 +232,14 @@ impl Shared {
         self.config.watch_polls.then(|| &self.remotes[worker].poll)
     }
 
+    /// What watches `worker`'s polls, found with one lookup per poll: its
+    /// slot if a stall monitor reads it, its histogram if enabled.
+    #[inline]
+    pub(super) fn poll_watchers(&self, worker: usize) -> (Option<&PollSlot>, Option<&PollTimes>) {
+        let remote = &self.remotes[worker];
+        (self.config.watch_polls.then_some(&remote.poll), remote.poll_times.as_ref())
+    }
+
     /// The task `worker` is polling, as published for the stall monitor.
     pub(super) fn poll_slot(&self, worker: usize) -> &PollSlot {
         &self.remotes[worker].poll

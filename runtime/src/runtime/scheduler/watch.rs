@@ -62,11 +62,9 @@ use std::time::Duration;
 use super::{Core, Notified, Shared, WorkerContext, WorkerMetrics};
 #[cfg(not(loom))]
 use crate::loom::deque::Steal;
-#[cfg(not(loom))]
 use crate::loom::sync::atomic::Ordering::Relaxed;
 use crate::loom::sync::Arc;
 use crate::runtime::context;
-#[cfg(not(loom))]
 use crate::runtime::driver::Driver;
 use crate::runtime::time::NO_DEADLINE;
 use crate::trace;
@@ -215,6 +213,32 @@ impl Shared {
 }
 
 impl Shared {
+    /// Rule 2's service of a sibling `worker` that may be stuck in one poll
+    /// (also rule 8's, from the stall monitor): fires its wheel's due timers
+    /// if the owner has not advanced it for over a tick, and polls its
+    /// driver with zero timeout through `server`'s events buffer if it has
+    /// sources and has not been polled for over a tick (never while another
+    /// thread polls it). The wakers go to `wakers`, for the caller to wake.
+    pub(super) fn serve_stale_worker(
+        &self,
+        worker: usize,
+        now: u64,
+        server: Option<&mut Driver>,
+        wakers: &mut Vec<std::task::Waker>,
+    ) {
+        let remote = &self.remotes[worker];
+        remote.time.serve_stale(now, wakers);
+        let Some(server) = server else { return };
+        // Relaxed: `io_polled` is a staleness hint; the poll lock (try_lock
+        // in `serve`) is what keeps polls exclusive.
+        if remote.driver.has_sources()
+            && remote.io_polled.load(Relaxed) + 1 < now
+            && server.serve(&remote.driver)
+        {
+            remote.io_polled.store(now, Relaxed);
+        }
+    }
+
     /// Rule 8: `worker` is stuck in one poll and maybe nobody is parked to
     /// watch it. Fires its due timers and polls its driver (zero timeout;
     /// with `server`'s events buffer) here, then moves its LIFO task and
@@ -222,19 +246,8 @@ impl Shared {
     #[cfg(not(loom))]
     pub(crate) fn rescue_stalled(&self, worker: usize, server: Option<&mut Driver>) {
         let remote = &self.remotes[worker];
-        let now = self.clock.now_tick();
         let mut wakers = Vec::new();
-        remote.time.serve_stale(now, &mut wakers);
-        if let Some(server) = server {
-            // Relaxed: `io_polled` is a staleness hint; the poll lock
-            // (try_lock in `serve`) keeps polls exclusive.
-            if remote.driver.has_sources()
-                && remote.io_polled.load(Relaxed) + 1 < now
-                && server.serve(&remote.driver)
-            {
-                remote.io_polled.store(now, Relaxed);
-            }
-        }
+        self.serve_stale_worker(worker, self.clock.now_tick(), server, &mut wakers);
         for waker in wakers {
             // User wakers: a panic must not end the monitor.
             crate::unwind::contain(|| waker.wake());

@@ -247,11 +247,10 @@ impl WorkerContext {
         self.settle_watch(&mut core);
         WorkerMetrics::bump(&self.metrics().polls, 1);
         // For the stall monitor (stall rule 1), unless detection is off.
-        let slot = self.shared.watched_poll_slot(self.index);
+        let (slot, poll_times) = self.shared.poll_watchers(self.index);
         if let Some(slot) = slot {
             slot.begin(task.id().as_u64(), task.spawned_at());
         }
-        let poll_times = self.shared.poll_times(self.index);
         let started = poll_times.map(|_| Instant::now());
         *self.core.borrow_mut() = Some(core);
         task.run();
@@ -438,19 +437,8 @@ impl WorkerContext {
             // Siblings stuck in a long poll: fire their due timers and poll
             // their drivers (zero timeout, never while another thread
             // polls them) once they have not been polled for over a tick.
-            for (i, remote) in shared.remotes.iter().enumerate() {
-                if i == self.index {
-                    continue;
-                }
-                remote.time.serve_stale(now, &mut wakers);
-                // Relaxed: `io_polled` is a staleness hint; the poll lock
-                // (try_lock in `serve`) is what keeps polls exclusive.
-                if remote.driver.has_sources()
-                    && remote.io_polled.load(Relaxed) + 1 < now
-                    && driver.serve(&remote.driver)
-                {
-                    remote.io_polled.store(now, Relaxed);
-                }
+            for i in (0..shared.remotes.len()).filter(|&i| i != self.index) {
+                shared.serve_stale_worker(i, now, Some(&mut driver), &mut wakers);
             }
         }
         for waker in wakers.drain(..) {
