@@ -51,26 +51,21 @@
 mod monitor;
 mod report;
 
+use std::sync::Arc as StdArc;
+use std::time::Duration;
+
 #[cfg(not(loom))]
 pub(crate) use monitor::Monitor;
-pub(crate) use monitor_settings::{OnStall, StallSettings};
-
-/// What the Builder configures (kept under loom too, where no monitor runs).
-mod monitor_settings {
-    use std::sync::Arc as StdArc;
-    use std::time::Duration;
-
-    use super::StallReport;
-
-    /// The user's stall hook.
-    pub(crate) type OnStall = StdArc<dyn Fn(&StallReport) + Send + Sync>;
-
-    /// What the Builder configured.
-    #[derive(Clone)]
-    #[cfg_attr(loom, allow(dead_code))] // no monitor under loom
-    pub(crate) struct StallSettings {
-        pub(crate) threshold: Duration,
-        pub(crate) on_stall: Option<OnStall>,
-    }
-}
 pub use report::StallReport;
+
+/// The user's stall hook.
+pub(crate) type OnStall = StdArc<dyn Fn(&StallReport) + Send + Sync>;
+
+/// What the Builder configured (built under loom too, where no monitor
+/// runs).
+#[derive(Clone)]
+#[cfg_attr(loom, allow(dead_code))]
+pub(crate) struct StallSettings {
+    pub(crate) threshold: Duration,
+    pub(crate) on_stall: Option<OnStall>,
+}
