@@ -248,10 +248,14 @@ impl Shared {
     /// Registers this thread, which is about to run `worker`'s core, for
     /// stack sampling; it stays the worker's sampled thread until another
     /// takes the core (`block_in_place`) or the returned sampler drops.
-    fn sample_worker_thread(&self, worker: usize) -> StackSampler {
+    fn sample_worker_thread(&self, worker: usize) -> Option<StackSampler> {
+        // Only a stall monitor samples stacks.
+        if !self.config.watch_polls {
+            return None;
+        }
         let sampler = StackSampler::register();
         *self.remotes[worker].thread.lock() = Some(sampler.target());
-        sampler
+        Some(sampler)
     }
 
     /// True while a current-thread runtime's core waits in its slot between

@@ -42,7 +42,8 @@ impl Monitor {
     /// runtime down (a lock it holds), or be that thread (a hook dropping
     /// the runtime). Then the monitor is left to finish on its own: it
     /// holds its own `Arc<Shared>`, sees the flag when the hook returns,
-    /// and reports nothing more.
+    /// and starts no new report (one already under way, in a slow hook or
+    /// a first symbolisation, may still finish after the runtime is gone).
     pub(crate) fn stop(self, shared: &Shared, deadline: Option<Instant>) {
         debug_assert!(shared.is_shutdown(), "the monitor stops at shutdown");
         shared.idle().ring_monitor();
@@ -161,6 +162,10 @@ impl Watcher {
             }
         };
         let running = now.saturating_duration_since(sighting.since);
+        if running < self.tick {
+            // Two looks close together (an early wake-up): not stuck yet.
+            return;
+        }
         // Stuck for at least a tick: what it holds goes to the others,
         // on every look until the poll ends. The events buffer for polling
         // its driver is made the first time one is needed (an epoll
