@@ -1,0 +1,146 @@
+//! [`PoolBuilder`]: a pool's settings, checked when the pool is built.
+
+use std::fmt;
+use std::io;
+use std::time::Duration;
+
+use weft_util::unwind::Hook;
+
+use crate::loom::sync::Arc;
+use crate::state;
+use crate::threads::Inner;
+use crate::Pool;
+
+const DEFAULT_MAX_THREADS: usize = 512;
+const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(10);
+const DEFAULT_THREAD_NAME: &str = "weft-blocking";
+
+/// Configures and builds a [`Pool`]. Setters take and return `&mut Self`, so
+/// they chain:
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let pool = weft_blocking::Pool::builder()
+///     .max_threads(64)
+///     .keep_alive(Duration::from_secs(1))
+///     .thread_name("my-blocking")
+///     .build()?;
+/// assert_eq!(pool.spawn(|| 1 + 1).wait().unwrap(), 2);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct PoolBuilder {
+    pub(crate) max_threads: usize,
+    pub(crate) keep_alive: Duration,
+    pub(crate) thread_name: String,
+    pub(crate) stack_size: Option<usize>,
+    pub(crate) on_thread_start: Option<Hook>,
+    pub(crate) on_thread_stop: Option<Hook>,
+}
+
+impl Default for PoolBuilder {
+    fn default() -> PoolBuilder {
+        PoolBuilder::new()
+    }
+}
+
+impl PoolBuilder {
+    /// A builder with the defaults: 512 threads at most, 10 s keep-alive,
+    /// threads named `weft-blocking`, the platform's stack size, no hooks.
+    pub fn new() -> PoolBuilder {
+        PoolBuilder {
+            max_threads: DEFAULT_MAX_THREADS,
+            keep_alive: DEFAULT_KEEP_ALIVE,
+            thread_name: DEFAULT_THREAD_NAME.to_owned(),
+            stack_size: None,
+            on_thread_start: None,
+            on_thread_stop: None,
+        }
+    }
+
+    /// The most threads alive at once (default 512). When all are busy, new
+    /// jobs wait in the queue. Must be at least 1 (checked by
+    /// [`build`](Self::build)).
+    pub fn max_threads(&mut self, max_threads: usize) -> &mut Self {
+        self.max_threads = max_threads;
+        self
+    }
+
+    /// How long an idle thread waits for a job before it exits (default
+    /// 10 s). `Duration::ZERO` makes threads exit as soon as they find the
+    /// queue empty.
+    pub fn keep_alive(&mut self, keep_alive: Duration) -> &mut Self {
+        self.keep_alive = keep_alive;
+        self
+    }
+
+    /// The name of the pool's threads (default `weft-blocking`).
+    pub fn thread_name(&mut self, name: impl Into<String>) -> &mut Self {
+        self.thread_name = name.into();
+        self
+    }
+
+    /// The stack size of the pool's threads, in bytes (default: the
+    /// platform's, as for [`std::thread::spawn`]).
+    pub fn stack_size(&mut self, bytes: usize) -> &mut Self {
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    /// Runs `f` on each new pool thread before its first job. A panic in
+    /// `f` is caught and reported on stderr (naming the hook and the
+    /// thread), and the thread carries on: the job it was started for
+    /// still runs.
+    pub fn on_thread_start<F>(&mut self, f: F) -> &mut Self
+    where
+        F: Fn() + Send + Sync + 'static,
+    {
+        self.on_thread_start = Some(std::sync::Arc::new(f));
+        self
+    }
+
+    /// Runs `f` on each pool thread just before it exits. A panic in `f` is
+    /// caught and reported on stderr, and the thread exits as usual
+    /// ([`Pool::shutdown`] still sees it exit).
+    pub fn on_thread_stop<F>(&mut self, f: F) -> &mut Self
+    where
+        F: Fn() + Send + Sync + 'static,
+    {
+        self.on_thread_stop = Some(std::sync::Arc::new(f));
+        self
+    }
+
+    /// Builds the pool. No thread starts until the first job.
+    ///
+    /// # Errors
+    ///
+    /// [`io::ErrorKind::InvalidInput`] if `max_threads` is 0 or above
+    /// 1,048,575.
+    pub fn build(&self) -> io::Result<Pool> {
+        if self.max_threads == 0 || self.max_threads > state::MAX_THREADS {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "weft-blocking: max_threads must be between 1 and {}, got {}",
+                    state::MAX_THREADS,
+                    self.max_threads
+                ),
+            ));
+        }
+        Ok(Pool { inner: Arc::new(Inner::new(self.clone())) })
+    }
+}
+
+impl fmt::Debug for PoolBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PoolBuilder")
+            .field("max_threads", &self.max_threads)
+            .field("keep_alive", &self.keep_alive)
+            .field("thread_name", &self.thread_name)
+            .field("stack_size", &self.stack_size)
+            .field("on_thread_start", &self.on_thread_start.is_some())
+            .field("on_thread_stop", &self.on_thread_stop.is_some())
+            .finish()
+    }
+}
