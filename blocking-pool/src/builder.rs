@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use weft_util::unwind::Hook;
 
+use crate::admission::Admission;
 use crate::loom::sync::Arc;
 use crate::state;
 use crate::threads::Inner;
@@ -37,6 +38,7 @@ pub struct PoolBuilder {
     pub(crate) stack_size: Option<usize>,
     pub(crate) on_thread_start: Option<Hook>,
     pub(crate) on_thread_stop: Option<Hook>,
+    pub(crate) queue_capacity: Option<usize>,
 }
 
 impl Default for PoolBuilder {
@@ -47,7 +49,8 @@ impl Default for PoolBuilder {
 
 impl PoolBuilder {
     /// A builder with the defaults: 512 threads at most, 10 s keep-alive,
-    /// threads named `weft-blocking`, the platform's stack size, no hooks.
+    /// threads named `weft-blocking`, the platform's stack size, no hooks,
+    /// no cap on the queue.
     pub fn new() -> PoolBuilder {
         PoolBuilder {
             max_threads: DEFAULT_MAX_THREADS,
@@ -56,7 +59,27 @@ impl PoolBuilder {
             stack_size: None,
             on_thread_start: None,
             on_thread_stop: None,
+            queue_capacity: None,
         }
+    }
+
+    /// Caps the jobs that may wait for a thread (default: no cap). With a
+    /// cap, [`Pool::try_reserve`] refuses once `max_threads + capacity`
+    /// jobs are in flight (queued or running), so a caller can shed load
+    /// instead of queueing without bound; the other ways to submit a job
+    /// never refuse for being full, but their jobs count. `0` admits a job
+    /// through `try_reserve` only while a thread is free for it. See
+    /// [Bounded queue](crate#bounded-queue).
+    ///
+    /// ```
+    /// let pool = weft_blocking::Pool::builder().max_threads(2).queue_capacity(8).build()?;
+    /// let permit = pool.try_reserve().expect("nothing in flight yet");
+    /// assert_eq!(permit.spawn(|| 6 * 7).wait().unwrap(), 42);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn queue_capacity(&mut self, capacity: usize) -> &mut Self {
+        self.queue_capacity = Some(capacity);
+        self
     }
 
     /// The most threads alive at once (default 512). When all are busy, new
@@ -116,7 +139,7 @@ impl PoolBuilder {
     /// # Errors
     ///
     /// [`io::ErrorKind::InvalidInput`] if `max_threads` is 0 or above
-    /// 1,048,575.
+    /// 1,048,575, or if `max_threads + queue_capacity` overflows `usize`.
     pub fn build(&self) -> io::Result<Pool> {
         if self.max_threads == 0 || self.max_threads > state::MAX_THREADS {
             return Err(io::Error::new(
@@ -128,7 +151,23 @@ impl PoolBuilder {
                 ),
             ));
         }
-        Ok(Pool { inner: Arc::new(Inner::new(self.clone())) })
+        let admission = match self.queue_capacity {
+            None => None,
+            Some(capacity) => match self.max_threads.checked_add(capacity) {
+                Some(limit) => Some(Admission::new(limit)),
+                None => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!(
+                            "weft-blocking: queue_capacity {capacity} plus max_threads {} \
+                             overflows usize",
+                            self.max_threads
+                        ),
+                    ))
+                }
+            },
+        };
+        Ok(Pool { inner: Arc::new(Inner::new(self.clone())), admission })
     }
 }
 
@@ -141,6 +180,7 @@ impl fmt::Debug for PoolBuilder {
             .field("stack_size", &self.stack_size)
             .field("on_thread_start", &self.on_thread_start.is_some())
             .field("on_thread_stop", &self.on_thread_stop.is_some())
+            .field("queue_capacity", &self.queue_capacity)
             .finish()
     }
 }

@@ -101,6 +101,21 @@
 //! `keep_alive` idle, as they would anyway. Call `shutdown` for a prompt,
 //! bounded stop.
 //!
+//! # Bounded queue
+//!
+//! By default the queue has no cap: [`Pool::spawn`] never refuses, and a
+//! burst waits as long as it takes. A pool built with
+//! [`queue_capacity`](PoolBuilder::queue_capacity) counts its jobs in
+//! flight (queued or running), and [`Pool::try_reserve`] refuses at once
+//! (without queueing anything) while `max_threads + queue_capacity` are in
+//! flight, so a server can answer "busy" instead of letting latency grow
+//! without bound. A job gives its place back when it finishes or is
+//! cancelled, before its Task resolves. The other ways in never refuse for
+//! being full but are counted. weft's CPU pool (`spawn_cpu`,
+//! `try_spawn_cpu`) is such a pool, with `max_threads` set to the number of
+//! cores and an [`on_thread_start`](PoolBuilder::on_thread_start) hook that
+//! lowers its threads' priority.
+//!
 //! # Blocking inside a job
 //!
 //! Jobs may block on anything, including [`Task::wait`] on other jobs of the
@@ -111,6 +126,7 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod admission;
 mod builder;
 mod loom;
 mod state;
@@ -121,10 +137,12 @@ use std::fmt;
 use std::io;
 use std::time::Duration;
 
+use crate::admission::Admission;
 use crate::loom::sync::atomic::Ordering;
 use crate::loom::sync::Arc;
 use crate::threads::{Inner, Message};
 
+pub use crate::admission::{Permit, ReserveError};
 pub use crate::builder::PoolBuilder;
 pub use crate::task::Task;
 /// The identity of a job, unique among the jobs of every pool and the tasks
@@ -157,6 +175,9 @@ pub use weft_util::JoinError;
 #[derive(Clone)]
 pub struct Pool {
     inner: Arc<Inner>,
+    /// The count of jobs in flight, for a pool with a
+    /// [`queue_capacity`](PoolBuilder::queue_capacity).
+    admission: Option<Arc<Admission>>,
 }
 
 /// [`Pool::try_spawn`] failed because the pool is shut down.
@@ -190,6 +211,12 @@ pub struct PoolMetrics {
     pub queue_depth: usize,
     /// Jobs that have run to the end (returned or panicked).
     pub jobs_completed: u64,
+    /// Threads running a job: alive and not waiting for one.
+    pub busy_threads: usize,
+    /// Jobs submitted and not yet finished (queued or running). Counted
+    /// only by a pool with a [`queue_capacity`](PoolBuilder::queue_capacity);
+    /// always 0 in one without.
+    pub jobs_in_flight: usize,
 }
 
 impl Pool {
@@ -218,9 +245,47 @@ impl Pool {
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
     {
-        let (job, task) = task::new(f);
+        let (job, task) = task::new(f, self.admission.as_ref().map(Admission::take));
         Inner::submit(&self.inner, job);
         task
+    }
+
+    /// Reserves a place for one job in a pool with a
+    /// [`queue_capacity`](PoolBuilder::queue_capacity), or says at once
+    /// that there is none: the way to shed load instead of queueing without
+    /// bound. [`Permit::spawn`] then submits the job; dropping the permit
+    /// unused gives the place back. A pool without a cap always has room.
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    ///
+    /// let pool = weft_blocking::Pool::builder().max_threads(1).queue_capacity(1).build()?;
+    /// let (release, gate) = mpsc::channel::<()>();
+    /// let busy = pool.spawn(move || gate.recv()); // runs (or will run) on the only thread
+    /// let queued = pool.try_reserve().unwrap().spawn(|| "queued"); // waits its turn
+    /// let err = pool.try_reserve().unwrap_err(); // 1 running + 1 waiting: full
+    /// assert!(err.is_full());
+    /// release.send(()).unwrap();
+    /// busy.wait().unwrap().unwrap();
+    /// assert_eq!(queued.wait().unwrap(), "queued");
+    /// assert!(pool.try_reserve().is_ok()); // room again once both finished
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ReserveError`]: the pool is full
+    /// ([`is_full`](ReserveError::is_full)) or shut down
+    /// ([`is_shut_down`](ReserveError::is_shut_down)).
+    pub fn try_reserve(&self) -> Result<Permit, ReserveError> {
+        if self.inner.state.load().shutdown {
+            return Err(ReserveError::shut_down());
+        }
+        let place = match &self.admission {
+            None => None,
+            Some(admission) => Some(Admission::try_take(admission).ok_or(ReserveError::full())?),
+        };
+        Ok(Permit::new(self.clone(), place))
     }
 
     /// Like [`spawn`](Self::spawn), but after [`shutdown`](Self::shutdown)
@@ -296,7 +361,7 @@ impl Pool {
         if self.inner.state.load().shutdown {
             return Err(SpawnError(()));
         }
-        let (job, task) = task::new(f);
+        let (job, task) = task::new(f, self.admission.as_ref().map(Admission::take));
         Inner::send(&self.inner, Message::Mandatory(job));
         Ok(task)
     }
@@ -351,14 +416,17 @@ impl Pool {
     /// ```
     pub fn metrics(&self) -> PoolMetrics {
         let state = self.inner.state.load();
+        // `idle` is idle threads minus promised jobs; it can briefly
+        // overshoot (see `state.rs`) and is not kept after shutdown.
+        let idle_threads = (state.idle.max(0) as usize).min(state.alive);
         PoolMetrics {
             threads_alive: state.alive,
-            // `idle` is idle threads minus promised jobs; it can briefly
-            // overshoot (see `state.rs`) and is not kept after shutdown.
-            idle_threads: (state.idle.max(0) as usize).min(state.alive),
+            idle_threads,
             queue_depth: self.inner.queue_rx.len(),
             // Relaxed: a statistic, ordered with nothing.
             jobs_completed: self.inner.jobs_completed.load(Ordering::Relaxed),
+            busy_threads: state.alive - idle_threads,
+            jobs_in_flight: self.admission.as_ref().map_or(0, |a| a.in_flight()),
         }
     }
 }
@@ -420,5 +488,25 @@ pub mod __loom {
     /// A pool of at most `max_threads` whose idle threads never time out.
     pub fn pool_without_keep_alive(max_threads: usize) -> Pool {
         Pool::builder().max_threads(max_threads).keep_alive(Duration::from_secs(1)).build().unwrap()
+    }
+
+    /// As [`pool_with_expiring_keep_alive`], with a `queue_capacity`.
+    pub fn bounded_pool_with_expiring_keep_alive(max_threads: usize, capacity: usize) -> Pool {
+        Pool::builder()
+            .max_threads(max_threads)
+            .queue_capacity(capacity)
+            .keep_alive(Duration::ZERO)
+            .build()
+            .unwrap()
+    }
+
+    /// As [`pool_without_keep_alive`], with a `queue_capacity`.
+    pub fn bounded_pool_without_keep_alive(max_threads: usize, capacity: usize) -> Pool {
+        Pool::builder()
+            .max_threads(max_threads)
+            .queue_capacity(capacity)
+            .keep_alive(Duration::from_secs(1))
+            .build()
+            .unwrap()
     }
 }

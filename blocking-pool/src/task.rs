@@ -12,6 +12,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
+use crate::admission::Place;
 use crate::loom::sync::atomic::{AtomicU64, Ordering};
 use crate::loom::sync::{Arc, Condvar, Mutex};
 use crate::{Id, JoinError};
@@ -29,8 +30,9 @@ pub(crate) trait Run: Send {
 }
 
 /// Creates a job for `f` and the Task that receives its result; the job
-/// gets its task [`Id`] here, when it is submitted.
-pub(crate) fn new<F, R>(f: F) -> (Job, Task<R>)
+/// gets its task [`Id`] here, when it is submitted. `place` is its place
+/// in a bounded pool (see `admission.rs`), given back when `f` is gone.
+pub(crate) fn new<F, R>(f: F, place: Option<Place>) -> (Job, Task<R>)
 where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
@@ -40,15 +42,18 @@ where
         slot: Mutex::new(Slot::Waiting(None)),
         done: Condvar::new(),
     });
-    let job = Box::new(JobImpl { f, resolver: Resolver(Some(shared.clone())) });
+    let job = Box::new(JobImpl { f, place, resolver: Resolver(Some(shared.clone())) });
     (job, Task { shared })
 }
 
 struct JobImpl<F, R> {
     // Field order matters: when a job is dropped unrun, `f` is dropped
     // before `resolver` resolves the Task as cancelled, so a cancelled Task
-    // never sees the closure's captures still alive.
+    // never sees the closure's captures still alive, and `place` is given
+    // back before it too, so a caller that saw the Task resolve finds the
+    // place free.
     f: F,
+    place: Option<Place>,
     resolver: Resolver<R>,
 }
 
@@ -58,10 +63,12 @@ where
     R: Send,
 {
     fn run(self: Box<Self>, completed: &AtomicU64) {
-        let JobImpl { f, resolver } = *self;
+        let JobImpl { f, place, resolver } = *self;
         let id = resolver.id();
         let result = panic::catch_unwind(AssertUnwindSafe(f))
             .map_err(|payload| JoinError::panic(id, payload));
+        // The job is finished: its place goes back before its Task resolves.
+        drop(place);
         // Relaxed: a statistic; the Task's mutex orders it before `resolve`
         // for whoever then reads it after the Task resolved.
         completed.fetch_add(1, Ordering::Relaxed);

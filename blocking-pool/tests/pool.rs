@@ -678,3 +678,113 @@ fn mandatory_submits_racing_shutdown_run_once_or_are_refused() {
         assert_eq!(pool.metrics().threads_alive, 0);
     }
 }
+
+/// A pool of one thread and `capacity` places in its queue.
+fn bounded(capacity: usize) -> Pool {
+    Pool::builder().max_threads(1).queue_capacity(capacity).build().unwrap()
+}
+
+#[test]
+fn try_reserve_refuses_past_the_capacity_and_admits_again_once_jobs_finish() {
+    let pool = bounded(2);
+    let (release, busy) = hold_the_thread(&pool);
+    let queued: Vec<_> = (0..2).map(|i| pool.try_reserve().unwrap().spawn(move || i)).collect();
+    for _ in 0..3 {
+        let err = pool.try_reserve().unwrap_err();
+        assert!(err.is_full() && !err.is_shut_down());
+        assert!(err.to_string().contains("full"), "{err}");
+    }
+    assert_eq!(pool.metrics().jobs_in_flight, 3);
+    release.send(()).unwrap();
+    assert_eq!(wait(busy).unwrap(), "blocker done");
+    let values: Vec<_> = queued.into_iter().map(|t| wait(t).unwrap()).collect();
+    assert_eq!(values, [0, 1], "FIFO order");
+    // Each job gave its place back before its Task resolved.
+    assert_eq!(pool.metrics().jobs_in_flight, 0);
+    let permits: Vec<_> = (0..3).map(|_| pool.try_reserve().unwrap()).collect();
+    assert!(pool.try_reserve().is_err(), "1 thread + 2 queue places");
+    drop(permits);
+    assert_eq!(pool.metrics().jobs_in_flight, 0, "unused permits give their places back");
+}
+
+#[test]
+fn spawn_never_refuses_on_a_full_pool_but_counts() {
+    let pool = bounded(0);
+    let (release, busy) = hold_the_thread(&pool);
+    assert!(pool.try_reserve().unwrap_err().is_full());
+    let extra: Vec<_> = (0..5).map(|i| pool.spawn(move || i)).collect();
+    assert_eq!(pool.metrics().jobs_in_flight, 6);
+    release.send(()).unwrap();
+    wait(busy).unwrap();
+    assert_eq!(extra.into_iter().map(|t| wait(t).unwrap()).sum::<i32>(), 10);
+    assert_eq!(pool.metrics().jobs_in_flight, 0);
+    assert!(pool.try_reserve().is_ok());
+}
+
+#[test]
+fn panicking_and_cancelled_jobs_give_their_places_back() {
+    let pool = bounded(4);
+    let panicked = pool.try_reserve().unwrap().spawn(|| panic!("boom"));
+    assert!(wait(panicked).unwrap_err().is_panic());
+    assert_eq!(pool.metrics().jobs_in_flight, 0);
+
+    let (release, busy) = hold_the_thread(&pool);
+    let drops = Arc::new(AtomicUsize::new(0));
+    let queued: Vec<_> = (0..4)
+        .map(|_| {
+            let guard = DropFlag(drops.clone());
+            pool.try_reserve().unwrap().spawn(move || drop(guard))
+        })
+        .collect();
+    assert!(!pool.shutdown(Duration::from_millis(20)), "the thread is busy");
+    assert_eq!(drops.load(SeqCst), 4, "each queued closure dropped once, unrun");
+    for task in queued {
+        assert!(wait(task).unwrap_err().is_cancelled());
+    }
+    assert_eq!(pool.metrics().jobs_in_flight, 1, "only the running job is left");
+    release.send(()).unwrap();
+    wait(busy).unwrap();
+    assert!(pool.shutdown(DEADLINE));
+    assert_eq!(pool.metrics().jobs_in_flight, 0);
+    let err = pool.try_reserve().unwrap_err();
+    assert!(err.is_shut_down());
+    assert_eq!(err.to_string(), "the pool is shut down");
+}
+
+#[test]
+fn an_unbounded_pool_always_has_room() {
+    let pool = Pool::builder().max_threads(1).build().unwrap();
+    let (release, busy) = hold_the_thread(&pool);
+    let tasks: Vec<_> = (0..100).map(|i| pool.try_reserve().unwrap().spawn(move || i)).collect();
+    release.send(()).unwrap();
+    wait(busy).unwrap();
+    assert_eq!(tasks.into_iter().map(|t| wait(t).unwrap()).sum::<i32>(), 4950);
+    assert_eq!(pool.metrics().jobs_in_flight, 0, "not counted without a cap");
+}
+
+#[test]
+fn busy_threads_counts_threads_running_a_job() {
+    let pool = bounded(0);
+    assert_eq!(pool.metrics().busy_threads, 0);
+    let (release, busy) = hold_the_thread(&pool);
+    assert_eq!(pool.metrics().busy_threads, 1);
+    release.send(()).unwrap();
+    wait(busy).unwrap();
+    eventually(DEADLINE, "the thread goes idle", || pool.metrics().busy_threads == 0);
+}
+
+#[test]
+fn a_capacity_that_overflows_is_an_error() {
+    let err = Pool::builder().max_threads(2).queue_capacity(usize::MAX).build().unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    assert!(err.to_string().contains("queue_capacity"), "{err}");
+}
+
+/// Counts its drop.
+struct DropFlag(Arc<AtomicUsize>);
+
+impl Drop for DropFlag {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, SeqCst);
+    }
+}

@@ -16,7 +16,10 @@ use std::time::Duration;
 
 use loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use loom::sync::Arc;
-use weft_blocking::__loom::{pool_with_expiring_keep_alive, pool_without_keep_alive};
+use weft_blocking::__loom::{
+    bounded_pool_with_expiring_keep_alive, bounded_pool_without_keep_alive,
+    pool_with_expiring_keep_alive, pool_without_keep_alive,
+};
 
 /// Counts how many times it is dropped.
 struct DropCounter(Arc<AtomicUsize>);
@@ -251,5 +254,65 @@ fn shutdown_racing_mandatory_submit_as_the_thread_times_out() {
             }
             Err(_refused) => assert_eq!(ran.load(SeqCst), 0),
         }
+    });
+}
+
+/// A pool of one thread and no queue places (`queue_capacity(0)`): at most
+/// one job in flight through `try_reserve`. Two submitters race: the first
+/// place is always granted, a refusal only happens while the other job is
+/// in flight (each job sees itself alone), and every place comes back
+/// before its Task resolves, so a reservation after both waits succeeds.
+#[test]
+fn bounded_pool_admits_at_most_its_limit() {
+    loom::model(|| {
+        let pool = bounded_pool_with_expiring_keep_alive(1, 0);
+        let submit = |pool: &weft_blocking::Pool, value: usize| {
+            let probe = pool.clone();
+            let permit = pool.try_reserve().ok()?;
+            let task = permit.spawn(move || {
+                assert_eq!(probe.metrics().jobs_in_flight, 1, "over the limit");
+                value
+            });
+            Some(task.wait().unwrap())
+        };
+        let other = {
+            let pool = pool.clone();
+            loom::thread::spawn(move || submit(&pool, 2))
+        };
+        let mine = submit(&pool, 1);
+        let theirs = other.join().unwrap();
+        assert!(mine.is_some() || theirs.is_some(), "one place was free");
+        assert_eq!(pool.metrics().jobs_in_flight, 0);
+        let again = pool.try_reserve().expect("both places given back");
+        assert_eq!(again.spawn(|| 3).wait().unwrap(), 3);
+    });
+}
+
+/// Shutdown racing a reserved job on a bounded pool: whether the job runs
+/// or is cancelled, its closure is dropped once and its place comes back;
+/// a permit dropped unused gives its place back too.
+#[test]
+fn bounded_pool_gives_places_back_at_shutdown() {
+    loom::model(|| {
+        let pool = bounded_pool_without_keep_alive(1, 1);
+        let drops = Arc::new(AtomicUsize::new(0));
+        let unused = pool.try_reserve().unwrap();
+        let submitter = {
+            let (pool, drops) = (pool.clone(), drops.clone());
+            loom::thread::spawn(move || {
+                let counter = DropCounter(drops);
+                let permit = pool.try_reserve().ok()?;
+                Some(permit.spawn(move || drop(counter)).wait())
+            })
+        };
+        drop(unused);
+        assert!(pool.shutdown(Duration::from_secs(10)));
+        let result = submitter.join().unwrap();
+        if let Some(joined) = result {
+            // Ran, or cancelled unrun: the closure is gone either way.
+            assert!(joined.is_ok() || joined.unwrap_err().is_cancelled());
+            assert_eq!(drops.load(SeqCst), 1);
+        }
+        assert_eq!(pool.metrics().jobs_in_flight, 0);
     });
 }
