@@ -85,6 +85,17 @@ impl SpawnMeta {
         }
     }
 
+    /// A `spawn_cpu` job spawned at the call site (as [`Self::task`]).
+    #[track_caller]
+    #[inline]
+    pub(super) fn cpu() -> SpawnMeta {
+        SpawnMeta {
+            #[cfg(feature = "tracing")]
+            kind: "cpu",
+            location: Location::caller(),
+        }
+    }
+
     /// Where the task was spawned.
     #[inline]
     pub(super) fn location(self) -> &'static Location<'static> {

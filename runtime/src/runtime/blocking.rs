@@ -50,14 +50,14 @@ impl Schedule for BlockingSchedule {
 /// One blocking task as a pool job. Run: polls the task. Dropped without
 /// running (the pool refused or cancelled it at shutdown): cancels the
 /// task, so its JoinHandle resolves as cancelled.
-struct Job {
+pub(super) struct Job {
     notified: Option<Notified<BlockingSchedule>>,
     task: Option<Task<BlockingSchedule>>,
     shared: Arc<Shared>,
 }
 
 impl Job {
-    fn run(mut self) {
+    pub(super) fn run(mut self) {
         let _enter = context::enter(self.shared.clone());
         if let Some(notified) = self.notified.take() {
             notified.run();
@@ -79,14 +79,17 @@ impl Drop for Job {
     }
 }
 
-/// A blocking task running `f`, and the pool job that polls it.
-#[track_caller]
-fn blocking_job<F, R>(shared: &Arc<Shared>, f: F) -> (Job, JoinHandle<R>)
+/// A blocking task running `f`, and the pool job that polls it (for the
+/// blocking pool and the CPU pool; `meta` says which).
+pub(super) fn blocking_job<F, R>(
+    shared: &Arc<Shared>,
+    f: F,
+    meta: SpawnMeta,
+) -> (Job, JoinHandle<R>)
 where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
 {
-    let meta = SpawnMeta::blocking();
     let (task, notified, join) = task::new_task_with(BlockingTask(Some(f)), BlockingSchedule, meta);
     (Job { notified: Some(notified), task: Some(task), shared: shared.clone() }, join)
 }
@@ -99,7 +102,7 @@ where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
 {
-    let (job, join) = blocking_job(shared, f);
+    let (job, join) = blocking_job(shared, f, SpawnMeta::blocking());
     // Refused after shutdown: the closure (and so the job) is dropped,
     // which cancels the task.
     if let Ok(detached) = shared.blocking_pool().try_spawn(move || job.run()) {
@@ -125,7 +128,7 @@ where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
 {
-    let (job, join) = blocking_job(shared, f);
+    let (job, join) = blocking_job(shared, f, SpawnMeta::blocking());
     match shared.blocking_pool().try_spawn_mandatory(move || job.run()) {
         Ok(detached) => {
             drop(detached);

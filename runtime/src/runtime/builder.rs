@@ -9,6 +9,7 @@ use weft_util::unwind::Hook;
 
 use super::stall::{OnStall, StallSettings};
 use super::{Runtime, StallReport};
+use crate::runtime::cpu::{CpuPool, CpuPriority, CpuSettings, DEFAULT_QUEUE_PER_THREAD};
 use crate::runtime::scheduler::Config;
 
 /// Which scheduler a [`Builder`] builds.
@@ -40,8 +41,8 @@ pub(super) fn run_hook(name: &str, hook: Option<&Hook>) {
 /// ```
 ///
 /// Invalid settings (`worker_threads(0)`, `global_queue_interval(0)`,
-/// `event_interval(0)`, `max_blocking_threads(0)`, a zero
-/// `stall_threshold`) make [`Builder::build`] return an `InvalidInput`
+/// `event_interval(0)`, `max_blocking_threads(0)`, `cpu_threads(0)`, a
+/// zero `stall_threshold`) make [`Builder::build`] return an `InvalidInput`
 /// error that names the setting.
 pub struct Builder {
     flavor: Flavor,
@@ -57,6 +58,9 @@ pub struct Builder {
     stall_threshold: Option<Duration>,
     on_stall: Option<OnStall>,
     poll_time_histogram: bool,
+    cpu_threads: Option<usize>,
+    cpu_queue_capacity: Option<usize>,
+    cpu_priority: CpuPriority,
 }
 
 impl Builder {
@@ -78,6 +82,9 @@ impl Builder {
             stall_threshold: Some(Duration::from_millis(100)),
             on_stall: None,
             poll_time_histogram: false,
+            cpu_threads: None,
+            cpu_queue_capacity: None,
+            cpu_priority: CpuPriority::Idle,
         }
     }
 
@@ -196,6 +203,35 @@ impl Builder {
         self
     }
 
+    /// Threads of the CPU pool, where [`spawn_cpu`](crate::task::spawn_cpu)
+    /// jobs run (default: the number of cores). At most this many CPU jobs
+    /// run at once; the rest wait in FIFO order. Threads start on demand and
+    /// exit after `thread_keep_alive` idle. `0` makes [`build`](Self::build)
+    /// fail.
+    pub fn cpu_threads(&mut self, n: usize) -> &mut Self {
+        self.cpu_threads = Some(n);
+        self
+    }
+
+    /// How many CPU jobs may wait for a CPU thread before
+    /// [`try_spawn_cpu`](crate::task::try_spawn_cpu) refuses new ones
+    /// (default: 1024 per CPU thread). Counted over every CPU job, including
+    /// those from [`spawn_cpu`](crate::task::spawn_cpu), which never
+    /// refuses. `0` admits a job through `try_spawn_cpu` only while a CPU
+    /// thread is free for it.
+    pub fn cpu_queue_capacity(&mut self, n: usize) -> &mut Self {
+        self.cpu_queue_capacity = Some(n);
+        self
+    }
+
+    /// How the CPU pool's threads are scheduled (default
+    /// [`CpuPriority::Idle`]: below everything else, so a worker with a task
+    /// to run always gets its core first).
+    pub fn cpu_priority(&mut self, priority: CpuPriority) -> &mut Self {
+        self.cpu_priority = priority;
+        self
+    }
+
     /// The stall monitor's settings, unless detection is off.
     #[cfg_attr(loom, allow(dead_code))] // no monitor under loom
     pub(super) fn stall_settings(&self) -> Option<StallSettings> {
@@ -224,6 +260,9 @@ impl Builder {
         if self.max_blocking_threads == 0 {
             return invalid("max_blocking_threads must be at least 1 (got 0)");
         }
+        if self.cpu_threads == Some(0) {
+            return invalid("cpu_threads must be at least 1 (got 0)");
+        }
         if self.stall_threshold == Some(Duration::ZERO) {
             return invalid(
                 "stall_threshold must be greater than zero (got 0); use None to turn stall \
@@ -243,20 +282,31 @@ impl Builder {
             // No monitor runs under loom (see `Runtime::start_monitor`).
             watch_polls: self.stall_threshold.is_some() && !cfg!(loom),
         };
-        let mut pool = weft_blocking::Pool::builder();
-        pool.max_threads(self.max_blocking_threads)
-            .keep_alive(self.thread_keep_alive)
-            .thread_name(self.thread_name.clone());
+        // What the blocking pool and the CPU pool share: the runtime's thread
+        // settings.
+        let mut threads = weft_blocking::Pool::builder();
+        threads.keep_alive(self.thread_keep_alive);
         if let Some(size) = self.thread_stack_size {
-            pool.stack_size(size);
-        }
-        if let Some(hook) = self.on_thread_start.clone() {
-            pool.on_thread_start(move || hook());
+            threads.stack_size(size);
         }
         if let Some(hook) = self.on_thread_stop.clone() {
-            pool.on_thread_stop(move || hook());
+            threads.on_thread_stop(move || hook());
         }
-        Runtime::start(workers, config, pool.build()?, self)
+        let mut blocking = threads.clone();
+        blocking.max_threads(self.max_blocking_threads).thread_name(self.thread_name.clone());
+        if let Some(hook) = self.on_thread_start.clone() {
+            blocking.on_thread_start(move || hook());
+        }
+        let cpu_threads = self.cpu_threads.unwrap_or_else(num_cpus::get).max(1);
+        let cpu = CpuSettings {
+            threads: cpu_threads,
+            queue_capacity: self
+                .cpu_queue_capacity
+                .unwrap_or(cpu_threads.saturating_mul(DEFAULT_QUEUE_PER_THREAD)),
+            priority: self.cpu_priority,
+        };
+        let cpu = CpuPool::new(cpu, threads, self.on_thread_start.clone())?;
+        Runtime::start(workers, config, blocking.build()?, cpu, self)
     }
 }
 
@@ -276,6 +326,9 @@ impl fmt::Debug for Builder {
             .field("stall_threshold", &self.stall_threshold)
             .field("on_stall", &self.on_stall.is_some())
             .field("poll_time_histogram", &self.poll_time_histogram)
+            .field("cpu_threads", &self.cpu_threads)
+            .field("cpu_queue_capacity", &self.cpu_queue_capacity)
+            .field("cpu_priority", &self.cpu_priority)
             .finish()
     }
 }

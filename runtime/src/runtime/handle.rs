@@ -7,6 +7,7 @@ use super::{context, park, RuntimeMetrics};
 use crate::loom::sync::Arc;
 use crate::runtime::scheduler::Shared;
 use crate::runtime::task::JoinHandle;
+use crate::task::CpuPoolFull;
 use crate::trace::{self, SpawnMeta};
 
 const NO_RUNTIME: &str = "there is no weft runtime on this thread: call this from a task \
@@ -70,6 +71,28 @@ impl Handle {
         R: Send + 'static,
     {
         crate::runtime::blocking::spawn_blocking(&self.shared, f)
+    }
+
+    /// Runs the CPU-bound closure `f` on this runtime's CPU pool; see
+    /// [`crate::task::spawn_cpu`].
+    #[track_caller]
+    pub fn spawn_cpu<F, R>(&self, f: F) -> JoinHandle<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        crate::runtime::cpu::spawn_cpu(&self.shared, f)
+    }
+
+    /// Runs `f` on this runtime's CPU pool if it has room; see
+    /// [`crate::task::try_spawn_cpu`].
+    #[track_caller]
+    pub fn try_spawn_cpu<F, R>(&self, f: F) -> Result<JoinHandle<R>, CpuPoolFull<F>>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        crate::runtime::cpu::try_spawn_cpu(&self.shared, f)
     }
 
     /// Runs `future` to completion on the calling thread, with this runtime

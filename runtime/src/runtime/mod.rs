@@ -4,6 +4,7 @@ pub(super) mod blocking;
 mod builder;
 pub(super) mod context;
 pub(super) mod coop;
+pub(super) mod cpu;
 pub(super) mod driver;
 mod handle;
 mod metrics;
@@ -19,6 +20,7 @@ use std::io;
 use std::time::{Duration, Instant};
 
 pub use builder::Builder;
+pub use cpu::CpuPriority;
 pub(crate) use handle::spawn_current;
 pub use handle::{Handle, TryCurrentError};
 pub use metrics::{PollTimeHistogram, RuntimeMetrics};
@@ -27,6 +29,7 @@ pub use stall::StallReport;
 use crate::loom::thread;
 use crate::runtime::scheduler::{run_worker, Config, Shared};
 use crate::runtime::task::JoinHandle;
+use crate::task::CpuPoolFull;
 
 /// An async runtime: a multi-thread, work-stealing one (one worker thread
 /// per core, each parking in its own driver; [`Runtime::new`],
@@ -69,10 +72,11 @@ impl Runtime {
         workers: usize,
         config: Config,
         blocking: weft_blocking::Pool,
+        cpu: cpu::CpuPool,
         builder: &Builder,
     ) -> io::Result<Runtime> {
         let current_thread = config.current_thread;
-        let shared = Shared::new(workers, config, blocking)?;
+        let shared = Shared::new(workers, config, blocking, cpu)?;
         let mut runtime = Runtime {
             handle: Handle { shared: shared.clone() },
             threads: Vec::with_capacity(if current_thread { 0 } else { workers }),
@@ -157,6 +161,28 @@ impl Runtime {
         self.handle.spawn_blocking(f)
     }
 
+    /// Runs the CPU-bound closure `f` on the runtime's CPU pool; see
+    /// [`crate::task::spawn_cpu`].
+    #[track_caller]
+    pub fn spawn_cpu<F, R>(&self, f: F) -> JoinHandle<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        self.handle.spawn_cpu(f)
+    }
+
+    /// Runs `f` on the runtime's CPU pool if it has room; see
+    /// [`crate::task::try_spawn_cpu`].
+    #[track_caller]
+    pub fn try_spawn_cpu<F, R>(&self, f: F) -> Result<JoinHandle<R>, CpuPoolFull<F>>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        self.handle.try_spawn_cpu(f)
+    }
+
     /// This runtime's handle.
     pub fn handle(&self) -> &Handle {
         &self.handle
@@ -168,9 +194,10 @@ impl Runtime {
     }
 
     /// Shuts down, waiting at most about `timeout` for the workers and the
-    /// blocking pool's running jobs. What is still running then (a worker
-    /// stuck inside a long poll, a long blocking job) is left behind and
-    /// finishes on its own. Queued `spawn_blocking` jobs are cancelled;
+    /// blocking and CPU pools' running jobs. What is still running then (a
+    /// worker stuck inside a long poll, a long blocking or CPU job) is left
+    /// behind and finishes on its own. Queued `spawn_blocking` and
+    /// `spawn_cpu` jobs are cancelled;
     /// queued `weft::fs::File` operations still run (a write that returned
     /// `Ok` is never dropped), possibly after this returns.
     pub fn shutdown_timeout(mut self, timeout: Duration) {
@@ -200,13 +227,17 @@ impl Runtime {
         if !cores_done {
             shared.fail_waits_after_timeout();
         }
-        // Without a deadline (drop), wait for blocking jobs as long as they
-        // run, like Tokio; a day stands in for "forever" without overflow.
-        let pool_timeout = match deadline {
+        // Without a deadline (drop), wait for blocking and CPU jobs as long
+        // as they run, like Tokio; a day stands in for "forever" without
+        // overflow. Both pools stop taking jobs first, then both are waited
+        // for, so neither waits out the other's deadline.
+        let pool_timeout = || match deadline {
             Some(deadline) => deadline.saturating_duration_since(Instant::now()),
             None => Duration::from_secs(86_400),
         };
-        shared.blocking_pool().shutdown(pool_timeout);
+        shared.cpu_pool().pool().shutdown(Duration::ZERO);
+        shared.blocking_pool().shutdown(pool_timeout());
+        shared.cpu_pool().pool().shutdown(pool_timeout());
         for thread in self.threads.drain(..) {
             // Join finished worker threads; detach any still inside a long
             // poll or a `block_in_place` closure when the deadline passed.

@@ -12,6 +12,7 @@ use std::future::Future;
 
 pub use crate::runtime::blocking::block_in_place;
 pub use crate::runtime::coop::consume_budget;
+pub use crate::runtime::cpu::CpuPoolFull;
 pub use crate::runtime::task::{AbortHandle, JoinError, JoinHandle};
 pub use id::{id, try_id, Id};
 pub use join_set::JoinSet;
@@ -56,8 +57,14 @@ where
 }
 
 /// Runs the blocking closure `f` on the current runtime's blocking pool and
-/// returns a [`JoinHandle`] for its result, so CPU-heavy work and
-/// synchronous calls do not stall the workers.
+/// returns a [`JoinHandle`] for its result, so synchronous calls do not
+/// stall the workers.
+///
+/// The blocking pool is for *blocking calls*: closures that mostly wait (a
+/// synchronous file, database or DNS call). For CPU-bound *work* (hashing,
+/// compression, parsing), use [`spawn_cpu`]: the blocking pool starts a
+/// thread per concurrent job at normal priority, and CPU-bound jobs there
+/// compete with the workers for the same cores, so every task waits longer.
 ///
 /// A job goes to an idle pool thread, or a new one while fewer than
 /// `max_blocking_threads` exist, or waits in a FIFO queue. A panic in `f`
@@ -81,4 +88,77 @@ where
     R: Send + 'static,
 {
     crate::runtime::Handle::current().spawn_blocking(f)
+}
+
+/// Runs the CPU-bound closure `f` on the current runtime's CPU pool and
+/// returns a [`JoinHandle`] for its result.
+///
+/// For CPU-bound *work*: hashing, compression, image resizing, parsing a
+/// large document. The CPU pool has one thread per core
+/// ([`cpu_threads`](crate::runtime::Builder::cpu_threads)) running at the
+/// lowest priority ([`CpuPriority`](crate::runtime::CpuPriority)), so the
+/// workers always win: a task that becomes ready takes its core back at
+/// once, and the jobs use every cycle the workers leave. For closures that
+/// mostly *wait* (synchronous I/O), use [`spawn_blocking`]: a CPU thread
+/// that sleeps holds one of only a few places.
+///
+/// At most `cpu_threads` jobs run at once; the rest wait in FIFO order.
+/// This never refuses a job (the queue grows as needed); to shed load
+/// instead, use [`try_spawn_cpu`]. A panic in `f` comes back as a panic
+/// [`JoinError`]. Aborting the handle before the job starts cancels it (`f`
+/// is dropped unrun); a job that has started runs to the end. At shutdown,
+/// queued jobs are cancelled (each closure dropped once) and running ones
+/// are waited for, as for the blocking pool.
+///
+/// # Panics
+/// Outside a weft runtime.
+///
+/// ```
+/// # weft::runtime::Runtime::new().unwrap().block_on(async {
+/// let data = vec![7u8; 1 << 20];
+/// let checksum = weft::task::spawn_cpu(move || data.iter().map(|&b| u64::from(b)).sum::<u64>())
+///     .await
+///     .unwrap();
+/// assert_eq!(checksum, 7 << 20);
+/// # });
+/// ```
+#[track_caller]
+pub fn spawn_cpu<F, R>(f: F) -> JoinHandle<R>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    crate::runtime::Handle::current().spawn_cpu(f)
+}
+
+/// Like [`spawn_cpu`], but refuses at once when the CPU pool is full (every
+/// CPU thread busy and
+/// [`cpu_queue_capacity`](crate::runtime::Builder::cpu_queue_capacity) jobs
+/// waiting), so a server can shed load (answer 503, stop reading) instead
+/// of queueing without bound. The error gives the closure back, unrun.
+///
+/// After the runtime has shut down, it returns a handle that resolves as
+/// cancelled, as [`spawn_cpu`] does.
+///
+/// # Errors
+/// [`CpuPoolFull`] when the pool has no room.
+///
+/// # Panics
+/// Outside a weft runtime.
+///
+/// ```
+/// # weft::runtime::Runtime::new().unwrap().block_on(async {
+/// match weft::task::try_spawn_cpu(|| (1..=20u64).product::<u64>()) {
+///     Ok(job) => assert_eq!(job.await.unwrap(), 2_432_902_008_176_640_000),
+///     Err(full) => eprintln!("busy, try again later: {full}"),
+/// }
+/// # });
+/// ```
+#[track_caller]
+pub fn try_spawn_cpu<F, R>(f: F) -> Result<JoinHandle<R>, CpuPoolFull<F>>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    crate::runtime::Handle::current().try_spawn_cpu(f)
 }

@@ -31,6 +31,7 @@ use crate::loom::deque::{Injector, Stealer, Worker};
 use crate::loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
 use crate::loom::sync::{Arc, Condvar, Mutex};
 use crate::runtime::context;
+use crate::runtime::cpu::CpuPool;
 #[cfg(not(loom))]
 use crate::runtime::driver::Registration;
 use crate::runtime::driver::{Driver, DriverHandle};
@@ -116,6 +117,8 @@ pub(crate) struct Shared {
     /// The blocking pool: `spawn_blocking` jobs and `block_in_place`
     /// replacement workers.
     blocking: weft_blocking::Pool,
+    /// The CPU pool: `spawn_cpu` jobs.
+    cpu: CpuPool,
     /// Origin of every wheel's ticks.
     clock: Clock,
     /// Round-robin wheel choice for timers created off the workers.
@@ -141,6 +144,7 @@ impl Shared {
         workers: usize,
         config: Config,
         blocking: weft_blocking::Pool,
+        cpu: CpuPool,
     ) -> std::io::Result<Arc<Shared>> {
         let mut remotes = Vec::with_capacity(workers);
         let mut cores = Vec::with_capacity(workers);
@@ -178,6 +182,7 @@ impl Shared {
             owned: OwnedTasks::new(workers * 4),
             config,
             blocking,
+            cpu,
             clock: Clock::new(),
             timer_rr: AtomicUsize::new(0),
             shutdown: AtomicBool::new(false),
@@ -203,6 +208,11 @@ impl Shared {
     /// replacement workers.
     pub(super) fn blocking_pool(&self) -> &weft_blocking::Pool {
         &self.blocking
+    }
+
+    /// The CPU pool: `spawn_cpu` jobs.
+    pub(super) fn cpu_pool(&self) -> &CpuPool {
+        &self.cpu
     }
 
     /// The origin of every wheel's ticks.

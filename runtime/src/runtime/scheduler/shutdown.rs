@@ -243,6 +243,7 @@ mod tests {
 
     use super::super::{Config, Shared};
     use crate::loom::sync::Arc;
+    use crate::runtime::cpu::{CpuPool, CpuSettings};
 
     fn scheduler() -> Arc<Shared> {
         let config = Config {
@@ -252,7 +253,9 @@ mod tests {
             poll_time_histogram: false,
             watch_polls: false,
         };
-        Shared::new(1, config, weft_blocking::Pool::new()).expect("a driver")
+        let cpu = CpuPool::new(CpuSettings::default(), weft_blocking::Pool::builder(), None)
+            .expect("valid CPU pool settings");
+        Shared::new(1, config, weft_blocking::Pool::new(), cpu).expect("a driver")
     }
 
     /// A push that races shutdown takes the injector's references back, but

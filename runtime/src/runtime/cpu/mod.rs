@@ -1,0 +1,229 @@
+//! The CPU pool: where CPU-bound closures run ([`spawn_cpu`],
+//! [`try_spawn_cpu`]), below the workers.
+//!
+//! # Which pool for what
+//!
+//! - The **blocking pool** (`spawn_blocking`) is for blocking *calls*: a
+//!   thread that mostly sleeps in the kernel (a file read, a DNS lookup, a
+//!   synchronous client). It grows to hundreds of threads so that sleepers
+//!   never wait for each other, at normal priority.
+//! - The **CPU pool** is for CPU-bound *work*: hashing, compression, image
+//!   resizing, parsing a large document. Its threads never sleep during a
+//!   job, so more threads than cores only make the kernel share time slices
+//!   between them and the workers, and every task on the workers waits its
+//!   turn. The CPU pool has one thread per core (`cpu_threads`) and runs
+//!   them at the lowest priority an unprivileged process may set
+//!   ([`CpuPriority::Idle`]): a worker with a task to run takes its core
+//!   back at once, and the jobs use every cycle the workers leave.
+//!
+//! # Policy
+//!
+//! The pool is a `weft-blocking` pool with `max_threads = cpu_threads`, a
+//! bounded queue (`cpu_queue_capacity`, see `weft_blocking`'s "Bounded
+//! queue"), and an `on_thread_start` hook that lowers the thread's
+//! priority before the runtime's own hook runs. So its admission, FIFO
+//! order, cancellation and shutdown are the blocking pool's: at most
+//! `cpu_threads` jobs run at once and the rest wait in order;
+//! [`try_spawn_cpu`] refuses once `cpu_threads + cpu_queue_capacity` jobs
+//! are in flight (giving the closure back in [`CpuPoolFull`]), while
+//! [`spawn_cpu`] never refuses; a panic becomes a `JoinError`; aborting a
+//! job that has not started cancels it; shutdown cancels queued jobs
+//! (dropping each closure once) and waits for running ones.
+//!
+//! Each job's queue wait (submit to start) is counted in a histogram, the
+//! signal a server watches to shed load before the queue is full.
+
+mod priority;
+
+use std::fmt;
+use std::time::Instant;
+
+pub use priority::CpuPriority;
+
+use crate::loom::sync::Arc;
+use crate::runtime::blocking::blocking_job;
+use crate::runtime::histogram::AtomicHistogram;
+use crate::runtime::scheduler::Shared;
+use crate::runtime::task::JoinHandle;
+use crate::trace::SpawnMeta;
+
+/// Default `cpu_queue_capacity`, per CPU thread.
+pub(crate) const DEFAULT_QUEUE_PER_THREAD: usize = 1024;
+
+/// The CPU pool's settings, as the runtime's Builder checked them.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct CpuSettings {
+    pub(crate) threads: usize,
+    pub(crate) queue_capacity: usize,
+    pub(crate) priority: CpuPriority,
+}
+
+#[cfg(test)]
+impl Default for CpuSettings {
+    /// One thread at normal priority: enough for the scheduler's own tests.
+    fn default() -> CpuSettings {
+        CpuSettings {
+            threads: 1,
+            queue_capacity: DEFAULT_QUEUE_PER_THREAD,
+            priority: CpuPriority::Normal,
+        }
+    }
+}
+
+/// The pool and what the runtime counts about it.
+pub(crate) struct CpuPool {
+    pool: weft_blocking::Pool,
+    settings: CpuSettings,
+    /// Time from submit to start of each job.
+    queue_wait: AtomicHistogram,
+}
+
+impl CpuPool {
+    /// The pool for `settings`. `thread` is the runtime's thread settings
+    /// (keep-alive, stack size, hooks) as a blocking-pool builder.
+    pub(crate) fn new(
+        settings: CpuSettings,
+        mut thread: weft_blocking::PoolBuilder,
+        on_thread_start: Option<weft_util::unwind::Hook>,
+    ) -> std::io::Result<CpuPool> {
+        let priority = settings.priority;
+        thread
+            .max_threads(settings.threads)
+            .queue_capacity(settings.queue_capacity)
+            .thread_name("weft-cpu")
+            .on_thread_start(move || {
+                priority::lower_this_thread(priority);
+                crate::runtime::builder::run_hook("on_thread_start", on_thread_start.as_ref());
+            });
+        Ok(CpuPool { pool: thread.build()?, settings, queue_wait: AtomicHistogram::new() })
+    }
+
+    pub(crate) fn pool(&self) -> &weft_blocking::Pool {
+        &self.pool
+    }
+
+    pub(crate) fn settings(&self) -> CpuSettings {
+        self.settings
+    }
+
+    /// The jobs' queue waits so far.
+    pub(crate) fn queue_wait(&self) -> &AtomicHistogram {
+        &self.queue_wait
+    }
+}
+
+/// Spawns `f` on the CPU pool; never refuses (see [`crate::task::spawn_cpu`]).
+#[track_caller]
+pub(crate) fn spawn_cpu<F, R>(shared: &Arc<Shared>, f: F) -> JoinHandle<R>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    let (run, join) = cpu_job(shared, f);
+    // After shutdown the pool drops `run` unrun, which drops the job and
+    // so cancels the task: the handle resolves as cancelled.
+    drop(shared.cpu_pool().pool().spawn(run));
+    join
+}
+
+/// Spawns `f` on the CPU pool if it has room (see
+/// [`crate::task::try_spawn_cpu`]).
+#[track_caller]
+pub(crate) fn try_spawn_cpu<F, R>(
+    shared: &Arc<Shared>,
+    f: F,
+) -> Result<JoinHandle<R>, CpuPoolFull<F>>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    let cpu = shared.cpu_pool();
+    match cpu.pool().try_reserve() {
+        Ok(permit) => {
+            let (run, join) = cpu_job(shared, f);
+            drop(permit.spawn(run));
+            Ok(join)
+        }
+        Err(err) if err.is_full() => {
+            let CpuSettings { threads, queue_capacity, .. } = cpu.settings;
+            Err(CpuPoolFull { f, threads, queue_capacity })
+        }
+        // Shut down: as `spawn_cpu` then, a handle that resolves as
+        // cancelled (the job is dropped unrun).
+        Err(_) => Ok(spawn_cpu(shared, f)),
+    }
+}
+
+/// A task running `f`, and the pool closure that runs it and counts how
+/// long it waited in the queue. Dropping the closure unrun cancels the
+/// task.
+#[track_caller]
+fn cpu_job<F, R>(shared: &Arc<Shared>, f: F) -> (impl FnOnce() + Send + 'static, JoinHandle<R>)
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    let (job, join) = blocking_job(shared, f, SpawnMeta::cpu());
+    let queued_at = Instant::now();
+    let shared = shared.clone();
+    let run = move || {
+        shared.cpu_pool().queue_wait.record(queued_at.elapsed());
+        job.run();
+    };
+    (run, join)
+}
+
+/// [`try_spawn_cpu`](crate::task::try_spawn_cpu) refused a job because the
+/// runtime's CPU pool is full: every CPU thread is running a job and
+/// `cpu_queue_capacity` more are waiting. It holds the closure, unrun, for
+/// the caller to run elsewhere, retry later ([`into_inner`](Self::into_inner)),
+/// or drop (shedding the work, e.g. answering 503).
+///
+/// ```
+/// # weft::runtime::Builder::new_multi_thread().cpu_threads(1).cpu_queue_capacity(0).build().unwrap().block_on(async {
+/// let (release, gate) = std::sync::mpsc::channel::<()>();
+/// // Holds the only CPU thread; with no queue places, nothing else fits.
+/// let busy = weft::task::spawn_cpu(move || gate.recv());
+/// let full = weft::task::try_spawn_cpu(|| 6 * 7).unwrap_err();
+/// assert!(full.to_string().contains("CPU pool is full"));
+/// let f = full.into_inner(); // the closure, unrun
+/// assert_eq!(f(), 42);
+/// release.send(()).unwrap();
+/// busy.await.unwrap().unwrap();
+/// # });
+/// ```
+pub struct CpuPoolFull<F> {
+    f: F,
+    threads: usize,
+    queue_capacity: usize,
+}
+
+impl<F> CpuPoolFull<F> {
+    /// The closure, unrun.
+    pub fn into_inner(self) -> F {
+        self.f
+    }
+}
+
+impl<F> fmt::Debug for CpuPoolFull<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CpuPoolFull")
+            .field("threads", &self.threads)
+            .field("queue_capacity", &self.queue_capacity)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F> fmt::Display for CpuPoolFull<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the runtime's CPU pool is full: all {} CPU threads are busy and {} more jobs are \
+             waiting (cpu_queue_capacity); the job was not started, and `into_inner` gives it \
+             back",
+            self.threads, self.queue_capacity
+        )
+    }
+}
+
+impl<F> std::error::Error for CpuPoolFull<F> {}
