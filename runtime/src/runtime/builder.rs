@@ -57,6 +57,7 @@ pub struct Builder {
     stall_threshold: Option<Duration>,
     on_stall: Option<OnStall>,
     poll_time_histogram: bool,
+    schedule_latency_histogram: bool,
 }
 
 impl Builder {
@@ -78,6 +79,7 @@ impl Builder {
             stall_threshold: Some(Duration::from_millis(100)),
             on_stall: None,
             poll_time_histogram: false,
+            schedule_latency_histogram: false,
         }
     }
 
@@ -196,6 +198,17 @@ impl Builder {
         self
     }
 
+    /// Counts, per worker, how long each task waited from becoming
+    /// runnable (spawned, woken, or yielding) to the start of its next
+    /// poll
+    /// ([`RuntimeMetrics::worker_schedule_latency_histogram`](crate::runtime::RuntimeMetrics::worker_schedule_latency_histogram)).
+    /// Off by default: it reads the clock every time a task is scheduled
+    /// and every time one is polled.
+    pub fn enable_schedule_latency_histogram(&mut self) -> &mut Self {
+        self.schedule_latency_histogram = true;
+        self
+    }
+
     /// The stall monitor's settings, unless detection is off.
     #[cfg_attr(loom, allow(dead_code))] // no monitor under loom
     pub(super) fn stall_settings(&self) -> Option<StallSettings> {
@@ -240,6 +253,7 @@ impl Builder {
             event_interval: self.event_interval,
             current_thread,
             poll_time_histogram: self.poll_time_histogram,
+            schedule_latency_histogram: self.schedule_latency_histogram,
             // No monitor runs under loom (see `Runtime::start_monitor`).
             watch_polls: self.stall_threshold.is_some() && !cfg!(loom),
         };
@@ -276,6 +290,7 @@ impl fmt::Debug for Builder {
             .field("stall_threshold", &self.stall_threshold)
             .field("on_stall", &self.on_stall.is_some())
             .field("poll_time_histogram", &self.poll_time_histogram)
+            .field("schedule_latency_histogram", &self.schedule_latency_histogram)
             .finish()
     }
 }

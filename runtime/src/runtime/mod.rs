@@ -6,6 +6,7 @@ pub(super) mod context;
 pub(super) mod coop;
 pub(super) mod driver;
 mod handle;
+mod histogram;
 mod metrics;
 mod park;
 pub(super) mod scheduler;
@@ -21,6 +22,7 @@ use std::time::{Duration, Instant};
 pub use builder::Builder;
 pub(crate) use handle::spawn_current;
 pub use handle::{Handle, TryCurrentError};
+pub use histogram::Histogram;
 pub use metrics::{PollTimeHistogram, RuntimeMetrics};
 pub use stall::StallReport;
 

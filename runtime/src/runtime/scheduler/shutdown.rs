@@ -250,6 +250,7 @@ mod tests {
             event_interval: 61,
             current_thread: false,
             poll_time_histogram: false,
+            schedule_latency_histogram: false,
             watch_polls: false,
         };
         Shared::new(1, config, weft_blocking::Pool::new()).expect("a driver")
