@@ -231,3 +231,118 @@ fn poll_time_histogram_counts_each_poll_in_its_bucket() {
         assert!(long >= 1, "the 3 ms poll is in a bucket reaching past 2 ms: {h:?}");
     });
 }
+
+/// A runtime of `flavor` with the schedule-latency histogram on.
+fn latency_runtime(flavor: Flavor) -> weft::runtime::Runtime {
+    flavor
+        .builder()
+        .enable_schedule_latency_histogram()
+        .build()
+        .expect("building a runtime with valid settings must succeed")
+}
+
+both_flavors!(schedule_latency_histogram_is_off_unless_enabled);
+fn schedule_latency_histogram_is_off_unless_enabled(flavor: Flavor) {
+    with_timeout("schedule latency off", 20, move || {
+        let off = flavor.build();
+        let poll_times_only = flavor.builder().enable_poll_time_histogram().build().unwrap();
+        for rt in [&off, &poll_times_only] {
+            rt.block_on(rt.spawn(async {})).unwrap();
+            for w in 0..flavor.workers() {
+                assert!(rt.metrics().worker_schedule_latency_histogram(w).is_none());
+            }
+        }
+        assert!(poll_times_only.metrics().worker_poll_time_histogram(0).is_some());
+        let on = latency_runtime(flavor);
+        assert!(on.metrics().worker_poll_time_histogram(0).is_none(), "enables only itself");
+        assert!(on.metrics().worker_schedule_latency_histogram(0).is_some());
+    });
+}
+
+// Every poll of a task follows a schedule (spawn, wake or yield), and
+// the worker that polls it counts the wait once, just before the poll:
+// each worker's histogram counts exactly its polls.
+both_flavors!(schedule_latency_counts_each_poll_once, multi_thread = [1, 3]);
+fn schedule_latency_counts_each_poll_once(flavor: Flavor) {
+    const TASKS: u64 = 500;
+    with_timeout("schedule latency counts", 30, move || {
+        let rt = latency_runtime(flavor);
+        let metrics = rt.metrics();
+        rt.block_on(async {
+            let (tx, rx) = futures_channel::oneshot::channel::<()>();
+            // Woken from another task.
+            let woken = weft::spawn(async move { rx.await.unwrap() });
+            let joins: Vec<_> = (0..TASKS)
+                .map(|i| {
+                    weft::spawn(async move {
+                        // Re-scheduled by its own wake.
+                        weft::task::yield_now().await;
+                        i
+                    })
+                })
+                .collect();
+            weft::spawn(async move { tx.send(()).unwrap() }).await.unwrap();
+            for j in joins {
+                j.await.unwrap();
+            }
+            woken.await.unwrap();
+        });
+        // Shut down so every worker is done counting.
+        drop(rt);
+        let mut total = 0;
+        for w in 0..flavor.workers() {
+            let h = metrics.worker_schedule_latency_histogram(w).unwrap();
+            assert_eq!(h.total(), metrics.worker_poll_count(w), "worker {w}: {h:?}");
+            total += h.total();
+        }
+        // Two polls per yielding task, one or two for the woken one (it
+        // may find the message on its first), one for the sender.
+        assert!(total >= 2 * TASKS + 2, "{total} polls of {TASKS} yielding tasks and 2 more");
+    });
+}
+
+// A task woken while the only worker is busy waits at least as long as
+// the busy poll, and is counted in a bucket that says so.
+both_flavors!(a_task_woken_behind_a_busy_poll_waits_for_it, multi_thread = [1]);
+fn a_task_woken_behind_a_busy_poll_waits_for_it(flavor: Flavor) {
+    const BUSY: std::time::Duration = std::time::Duration::from_millis(20);
+    with_timeout("schedule latency of a woken task", 30, move || {
+        // No stall monitor: the woken task is polled by the busy worker
+        // itself, never rescued by another thread.
+        let rt = flavor
+            .builder()
+            .enable_schedule_latency_histogram()
+            .stall_threshold(None)
+            .build()
+            .unwrap();
+        let metrics = rt.metrics();
+        rt.block_on(async {
+            let (tx, rx) = futures_channel::oneshot::channel::<()>();
+            let waiting = Arc::new(AtomicBool::new(false));
+            let flag = waiting.clone();
+            let woken = weft::spawn(async move {
+                flag.store(true, Ordering::SeqCst);
+                rx.await.unwrap();
+            });
+            // Its first poll ended (the one worker ran it to its await)
+            // before the busy task below can start.
+            assert!(wait_until_async(LONG, || waiting.load(Ordering::SeqCst)).await);
+            weft::spawn(async move {
+                tx.send(()).unwrap();
+                std::thread::sleep(BUSY);
+            })
+            .await
+            .unwrap();
+            woken.await.unwrap();
+        });
+        drop(rt);
+        let h = metrics.worker_schedule_latency_histogram(0).unwrap();
+        let slow: u64 = h
+            .buckets()
+            .filter(|(range, _)| range.start >= std::time::Duration::from_millis(8))
+            .map(|(_, count)| count)
+            .sum();
+        assert!(slow >= 1, "no wait of {BUSY:?} or more counted: {h:?}");
+        assert_eq!(h.percentile(1.0).map(|bound| bound > BUSY), Some(true), "{h:?}");
+    });
+}

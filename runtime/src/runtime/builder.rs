@@ -58,6 +58,7 @@ pub struct Builder {
     stall_threshold: Option<Duration>,
     on_stall: Option<OnStall>,
     poll_time_histogram: bool,
+    schedule_latency_histogram: bool,
     cpu_threads: Option<usize>,
     cpu_queue_capacity: Option<usize>,
     cpu_priority: CpuPriority,
@@ -82,6 +83,7 @@ impl Builder {
             stall_threshold: Some(Duration::from_millis(100)),
             on_stall: None,
             poll_time_histogram: false,
+            schedule_latency_histogram: false,
             cpu_threads: None,
             cpu_queue_capacity: None,
             cpu_priority: CpuPriority::Idle,
@@ -203,6 +205,17 @@ impl Builder {
         self
     }
 
+    /// Counts, per worker, how long each task waited from becoming
+    /// runnable (spawned, woken, or yielding) to the start of its next
+    /// poll
+    /// ([`RuntimeMetrics::worker_schedule_latency_histogram`](crate::runtime::RuntimeMetrics::worker_schedule_latency_histogram)).
+    /// Off by default: it reads the clock every time a task is scheduled
+    /// and every time one is polled.
+    pub fn enable_schedule_latency_histogram(&mut self) -> &mut Self {
+        self.schedule_latency_histogram = true;
+        self
+    }
+
     /// Threads of the CPU pool, where [`spawn_cpu`](crate::task::spawn_cpu)
     /// jobs run (default: the number of cores). At most this many CPU jobs
     /// run at once; the rest wait in FIFO order. Threads start on demand and
@@ -279,6 +292,7 @@ impl Builder {
             event_interval: self.event_interval,
             current_thread,
             poll_time_histogram: self.poll_time_histogram,
+            schedule_latency_histogram: self.schedule_latency_histogram,
             // No monitor runs under loom (see `Runtime::start_monitor`).
             watch_polls: self.stall_threshold.is_some() && !cfg!(loom),
         };
@@ -326,6 +340,7 @@ impl fmt::Debug for Builder {
             .field("stall_threshold", &self.stall_threshold)
             .field("on_stall", &self.on_stall.is_some())
             .field("poll_time_histogram", &self.poll_time_histogram)
+            .field("schedule_latency_histogram", &self.schedule_latency_histogram)
             .field("cpu_threads", &self.cpu_threads)
             .field("cpu_queue_capacity", &self.cpu_queue_capacity)
             .field("cpu_priority", &self.cpu_priority)

@@ -1,11 +1,10 @@
 //! [`RuntimeMetrics`]: counters read from a live runtime.
 
 use std::fmt;
-use std::ops::Range;
-use std::time::Duration;
 
+use super::histogram::{AtomicHistogram, Histogram};
 use crate::loom::sync::Arc;
-use crate::runtime::scheduler::{poll_time_bucket_start, Shared, POLL_TIME_BUCKETS};
+use crate::runtime::scheduler::Shared;
 
 /// A view of a runtime's counters. Values are read when asked (cheap,
 /// slightly stale under load); per-worker figures take a worker index in
@@ -105,9 +104,31 @@ impl RuntimeMetrics {
     /// let histogram = metrics.worker_poll_time_histogram(0).unwrap();
     /// assert!(histogram.buckets().map(|(_, count)| count).sum::<u64>() >= 1);
     /// ```
-    pub fn worker_poll_time_histogram(&self, worker: usize) -> Option<PollTimeHistogram> {
-        let times = self.shared.poll_times(worker)?;
-        Some(PollTimeHistogram { counts: times.counts() })
+    pub fn worker_poll_time_histogram(&self, worker: usize) -> Option<Histogram> {
+        self.shared.poll_times(worker).map(AtomicHistogram::snapshot)
+    }
+
+    /// How long tasks waited, from becoming runnable (spawned, woken, or
+    /// yielding) to the start of their next poll, counted by `worker`, the
+    /// worker that polled them; `None` unless the runtime was built with
+    /// [`enable_schedule_latency_histogram`](crate::runtime::Builder::enable_schedule_latency_histogram).
+    ///
+    /// ```
+    /// let rt = weft::runtime::Builder::new_multi_thread()
+    ///     .worker_threads(1)
+    ///     .enable_schedule_latency_histogram()
+    ///     .build()
+    ///     .unwrap();
+    /// rt.block_on(async { weft::spawn(async {}).await.unwrap() });
+    /// let metrics = rt.metrics();
+    /// let latency = metrics.worker_schedule_latency_histogram(0).unwrap();
+    /// // The task was counted before its poll, so before its output was ready.
+    /// assert_eq!(latency.total(), 1);
+    /// let p99 = latency.percentile(0.99).unwrap();
+    /// println!("99% of the tasks waited less than {p99:?} to run");
+    /// ```
+    pub fn worker_schedule_latency_histogram(&self, worker: usize) -> Option<Histogram> {
+        self.shared.schedule_latencies(worker).map(AtomicHistogram::snapshot)
     }
 
     /// Tasks queued on `worker` (its deque plus its LIFO slot).
@@ -126,42 +147,6 @@ impl fmt::Debug for RuntimeMetrics {
     }
 }
 
-/// A worker's task poll times, counted in logarithmic buckets: under 1 µs,
-/// then [1, 2) µs, [2, 4) µs, … doubling up to [2^19, 2^20) µs, and a last
-/// bucket for polls of 2^20 µs (about 1.05 s) or more.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PollTimeHistogram {
-    counts: Vec<u64>,
-}
-
-impl PollTimeHistogram {
-    /// Number of buckets.
-    pub fn num_buckets(&self) -> usize {
-        self.counts.len()
-    }
-
-    /// The poll times bucket `i` counts; the last bucket's range ends at
-    /// `Duration::MAX`.
-    ///
-    /// # Panics
-    /// If `i` is not below [`num_buckets`](Self::num_buckets).
-    pub fn bucket_range(&self, i: usize) -> Range<Duration> {
-        assert!(i < self.counts.len(), "bucket {i} of {}", self.counts.len());
-        let end =
-            if i + 1 == POLL_TIME_BUCKETS { Duration::MAX } else { poll_time_bucket_start(i + 1) };
-        poll_time_bucket_start(i)..end
-    }
-
-    /// Polls counted in bucket `i`.
-    ///
-    /// # Panics
-    /// If `i` is not below [`num_buckets`](Self::num_buckets).
-    pub fn bucket_count(&self, i: usize) -> u64 {
-        self.counts[i]
-    }
-
-    /// Every bucket's range and count, shortest polls first.
-    pub fn buckets(&self) -> impl Iterator<Item = (Range<Duration>, u64)> + '_ {
-        (0..self.counts.len()).map(|i| (self.bucket_range(i), self.counts[i]))
-    }
-}
+/// A worker's task poll times: a [`Histogram`], under the name it had
+/// before every runtime histogram shared one type.
+pub type PollTimeHistogram = Histogram;

@@ -7,6 +7,7 @@ pub(super) mod coop;
 pub(super) mod cpu;
 pub(super) mod driver;
 mod handle;
+mod histogram;
 mod metrics;
 mod park;
 pub(super) mod scheduler;
@@ -23,6 +24,7 @@ pub use builder::Builder;
 pub use cpu::CpuPriority;
 pub(crate) use handle::spawn_current;
 pub use handle::{Handle, TryCurrentError};
+pub use histogram::Histogram;
 pub use metrics::{PollTimeHistogram, RuntimeMetrics};
 pub use stall::StallReport;
 

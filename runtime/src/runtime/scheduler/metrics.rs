@@ -1,14 +1,18 @@
 //! What a worker publishes about itself: counters, the poll in progress
-//! (for the stall monitor) and, when enabled, its poll-time histogram.
+//! (for the stall monitor) and, when enabled, its poll-time and
+//! schedule-latency histograms.
 //! Each worker writes only its own, on its own cache line, with a relaxed
 //! load + store (no locked instruction: there is a single writer); readers
 //! see slightly stale values, which is all a metric needs.
 
 use std::panic::Location;
 use std::ptr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use super::{Config, Notified};
 use crate::loom::sync::atomic::{fence, AtomicPtr, AtomicU64, Ordering::*};
+use crate::runtime::histogram::AtomicHistogram;
+use crate::runtime::time::Clock;
 
 pub(crate) struct WorkerMetrics {
     pub(super) polls: AtomicU64,
@@ -138,44 +142,55 @@ impl PollSlot {
     }
 }
 
-/// Buckets of the poll-time histogram: [0, 1 µs), then powers of two
-/// up to [2^19 µs, 2^20 µs), then ≥ 2^20 µs (about 1.05 s).
-pub(crate) const POLL_TIME_BUCKETS: usize = 22;
-
-/// The lower bound of poll-time bucket `i`.
-pub(crate) fn poll_time_bucket_start(i: usize) -> Duration {
-    match i {
-        0 => Duration::ZERO,
-        _ => Duration::from_micros(1 << (i - 1)),
-    }
+/// A worker's timing histograms, each kept only when enabled (each reads
+/// the clock at every poll): how long its polls took, and how long the
+/// tasks it polled waited to run. Only the worker holding the core records
+/// into them.
+pub(crate) struct PollTimings {
+    poll_time: Option<AtomicHistogram>,
+    schedule_latency: Option<AtomicHistogram>,
 }
 
-/// A worker's poll-time histogram (only when enabled: timing each poll
-/// reads the clock twice).
-pub(crate) struct PollTimes {
-    counts: [AtomicU64; POLL_TIME_BUCKETS],
-}
-
-impl PollTimes {
-    pub(super) fn new() -> PollTimes {
-        PollTimes { counts: std::array::from_fn(|_| AtomicU64::new(0)) }
-    }
-
-    /// Counts one poll that took `elapsed`; only the owning worker calls
-    /// this.
-    pub(super) fn record(&self, elapsed: Duration) {
-        let micros = elapsed.as_micros();
-        let bucket = if micros == 0 {
-            0
-        } else {
-            // 1 µs → bucket 1, [2, 4) µs → bucket 2, ...
-            (1 + micros.ilog2() as usize).min(POLL_TIME_BUCKETS - 1)
+impl PollTimings {
+    /// The histograms `config` enables; `None` if it enables neither, so
+    /// that a poll then skips all timing with one branch.
+    pub(super) fn new(config: &Config) -> Option<PollTimings> {
+        let enabled = |on: bool| on.then(AtomicHistogram::new);
+        let timings = PollTimings {
+            poll_time: enabled(config.poll_time_histogram),
+            schedule_latency: enabled(config.schedule_latency_histogram),
         };
-        WorkerMetrics::bump(&self.counts[bucket], 1);
+        (timings.poll_time.is_some() || timings.schedule_latency.is_some()).then_some(timings)
     }
 
-    /// The counts, bucket by bucket.
-    pub(crate) fn counts(&self) -> Vec<u64> {
-        self.counts.iter().map(WorkerMetrics::read).collect()
+    /// The poll of `task` starts now: counts how long it waited since it
+    /// was scheduled, and returns the clock reading (one for both
+    /// histograms) for [`PollTimings::poll_ended`].
+    #[inline]
+    pub(super) fn poll_starts(&self, clock: &Clock, task: &Notified) -> Instant {
+        let now = Instant::now();
+        if let Some(latency) = &self.schedule_latency {
+            let waited = clock.nanos_at(now).saturating_sub(task.scheduled_at());
+            latency.record_single_writer(Duration::from_nanos(waited));
+        }
+        now
+    }
+
+    /// The poll that [`PollTimings::poll_starts`] timed returned.
+    #[inline]
+    pub(super) fn poll_ended(&self, started: Instant) {
+        if let Some(times) = &self.poll_time {
+            times.record_single_writer(started.elapsed());
+        }
+    }
+
+    /// The poll-time histogram, if enabled.
+    pub(super) fn poll_times(&self) -> Option<&AtomicHistogram> {
+        self.poll_time.as_ref()
+    }
+
+    /// The schedule-latency histogram, if enabled.
+    pub(super) fn schedule_latencies(&self) -> Option<&AtomicHistogram> {
+        self.schedule_latency.as_ref()
     }
 }

@@ -23,6 +23,7 @@ mod watch;
 mod worker;
 
 use std::future::Future;
+use std::time::Instant;
 
 use crossbeam_utils::CachePadded;
 
@@ -35,6 +36,7 @@ use crate::runtime::cpu::CpuPool;
 #[cfg(not(loom))]
 use crate::runtime::driver::Registration;
 use crate::runtime::driver::{Driver, DriverHandle};
+use crate::runtime::histogram::AtomicHistogram;
 use crate::runtime::task::{self, list::OwnedTasks, JoinHandle, Schedule};
 use crate::runtime::time::{Clock, TimeShared};
 use crate::trace::{self, SpawnMeta};
@@ -42,9 +44,7 @@ use crate::trace::{self, SpawnMeta};
 pub(crate) use current_thread::block_on as block_on_current_thread;
 pub(crate) use idle::Idle;
 pub(crate) use lifo::LifoSlot;
-pub(crate) use metrics::{
-    poll_time_bucket_start, PollSlot, PollTimes, WorkerMetrics, POLL_TIME_BUCKETS,
-};
+pub(crate) use metrics::{PollSlot, PollTimings, WorkerMetrics};
 pub(crate) use watch::DeferredWatch;
 pub(crate) use worker::{run_core, run_worker, WorkerContext};
 
@@ -63,6 +63,9 @@ pub(super) struct Config {
     pub(super) current_thread: bool,
     /// Time every poll into a per-worker histogram.
     pub(super) poll_time_histogram: bool,
+    /// Stamp every scheduled task, and count how long it waited to be
+    /// polled into a per-worker histogram.
+    pub(super) schedule_latency_histogram: bool,
     /// A stall monitor watches the workers: publish each poll for it.
     pub(super) watch_polls: bool,
 }
@@ -81,8 +84,9 @@ struct Remote {
     /// The thread running this worker's core, for the stall monitor to
     /// sample its stack (see `stall::backtrace`).
     thread: Mutex<Option<ThreadTarget>>,
-    /// Its poll times, when the histogram is enabled.
-    poll_times: Option<PollTimes>,
+    /// Its poll-time and schedule-latency histograms, if either is
+    /// enabled.
+    timings: Option<PollTimings>,
     /// This worker's timer wheel.
     time: TimeShared,
 }
@@ -159,7 +163,7 @@ impl Shared {
                 metrics: WorkerMetrics::new(),
                 poll: PollSlot::new(),
                 thread: Mutex::new(None),
-                poll_times: config.poll_time_histogram.then(PollTimes::new),
+                timings: PollTimings::new(&config),
                 time: TimeShared::new(),
             }));
             cores.push(Some(Box::new(Core {
@@ -243,11 +247,11 @@ impl Shared {
     }
 
     /// What watches `worker`'s polls, found with one lookup per poll: its
-    /// slot if a stall monitor reads it, its histogram if enabled.
+    /// slot if a stall monitor reads it, its histograms if any is enabled.
     #[inline]
-    pub(super) fn poll_watchers(&self, worker: usize) -> (Option<&PollSlot>, Option<&PollTimes>) {
+    pub(super) fn poll_watchers(&self, worker: usize) -> (Option<&PollSlot>, Option<&PollTimings>) {
         let remote = &self.remotes[worker];
-        (self.config.watch_polls.then_some(&remote.poll), remote.poll_times.as_ref())
+        (self.config.watch_polls.then_some(&remote.poll), remote.timings.as_ref())
     }
 
     /// The task `worker` is polling, as published for the stall monitor.
@@ -289,8 +293,13 @@ impl Shared {
     }
 
     /// `worker`'s poll-time histogram, if enabled.
-    pub(super) fn poll_times(&self, worker: usize) -> Option<&PollTimes> {
-        self.remotes[worker].poll_times.as_ref()
+    pub(super) fn poll_times(&self, worker: usize) -> Option<&AtomicHistogram> {
+        self.remotes[worker].timings.as_ref()?.poll_times()
+    }
+
+    /// `worker`'s schedule-latency histogram, if enabled.
+    pub(super) fn schedule_latencies(&self, worker: usize) -> Option<&AtomicHistogram> {
+        self.remotes[worker].timings.as_ref()?.schedule_latencies()
     }
 
     /// The idle set (the stall monitor sleeps on its bell).
@@ -395,6 +404,10 @@ impl Shared {
     /// reference itself (`this` may live inside a task cell): references
     /// taken back at shutdown are returned for the caller to drop.
     fn schedule_task(this: &Arc<Self>, task: Notified, is_yield: bool) -> Unqueued {
+        if this.config.schedule_latency_histogram {
+            // Read back by the worker that polls the task (`PollTimings`).
+            task.set_scheduled_at(this.clock.nanos_at(Instant::now()));
+        }
         let leftover = context::with_worker(|cx| match cx {
             Some(cx) if std::ptr::eq(Arc::as_ptr(&cx.shared), Arc::as_ptr(this)) => {
                 match cx.core.borrow_mut().as_mut() {

@@ -251,6 +251,7 @@ mod tests {
             event_interval: 61,
             current_thread: false,
             poll_time_histogram: false,
+            schedule_latency_histogram: false,
             watch_polls: false,
         };
         let cpu = CpuPool::new(CpuSettings::default(), weft_blocking::Pool::builder(), None)

@@ -8,7 +8,7 @@
 
 use std::cell::RefCell;
 use std::panic::Location;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::current_thread::MainWake;
 use super::{Core, Notified, Shared, WorkerMetrics};
@@ -246,12 +246,13 @@ impl WorkerContext {
     fn poll(&self, mut core: Box<Core>, task: Notified) -> Option<Box<Core>> {
         self.settle_watch(&mut core);
         WorkerMetrics::bump(&self.metrics().polls, 1);
-        // For the stall monitor (stall rule 1), unless detection is off.
-        let (slot, poll_times) = self.shared.poll_watchers(self.index);
+        // For the stall monitor (stall rule 1), unless detection is off;
+        // the histograms, unless none is enabled.
+        let (slot, timings) = self.shared.poll_watchers(self.index);
         if let Some(slot) = slot {
             slot.begin(task.id().as_u64(), task.spawned_at());
         }
-        let started = poll_times.map(|_| Instant::now());
+        let started = timings.map(|timings| timings.poll_starts(&self.shared.clock, &task));
         *self.core.borrow_mut() = Some(core);
         task.run();
         let core = self.core.borrow_mut().take();
@@ -261,8 +262,8 @@ impl WorkerContext {
             if let Some(slot) = slot {
                 slot.end();
             }
-            if let (Some(times), Some(started)) = (poll_times, started) {
-                times.record(started.elapsed());
+            if let (Some(timings), Some(started)) = (timings, started) {
+                timings.poll_ended(started);
             }
         }
         core

@@ -4,7 +4,8 @@
 //! ```text
 //! Cell<T, S> (repr C)
 //! ├── Header   state word, vtable, owned-list slot,   (untyped; pointers
-//! │            task id, spawn location                to a task point here)
+//! │            task id, spawn location,               to a task point here)
+//! │            when it was last scheduled
 //! ├── Core     scheduler handle, Stage: future | output | consumed
 //! ├── Trailer  the JoinHandle's waker
 //! └── span     the task's `weft.task` span (feature `tracing` only)
@@ -66,6 +67,15 @@ pub(super) struct Header {
     /// Where the task was spawned (the user's call site, through
     /// `#[track_caller]`). Immutable, like `id`.
     pub(super) spawned_at: &'static Location<'static>,
+    /// When the task was last made runnable, in nanoseconds of its
+    /// scheduler's clock; written only if the scheduler measures schedule
+    /// latency. Only the holder of the task's one queue reference (the
+    /// `Notified` that stands for NOTIFIED) writes it, before queueing
+    /// that reference, and the worker that pops it reads it: the queue's
+    /// push and pop order the two, so `Relaxed` accesses are enough.
+    /// std's atomic even under loom: a metric that decides nothing, which
+    /// the models need not explore.
+    pub(super) scheduled_at: std::sync::atomic::AtomicU64,
 }
 
 /// What the core holds over the task's life.
@@ -119,6 +129,7 @@ impl<T: Future, S> Cell<T, S> {
                 owned_key: AtomicUsize::new(usize::MAX),
                 id,
                 spawned_at: meta.location(),
+                scheduled_at: std::sync::atomic::AtomicU64::new(0),
             },
             core: Core { scheduler, stage: UnsafeCell::new(Stage::Running(future)) },
             trailer: Trailer { waker: UnsafeCell::new(None) },
@@ -305,10 +316,10 @@ mod tests {
     }
 
     /// The header is the state word, the vtable, the owned-list key, the
-    /// id and the spawn location: five words, nothing else (each task pays
-    /// for every byte here).
+    /// id, the spawn location and the scheduled-at stamp: 48 bytes on a
+    /// 64-bit target, nothing else (each task pays for every byte here).
     #[test]
-    fn the_header_is_five_words() {
-        assert_eq!(size_of::<Header>(), 5 * size_of::<usize>());
+    fn the_header_is_five_words_and_a_stamp() {
+        assert_eq!(size_of::<Header>(), 5 * size_of::<usize>() + size_of::<u64>());
     }
 }

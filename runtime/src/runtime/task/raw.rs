@@ -248,6 +248,21 @@ impl<S: 'static> Notified<S> {
         self.0.header().spawned_at
     }
 
+    /// Stamps the task as made runnable at `nanos` (of its scheduler's
+    /// clock), before this entry is queued.
+    pub(crate) fn set_scheduled_at(&self, nanos: u64) {
+        // Relaxed: the queue that hands this entry to its poller orders the
+        // stamp before the read (see `Header::scheduled_at`).
+        self.0.header().scheduled_at.store(nanos, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// When the task was last stamped by [`Notified::set_scheduled_at`].
+    pub(crate) fn scheduled_at(&self) -> u64 {
+        // Relaxed: the pop that handed this entry over ordered the stamp
+        // before this read (see `Header::scheduled_at`).
+        self.0.header().scheduled_at.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Polls the task, consuming this entry.
     pub(crate) fn run(self) {
         let raw = self.0.into_raw();

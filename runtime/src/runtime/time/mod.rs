@@ -76,6 +76,14 @@ impl Clock {
         saturate(since.as_millis() + u128::from(partial))
     }
 
+    /// Nanoseconds from the origin to `instant` (0 before it; saturating
+    /// some 584 years after it): a point in time as one `u64`, for a
+    /// timestamp that must fit in an atomic.
+    pub(crate) fn nanos_at(&self, instant: Instant) -> u64 {
+        let since = instant.saturating_duration_since(self.origin).as_nanos();
+        u64::try_from(since).unwrap_or(u64::MAX)
+    }
+
     /// Time left until `tick` starts, zero if it has.
     pub(super) fn until(&self, tick: u64) -> Duration {
         match self.origin.checked_add(Duration::from_millis(tick)) {
