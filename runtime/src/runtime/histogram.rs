@@ -173,7 +173,6 @@ impl AtomicHistogram {
 
     /// Counts `elapsed`, where any number of threads may record at once.
     #[inline]
-    #[cfg_attr(not(test), allow(dead_code))] // for the CPU pool's queue-wait histogram (next)
     pub(crate) fn record(&self, elapsed: Duration) {
         // Relaxed: the add itself is atomic; readers only need some recent
         // value.

@@ -60,6 +60,45 @@ impl RuntimeMetrics {
         self.shared.blocking_pool().metrics().jobs_completed
     }
 
+    /// Threads alive in the CPU pool ([`spawn_cpu`](crate::task::spawn_cpu)
+    /// jobs); at most [`cpu_threads`](crate::runtime::Builder::cpu_threads).
+    pub fn cpu_threads(&self) -> usize {
+        self.shared.cpu_pool().pool().metrics().threads_alive
+    }
+
+    /// CPU-pool threads running a job.
+    pub fn cpu_busy_threads(&self) -> usize {
+        self.shared.cpu_pool().pool().metrics().busy_threads
+    }
+
+    /// CPU jobs waiting for a CPU thread.
+    pub fn cpu_queue_depth(&self) -> usize {
+        self.shared.cpu_pool().pool().metrics().queue_depth
+    }
+
+    /// CPU jobs completed (returned or panicked).
+    pub fn cpu_jobs_completed(&self) -> u64 {
+        self.shared.cpu_pool().pool().metrics().jobs_completed
+    }
+
+    /// How long CPU jobs waited in the CPU pool's queue, from
+    /// [`spawn_cpu`](crate::task::spawn_cpu) (or `try_spawn_cpu`) to the
+    /// start of the job: one count per job started. Always on (a job reads
+    /// the clock twice, nothing next to a CPU-bound job). A growing wait
+    /// says the pool is behind before its queue is full: watch
+    /// [`Histogram::since`] an earlier snapshot.
+    ///
+    /// ```
+    /// let rt = weft::runtime::Runtime::new().unwrap();
+    /// rt.block_on(async { weft::task::spawn_cpu(|| ()).await.unwrap() });
+    /// let waits = rt.metrics().cpu_queue_wait_histogram();
+    /// assert_eq!(waits.total(), 1);
+    /// assert!(waits.percentile(0.99).is_some());
+    /// ```
+    pub fn cpu_queue_wait_histogram(&self) -> Histogram {
+        self.shared.cpu_pool().queue_wait().snapshot()
+    }
+
     /// Tasks waiting in the global injector queue.
     pub fn injector_depth(&self) -> usize {
         self.shared.injector_depth()

@@ -102,10 +102,6 @@ impl CpuPool {
         &self.pool
     }
 
-    pub(crate) fn settings(&self) -> CpuSettings {
-        self.settings
-    }
-
     /// The jobs' queue waits so far.
     pub(crate) fn queue_wait(&self) -> &AtomicHistogram {
         &self.queue_wait
