@@ -81,6 +81,9 @@ SUITES=(
     # spawn_blocking and block_in_place.
     "weft blocking"
     "weft blocked_worker"
+    # spawn_cpu / try_spawn_cpu: the CPU pool's jobs, refusals, aborts and
+    # shutdown, and the priority calls on its threads.
+    "weft cpu_pool"
     # weft::fs: files through the blocking pool, mandatory jobs.
     "weft fs"
     # The blocking pool on its own.
