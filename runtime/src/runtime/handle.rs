@@ -5,9 +5,9 @@ use std::future::Future;
 
 use super::{context, park, RuntimeMetrics};
 use crate::loom::sync::Arc;
+use crate::runtime::cpu::CpuPoolFull;
 use crate::runtime::scheduler::Shared;
 use crate::runtime::task::JoinHandle;
-use crate::task::CpuPoolFull;
 use crate::trace::{self, SpawnMeta};
 
 const NO_RUNTIME: &str = "there is no weft runtime on this thread: call this from a task \

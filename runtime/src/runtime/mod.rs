@@ -29,9 +29,9 @@ pub use metrics::{PollTimeHistogram, RuntimeMetrics};
 pub use stall::StallReport;
 
 use crate::loom::thread;
+use crate::runtime::cpu::CpuPoolFull;
 use crate::runtime::scheduler::{run_worker, Config, Shared};
 use crate::runtime::task::JoinHandle;
-use crate::task::CpuPoolFull;
 
 /// An async runtime: a multi-thread, work-stealing one (one worker thread
 /// per core, each parking in its own driver; [`Runtime::new`],

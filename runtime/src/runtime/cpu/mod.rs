@@ -33,80 +33,20 @@
 //! Each job's queue wait (submit to start) is counted in a histogram, the
 //! signal a server watches to shed load before the queue is full.
 
+pub(crate) mod pool;
 mod priority;
 
 use std::fmt;
 use std::time::Instant;
 
+pub(crate) use pool::{CpuPool, CpuSettings, DEFAULT_QUEUE_PER_THREAD};
 pub use priority::CpuPriority;
 
 use crate::loom::sync::Arc;
 use crate::runtime::blocking::blocking_job;
-use crate::runtime::histogram::AtomicHistogram;
 use crate::runtime::scheduler::Shared;
 use crate::runtime::task::JoinHandle;
 use crate::trace::SpawnMeta;
-
-/// Default `cpu_queue_capacity`, per CPU thread.
-pub(crate) const DEFAULT_QUEUE_PER_THREAD: usize = 1024;
-
-/// The CPU pool's settings, as the runtime's Builder checked them.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct CpuSettings {
-    pub(crate) threads: usize,
-    pub(crate) queue_capacity: usize,
-    pub(crate) priority: CpuPriority,
-}
-
-#[cfg(test)]
-impl Default for CpuSettings {
-    /// One thread at normal priority: enough for the scheduler's own tests.
-    fn default() -> CpuSettings {
-        CpuSettings {
-            threads: 1,
-            queue_capacity: DEFAULT_QUEUE_PER_THREAD,
-            priority: CpuPriority::Normal,
-        }
-    }
-}
-
-/// The pool and what the runtime counts about it.
-pub(crate) struct CpuPool {
-    pool: weft_blocking::Pool,
-    settings: CpuSettings,
-    /// Time from submit to start of each job.
-    queue_wait: AtomicHistogram,
-}
-
-impl CpuPool {
-    /// The pool for `settings`. `thread` is the runtime's thread settings
-    /// (keep-alive, stack size, hooks) as a blocking-pool builder.
-    pub(crate) fn new(
-        settings: CpuSettings,
-        mut thread: weft_blocking::PoolBuilder,
-        on_thread_start: Option<weft_util::unwind::Hook>,
-    ) -> std::io::Result<CpuPool> {
-        let priority = settings.priority;
-        thread
-            .max_threads(settings.threads)
-            .queue_capacity(settings.queue_capacity)
-            .thread_name("weft-cpu")
-            .on_thread_start(move || {
-                priority::lower_this_thread(priority);
-                crate::runtime::builder::run_hook("on_thread_start", on_thread_start.as_ref());
-            });
-        Ok(CpuPool { pool: thread.build()?, settings, queue_wait: AtomicHistogram::new() })
-    }
-
-    pub(crate) fn pool(&self) -> &weft_blocking::Pool {
-        &self.pool
-    }
-
-    /// The jobs' queue waits so far.
-    pub(crate) fn queue_wait(&self) -> &AtomicHistogram {
-        &self.queue_wait
-    }
-}
 
 /// Spawns `f` on the CPU pool; never refuses (see [`crate::task::spawn_cpu`]).
 #[track_caller]
@@ -141,7 +81,7 @@ where
             Ok(join)
         }
         Err(err) if err.is_full() => {
-            let CpuSettings { threads, queue_capacity, .. } = cpu.settings;
+            let CpuSettings { threads, queue_capacity, .. } = cpu.settings();
             Err(CpuPoolFull { f, threads, queue_capacity })
         }
         // Shut down: as `spawn_cpu` then, a handle that resolves as
@@ -163,7 +103,7 @@ where
     let queued_at = Instant::now();
     let shared = shared.clone();
     let run = move || {
-        shared.cpu_pool().queue_wait.record(queued_at.elapsed());
+        shared.cpu_pool().queue_wait().record(queued_at.elapsed());
         job.run();
     };
     (run, join)

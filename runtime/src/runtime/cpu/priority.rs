@@ -49,7 +49,7 @@ pub(super) fn lower_this_thread(priority: CpuPriority) {
 mod sys {
     use std::io;
 
-    use super::CpuPriority;
+    use crate::runtime::cpu::priority::CpuPriority;
 
     pub(super) fn apply(priority: CpuPriority) -> io::Result<()> {
         match priority {
@@ -86,7 +86,7 @@ mod sys {
 
 #[cfg(any(not(target_os = "linux"), loom))]
 mod sys {
-    use super::CpuPriority;
+    use crate::runtime::cpu::priority::CpuPriority;
 
     /// Only Linux lowers a single thread without privilege; elsewhere the
     /// pool runs at normal priority (documented on `CpuPriority`). Loom

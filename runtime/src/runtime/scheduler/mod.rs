@@ -32,7 +32,7 @@ use crate::loom::deque::{Injector, Stealer, Worker};
 use crate::loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
 use crate::loom::sync::{Arc, Condvar, Mutex};
 use crate::runtime::context;
-use crate::runtime::cpu::CpuPool;
+use crate::runtime::cpu::pool::CpuPool;
 #[cfg(not(loom))]
 use crate::runtime::driver::Registration;
 use crate::runtime::driver::{Driver, DriverHandle};

@@ -243,7 +243,7 @@ mod tests {
 
     use super::super::{Config, Shared};
     use crate::loom::sync::Arc;
-    use crate::runtime::cpu::{CpuPool, CpuSettings};
+    use crate::runtime::cpu::pool::{CpuPool, CpuSettings};
 
     fn scheduler() -> Arc<Shared> {
         let config = Config {

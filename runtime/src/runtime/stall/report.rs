@@ -115,8 +115,8 @@ impl fmt::Display for StallReport {
             "weft: task {} (spawned at {}:{}:{}) has been running on worker {} for {} ms \
              without yielding, so every task queued behind it on that worker waits. Move \
              blocking calls into `weft::task::spawn_blocking` (or wrap them in \
-             `block_in_place`), move CPU-heavy work off the workers, or `.await` \
-             `weft::task::yield_now()` inside long loops.",
+             `block_in_place`), move CPU-heavy work into `weft::task::spawn_cpu`, or \
+             `.await` `weft::task::yield_now()` inside long loops.",
             self.task_id,
             at.file(),
             at.line(),
