@@ -14,8 +14,9 @@
 //!    - the 32 active clients, each sending 64-byte messages back to back
 //!      and checking every echo;
 //!    - CPU-heavy jobs (FNV-1a over an 8 MiB buffer, a few milliseconds
-//!      each; one at a time) through `weft::task::spawn_blocking`, so they
-//!      run on the blocking pool and never hold up a worker;
+//!      each; one at a time) through `weft::task::spawn_cpu`, so they run
+//!      on the CPU pool, below the workers: they never hold up a worker and
+//!      use the cycles the echo traffic leaves;
 //!    - 5000 sleeps of random durations (up to 4.5 s), all of which must fire;
 //!
 //!    while the 3000 idle connections stay open, each a parked task on the
@@ -29,7 +30,7 @@
 //! event loop's latency (the timer resolution is 1 ms, so about 1 ms is the
 //! floor). A progress line is printed every second; at the end, a summary:
 //! connections held, echoed messages per second, heartbeat lateness p50/p99,
-//! blocking jobs and timers, and per-worker polls, steals and parks from
+//! CPU jobs and timers, and per-worker polls, steals and parks from
 //! `RuntimeMetrics`.
 //!
 //! Run it with:
@@ -52,7 +53,7 @@ use futures_util::future::{select, Either};
 use futures_util::{AsyncReadExt, AsyncWriteExt};
 use weft::net::{TcpListener, TcpStream};
 use weft::runtime::{Builder, RuntimeMetrics};
-use weft::task::{spawn_blocking, JoinSet};
+use weft::task::{spawn_cpu, JoinSet};
 use weft::time::{interval, sleep, sleep_until, timeout, Instant};
 
 use support::{connect_in_waves, round_trip, MESSAGE_LEN};
@@ -71,7 +72,7 @@ const LOAD_FOR: Duration = Duration::from_secs(5);
 const HEARTBEAT: Duration = Duration::from_millis(2);
 /// Bytes hashed by one CPU job.
 const JOB_BYTES: usize = 8 << 20;
-/// CPU jobs in flight at once on the blocking pool.
+/// CPU jobs in flight at once on the CPU pool.
 const JOBS_IN_FLIGHT: usize = 1;
 /// Sleeps of random durations started at the beginning of the load phase.
 const SLEEPS: usize = 5000;
@@ -151,7 +152,7 @@ async fn tour(idle_clients: usize) -> io::Result<Report> {
         phase.elapsed().as_secs_f64()
     );
 
-    // Phase 2: echo load, CPU jobs on the blocking pool and sleeps, at once.
+    // Phase 2: echo load, CPU jobs on the CPU pool and sleeps, at once.
     let phase = Instant::now();
     let end = phase + LOAD_FOR;
     let active: Vec<_> = streams
@@ -164,7 +165,7 @@ async fn tour(idle_clients: usize) -> io::Result<Report> {
     let sleeps = weft::spawn(sleeps(stats.clone()));
     println!(
         "[load] {LOAD_FOR:?}: {ACTIVE_CLIENTS} clients echo {MESSAGE_LEN}-byte messages, \
-         CPU jobs (FNV-1a over {} MiB) via spawn_blocking, {SLEEPS} random sleeps",
+         CPU jobs (FNV-1a over {} MiB) via spawn_cpu, {SLEEPS} random sleeps",
         JOB_BYTES >> 20
     );
     let mut last_echoed = 0;
@@ -321,13 +322,13 @@ async fn close(mut stream: TcpStream) -> io::Result<()> {
     Ok(())
 }
 
-/// Submits CPU jobs to the blocking pool, `JOBS_IN_FLIGHT` at a time, until
+/// Submits CPU jobs to the CPU pool, `JOBS_IN_FLIGHT` at a time, until
 /// `end`; checks every digest. Returns the number of jobs done.
 async fn cpu_jobs(end: Instant, stats: Arc<Stats>) -> u64 {
     let buffer: Arc<Vec<u8>> = Arc::new((0..JOB_BYTES).map(|i| (i * 31 % 251) as u8).collect());
     let reference = {
         let buffer = buffer.clone();
-        spawn_blocking(move || fnv1a(&buffer)).await.expect("hash job panicked")
+        spawn_cpu(move || fnv1a(&buffer)).await.expect("hash job panicked")
     };
     let mut in_flight: JoinSet<u64> = JoinSet::new();
     let mut done = 1;
@@ -336,7 +337,7 @@ async fn cpu_jobs(end: Instant, stats: Arc<Stats>) -> u64 {
         while Instant::now() < end && in_flight.len() < JOBS_IN_FLIGHT {
             let buffer = buffer.clone();
             in_flight.spawn(async move {
-                spawn_blocking(move || fnv1a(&buffer)).await.expect("hash job panicked")
+                spawn_cpu(move || fnv1a(&buffer)).await.expect("hash job panicked")
             });
         }
         let Some(digest) = in_flight.join_next().await else { break };
@@ -425,11 +426,13 @@ fn print_summary(r: &Report, m: &RuntimeMetrics, wall: Duration) {
         r.lateness.len()
     );
     println!(
-        "  blocking jobs        {} hashed {} MiB each (pool: {} jobs completed, {} threads)",
+        "  CPU jobs             {} hashed {} MiB each (CPU pool: {} jobs completed, {} threads; \
+         queue wait p99 {})",
         r.jobs,
         JOB_BYTES >> 20,
-        m.blocking_jobs_completed(),
-        m.blocking_threads()
+        m.cpu_jobs_completed(),
+        m.cpu_threads(),
+        m.cpu_queue_wait_histogram().percentile(0.99).map_or("-".to_owned(), ms)
     );
     println!(
         "  timers fired         {}/{SLEEPS} random sleeps (at most {} late) + {} heartbeat ticks",
