@@ -1,7 +1,9 @@
 //! A thread pool for blocking work: file system calls, blocking libraries,
 //! CPU-heavy computations. Async code hands such work to the pool and
 //! `.await`s the [`Task`]; synchronous code [`wait`](Task::wait)s for it.
-//! weft's `spawn_blocking` runs on it, and it works just as well without
+//! weft's `spawn_blocking` runs on it, and so does weft's `spawn_cpu` (a
+//! second pool, with one thread per core, a [bounded queue](#bounded-queue)
+//! and its threads at the lowest priority); it works just as well without
 //! weft (see [`unblock`]).
 //!
 //! ```
