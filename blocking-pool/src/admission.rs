@@ -55,13 +55,13 @@ impl Admission {
         this.in_flight
             .fetch_update(Relaxed, Relaxed, |n| (n < this.limit).then_some(n + 1))
             .ok()
-            .map(|_| Place(this.clone()))
+            .map(|_| Place(Some(this.clone())))
     }
 
     /// Takes a place whatever the count: for the ways in that never refuse.
     pub(crate) fn take(this: &Arc<Admission>) -> Place {
         this.in_flight.fetch_add(1, Relaxed);
-        Place(this.clone())
+        Place(Some(this.clone()))
     }
 
     /// Jobs in flight now (a snapshot, for metrics).
@@ -70,27 +70,70 @@ impl Admission {
     }
 }
 
-/// One job's place; dropping it gives the place back.
+/// One job's place in a bounded pool's count of jobs in flight; dropping
+/// it gives the place back. A job holds its place until its closure is
+/// gone; [`Permit::into_parts`] hands it to a caller that gives it back
+/// itself. In a pool without a cap it counts nothing.
 #[derive(Debug)]
-pub(crate) struct Place(Arc<Admission>);
+pub struct Place(Option<Arc<Admission>>);
 
-impl Drop for Place {
-    fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Relaxed);
+impl Place {
+    /// The place of a job in a pool that does not count.
+    pub(crate) fn uncounted() -> Place {
+        Place(None)
+    }
+
+    /// Takes a place in `admission`, if the pool has one, whatever the count.
+    pub(crate) fn take(admission: Option<&Arc<Admission>>) -> Place {
+        admission.map_or(Place(None), Admission::take)
     }
 }
 
-/// A place reserved for one job by [`Pool::try_reserve`]. [`spawn`](Self::spawn)
-/// uses it; dropping it unused gives the place back.
+impl Drop for Place {
+    fn drop(&mut self) {
+        if let Some(admission) = &self.0 {
+            admission.in_flight.fetch_sub(1, Relaxed);
+        }
+    }
+}
+
+/// A place reserved for one job by [`Pool::try_reserve`] or
+/// [`Pool::reserve`]. [`spawn`](Self::spawn) uses it; dropping it unused
+/// gives the place back.
 #[must_use = "a permit holds a place in the pool until it is used or dropped"]
 pub struct Permit {
     pool: Pool,
-    place: Option<Place>,
+    place: Place,
 }
 
 impl Permit {
-    pub(crate) fn new(pool: Pool, place: Option<Place>) -> Permit {
+    pub(crate) fn new(pool: Pool, place: Place) -> Permit {
         Permit { pool, place }
+    }
+
+    /// Splits the permit into its [`Place`] and a [`Spawner`] that submits
+    /// one job without a place of its own: for a job that finishes before
+    /// its closure returns. The caller moves the place to where the job's
+    /// work ends and drops it there. weft does this: its CPU job's closure
+    /// completes a task whose handle resolves inside the job, so the place
+    /// rides in the task and comes back before the handle resolves.
+    ///
+    /// ```
+    /// let pool = weft_blocking::Pool::builder().max_threads(1).queue_capacity(0).build()?;
+    /// let (place, spawner) = pool.try_reserve().unwrap().into_parts();
+    /// let (tx, rx) = std::sync::mpsc::channel();
+    /// let job = spawner.spawn(move || {
+    ///     drop(place); // the work is done: the place is free
+    ///     tx.send(()).unwrap();
+    ///     std::thread::sleep(std::time::Duration::from_millis(10)); // winding down
+    /// });
+    /// rx.recv().unwrap();
+    /// assert!(pool.try_reserve().is_ok(), "free before the job returned");
+    /// job.wait().unwrap();
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn into_parts(self) -> (Place, Spawner) {
+        (self.place, Spawner { pool: self.pool })
     }
 
     /// Runs `f` on a pool thread in the reserved place and returns its
@@ -110,7 +153,29 @@ impl Permit {
 
 impl fmt::Debug for Permit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Permit").field("bounded", &self.place.is_some()).finish_non_exhaustive()
+        f.debug_struct("Permit").field("place", &self.place).finish_non_exhaustive()
+    }
+}
+
+/// Submits one job whose [`Place`] its caller holds ([`Permit::into_parts`]).
+#[must_use = "a spawner submits nothing until `spawn` is called"]
+#[derive(Debug)]
+pub struct Spawner {
+    pool: Pool,
+}
+
+impl Spawner {
+    /// Runs `f` on a pool thread and returns its [`Task`]; the job holds no
+    /// place (its caller's [`Place`] stands for it). As [`Permit::spawn`]
+    /// otherwise.
+    pub fn spawn<F, R>(self, f: F) -> Task<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        let (job, task) = task::new(f, Place::uncounted());
+        Inner::submit(&self.pool.inner, job);
+        task
     }
 }
 

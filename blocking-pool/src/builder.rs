@@ -39,7 +39,15 @@ pub struct PoolBuilder {
     pub(crate) on_thread_start: Option<Hook>,
     pub(crate) on_thread_stop: Option<Hook>,
     pub(crate) queue_capacity: Option<usize>,
+    pub(crate) thread_starter: Option<ThreadStarter>,
 }
+
+/// Starts one pool thread when called: what a
+/// [`thread_starter`](PoolBuilder::thread_starter) is handed.
+pub type StartThread = Box<dyn FnOnce() -> io::Result<()> + Send>;
+
+/// The hook set by [`PoolBuilder::thread_starter`].
+pub(crate) type ThreadStarter = std::sync::Arc<dyn Fn(StartThread) -> io::Result<()> + Send + Sync>;
 
 impl Default for PoolBuilder {
     fn default() -> PoolBuilder {
@@ -60,7 +68,32 @@ impl PoolBuilder {
             on_thread_start: None,
             on_thread_stop: None,
             queue_capacity: None,
+            thread_starter: None,
         }
+    }
+
+    /// Chooses which thread starts the pool's threads (default: the thread
+    /// submitting the job that needs one). `starter` is called with a
+    /// [`StartThread`] and must call it, on this thread or another, and
+    /// return its result. A thread inherits its scheduling policy and nice
+    /// value from the thread that starts it: weft's CPU pool lowers its own
+    /// threads' priority, so a blocking-pool thread started from a CPU job
+    /// would run at that priority for good; weft hands such starts to a
+    /// thread at normal priority.
+    ///
+    /// ```
+    /// let pool = weft_blocking::Pool::builder()
+    ///     .thread_starter(|start| std::thread::spawn(start).join().expect("no panic"))
+    ///     .build()?;
+    /// assert_eq!(pool.spawn(|| 1).wait().unwrap(), 1);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn thread_starter<S>(&mut self, starter: S) -> &mut Self
+    where
+        S: Fn(StartThread) -> io::Result<()> + Send + Sync + 'static,
+    {
+        self.thread_starter = Some(std::sync::Arc::new(starter));
+        self
     }
 
     /// Caps the jobs that may wait for a thread (default: no cap). With a
@@ -181,6 +214,7 @@ impl fmt::Debug for PoolBuilder {
             .field("on_thread_start", &self.on_thread_start.is_some())
             .field("on_thread_stop", &self.on_thread_stop.is_some())
             .field("queue_capacity", &self.queue_capacity)
+            .field("thread_starter", &self.thread_starter.is_some())
             .finish()
     }
 }

@@ -144,8 +144,8 @@ use crate::loom::sync::atomic::Ordering;
 use crate::loom::sync::Arc;
 use crate::threads::{Inner, Message};
 
-pub use crate::admission::{Permit, ReserveError};
-pub use crate::builder::PoolBuilder;
+pub use crate::admission::{Permit, Place, ReserveError, Spawner};
+pub use crate::builder::{PoolBuilder, StartThread};
 pub use crate::task::Task;
 /// The identity of a job, unique among the jobs of every pool and the tasks
 /// of every weft runtime: [`Task::id`], [`JoinError::id`]. The same type as
@@ -247,7 +247,7 @@ impl Pool {
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
     {
-        let (job, task) = task::new(f, self.admission.as_ref().map(Admission::take));
+        let (job, task) = task::new(f, Place::take(self.admission.as_ref()));
         Inner::submit(&self.inner, job);
         task
     }
@@ -284,10 +284,18 @@ impl Pool {
             return Err(ReserveError::shut_down());
         }
         let place = match &self.admission {
-            None => None,
-            Some(admission) => Some(Admission::try_take(admission).ok_or(ReserveError::full())?),
+            None => Place::uncounted(),
+            Some(admission) => Admission::try_take(admission).ok_or(ReserveError::full())?,
         };
         Ok(Permit::new(self.clone(), place))
+    }
+
+    /// Reserves a place whatever the count: never refuses, like
+    /// [`spawn`](Self::spawn), and the job still counts against the cap of
+    /// the next [`try_reserve`](Self::try_reserve). For a caller that wants
+    /// [`Permit::into_parts`] on a job it must not refuse.
+    pub fn reserve(&self) -> Permit {
+        Permit::new(self.clone(), Place::take(self.admission.as_ref()))
     }
 
     /// Like [`spawn`](Self::spawn), but after [`shutdown`](Self::shutdown)
@@ -363,7 +371,7 @@ impl Pool {
         if self.inner.state.load().shutdown {
             return Err(SpawnError(()));
         }
-        let (job, task) = task::new(f, self.admission.as_ref().map(Admission::take));
+        let (job, task) = task::new(f, Place::take(self.admission.as_ref()));
         Inner::send(&self.inner, Message::Mandatory(job));
         Ok(task)
     }

@@ -32,7 +32,7 @@ pub(crate) trait Run: Send {
 /// Creates a job for `f` and the Task that receives its result; the job
 /// gets its task [`Id`] here, when it is submitted. `place` is its place
 /// in a bounded pool (see `admission.rs`), given back when `f` is gone.
-pub(crate) fn new<F, R>(f: F, place: Option<Place>) -> (Job, Task<R>)
+pub(crate) fn new<F, R>(f: F, place: Place) -> (Job, Task<R>)
 where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
@@ -53,7 +53,7 @@ struct JobImpl<F, R> {
     // back before it too, so a caller that saw the Task resolve finds the
     // place free.
     f: F,
-    place: Option<Place>,
+    place: Place,
     resolver: Resolver<R>,
 }
 

@@ -93,7 +93,14 @@ impl Inner {
             builder = builder.stack_size(bytes);
         }
         let inner = this.clone();
-        if let Err(err) = builder.spawn(move || inner.thread_main()) {
+        let started = match &this.config.thread_starter {
+            // Loom's threads start only from the model's own threads.
+            Some(starter) if !cfg!(loom) => {
+                starter(Box::new(move || builder.spawn(move || inner.thread_main()).map(drop)))
+            }
+            _ => builder.spawn(move || inner.thread_main()).map(drop),
+        };
+        if let Err(err) = started {
             let after = this.state.start_failed();
             this.thread_finished();
             if after.shutdown && after.alive == 0 {

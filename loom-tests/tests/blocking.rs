@@ -259,9 +259,9 @@ fn shutdown_racing_mandatory_submit_as_the_thread_times_out() {
 
 /// A pool of one thread and no queue places (`queue_capacity(0)`): at most
 /// one job in flight through `try_reserve`. Two submitters race: the first
-/// place is always granted, a refusal only happens while the other job is
-/// in flight (each job sees itself alone), and every place comes back
-/// before its Task resolves, so a reservation after both waits succeeds.
+/// place is always granted, each admitted job sees itself alone in flight,
+/// and every place comes back before its Task resolves, so a reservation
+/// after both waits succeeds.
 #[test]
 fn bounded_pool_admits_at_most_its_limit() {
     loom::model(|| {
@@ -314,5 +314,29 @@ fn bounded_pool_gives_places_back_at_shutdown() {
             assert_eq!(drops.load(SeqCst), 1);
         }
         assert_eq!(pool.metrics().jobs_in_flight, 0);
+    });
+}
+
+/// A reserved job racing shutdown, cancelled or run: its place is back by
+/// the time its Task resolves, on the cancel path too (the job's closure,
+/// and with it the place, is dropped before the Task resolves).
+#[test]
+fn a_cancelled_job_gives_its_place_back_before_its_task_resolves() {
+    loom::model(|| {
+        let pool = bounded_pool_without_keep_alive(1, 0);
+        let submitter = {
+            let pool = pool.clone();
+            loom::thread::spawn(move || {
+                let permit = pool.try_reserve().ok()?;
+                let result = permit.spawn(|| ()).wait();
+                assert_eq!(pool.metrics().jobs_in_flight, 0, "resolved before its place was back");
+                Some(result)
+            })
+        };
+        pool.shutdown(Duration::ZERO);
+        if let Some(result) = submitter.join().unwrap() {
+            assert!(result.is_ok() || result.unwrap_err().is_cancelled());
+        }
+        assert!(pool.shutdown(Duration::from_secs(10)));
     });
 }
