@@ -13,18 +13,22 @@
 //! through `futures_util`'s `AsyncReadExt`/`AsyncWriteExt` on weft and
 //! Tokio's `tokio::io` extension traits on Tokio; for the HTTP workload in
 //! [`http`], hyper 1.x over each runtime's sockets, through
-//! `weft::hyper::WeftIo` and hyper-util's `TokioIo`). [`chart`] draws the
+//! `weft::hyper::WeftIo` and hyper-util's `TokioIo`; for the CPU-bound
+//! workloads in [`cpu`], weft's CPU pool and each runtime's blocking pool,
+//! and a rayon pool beside Tokio). [`chart`] draws the
 //! `compare` ratios as an SVG bar chart; [`groups`] sets up the criterion
 //! benches' groups.
 //!
 //! Runtimes are multi-threaded ([`Rt::with_workers`]) or current-thread
 //! ([`Rt::current_thread`]); [`Flavor`] picks one. The adapters are
 //! written once, in the `rt` module, and differ only where the runtimes do
-//! ([`WeftNoStall`] is weft with stall detection off).
+//! ([`WeftNoStall`] is weft with stall detection off, [`WeftCpuBackground`]
+//! weft with its CPU pool at `Background` priority).
 
 pub mod alloc;
 pub mod blocking;
 pub mod chart;
+pub mod cpu;
 pub mod groups;
 pub mod http;
 pub mod net;
@@ -33,7 +37,7 @@ mod rt;
 pub mod timers;
 pub mod workloads;
 
-pub use rt::{Flavor, Rt, Tokio, Weft, WeftNoStall};
+pub use rt::{Flavor, Rt, Tokio, Weft, WeftCpuBackground, WeftNoStall};
 pub use workloads::Workload;
 
 /// Worker threads used for both runtimes (the benchmark machines have 2 cores).

@@ -1,7 +1,9 @@
 //! The runtimes under test, behind one trait: [`Rt`] is the small surface
 //! of an async runtime that the workloads use, [`Weft`] and [`Tokio`] its
 //! two implementations (plus [`WeftNoStall`], weft with stall detection
-//! off, for the `compare` rows that price detection), and [`Flavor`] picks
+//! off, for the `compare` rows that price detection, and
+//! [`WeftCpuBackground`], weft with its CPU pool at `Background` priority,
+//! for the `cpu` rows), and [`Flavor`] picks
 //! multi-threaded or current-thread.
 //!
 //! The two runtimes spell most of that surface the same way
@@ -332,6 +334,23 @@ adapter! {
 /// The one setting of [`WeftNoStall`].
 fn stall_detection_off(builder: &mut weft::runtime::Builder) {
     builder.stall_threshold(None);
+}
+
+adapter! {
+    /// weft with its CPU pool at `CpuPriority::Background` (`SCHED_BATCH`,
+    /// nice 19) instead of the default `Idle` (`SCHED_IDLE`): the `cpu`
+    /// rows compare the two.
+    WeftCpuBackground: weft, NAME = "weft (CPU pool Background)",
+    shown as "weft (CPU pool Background)",
+    read = futures_util::AsyncReadExt::read,
+    read_exact = futures_util::AsyncReadExt::read_exact,
+    write_all = futures_util::AsyncWriteExt::write_all,
+    configure = cpu_pool_background,
+}
+
+/// The one setting of [`WeftCpuBackground`].
+fn cpu_pool_background(builder: &mut weft::runtime::Builder) {
+    builder.cpu_priority(weft::runtime::CpuPriority::Background);
 }
 
 adapter! {

@@ -17,6 +17,7 @@ pub(super) struct Groups {
     pub(super) net: bool,
     pub(super) current_thread: bool,
     pub(super) stall: bool,
+    pub(super) cpu: bool,
 }
 
 impl Groups {
@@ -27,8 +28,9 @@ impl Groups {
         net: true,
         current_thread: true,
         stall: true,
+        cpu: true,
     };
-    const NAMES: &'static str = "scheduler, timers, blocking, net, current_thread, stall";
+    const NAMES: &'static str = "scheduler, timers, blocking, net, current_thread, stall, cpu";
 
     pub(super) fn parse(list: &str) -> Result<Groups, String> {
         let mut groups = Groups {
@@ -38,6 +40,7 @@ impl Groups {
             net: false,
             current_thread: false,
             stall: false,
+            cpu: false,
         };
         for name in list.split(',') {
             match name.trim() {
@@ -47,6 +50,7 @@ impl Groups {
                 "net" => groups.net = true,
                 "current_thread" => groups.current_thread = true,
                 "stall" => groups.stall = true,
+                "cpu" => groups.cpu = true,
                 other => {
                     return Err(format!("unknown group {other:?} (groups: {})", Groups::NAMES))
                 }
@@ -62,6 +66,7 @@ impl Groups {
             && self.net
             && self.current_thread
             && self.stall
+            && self.cpu
     }
 }
 

@@ -30,13 +30,21 @@
 //! `ping_pong` and `chained_spawn` (`STALL_WORKLOADS`), plus `bytes/task`;
 //! the ratio is on/off, so 1.00 means detection costs nothing.
 //!
+//! Last, the CPU-bound rows (group `cpu`, in a table of their own; see
+//! `weft_benches::cpu`): heartbeat tasks' lateness p99 with no jobs, with a
+//! CPU-bound job every 12 ms and with a batch of 32 at once, and the
+//! batch's jobs per second, for weft's `spawn_cpu` (at `SCHED_IDLE` and at
+//! `Background`), weft's and Tokio's `spawn_blocking`, and Tokio with
+//! rayon; ratios over each Tokio row. Each round starts with the next
+//! variant.
+//!
 //! A full run also draws the weft/Tokio ratios as a bar chart,
 //! `benches/results/latest.svg` (see `weft_benches::chart`); the on/off
 //! ratios are not in it (its scale and parity line are Tokio's).
 //!
 //! Usage: `cargo run --release -p weft-benches --bin compare -- [--quick] [--rounds N]
 //! [--only GROUP,...]`; `--only` (groups `scheduler`, `timers`, `blocking`,
-//! `net`, `current_thread`, `stall`) runs some groups of rows and leaves
+//! `net`, `current_thread`, `stall`, `cpu`) runs some groups of rows and leaves
 //! `results/latest.md` and `results/latest.svg` alone.
 
 use std::path::Path;
@@ -59,6 +67,7 @@ use weft_benches::{Flavor, Rt, Tokio, Weft, WeftNoStall, Workload, WORKER_THREAD
 
 mod args;
 mod blocking_rows;
+mod cpu_rows;
 mod ct_rows;
 mod net_rows;
 mod stall_rows;
@@ -67,6 +76,7 @@ mod watchdog;
 
 use args::{parse_args, Options};
 use blocking_rows::{BlockingRows, PoolThreads};
+use cpu_rows::CpuRows;
 use ct_rows::CurrentThreadRows;
 use net_rows::{
     idle_conns_child, idle_conns_rows, NetRows, ECHO_WARM_MSGS, HTTP_WARM_REQS, IDLE_CHILD_ARG,
@@ -106,6 +116,8 @@ struct Measured {
     rows: Vec<Row>,
     /// The `stall on/off` rows (empty if not run).
     stall_rows: Vec<Row>,
+    /// The `cpu` section of the report (empty if not run).
+    cpu_section: String,
     weft_sleep_size: Option<usize>,
     tokio_sleep_size: Option<usize>,
     pool_threads: PoolThreads,
@@ -147,6 +159,11 @@ fn measure(opts: &Options, dog: &Watchdog) -> Measured {
         eprintln!("compare: warm-up stall");
         StallRows::new().sample(true, dog);
     }
+    let mut cpu_rows = CpuRows::new();
+    if groups.cpu {
+        eprintln!("compare: warm-up cpu");
+        cpu_rows.warm_up(dog);
+    }
     for round in 0..opts.rounds {
         eprintln!("compare: round {}/{}", round + 1, opts.rounds);
         // Alternate which runtime goes first to cancel drift.
@@ -176,6 +193,9 @@ fn measure(opts: &Options, dog: &Watchdog) -> Measured {
         }
         if groups.stall {
             stall_rows.sample(weft_first, dog);
+        }
+        if groups.cpu {
+            cpu_rows.sample(round, dog);
         }
     }
 
@@ -225,7 +245,16 @@ fn measure(opts: &Options, dog: &Watchdog) -> Measured {
         rows.extend(ct_rows.into_rows());
     }
     let stall_rows = if groups.stall { stall_rows.into_rows(dog) } else { Vec::new() };
-    Measured { rows, stall_rows, weft_sleep_size, tokio_sleep_size, pool_threads, idle_conns }
+    let cpu_section = if groups.cpu { cpu_rows.section() } else { String::new() };
+    Measured {
+        rows,
+        stall_rows,
+        cpu_section,
+        weft_sleep_size,
+        tokio_sleep_size,
+        pool_threads,
+        idle_conns,
+    }
 }
 
 fn fmt_size(size: Option<usize>) -> String {
@@ -347,7 +376,8 @@ fn main() -> ExitCode {
          `bytes/task` as there. A ratio on/off of 1.00 means detection costs \
          nothing. With detection on a worker publishes each poll for the monitor \
          (a seqlock write before the poll, a store after); off, it publishes \
-         nothing: these rows price that and the monitor thread's wake-ups.\n\n{}{}",
+         nothing: these rows price that and the monitor thread's wake-ups. The \
+         CPU-bound rows (`cpu`) are described with their table, the last.\n\n{}{}{}",
         report::machine(),
         report::today_utc(),
         opts.rounds,
@@ -370,6 +400,7 @@ fn main() -> ExitCode {
                 report::table_between(&measured.stall_rows, "on", "off")
             )
         },
+        measured.cpu_section,
         fire_sleeps = FIRE_TIMERS * FIRE_RUNS as usize,
         echo_msgs = ECHO_CONNS * ECHO_MSGS,
         http_reqs = HTTP_CONNS * HTTP_REQS,
