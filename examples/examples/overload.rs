@@ -28,8 +28,10 @@
 //!    schedule-latency histogram (`enable_schedule_latency_histogram`: the
 //!    time from a task's wake-up to its poll) every 50 ms, and while the
 //!    p99 of the last window (`Histogram::since`) is above 5 ms on any
-//!    worker, the server sheds every request. The accepted requests keep a
-//!    latency of a few jobs' time.
+//!    worker, the server sheds every request. An accepted request waits
+//!    only for the few jobs ahead of it in the small queue (longer on a
+//!    machine busy with other programs: the CPU pool runs at the lowest
+//!    priority, `SCHED_IDLE`, and gets only the cycles nobody else wants).
 //!
 //! For each run the program prints how many requests were sent, accepted
 //! and refused (and by which rule), the latency of the accepted ones, the
@@ -383,7 +385,8 @@ async fn load(addr: SocketAddr, plan: &Plan) -> io::Result<Tally> {
                     .await
                     .unwrap_or_else(|| Err(io::ErrorKind::UnexpectedEof.into()))?;
                 // Latency from when the request was due, not from when it
-                // went out: a late send is the server's delay too.
+                // went out, as a user waiting would count it: a send the
+                // busy machine delayed hides none of the wait.
                 let latency = Instant::now().saturating_duration_since(due(k));
                 match line.strip_prefix("ok ").map(|hex| u64::from_str_radix(hex, 16)) {
                     Some(Ok(h)) if h == hash => tally.accepted.push(latency),
