@@ -1,6 +1,7 @@
 //! Helpers shared by the networking examples (`chat`, `c10k`, `echo`,
-//! `tour`): byte counts for printing, the servers' stop signal and
-//! shutdown, and the checked round trip of the echo clients. The process
+//! `overload`, `tour`): byte counts and latencies for printing, the
+//! servers' stop signal and shutdown, the checked round trip of the echo
+//! clients, and a CPU job. The process
 //! figures they print (memory, threads, the open-file limit) come from the
 //! workspace's `weft-dev-support` crate, which the benches use too.
 
@@ -35,6 +36,36 @@ pub fn mib(bytes: u64) -> String {
 /// `bytes` in KiB with one decimal.
 pub fn kib(bytes: f64) -> String {
     format!("{:.1} KiB", bytes / 1024.0)
+}
+
+/// `d` in milliseconds with two decimals.
+pub fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1e3)
+}
+
+/// A histogram's percentile (`weft::runtime::Histogram::percentile`): the
+/// upper end of a bucket, or of the last, open-ended one.
+pub fn bound(d: Duration) -> String {
+    if d == Duration::MAX {
+        "over 1 s".into()
+    } else {
+        format!("<= {}", ms(d))
+    }
+}
+
+/// The `q`-quantile (0 to 1) of `sorted`, zero if it is empty.
+pub fn percentile(sorted: &[Duration], q: f64) -> Duration {
+    match sorted.len() {
+        0 => Duration::ZERO,
+        n => sorted[((n - 1) as f64 * q).round() as usize],
+    }
+}
+
+/// FNV-1a over `data`: plain CPU work that never yields.
+pub fn fnv1a(data: &[u8]) -> u64 {
+    data.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// A server's shutdown: aborts the connection tasks still in `tasks` and
