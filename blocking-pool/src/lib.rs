@@ -213,7 +213,9 @@ pub struct PoolMetrics {
     pub queue_depth: usize,
     /// Jobs that have run to the end (returned or panicked).
     pub jobs_completed: u64,
-    /// Threads running a job: alive and not waiting for one.
+    /// Threads running a job: alive and not waiting for one (a snapshot:
+    /// a thread taking a job may be counted a moment late; after shutdown,
+    /// every thread still alive).
     pub busy_threads: usize,
     /// Jobs submitted and not yet finished (queued or running). Counted
     /// only by a pool with a [`queue_capacity`](PoolBuilder::queue_capacity);

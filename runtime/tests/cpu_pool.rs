@@ -276,6 +276,27 @@ fn queue_wait_and_counters_are_measured(flavor: Flavor) {
     });
 }
 
+both_flavors!(a_resolved_job_has_given_its_place_back);
+fn a_resolved_job_has_given_its_place_back(flavor: Flavor) {
+    with_timeout("place back", 60, move || {
+        // One thread, no queue places: a job is admitted only while the
+        // thread is free. Once a job's handle resolved, its place is free,
+        // so the next `try_spawn_cpu` is never refused.
+        let rt = cpu_runtime(flavor, 1, 0);
+        rt.block_on(async {
+            for round in 0..2000u32 {
+                let job = try_spawn_cpu(move || round).unwrap_or_else(|full| {
+                    panic!("round {round}: refused after the last job resolved: {full}")
+                });
+                assert_eq!(job.await.unwrap(), round);
+            }
+            let forced = spawn_cpu(|| ());
+            forced.await.unwrap();
+            assert!(try_spawn_cpu(|| ()).is_ok(), "spawn_cpu's place is back too");
+        });
+    });
+}
+
 #[test]
 fn zero_cpu_threads_is_an_error_naming_the_setting() {
     let err = Builder::new_multi_thread().cpu_threads(0).build().unwrap_err();
@@ -288,6 +309,48 @@ fn spawn_cpu_outside_a_runtime_panics_naming_the_runtime() {
     let payload = std::panic::catch_unwind(|| drop(spawn_cpu(|| ()))).unwrap_err();
     let message = common::panic_message(&*payload);
     assert!(message.contains("runtime"), "{message}");
+}
+
+/// A blocking job submitted from a CPU job may start a blocking-pool
+/// thread; that thread must not inherit the CPU thread's idle priority
+/// (which it could never leave), nor may later blocking jobs run on a
+/// lowered thread.
+#[cfg(target_os = "linux")]
+#[test]
+fn blocking_threads_started_from_a_cpu_job_run_at_normal_priority() {
+    with_timeout("inherited priority", 30, || {
+        let rt = Builder::new_multi_thread().worker_threads(1).build().unwrap();
+        let (from_cpu, later) = rt.block_on(async {
+            // The pool has no blocking thread yet: this one starts for the
+            // job submitted from the CPU thread.
+            let from_cpu = spawn_cpu(|| {
+                let (tx, rx) = mpsc::channel();
+                drop(weft::runtime::Handle::current().spawn_blocking(move || {
+                    tx.send(thread_policy()).unwrap();
+                }));
+                rx.recv_timeout(LONG).expect("the blocking job ran")
+            })
+            .await
+            .unwrap();
+            let later = weft::task::spawn_blocking(thread_policy).await.unwrap();
+            (from_cpu, later)
+        });
+        assert_eq!(rt.metrics().blocking_threads(), 1, "one blocking thread, reused");
+        assert_eq!(from_cpu, libc::SCHED_OTHER, "started from a CPU job");
+        assert_eq!(later, libc::SCHED_OTHER, "reused by a later blocking job");
+    });
+}
+
+/// The calling thread's scheduling policy.
+#[cfg(target_os = "linux")]
+fn thread_policy() -> libc::c_int {
+    let mut policy = 0;
+    let mut param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: `pthread_self` is the calling thread's valid handle; both
+    // out-pointers are to live locals.
+    let rc = unsafe { libc::pthread_getschedparam(libc::pthread_self(), &mut policy, &mut param) };
+    assert_eq!(rc, 0);
+    policy
 }
 
 /// On Linux, each priority setting takes effect on the CPU threads, and

@@ -9,7 +9,7 @@ use weft_util::unwind::Hook;
 
 use super::stall::{OnStall, StallSettings};
 use super::{Runtime, StallReport};
-use crate::runtime::cpu::{CpuPool, CpuPriority, CpuSettings, DEFAULT_QUEUE_PER_THREAD};
+use crate::runtime::cpu::{self, CpuPool, CpuPriority, CpuSettings, DEFAULT_QUEUE_PER_THREAD};
 use crate::runtime::scheduler::Config;
 
 /// Which scheduler a [`Builder`] builds.
@@ -111,7 +111,8 @@ impl Builder {
         self
     }
 
-    /// Name of the runtime's threads (default `weft-worker`).
+    /// Name of the runtime's worker and blocking-pool threads (default
+    /// `weft-worker`); CPU-pool threads are named `weft-cpu`.
     pub fn thread_name(&mut self, name: impl Into<String>) -> &mut Self {
         self.thread_name = name.into();
         self
@@ -123,8 +124,8 @@ impl Builder {
         self
     }
 
-    /// How long an idle blocking-pool thread waits before exiting
-    /// (default 10 s).
+    /// How long an idle blocking-pool or CPU-pool thread waits before
+    /// exiting (default 10 s).
     pub fn thread_keep_alive(&mut self, duration: Duration) -> &mut Self {
         self.thread_keep_alive = duration;
         self
@@ -145,9 +146,10 @@ impl Builder {
     }
 
     /// Runs `f` on each runtime thread as it starts: on each worker thread
-    /// of a multi-thread runtime before it runs any task, and on each
+    /// of a multi-thread runtime before it runs any task, on each
     /// blocking-pool thread (`spawn_blocking`, `block_in_place`, `fs`)
-    /// before its first job. A current-thread runtime has no worker
+    /// before its first job, and on each CPU-pool thread (`spawn_cpu`) after
+    /// it lowered its priority, before its first job. A current-thread runtime has no worker
     /// threads: the thread inside `block_on` runs no hook, only its
     /// blocking threads do.
     ///
@@ -164,7 +166,7 @@ impl Builder {
     /// Runs `f` on each runtime thread just before it exits: a worker
     /// thread when it stops running tasks (at shutdown, or once
     /// `block_in_place` handed its core to another thread); a blocking-pool
-    /// thread when its keep-alive runs out or at shutdown. A thread that
+    /// or CPU-pool thread when its keep-alive runs out or at shutdown. A thread that
     /// [`Runtime::shutdown_timeout`] leaves behind runs it when it exits.
     /// On a current-thread runtime only the blocking threads run it.
     ///
@@ -210,7 +212,8 @@ impl Builder {
     /// poll
     /// ([`RuntimeMetrics::worker_schedule_latency_histogram`](crate::runtime::RuntimeMetrics::worker_schedule_latency_histogram)).
     /// Off by default: it reads the clock every time a task is scheduled
-    /// and every time one is polled.
+    /// and every time one is polled. A task woken while it is being polled
+    /// becomes runnable when that poll ends, and is counted from there.
     pub fn enable_schedule_latency_histogram(&mut self) -> &mut Self {
         self.schedule_latency_histogram = true;
         self
@@ -311,6 +314,12 @@ impl Builder {
         if let Some(hook) = self.on_thread_start.clone() {
             blocking.on_thread_start(move || hook());
         }
+        if self.cpu_priority != CpuPriority::Normal && !cfg!(loom) {
+            // A blocking thread started from a lowered CPU thread would
+            // inherit its priority for good (see `cpu/priority.rs`).
+            cpu::prepare_starter();
+            blocking.thread_starter(cpu::start_at_normal_priority);
+        }
         let cpu_threads = self.cpu_threads.unwrap_or_else(num_cpus::get).max(1);
         let cpu = CpuSettings {
             threads: cpu_threads,
@@ -319,7 +328,15 @@ impl Builder {
                 .unwrap_or(cpu_threads.saturating_mul(DEFAULT_QUEUE_PER_THREAD)),
             priority: self.cpu_priority,
         };
-        let cpu = CpuPool::new(cpu, threads, self.on_thread_start.clone())?;
+        let cpu = CpuPool::new(cpu, threads, self.on_thread_start.clone()).map_err(|err| {
+            io::Error::new(
+                err.kind(),
+                format!(
+                    "invalid CPU pool settings (cpu_threads {}, cpu_queue_capacity {}): {err}",
+                    cpu.threads, cpu.queue_capacity
+                ),
+            )
+        })?;
         Runtime::start(workers, config, blocking.build()?, cpu, self)
     }
 }

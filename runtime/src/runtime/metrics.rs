@@ -76,14 +76,16 @@ impl RuntimeMetrics {
         self.shared.cpu_pool().pool().metrics().queue_depth
     }
 
-    /// CPU jobs completed (returned or panicked).
+    /// CPU jobs a CPU thread finished with: returned, panicked, or found
+    /// aborted before it started (dropped unrun).
     pub fn cpu_jobs_completed(&self) -> u64 {
         self.shared.cpu_pool().pool().metrics().jobs_completed
     }
 
     /// How long CPU jobs waited in the CPU pool's queue, from
     /// [`spawn_cpu`](crate::task::spawn_cpu) (or `try_spawn_cpu`) to the
-    /// start of the job: one count per job started. Always on (a job reads
+    /// start of the job: one count per job a CPU thread took, including a
+    /// job aborted while it waited (it is dropped when reached). Always on (a job reads
     /// the clock twice, nothing next to a CPU-bound job). A growing wait
     /// says the pool is behind before its queue is full: watch
     /// [`Histogram::since`] an earlier snapshot.

@@ -97,8 +97,10 @@ where
 /// large document. The CPU pool has one thread per core
 /// ([`cpu_threads`](crate::runtime::Builder::cpu_threads)) running at the
 /// lowest priority ([`CpuPriority`](crate::runtime::CpuPriority)), so the
-/// workers always win: a task that becomes ready takes its core back at
-/// once, and the jobs use every cycle the workers leave. For closures that
+/// workers win: a worker with a task to run preempts a CPU job, and the
+/// jobs use every cycle the workers leave. (A lock shared between CPU jobs
+/// and tasks can make a task wait for a preempted job: see
+/// [`CpuPriority::Idle`](crate::runtime::CpuPriority::Idle).) For closures that
 /// mostly *wait* (synchronous I/O), use [`spawn_blocking`]: a CPU thread
 /// that sleeps holds one of only a few places.
 ///

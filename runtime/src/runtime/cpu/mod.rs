@@ -13,8 +13,12 @@
 //!   between them and the workers, and every task on the workers waits its
 //!   turn. The CPU pool has one thread per core (`cpu_threads`) and runs
 //!   them at the lowest priority an unprivileged process may set
-//!   ([`CpuPriority::Idle`]): a worker with a task to run takes its core
-//!   back at once, and the jobs use every cycle the workers leave.
+//!   ([`CpuPriority::Idle`]): a worker with a task to run preempts them,
+//!   and the jobs use every cycle the workers leave. (Its one hazard, a
+//!   CPU job preempted while holding a lock a task needs, is on
+//!   `CpuPriority::Idle`.) Threads a CPU job makes the blocking pool start
+//!   are started by a normal-priority thread, so the low priority does not
+//!   spread (see `priority.rs`).
 //!
 //! # Policy
 //!
@@ -41,6 +45,7 @@ use std::time::Instant;
 
 pub(crate) use pool::{CpuPool, CpuSettings, DEFAULT_QUEUE_PER_THREAD};
 pub use priority::CpuPriority;
+pub(crate) use priority::{prepare_starter, start_at_normal_priority};
 
 use crate::loom::sync::Arc;
 use crate::runtime::blocking::blocking_job;
@@ -55,11 +60,9 @@ where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
 {
-    let (run, join) = cpu_job(shared, f);
-    // After shutdown the pool drops `run` unrun, which drops the job and
-    // so cancels the task: the handle resolves as cancelled.
-    drop(shared.cpu_pool().pool().spawn(run));
-    join
+    // After shutdown the pool drops the job unrun, which cancels the task:
+    // the handle resolves as cancelled.
+    submit(shared, shared.cpu_pool().pool().reserve(), f)
 }
 
 /// Spawns `f` on the CPU pool if it has room (see
@@ -75,11 +78,7 @@ where
 {
     let cpu = shared.cpu_pool();
     match cpu.pool().try_reserve() {
-        Ok(permit) => {
-            let (run, join) = cpu_job(shared, f);
-            drop(permit.spawn(run));
-            Ok(join)
-        }
+        Ok(permit) => Ok(submit(shared, permit, f)),
         Err(err) if err.is_full() => {
             let CpuSettings { threads, queue_capacity, .. } = cpu.settings();
             Err(CpuPoolFull { f, threads, queue_capacity })
@@ -90,23 +89,34 @@ where
     }
 }
 
-/// A task running `f`, and the pool closure that runs it and counts how
-/// long it waited in the queue. Dropping the closure unrun cancels the
-/// task.
+/// Runs `f` as a task in the place `permit` holds, through a pool job that
+/// counts its queue wait.
+///
+/// The place rides in the task's closure, not in the pool job: the task's
+/// handle resolves inside the job, so a place held by the job would still
+/// be taken when the caller sees the handle resolve, and a `try_spawn_cpu`
+/// right after could be refused with a thread free. Here the place is
+/// dropped as soon as `f` returns or unwinds, or with the closure when the
+/// task is cancelled, both before the harness completes the handle.
 #[track_caller]
-fn cpu_job<F, R>(shared: &Arc<Shared>, f: F) -> (impl FnOnce() + Send + 'static, JoinHandle<R>)
+fn submit<F, R>(shared: &Arc<Shared>, permit: weft_blocking::Permit, f: F) -> JoinHandle<R>
 where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
 {
-    let (job, join) = blocking_job(shared, f, SpawnMeta::cpu());
-    let queued_at = Instant::now();
-    let shared = shared.clone();
-    let run = move || {
-        shared.cpu_pool().queue_wait().record(queued_at.elapsed());
-        job.run();
+    let (place, spawner) = permit.into_parts();
+    let placed = move || {
+        let _place = place;
+        f()
     };
-    (run, join)
+    let (job, join) = blocking_job(shared, placed, SpawnMeta::cpu());
+    let queued_at = Instant::now();
+    let timed = shared.clone();
+    drop(spawner.spawn(move || {
+        timed.cpu_pool().queue_wait().record(queued_at.elapsed());
+        job.run();
+    }));
+    join
 }
 
 /// [`try_spawn_cpu`](crate::task::try_spawn_cpu) refused a job because the

@@ -1,7 +1,21 @@
 //! How low the CPU pool's threads run: the one platform-specific piece of
-//! the CPU pool, applied by each pool thread to itself when it starts.
+//! the CPU pool, applied by each pool thread to itself when it starts, and
+//! kept from spreading.
+//!
+//! A Linux thread inherits its scheduling policy and nice value from the
+//! thread that creates it, and an unprivileged thread cannot raise them
+//! again. A CPU job that submits a blocking job may make the blocking pool
+//! start a thread, from the CPU thread: that thread, and every later
+//! blocking job it runs (file writes, `block_in_place` replacement
+//! workers), would run at idle priority for good. So the runtime's
+//! blocking pool starts its threads through [`start_at_normal_priority`]:
+//! from a lowered thread, the start is handed to a starter thread at
+//! normal priority (one per process, started with the first runtime whose
+//! CPU pool lowers its threads).
 
+use std::cell::Cell;
 use std::fmt;
+use std::io;
 
 /// How the CPU pool's threads are scheduled against everything else on the
 /// machine, the runtime's workers first
@@ -13,9 +27,15 @@ use std::fmt;
 #[non_exhaustive]
 pub enum CpuPriority {
     /// `SCHED_IDLE` (the default): a CPU thread runs only on a core no
-    /// normal thread wants, and a worker that wakes up takes the core from
-    /// it at once. The jobs still get every cycle the workers leave, but
-    /// any other busy process on the machine also starves them.
+    /// normal thread wants, and a worker that wakes up preempts it. The
+    /// jobs still get every cycle the workers leave, but any other busy
+    /// process on the machine also starves them. The cost of so low a
+    /// priority: a CPU job that holds a lock a task also takes (a `Mutex`
+    /// shared with tasks, a channel's lock) may be preempted while holding
+    /// it, and a task then waits until a core is free for the job (a
+    /// worker that blocks on the lock frees its own core, so that wait is
+    /// short unless other processes keep every core busy). Keep such locks
+    /// out of CPU jobs, or choose `Background`.
     #[default]
     Idle,
     /// `SCHED_BATCH` at nice 19: the lowest normal priority. A worker gets
@@ -37,11 +57,96 @@ impl fmt::Display for CpuPriority {
     }
 }
 
+thread_local! {
+    /// This thread lowered its own priority (a CPU pool thread).
+    static LOWERED: Cell<bool> = const { Cell::new(false) };
+}
+
 /// Applies `priority` to the calling thread. A refusal is reported on
 /// stderr (the pool still works, at the priority the thread had).
 pub(super) fn lower_this_thread(priority: CpuPriority) {
+    if priority == CpuPriority::Normal {
+        return;
+    }
+    // Marked even if the call fails: a thread whose priority was inherited
+    // from a lowered creator is just as low.
+    LOWERED.with(|lowered| lowered.set(true));
     if let Err(err) = sys::apply(priority) {
         eprintln!("weft: a CPU pool thread could not switch to {priority}: {err}");
+    }
+}
+
+/// Starts the starter thread, if this thread is at normal priority and it
+/// is not running yet: called when a runtime whose CPU pool lowers its
+/// threads is built.
+pub(crate) fn prepare_starter() {
+    if !LOWERED.with(Cell::get) {
+        starter::get_or_start();
+    }
+}
+
+/// Starts a pool thread (`start`) from a thread at normal priority: this one
+/// unless it was lowered, else the starter thread. If there is no starter
+/// (it could not be started, or the first runtime was built on a lowered
+/// thread), the thread starts here and inherits this thread's priority.
+pub(crate) fn start_at_normal_priority(start: weft_blocking::StartThread) -> io::Result<()> {
+    if !LOWERED.with(Cell::get) {
+        return start();
+    }
+    starter::start(start)
+}
+
+#[cfg(not(loom))]
+mod starter {
+    use std::io;
+    use std::sync::mpsc::{self, Sender, SyncSender};
+    use std::sync::{Mutex, OnceLock};
+
+    type Request = (weft_blocking::StartThread, SyncSender<io::Result<()>>);
+
+    /// The starter thread's queue; `None` if it could not be started.
+    static STARTER: OnceLock<Option<Mutex<Sender<Request>>>> = OnceLock::new();
+
+    pub(super) fn get_or_start() -> Option<&'static Mutex<Sender<Request>>> {
+        STARTER
+            .get_or_init(|| {
+                let (tx, rx) = mpsc::channel::<Request>();
+                // Lives as long as the process, asleep in `recv` between
+                // starts (a runtime's shutdown does not wait for it).
+                std::thread::Builder::new()
+                    .name("weft-thread-starter".to_owned())
+                    .spawn(move || {
+                        for (start, reply) in rx {
+                            let _ = reply.send(start());
+                        }
+                    })
+                    .ok()
+                    .map(|_| Mutex::new(tx))
+            })
+            .as_ref()
+    }
+
+    pub(super) fn start(start: weft_blocking::StartThread) -> io::Result<()> {
+        let Some(queue) = STARTER.get().and_then(Option::as_ref) else {
+            return start();
+        };
+        let (reply, result) = mpsc::sync_channel(1);
+        if let Err(mpsc::SendError((start, _))) =
+            queue.lock().unwrap_or_else(|e| e.into_inner()).send((start, reply))
+        {
+            return start();
+        }
+        result.recv().unwrap_or_else(|_| Err(io::Error::other("the thread starter exited")))
+    }
+}
+
+/// Loom models run no CPU pool threads: nothing is ever lowered.
+#[cfg(loom)]
+mod starter {
+    pub(super) fn get_or_start() {}
+
+    pub(super) fn start(start: weft_blocking::StartThread) -> std::io::Result<()> {
+        start()
     }
 }
 
