@@ -41,9 +41,12 @@ use crate::{Rt, Tokio, Weft, WeftCpuBackground, WORKER_THREADS};
 pub const HEARTBEATS: usize = 40;
 /// Each heartbeat's period.
 pub const HEARTBEAT_PERIOD: Duration = Duration::from_millis(2);
-/// The shared input of the jobs.
-pub const BUFFER_BYTES: usize = 16 << 20;
-/// Bytes one job hashes: half the buffer.
+/// The shared input of the jobs (two job inputs, so that consecutive jobs
+/// do not hash the same bytes).
+pub const BUFFER_BYTES: usize = 32 << 20;
+/// Bytes one job hashes: half the buffer, 16 MiB as in the `cpu_offload`
+/// example (about 19 ms here), so that in the steady phase (a job every
+/// 12 ms) two jobs often overlap.
 pub const JOB_BYTES: usize = BUFFER_BYTES / 2;
 /// Time between two submissions in the steady phase.
 pub const JOB_INTERVAL: Duration = Duration::from_millis(12);
