@@ -57,7 +57,8 @@ impl Row {
     }
 }
 
-fn fmt_value(v: f64) -> String {
+/// Three significant digits, as every table here prints values.
+pub fn fmt_value(v: f64) -> String {
     if v >= 100.0 {
         format!("{v:.0}")
     } else if v >= 10.0 {

@@ -8,7 +8,7 @@ use weft_benches::cpu::{
     self, Phases, Sample, Variant, BATCH_JOBS, HEARTBEATS, HEARTBEAT_PERIOD, JOB_BYTES,
     JOB_INTERVAL,
 };
-use weft_benches::report::Summary;
+use weft_benches::report::{fmt_value, Summary};
 
 use super::*;
 
@@ -124,7 +124,7 @@ impl CpuRows {
                 });
                 let (median, range) = summary.map_or_else(
                     || ("n/a".to_owned(), "n/a".to_owned()),
-                    |s| (fmt(s.median), format!("{}–{}", fmt(s.min), fmt(s.max))),
+                    |s| (fmt_value(s.median), format!("{}–{}", fmt_value(s.min), fmt_value(s.max))),
                 );
                 let _ = writeln!(
                     out,
@@ -136,16 +136,5 @@ impl CpuRows {
             }
         }
         out
-    }
-}
-
-/// Three significant digits, as `report`'s tables print values.
-fn fmt(v: f64) -> String {
-    if v >= 100.0 {
-        format!("{v:.0}")
-    } else if v >= 10.0 {
-        format!("{v:.1}")
-    } else {
-        format!("{v:.2}")
     }
 }
