@@ -5,8 +5,9 @@
 //! counts its jobs in flight: submitted and not yet finished (waiting in
 //! the queue or running). [`Pool::try_reserve`](crate::Pool::try_reserve)
 //! takes one place while fewer than `max_threads + queue_capacity` are
-//! taken, so at most `queue_capacity` jobs wait while every thread is busy.
-//! Every other way in ([`Pool::spawn`](crate::Pool::spawn) and the other
+//! taken, so at most `queue_capacity` jobs wait while every thread is busy
+//! (a job whose caller gives its place back early, [`Permit::into_parts`],
+//! may still hold its thread a moment after). Every other way in ([`Pool::spawn`](crate::Pool::spawn) and the other
 //! `try_spawn*`) takes a place without looking at the cap: those never
 //! refuse for being full, and their jobs still count against the cap of
 //! the next `try_reserve`.

@@ -74,8 +74,11 @@ impl PoolBuilder {
 
     /// Chooses which thread starts the pool's threads (default: the thread
     /// submitting the job that needs one). `starter` is called with a
-    /// [`StartThread`] and must call it, on this thread or another, and
-    /// return its result. A thread inherits its scheduling policy and nice
+    /// [`StartThread`] and must call it, on this thread or another, before
+    /// it returns, and return its result. The pool goes by what the
+    /// `StartThread` did: if `starter` panics or returns without calling it,
+    /// the start failed (and a later call refuses), and the job waits for a
+    /// thread as when the OS refuses one. A thread inherits its scheduling policy and nice
     /// value from the thread that starts it: weft's CPU pool lowers its own
     /// threads' priority, so a blocking-pool thread started from a CPU job
     /// would run at that priority for good; weft hands such starts to a
@@ -172,8 +175,18 @@ impl PoolBuilder {
     /// # Errors
     ///
     /// [`io::ErrorKind::InvalidInput`] if `max_threads` is 0 or above
-    /// 1,048,575, or if `max_threads + queue_capacity` overflows `usize`.
+    /// 1,048,575, if `max_threads + queue_capacity` overflows `usize`, or if
+    /// `thread_name` holds a NUL byte.
     pub fn build(&self) -> io::Result<Pool> {
+        if self.thread_name.contains('\0') {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "weft-blocking: thread_name must not contain a NUL byte: {:?}",
+                    self.thread_name
+                ),
+            ));
+        }
         if self.max_threads == 0 || self.max_threads > state::MAX_THREADS {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,

@@ -7,7 +7,10 @@ use std::time::{Duration, Instant};
 
 use weft_util::unwind::{contain, run_hook};
 
-use crate::builder::PoolBuilder;
+use std::io;
+use std::panic::{self, AssertUnwindSafe};
+
+use crate::builder::{PoolBuilder, StartThread, ThreadStarter};
 use crate::loom::channel::{self, Receiver, RecvTimeoutError, Sender};
 use crate::loom::sync::atomic::AtomicU64;
 use crate::loom::sync::{Arc, Condvar, Mutex};
@@ -95,9 +98,10 @@ impl Inner {
         let inner = this.clone();
         let started = match &this.config.thread_starter {
             // Loom's threads start only from the model's own threads.
-            Some(starter) if !cfg!(loom) => {
-                starter(Box::new(move || builder.spawn(move || inner.thread_main()).map(drop)))
-            }
+            Some(starter) if !cfg!(loom) => start_through(
+                starter,
+                Box::new(move || builder.spawn(move || inner.thread_main()).map(drop)),
+            ),
             _ => builder.spawn(move || inner.thread_main()).map(drop),
         };
         if let Err(err) = started {
@@ -249,6 +253,55 @@ impl Inner {
                 }
                 None => self.threads_done.wait(&mut threads),
             }
+        }
+    }
+}
+
+/// Starts a thread through the user's `thread_starter` hook, deciding from
+/// what `start` itself did, not from what the hook returns or whether it
+/// panics: the thread is counted as started exactly when `spawn` succeeded.
+/// A hook that panics or returns without calling `start` counts as a
+/// failed start (reported on stderr), and a `start` called after that
+/// decision (a hook that deferred it) refuses, so no thread runs that the
+/// state word does not count.
+fn start_through(starter: &ThreadStarter, start: StartThread) -> io::Result<()> {
+    /// Not decided yet / the thread started / no thread will start.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Outcome {
+        Pending,
+        Started,
+        NotStarted,
+    }
+    let outcome = std::sync::Arc::new(std::sync::Mutex::new(Outcome::Pending));
+    let recorded = outcome.clone();
+    let guarded: StartThread = Box::new(move || {
+        let mut outcome = recorded.lock().unwrap_or_else(|e| e.into_inner());
+        if *outcome != Outcome::Pending {
+            return Err(io::Error::other("weft-blocking: thread start called too late"));
+        }
+        let result = start();
+        *outcome = if result.is_ok() { Outcome::Started } else { Outcome::NotStarted };
+        result
+    });
+    let returned = panic::catch_unwind(AssertUnwindSafe(|| starter(guarded)));
+    let mut outcome = outcome.lock().unwrap_or_else(|e| e.into_inner());
+    let decided = *outcome;
+    if decided == Outcome::Pending {
+        *outcome = Outcome::NotStarted;
+    }
+    match (decided, returned) {
+        (Outcome::Started, _) => Ok(()),
+        (_, Err(_panic)) => {
+            eprintln!("weft-blocking: the thread_starter hook panicked; no thread was started");
+            Err(io::Error::other("the thread_starter hook panicked"))
+        }
+        (Outcome::NotStarted, Ok(Err(err))) => Err(err),
+        (Outcome::NotStarted, Ok(Ok(()))) => Err(io::Error::other("the thread could not start")),
+        (_, Ok(_)) => {
+            eprintln!(
+                "weft-blocking: the thread_starter hook returned without starting the thread"
+            );
+            Err(io::Error::other("the thread_starter hook did not start the thread"))
         }
     }
 }

@@ -788,3 +788,49 @@ impl Drop for DropFlag {
         self.0.fetch_add(1, SeqCst);
     }
 }
+
+#[test]
+fn a_thread_starter_that_fails_to_start_a_thread_leaves_nothing_counted() {
+    use std::sync::atomic::AtomicUsize;
+    // Call 0 panics, call 1 returns without starting, call 2 starts the
+    // thread only after returning (refused), then every call starts it.
+    let calls = Arc::new(AtomicUsize::new(0));
+    let seen = calls.clone();
+    let (late_tx, late_rx) = mpsc::channel::<std::io::Result<()>>();
+    let late_tx = Mutex::new(late_tx);
+    let pool = Pool::builder()
+        .max_threads(1)
+        .thread_starter(move |start| match seen.fetch_add(1, SeqCst) {
+            0 => panic!("starter hook fails"),
+            1 => Ok(()),
+            2 => {
+                let late_tx = late_tx.lock().unwrap().clone();
+                thread::spawn(move || late_tx.send(start()).unwrap());
+                Ok(())
+            }
+            _ => start(),
+        })
+        .build()
+        .unwrap();
+    for attempt in 0..3 {
+        // No thread could start and none is alive: the submitter is told.
+        let refused =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(pool.spawn(|| ()))));
+        assert!(refused.is_err(), "attempt {attempt}: no thread, and spawn says so");
+        assert_eq!(pool.metrics().threads_alive, 0, "attempt {attempt}: nothing counted");
+    }
+    let late = late_rx.recv_timeout(DEADLINE).unwrap();
+    assert!(late.is_err(), "a start after the hook returned is refused");
+    assert_eq!(pool.metrics().threads_alive, 0);
+    // Then the pool works: the jobs queued by the failed attempts run too.
+    assert_eq!(wait(pool.spawn(|| 7)).unwrap(), 7);
+    assert!(pool.shutdown(DEADLINE));
+    assert_eq!(calls.load(SeqCst), 4);
+}
+
+#[test]
+fn a_thread_name_with_a_nul_byte_is_an_error() {
+    let err = Pool::builder().thread_name("bad\0name").build().unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    assert!(err.to_string().contains("thread_name"), "{err}");
+}

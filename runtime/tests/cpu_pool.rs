@@ -298,6 +298,23 @@ fn a_resolved_job_has_given_its_place_back(flavor: Flavor) {
 }
 
 #[test]
+fn dropping_the_runtime_inside_its_own_cpu_job_panics_instead_of_hanging() {
+    with_timeout("drop inside a job", 30, || {
+        let rt = Builder::new_multi_thread().worker_threads(1).build().unwrap();
+        let handle = rt.handle().clone();
+        let (tx, rx) = mpsc::channel();
+        drop(handle.spawn_cpu(move || {
+            let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(rt)));
+            let message = dropped.err().map(|payload| common::panic_message(&*payload));
+            tx.send(message).unwrap();
+        }));
+        let message = rx.recv_timeout(LONG).expect("the job ran").expect("drop panicked");
+        assert!(message.contains("inside one of its own"), "{message}");
+        assert!(message.contains("shutdown_timeout"), "{message}");
+    });
+}
+
+#[test]
 fn zero_cpu_threads_is_an_error_naming_the_setting() {
     let err = Builder::new_multi_thread().cpu_threads(0).build().unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
@@ -338,6 +355,45 @@ fn blocking_threads_started_from_a_cpu_job_run_at_normal_priority() {
         assert_eq!(rt.metrics().blocking_threads(), 1, "one blocking thread, reused");
         assert_eq!(from_cpu, libc::SCHED_OTHER, "started from a CPU job");
         assert_eq!(later, libc::SCHED_OTHER, "reused by a later blocking job");
+    });
+}
+
+/// The lowered priority does not spread through another runtime: a
+/// runtime with normal-priority CPU threads still starts its blocking
+/// threads at normal priority when asked from another runtime's CPU job,
+/// and a runtime built inside a CPU job gets normal-priority workers.
+#[cfg(target_os = "linux")]
+#[test]
+fn no_runtime_thread_inherits_a_cpu_threads_priority() {
+    with_timeout("priority through runtimes", 30, || {
+        let lowering = Builder::new_multi_thread().worker_threads(1).build().unwrap();
+        let other = Builder::new_multi_thread()
+            .worker_threads(1)
+            .cpu_priority(CpuPriority::Normal)
+            .build()
+            .unwrap();
+        let other_handle = other.handle().clone();
+        let (other_blocking, nested) = lowering.block_on(async move {
+            spawn_cpu(move || {
+                assert_eq!(thread_policy(), libc::SCHED_IDLE);
+                let (tx, rx) = mpsc::channel();
+                drop(other_handle.spawn_blocking(move || tx.send(thread_policy()).unwrap()));
+                let other_blocking = rx.recv_timeout(LONG).expect("the blocking job ran");
+                // A whole runtime built and dropped inside the CPU job.
+                let nested = Builder::new_multi_thread().worker_threads(2).build().unwrap();
+                let policies = nested.block_on(async {
+                    let worker = weft::spawn(async { thread_policy() }).await.unwrap();
+                    let blocking = weft::task::spawn_blocking(thread_policy).await.unwrap();
+                    (worker, blocking)
+                });
+                drop(nested);
+                (other_blocking, policies)
+            })
+            .await
+            .unwrap()
+        });
+        assert_eq!(other_blocking, libc::SCHED_OTHER, "another runtime's blocking thread");
+        assert_eq!(nested, (libc::SCHED_OTHER, libc::SCHED_OTHER), "a nested runtime's threads");
     });
 }
 

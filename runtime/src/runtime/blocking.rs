@@ -4,6 +4,7 @@
 //! shutdown does not cancel (for `fs::File`), and [`block_in_place`] hands
 //! the calling worker's core to a pool thread while the closure runs inline.
 
+use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -56,9 +57,37 @@ pub(super) struct Job {
     shared: Arc<Shared>,
 }
 
+thread_local! {
+    /// The runtime whose pool job this thread is running, if any.
+    static RUNNING_JOB_OF: Cell<*const Shared> = const { Cell::new(std::ptr::null()) };
+}
+
+/// True on a pool thread (blocking or CPU) while it runs a job of the
+/// runtime that owns `shared`: that runtime's shutdown would wait for this
+/// very thread.
+pub(super) fn is_running_a_job_of(shared: &Arc<Shared>) -> bool {
+    RUNNING_JOB_OF.with(|of| std::ptr::eq(of.get(), Arc::as_ptr(shared)))
+}
+
+/// Marks this thread as running a job of a runtime until dropped.
+struct RunningJob(*const Shared);
+
+impl RunningJob {
+    fn mark(shared: &Arc<Shared>) -> RunningJob {
+        RunningJob(RUNNING_JOB_OF.with(|of| of.replace(Arc::as_ptr(shared))))
+    }
+}
+
+impl Drop for RunningJob {
+    fn drop(&mut self) {
+        RUNNING_JOB_OF.with(|of| of.set(self.0));
+    }
+}
+
 impl Job {
     pub(super) fn run(mut self) {
         let _enter = context::enter(self.shared.clone());
+        let _running = RunningJob::mark(&self.shared);
         if let Some(notified) = self.notified.take() {
             notified.run();
         }

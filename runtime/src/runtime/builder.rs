@@ -276,6 +276,9 @@ impl Builder {
         if self.max_blocking_threads == 0 {
             return invalid("max_blocking_threads must be at least 1 (got 0)");
         }
+        if self.thread_name.contains('\0') {
+            return invalid("thread_name must not contain a NUL byte");
+        }
         if self.cpu_threads == Some(0) {
             return invalid("cpu_threads must be at least 1 (got 0)");
         }
@@ -309,16 +312,19 @@ impl Builder {
         if let Some(hook) = self.on_thread_stop.clone() {
             threads.on_thread_stop(move || hook());
         }
+        // A pool thread started from a lowered thread (a CPU job, or a
+        // thread one started) would inherit its priority for good: whatever
+        // this runtime's own CPU priority, such starts go to the starter.
+        threads.thread_starter(cpu::at_normal_priority);
         let mut blocking = threads.clone();
         blocking.max_threads(self.max_blocking_threads).thread_name(self.thread_name.clone());
         if let Some(hook) = self.on_thread_start.clone() {
             blocking.on_thread_start(move || hook());
         }
-        if self.cpu_priority != CpuPriority::Normal && !cfg!(loom) {
-            // A blocking thread started from a lowered CPU thread would
-            // inherit its priority for good (see `cpu/priority.rs`).
+        if self.cpu_priority != CpuPriority::Normal {
+            // This CPU pool lowers its threads: have the starter ready (see
+            // `cpu/starter.rs`), started from this thread.
             cpu::prepare_starter();
-            blocking.thread_starter(cpu::start_at_normal_priority);
         }
         let cpu_threads = self.cpu_threads.unwrap_or_else(num_cpus::get).max(1);
         let cpu = CpuSettings {

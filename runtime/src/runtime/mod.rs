@@ -99,10 +99,14 @@ impl Runtime {
             let thread_shared = shared.clone();
             let on_start = builder.on_thread_start.clone();
             let on_stop = builder.on_thread_stop.clone();
-            let spawned = thread.spawn(move || {
-                builder::run_hook("on_thread_start", on_start.as_ref());
-                run_worker(thread_shared, index);
-                builder::run_hook("on_thread_stop", on_stop.as_ref());
+            // Never from a lowered thread (a runtime built in a CPU job):
+            // the worker would inherit its priority (see `cpu/starter.rs`).
+            let spawned = cpu::at_normal_priority(move || {
+                thread.spawn(move || {
+                    builder::run_hook("on_thread_start", on_start.as_ref());
+                    run_worker(thread_shared, index);
+                    builder::run_hook("on_thread_stop", on_stop.as_ref());
+                })
             });
             match spawned {
                 Ok(handle) => runtime.threads.push(handle),
@@ -271,6 +275,14 @@ impl Drop for Runtime {
                 "cannot drop a weft Runtime from inside an asynchronous task: shutting down \
                  waits for the worker threads, which would deadlock; drop it from the thread \
                  that created it, or use `shutdown_timeout` there"
+            );
+        }
+        if blocking::is_running_a_job_of(&self.handle.shared) && !std::thread::panicking() {
+            panic!(
+                "cannot drop a weft Runtime inside one of its own `spawn_blocking` or \
+                 `spawn_cpu` jobs: shutting down waits for the runtime's pool threads, this one \
+                 included, which would never finish; drop it outside the runtime, or call \
+                 `shutdown_timeout` (which gives up waiting after its timeout)"
             );
         }
         self.shutdown(None);

@@ -108,7 +108,9 @@ where
 /// This never refuses a job (the queue grows as needed); to shed load
 /// instead, use [`try_spawn_cpu`]. A panic in `f` comes back as a panic
 /// [`JoinError`]. Aborting the handle before the job starts cancels it (`f`
-/// is dropped unrun); a job that has started runs to the end. At shutdown,
+/// is dropped unrun, and the handle resolves as cancelled, when a CPU
+/// thread reaches the job in the queue; until then it holds its place in
+/// `cpu_queue_capacity`); a job that has started runs to the end. At shutdown,
 /// queued jobs are cancelled (each closure dropped once) and running ones
 /// are waited for, as for the blocking pool.
 ///

@@ -18,7 +18,7 @@
 //!   CPU job preempted while holding a lock a task needs, is on
 //!   `CpuPriority::Idle`.) Threads a CPU job makes the blocking pool start
 //!   are started by a normal-priority thread, so the low priority does not
-//!   spread (see `priority.rs`).
+//!   spread (see `starter.rs`).
 //!
 //! # Policy
 //!
@@ -39,13 +39,14 @@
 
 pub(crate) mod pool;
 mod priority;
+mod starter;
 
 use std::fmt;
 use std::time::Instant;
 
 pub(crate) use pool::{CpuPool, CpuSettings, DEFAULT_QUEUE_PER_THREAD};
 pub use priority::CpuPriority;
-pub(crate) use priority::{prepare_starter, start_at_normal_priority};
+pub(crate) use starter::{at_normal_priority, prepare as prepare_starter};
 
 use crate::loom::sync::Arc;
 use crate::runtime::blocking::blocking_job;

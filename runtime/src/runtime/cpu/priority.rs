@@ -1,21 +1,9 @@
 //! How low the CPU pool's threads run: the one platform-specific piece of
 //! the CPU pool, applied by each pool thread to itself when it starts, and
-//! kept from spreading.
-//!
-//! A Linux thread inherits its scheduling policy and nice value from the
-//! thread that creates it, and an unprivileged thread cannot raise them
-//! again. A CPU job that submits a blocking job may make the blocking pool
-//! start a thread, from the CPU thread: that thread, and every later
-//! blocking job it runs (file writes, `block_in_place` replacement
-//! workers), would run at idle priority for good. So the runtime's
-//! blocking pool starts its threads through [`start_at_normal_priority`]:
-//! from a lowered thread, the start is handed to a starter thread at
-//! normal priority (one per process, started with the first runtime whose
-//! CPU pool lowers its threads).
+//! the check [`starter`](super::starter) uses to keep it from spreading.
 
 use std::cell::Cell;
 use std::fmt;
-use std::io;
 
 /// How the CPU pool's threads are scheduled against everything else on the
 /// machine, the runtime's workers first
@@ -76,78 +64,11 @@ pub(super) fn lower_this_thread(priority: CpuPriority) {
     }
 }
 
-/// Starts the starter thread, if this thread is at normal priority and it
-/// is not running yet: called when a runtime whose CPU pool lowers its
-/// threads is built.
-pub(crate) fn prepare_starter() {
-    if !LOWERED.with(Cell::get) {
-        starter::get_or_start();
-    }
-}
-
-/// Starts a pool thread (`start`) from a thread at normal priority: this one
-/// unless it was lowered, else the starter thread. If there is no starter
-/// (it could not be started, or the first runtime was built on a lowered
-/// thread), the thread starts here and inherits this thread's priority.
-pub(crate) fn start_at_normal_priority(start: weft_blocking::StartThread) -> io::Result<()> {
-    if !LOWERED.with(Cell::get) {
-        return start();
-    }
-    starter::start(start)
-}
-
-#[cfg(not(loom))]
-mod starter {
-    use std::io;
-    use std::sync::mpsc::{self, Sender, SyncSender};
-    use std::sync::{Mutex, OnceLock};
-
-    type Request = (weft_blocking::StartThread, SyncSender<io::Result<()>>);
-
-    /// The starter thread's queue; `None` if it could not be started.
-    static STARTER: OnceLock<Option<Mutex<Sender<Request>>>> = OnceLock::new();
-
-    pub(super) fn get_or_start() -> Option<&'static Mutex<Sender<Request>>> {
-        STARTER
-            .get_or_init(|| {
-                let (tx, rx) = mpsc::channel::<Request>();
-                // Lives as long as the process, asleep in `recv` between
-                // starts (a runtime's shutdown does not wait for it).
-                std::thread::Builder::new()
-                    .name("weft-thread-starter".to_owned())
-                    .spawn(move || {
-                        for (start, reply) in rx {
-                            let _ = reply.send(start());
-                        }
-                    })
-                    .ok()
-                    .map(|_| Mutex::new(tx))
-            })
-            .as_ref()
-    }
-
-    pub(super) fn start(start: weft_blocking::StartThread) -> io::Result<()> {
-        let Some(queue) = STARTER.get().and_then(Option::as_ref) else {
-            return start();
-        };
-        let (reply, result) = mpsc::sync_channel(1);
-        if let Err(mpsc::SendError((start, _))) =
-            queue.lock().unwrap_or_else(|e| e.into_inner()).send((start, reply))
-        {
-            return start();
-        }
-        result.recv().unwrap_or_else(|_| Err(io::Error::other("the thread starter exited")))
-    }
-}
-
-/// Loom models run no CPU pool threads: nothing is ever lowered.
-#[cfg(loom)]
-mod starter {
-    pub(super) fn get_or_start() {}
-
-    pub(super) fn start(start: weft_blocking::StartThread) -> std::io::Result<()> {
-        start()
-    }
+/// Whether this thread runs below normal priority: it lowered itself (a
+/// CPU pool thread), or inherited a lowered policy from the thread that
+/// started it (a thread a CPU job started, and everything it starts).
+pub(crate) fn this_thread_is_lowered() -> bool {
+    LOWERED.with(Cell::get) || sys::is_lowered()
 }
 
 #[cfg(all(target_os = "linux", not(loom)))]
@@ -162,15 +83,35 @@ mod sys {
             CpuPriority::Idle => set_policy(libc::SCHED_IDLE),
             CpuPriority::Background => {
                 set_policy(libc::SCHED_BATCH)?;
-                // SAFETY: gettid takes no arguments and cannot fail.
+                // SAFETY: gettid takes no arguments and touches no memory.
                 let tid = unsafe { libc::syscall(libc::SYS_gettid) } as libc::id_t;
-                // SAFETY: plain integers; on Linux a thread id names that one
-                // thread, so only the calling thread's nice value changes.
+                // SAFETY: `setpriority` takes integers only and touches no
+                // memory of ours; any value is sound (a bad one is an error
+                // return). On Linux a thread id names one thread.
                 if unsafe { libc::setpriority(libc::PRIO_PROCESS, tid, 19) } == -1 {
                     return Err(io::Error::last_os_error());
                 }
                 Ok(())
             }
+        }
+    }
+
+    /// The calling thread's policy is idle, or batch at nice 19: what
+    /// [`apply`] sets, and what a thread started by such a thread inherits.
+    pub(super) fn is_lowered() -> bool {
+        // SAFETY: `sched_getscheduler` takes an integer (0: this thread)
+        // and touches no memory of ours.
+        let policy = unsafe { libc::sched_getscheduler(0) };
+        match policy {
+            libc::SCHED_IDLE => true,
+            libc::SCHED_BATCH => {
+                // SAFETY: gettid takes no arguments and touches no memory.
+                let tid = unsafe { libc::syscall(libc::SYS_gettid) } as libc::id_t;
+                // SAFETY: integers only, no memory of ours. A -1 result is
+                // either nice -1 or an error: neither is nice 19.
+                unsafe { libc::getpriority(libc::PRIO_PROCESS, tid) == 19 }
+            }
+            _ => false,
         }
     }
 
@@ -199,6 +140,10 @@ mod sys {
     pub(super) fn apply(_priority: CpuPriority) -> std::io::Result<()> {
         Ok(())
     }
+
+    pub(super) fn is_lowered() -> bool {
+        false
+    }
 }
 
 #[cfg(all(test, target_os = "linux", not(loom)))]
@@ -219,10 +164,10 @@ mod tests {
                 );
                 policy
             };
-            // SAFETY: gettid takes no arguments.
+            // SAFETY: gettid takes no arguments and touches no memory.
             let tid = unsafe { libc::syscall(libc::SYS_gettid) } as libc::id_t;
-            // SAFETY: plain integers; -1 is also a valid nice value, but
-            // this thread's is 0 or 19 here.
+            // SAFETY: integers only, no memory of ours (a -1 result could
+            // be an error, but this thread's nice value is 0 or 19 here).
             let nice = unsafe { libc::getpriority(libc::PRIO_PROCESS, tid) };
             (policy, nice)
         })

@@ -10,6 +10,7 @@ use super::report::{SampledStack, StallReport};
 use super::StallSettings;
 use crate::backtrace;
 use crate::loom::sync::Arc;
+use crate::runtime::cpu::at_normal_priority;
 use crate::runtime::driver::Driver;
 use crate::runtime::scheduler::Shared;
 use crate::unwind;
@@ -28,9 +29,13 @@ impl Monitor {
     /// thread's name is cut to 15 bytes on Linux, so no longer prefix).
     pub(crate) fn start(shared: Arc<Shared>, settings: StallSettings) -> io::Result<Monitor> {
         let (ending, ended) = mpsc::channel::<()>();
-        let thread = thread::Builder::new().name("weft-stall".to_owned()).spawn(move || {
-            let _ending = ending;
-            Watcher::new(shared, settings).run();
+        // Never from a lowered thread: an idle-priority monitor could not
+        // report while every core is busy (see `cpu/starter.rs`).
+        let thread = at_normal_priority(move || {
+            thread::Builder::new().name("weft-stall".to_owned()).spawn(move || {
+                let _ending = ending;
+                Watcher::new(shared, settings).run();
+            })
         })?;
         Ok(Monitor { thread, ended: std::sync::Mutex::new(ended) })
     }
