@@ -16,7 +16,7 @@
 //! returns or panics, or unrun when shutdown cancels it. That drop comes
 //! before the job's Task resolves (see `task::JobImpl`), so whoever has
 //! seen a Task resolve and then calls `try_reserve` sees the place free.
-//! A [`Permit`](crate::Permit) dropped without spawning gives its place
+//! A [`Permit`] dropped without spawning gives its place
 //! back too.
 //!
 //! The count is one atomic, never a lock. A pool without a cap does not
