@@ -139,9 +139,10 @@ fn io_after_a_shutdown_timeout_with_a_stuck_worker_fails() {
 ///
 /// Set-up: both workers park (nobody watches); a task woken by its own
 /// worker's timer (so no sibling is woken) blocks that worker. A fresh
-/// runtime's first registration off the workers goes to worker 0 (round
-/// robin from 0), so the scenario needs the stuck worker to be 0: it is
-/// retried on a fresh runtime until it is (each try is a coin flip).
+/// runtime's registrations off the workers go round robin from worker 0,
+/// so after as many throwaway sockets as the stuck worker's index, the
+/// socket under test lands on the stuck worker. Retried on a fresh runtime
+/// only if the task ran on both workers.
 #[test]
 fn a_socket_registered_off_the_workers_is_served_while_its_worker_is_stuck() {
     with_timeout("socket on a stuck worker", 60, || {
@@ -163,13 +164,21 @@ fn a_socket_registered_off_the_workers_is_served_while_its_worker_is_stuck() {
             }));
             is_stuck.recv().unwrap();
             let moved: Vec<bool> = (0..2).map(|w| m.worker_poll_count(w) != polls[w]).collect();
-            if moved != [true, false] {
-                // The task ran on worker 1 (or on both): try again.
-                release.send(()).unwrap();
-                continue;
-            }
+            let stuck_worker = match moved[..] {
+                [true, false] => 0,
+                [false, true] => 1,
+                _ => {
+                    // The task ran on both workers: try again.
+                    release.send(()).unwrap();
+                    continue;
+                }
+            };
             let received = rt.block_on(async {
-                // The first registration off the workers: worker 0's driver.
+                // Registrations off the workers: worker 0's driver, then 1's.
+                let mut throwaway = Vec::new();
+                for _ in 0..stuck_worker {
+                    throwaway.push(UdpSocket::bind("127.0.0.1:0").await.unwrap());
+                }
                 let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
                 let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
                 sender.send_to(b"x", socket.local_addr().unwrap()).unwrap();
@@ -180,6 +189,6 @@ fn a_socket_registered_off_the_workers_is_served_while_its_worker_is_stuck() {
             release.send(()).unwrap();
             return;
         }
-        panic!("the blocking task never landed on worker 0 in 40 tries");
+        panic!("the blocking task ran on both workers in 40 tries");
     });
 }
