@@ -1,5 +1,6 @@
-//! Filesystem access: the free functions of [`std::fs`] and an async
-//! [`File`], every call run on the runtime's blocking pool.
+//! Filesystem access: the free functions of [`std::fs`], directory
+//! listings ([`read_dir`]) and an async [`File`], every call run on the
+//! runtime's blocking pool.
 //!
 //! # Why the blocking pool
 //!
@@ -74,17 +75,23 @@
 
 mod buf;
 mod file;
+mod links;
 mod open_options;
 mod ops;
+mod read_dir;
 
 use std::io;
 
 pub use file::File;
+#[cfg(unix)]
+pub use links::symlink;
+pub use links::{canonicalize, hard_link, read_link, symlink_metadata};
 pub use open_options::OpenOptions;
 pub use ops::{
     copy, create_dir, create_dir_all, metadata, read, read_to_string, remove_dir, remove_dir_all,
-    remove_file, rename, write,
+    remove_file, rename, set_permissions, try_exists, write,
 };
+pub use read_dir::{read_dir, DirEntry, ReadDir};
 
 use crate::task::JoinError;
 

@@ -1,7 +1,7 @@
 //! The free functions: whole-file reads and writes and directory
 //! operations, each one [`std::fs`] call on the blocking pool.
 
-use std::fs::Metadata;
+use std::fs::{Metadata, Permissions};
 use std::io;
 use std::path::Path;
 
@@ -294,4 +294,62 @@ pub async fn copy(from: impl AsRef<Path>, to: impl AsRef<Path>) -> io::Result<u6
 pub async fn metadata(path: impl AsRef<Path>) -> io::Result<Metadata> {
     let path = path.as_ref().to_owned();
     asyncify(move || std::fs::metadata(path)).await
+}
+
+/// Whether `path` exists, following symbolic links (a dangling link does
+/// not exist); the async version of [`Path::try_exists`]. Unlike
+/// [`Path::exists`], an error that leaves the question open is returned,
+/// not taken for "no".
+///
+/// # Errors
+/// An error of the lookup other than [`io::ErrorKind::NotFound`] (a
+/// permission denied on a parent, a parent that is a file...), or an error
+/// if the runtime shut down before the call ran.
+///
+/// # Panics
+/// When polled outside a weft runtime.
+///
+/// ```
+/// # weft::runtime::Runtime::new().unwrap().block_on(async {
+/// let path = std::env::temp_dir().join(format!("weft-fs-doc-exists-{}", std::process::id()));
+/// assert!(!weft::fs::try_exists(&path).await?);
+/// weft::fs::write(&path, "").await?;
+/// assert!(weft::fs::try_exists(&path).await?);
+/// // A file has no children: the question has no answer.
+/// assert!(weft::fs::try_exists(path.join("child")).await.is_err());
+/// # weft::fs::remove_file(&path).await?;
+/// # Ok::<(), std::io::Error>(())
+/// # }).unwrap();
+/// ```
+pub async fn try_exists(path: impl AsRef<Path>) -> io::Result<bool> {
+    let path = path.as_ref().to_owned();
+    asyncify(move || path.try_exists()).await
+}
+
+/// Sets the permissions of the file or directory `path` (following
+/// symbolic links); the async version of [`std::fs::set_permissions`].
+///
+/// # Errors
+/// Those of [`std::fs::set_permissions`] (for instance
+/// [`io::ErrorKind::NotFound`], or not being the owner), or an error if
+/// the runtime shut down before the call ran.
+///
+/// # Panics
+/// When polled outside a weft runtime.
+///
+/// ```
+/// # weft::runtime::Runtime::new().unwrap().block_on(async {
+/// let path = std::env::temp_dir().join(format!("weft-fs-doc-perm-{}", std::process::id()));
+/// weft::fs::write(&path, "").await?;
+/// let mut perms = weft::fs::metadata(&path).await?.permissions();
+/// perms.set_readonly(true);
+/// weft::fs::set_permissions(&path, perms).await?;
+/// assert!(weft::fs::metadata(&path).await?.permissions().readonly());
+/// # weft::fs::remove_file(&path).await?;
+/// # Ok::<(), std::io::Error>(())
+/// # }).unwrap();
+/// ```
+pub async fn set_permissions(path: impl AsRef<Path>, perm: Permissions) -> io::Result<()> {
+    let path = path.as_ref().to_owned();
+    asyncify(move || std::fs::set_permissions(path, perm)).await
 }
