@@ -1,5 +1,6 @@
 //! [`ToSocketAddrs`]: what `bind`, `connect` and `send_to` accept, and how
-//! it becomes a list of socket addresses without stalling a worker.
+//! it becomes a list of socket addresses without stalling a worker (also
+//! offered as [`lookup_host`]).
 //!
 //! Literal addresses (`SocketAddr`, `(IpAddr, u16)`, `"127.0.0.1:8080"`,
 //! `("::1", 80)`) are parsed in place. Anything else is a host name: it is
@@ -59,6 +60,36 @@ mod sealed {
 }
 
 use sealed::{Addrs, ToSocketAddrsPriv};
+
+/// Resolves `host` (a `"host:port"` string, a `(host, port)` pair, or any
+/// other [`ToSocketAddrs`]) into the socket addresses it stands for, as
+/// `getaddrinfo` returns them.
+///
+/// Host names are looked up on the runtime's blocking pool, so a slow DNS
+/// server never stalls a worker (outside a runtime, on the calling thread);
+/// literal addresses come back as they are, without any lookup.
+///
+/// # Errors
+/// The resolver's error: an unknown host, a string without a port
+/// ([`io::ErrorKind::InvalidInput`])...
+///
+/// ```
+/// # weft::runtime::Runtime::new().unwrap().block_on(async {
+/// for addr in weft::net::lookup_host("localhost:8080").await? {
+///     assert!(addr.ip().is_loopback());
+///     assert_eq!(addr.port(), 8080);
+/// }
+/// let mut addrs = weft::net::lookup_host("127.0.0.1:5").await?;
+/// assert_eq!(addrs.next(), Some("127.0.0.1:5".parse().unwrap()));
+/// assert_eq!(addrs.next(), None);
+/// # Ok::<(), std::io::Error>(())
+/// # }).unwrap();
+/// ```
+pub async fn lookup_host<T: ToSocketAddrs>(
+    host: T,
+) -> io::Result<impl Iterator<Item = SocketAddr>> {
+    resolve(&host).await.map(Vec::into_iter)
+}
 
 /// Resolves `addr` into its socket addresses (host names on the blocking
 /// pool, or inline when called outside a runtime).

@@ -18,7 +18,8 @@
 //!
 //! `bind`, `connect` and `send_to` take any [`ToSocketAddrs`]: literal
 //! addresses are parsed in place, host names are resolved on the blocking
-//! pool.
+//! pool; [`lookup_host`] does only the resolving. [`TcpSocket`] sets the
+//! options that must come before a TCP socket binds, listens or connects.
 
 mod addr;
 mod poll_evented;
@@ -30,9 +31,9 @@ mod udp;
 #[cfg(unix)]
 pub mod unix;
 
-pub use addr::ToSocketAddrs;
+pub use addr::{lookup_host, ToSocketAddrs};
 pub(super) use poll_evented::PollEvented;
-pub use tcp::{TcpListener, TcpStream};
+pub use tcp::{TcpListener, TcpSocket, TcpStream};
 pub use udp::UdpSocket;
 #[cfg(unix)]
 pub use unix::{UnixDatagram, UnixListener, UnixStream};

@@ -13,6 +13,12 @@ use crate::runtime::driver::Registration;
 const NO_RUNTIME: &str = "there is no weft runtime on this thread: sockets must be created \
      inside a weft runtime, in a task or in `Runtime::block_on`";
 
+/// An error naming the missing runtime unless this thread is in one: for
+/// sockets that check before a system call with effects (`connect`).
+pub(super) fn require_runtime() -> io::Result<()> {
+    context::with_current(|_| ()).ok_or_else(|| io::Error::other(NO_RUNTIME))
+}
+
 /// A non-blocking mio source plus its registration. Dropping it
 /// deregisters the source before closing it, so no registration or file
 /// descriptor leaks. (Public only inside a private module, so the crate

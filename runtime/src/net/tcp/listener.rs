@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::task::{ready, Context, Poll};
 
 use crate::net::addr::{each_addr, resolve, ToSocketAddrs};
-use crate::net::{PollEvented, TcpStream};
+use crate::net::{PollEvented, TcpSocket, TcpStream};
 use crate::runtime::driver::scheduled_io::Direction;
 
 /// A TCP socket server, listening for connections.
@@ -49,12 +49,11 @@ impl TcpListener {
     /// if called outside a weft runtime.
     pub async fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<TcpListener> {
         let addrs = resolve(&addr).await?;
-        each_addr(addrs, |addr| TcpListener::new(bind_socket(addr)?))
+        each_addr(addrs, bind_addr)
     }
 
-    fn new(listener: mio::net::TcpListener) -> io::Result<TcpListener> {
-        // (bind_socket below builds the socket itself: mio's bind listens
-        // with a backlog of 128, which a burst of connects overflows.)
+    /// Registers a listening mio socket with the current runtime.
+    pub(super) fn from_mio(listener: mio::net::TcpListener) -> io::Result<TcpListener> {
         let io = PollEvented::new_with_interest(listener, mio::Interest::READABLE)?;
         Ok(TcpListener { io })
     }
@@ -132,7 +131,7 @@ impl TcpListener {
     /// ```
     pub fn from_std(listener: std::net::TcpListener) -> io::Result<TcpListener> {
         listener.set_nonblocking(true)?;
-        TcpListener::new(mio::net::TcpListener::from_std(listener))
+        TcpListener::from_mio(mio::net::TcpListener::from_std(listener))
     }
 
     /// Deregisters the listener and returns it as a standard library one,
@@ -180,15 +179,13 @@ impl std::os::fd::AsFd for TcpListener {
 
 /// Listen backlog, as Tokio's: large enough that a burst of a thousand
 /// connects is not dropped by the kernel before the accept loop runs.
-const BACKLOG: i32 = 1024;
+/// (mio's own bind listens with 128, which such a burst overflows.)
+const BACKLOG: u32 = 1024;
 
-/// A non-blocking listening socket on `addr` with `SO_REUSEADDR`.
-fn bind_socket(addr: std::net::SocketAddr) -> io::Result<mio::net::TcpListener> {
-    use socket2::{Domain, Socket, Type};
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
-    socket.set_reuse_address(true)?;
-    socket.set_nonblocking(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(BACKLOG)?;
-    Ok(mio::net::TcpListener::from_std(socket.into()))
+/// A listener on `addr` with `SO_REUSEADDR`.
+fn bind_addr(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = TcpSocket::new_for_addr(addr)?;
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
 }

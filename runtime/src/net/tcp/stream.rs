@@ -90,7 +90,13 @@ impl TcpStream {
     /// One non-blocking connect: start it, wait until the socket is
     /// writable, then ask the socket how it went.
     async fn connect_addr(addr: SocketAddr) -> io::Result<TcpStream> {
-        let stream = TcpStream::from_mio(mio::net::TcpStream::connect(addr)?)?;
+        TcpStream::connect_mio(mio::net::TcpStream::connect(addr)?).await
+    }
+
+    /// Registers a stream whose non-blocking connect has started and waits
+    /// for its outcome (also `TcpSocket::connect`'s second half).
+    pub(super) async fn connect_mio(stream: mio::net::TcpStream) -> io::Result<TcpStream> {
+        let stream = TcpStream::from_mio(stream)?;
         poll_fn(|cx| stream.io.poll_io(cx, Direction::Write, connect_outcome)).await?;
         Ok(stream)
     }
