@@ -10,6 +10,7 @@ use std::task::{Context, Poll};
 use futures_io::{AsyncRead, AsyncWrite};
 
 use crate::net::addr::{no_addresses, resolve, ToSocketAddrs};
+use crate::net::poll_evented::require_runtime;
 use crate::net::split::split;
 use crate::net::split_owned::split_owned;
 use crate::net::tcp::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, WriteHalf};
@@ -90,6 +91,9 @@ impl TcpStream {
     /// One non-blocking connect: start it, wait until the socket is
     /// writable, then ask the socket how it went.
     async fn connect_addr(addr: SocketAddr) -> io::Result<TcpStream> {
+        // No connection attempt leaves this process without a runtime to
+        // finish it.
+        require_runtime()?;
         TcpStream::connect_mio(mio::net::TcpStream::connect(addr)?).await
     }
 
