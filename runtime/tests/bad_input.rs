@@ -186,3 +186,11 @@ fn runtime_new_works() {
         rt.shutdown_timeout(Duration::from_secs(1));
     });
 }
+
+#[test]
+fn join_set_spawn_blocking_outside_a_runtime_panics_like_spawn_blocking() {
+    let expected = expect_panic(|| drop(weft::task::spawn_blocking(|| 1)));
+    let message = expect_panic(|| weft::task::JoinSet::new().spawn_blocking(|| 1));
+    assert_eq!(message, expected);
+    assert!(message.contains("no weft runtime"), "{message}");
+}

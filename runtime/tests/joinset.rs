@@ -4,10 +4,15 @@ mod common;
 
 use std::collections::HashSet;
 use std::future::pending;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use common::{both_flavors, wait_until_async, with_timeout, DropCounter, Flavor, LONG};
+use common::{
+    both_flavors, poll_once, wait_until_async, with_timeout, DropCounter, DropFlag, Flavor, LONG,
+};
+use futures_channel::oneshot;
+use futures_util::FutureExt;
 use weft::task::{yield_now, JoinSet};
 
 both_flavors!(join_next_returns_every_output);
@@ -216,5 +221,169 @@ fn try_join_next_takes_only_finished_tasks(flavor: Flavor) {
             assert_eq!(set.join_next().await.unwrap().unwrap(), 1);
             assert!(set.is_empty());
         });
+    });
+}
+
+both_flavors!(spawn_blocking_jobs_are_tracked_and_joined);
+fn spawn_blocking_jobs_are_tracked_and_joined(flavor: Flavor) {
+    with_timeout("join_set_spawn_blocking", 30, move || {
+        let rt = flavor.build();
+        let handle = rt.handle().clone();
+        let (release, gate) = std::sync::mpsc::channel::<()>();
+        let outputs = rt.block_on(async move {
+            let mut set = JoinSet::new();
+            let waiting = set.spawn_blocking(move || {
+                gate.recv().unwrap();
+                std::thread::current().name().map(str::to_owned)
+            });
+            set.spawn_blocking_on(|| Some("on".to_owned()), &handle);
+            set.spawn(async { Some("async".to_owned()) });
+            assert_eq!(set.len(), 3);
+            let mut outputs = Vec::new();
+            for _ in 0..2 {
+                outputs.push(set.join_next().await.unwrap().unwrap());
+            }
+            assert!(!waiting.is_finished(), "the job is still blocked");
+            assert_eq!(set.len(), 1, "the set tracks the blocked job");
+            release.send(()).unwrap();
+            let (id, name) = set.join_next_with_id().await.unwrap().unwrap();
+            assert_eq!(id, waiting.id());
+            assert!(set.join_next().await.is_none());
+            outputs.push(name);
+            outputs
+        });
+        assert_eq!(outputs[..2].iter().filter(|o| o.is_some()).count(), 2);
+        assert!(outputs[..2].contains(&Some("on".to_owned())));
+        assert!(outputs[..2].contains(&Some("async".to_owned())));
+        let pool_thread = outputs[2].as_deref().unwrap_or_default();
+        assert_ne!(pool_thread, "test-body-join_set_spawn_blocking", "ran on a pool thread");
+    });
+}
+
+both_flavors!(join_all_returns_outputs_in_completion_order);
+fn join_all_returns_outputs_in_completion_order(flavor: Flavor) {
+    with_timeout("join_all_order", 30, move || {
+        let rt = flavor.build();
+        let outputs = rt.block_on(async {
+            let mut set = JoinSet::new();
+            let mut gates = Vec::new();
+            let mut aborts = Vec::new();
+            for i in 0..4usize {
+                let (tx, rx) = oneshot::channel::<()>();
+                aborts.push(set.spawn(async move {
+                    rx.await.unwrap();
+                    i
+                }));
+                gates.push(Some(tx));
+            }
+            let mut all = Box::pin(set.join_all());
+            // The first poll registers the set's interest in every task.
+            assert!(poll_once(&mut all).is_pending());
+            for i in [2, 0, 3, 1] {
+                gates[i].take().unwrap().send(()).unwrap();
+                let finished = &aborts[i];
+                assert!(wait_until_async(LONG, || finished.is_finished()).await);
+            }
+            all.await
+        });
+        assert_eq!(outputs, [2, 0, 3, 1]);
+    });
+}
+
+both_flavors!(join_all_resumes_a_task_panic_and_aborts_the_rest);
+fn join_all_resumes_a_task_panic_and_aborts_the_rest(flavor: Flavor) {
+    with_timeout("join_all_panic", 30, move || {
+        let rt = flavor.build();
+        rt.block_on(async {
+            let rest_dropped = Arc::new(AtomicBool::new(false));
+            let mut set = JoinSet::new();
+            let flag = DropFlag(rest_dropped.clone());
+            set.spawn(async move {
+                let _flag = flag;
+                pending::<u32>().await
+            });
+            set.spawn(async { std::panic::panic_any(7u32) });
+            let payload = AssertUnwindSafe(set.join_all())
+                .catch_unwind()
+                .await
+                .expect_err("join_all must resume the task's panic");
+            assert_eq!(payload.downcast_ref::<u32>(), Some(&7), "the task's own payload");
+            assert!(wait_until_async(LONG, || rest_dropped.load(Ordering::SeqCst)).await);
+        });
+    });
+}
+
+both_flavors!(join_all_panics_on_a_cancelled_task);
+fn join_all_panics_on_a_cancelled_task(flavor: Flavor) {
+    with_timeout("join_all_cancelled", 30, move || {
+        let rt = flavor.build();
+        rt.block_on(async {
+            let mut set = JoinSet::new();
+            set.spawn(async { 1u8 });
+            set.spawn(pending::<u8>()).abort();
+            let payload = AssertUnwindSafe(set.join_all())
+                .catch_unwind()
+                .await
+                .expect_err("join_all must panic on a cancelled task");
+            let message = common::panic_message(&*payload);
+            assert!(message.contains("cancelled"), "{message}");
+        });
+    });
+}
+
+both_flavors!(detach_all_leaves_tasks_running_to_completion);
+fn detach_all_leaves_tasks_running_to_completion(flavor: Flavor) {
+    with_timeout("detach_all", 30, move || {
+        let rt = flavor.build();
+        let finished = Arc::new(AtomicUsize::new(0));
+        let (release, gate) = oneshot::channel::<()>();
+        let (job_release, job_gate) = std::sync::mpsc::channel::<()>();
+        let outputs_dropped = Arc::new(AtomicUsize::new(0));
+        rt.block_on(async {
+            let mut set = JoinSet::new();
+            let (f1, f2) = (finished.clone(), finished.clone());
+            let (d1, d2) = (outputs_dropped.clone(), outputs_dropped.clone());
+            set.spawn(async move {
+                gate.await.unwrap();
+                f1.fetch_add(1, Ordering::SeqCst);
+                DropCounter(d1)
+            });
+            set.spawn_blocking(move || {
+                job_gate.recv().unwrap();
+                f2.fetch_add(1, Ordering::SeqCst);
+                DropCounter(d2)
+            });
+            set.detach_all();
+            assert!(set.is_empty());
+            assert!(set.join_next().await.is_none());
+            // Dropping the set aborts only what is still in it: nothing.
+            drop(set);
+            release.send(()).unwrap();
+            job_release.send(()).unwrap();
+            assert!(wait_until_async(LONG, || finished.load(Ordering::SeqCst) == 2).await);
+            // Nobody joins the detached tasks: their outputs are dropped.
+            assert!(wait_until_async(LONG, || outputs_dropped.load(Ordering::SeqCst) == 2).await);
+        });
+    });
+}
+
+#[test]
+fn detach_all_then_reuse_the_set() {
+    with_timeout("detach_all_reuse", 30, || {
+        let rt = common::current_thread();
+        let outputs = rt.block_on(async {
+            let mut set = JoinSet::new();
+            for i in 0..8u32 {
+                set.spawn(async move { i });
+            }
+            set.detach_all();
+            for i in 100..103u32 {
+                set.spawn(async move { i });
+            }
+            let mut outputs = set.join_all().await;
+            outputs.sort();
+            outputs
+        });
+        assert_eq!(outputs, [100, 101, 102], "only the tasks added after detach_all");
     });
 }

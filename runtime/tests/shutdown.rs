@@ -430,3 +430,60 @@ impl std::task::Wake for RecordsWake {
         self.0.store(true, Ordering::SeqCst);
     }
 }
+
+both_flavors!(shutdown_background_does_not_wait_for_running_jobs, multi_thread = [1]);
+fn shutdown_background_does_not_wait_for_running_jobs(flavor: Flavor) {
+    with_timeout("shutdown_background", 30, move || {
+        let rt = flavor.builder().max_blocking_threads(1).cpu_threads(1).build().unwrap();
+        let (release_blocking, blocking_gate) = std::sync::mpsc::channel::<()>();
+        let (release_cpu, cpu_gate) = std::sync::mpsc::channel::<()>();
+        let (started_tx, started) = std::sync::mpsc::channel::<()>();
+        let started_cpu = started_tx.clone();
+        let blocking = rt.spawn_blocking(move || {
+            started_tx.send(()).unwrap();
+            blocking_gate.recv().unwrap();
+        });
+        let cpu = rt.spawn_cpu(move || {
+            started_cpu.send(()).unwrap();
+            cpu_gate.recv().unwrap();
+        });
+        for _ in 0..2 {
+            started.recv_timeout(LONG).expect("both jobs start");
+        }
+        // The only blocking thread is busy: this one queues.
+        let queued = rt.spawn_blocking(|| ());
+        let task_dropped = Arc::new(AtomicBool::new(false));
+        let flag = DropFlag(task_dropped.clone());
+        drop(rt.spawn(async move {
+            let _flag = flag;
+            std::future::pending::<()>().await
+        }));
+        // Both jobs wait for a release that only comes after this returns.
+        rt.shutdown_background();
+        assert!(wait_until(LONG, || task_dropped.load(Ordering::SeqCst)), "tasks are cancelled");
+        let queued = common::std_block_on(queued, LONG).expect("a queued job resolves");
+        assert!(queued.unwrap_err().is_cancelled(), "queued jobs are cancelled");
+        assert!(!blocking.is_finished() && !cpu.is_finished(), "running jobs are left behind");
+        release_blocking.send(()).unwrap();
+        release_cpu.send(()).unwrap();
+        // Left behind, they still finish on their own.
+        assert!(common::std_block_on(blocking, LONG).expect("blocking job finishes").is_ok());
+        assert!(common::std_block_on(cpu, LONG).expect("cpu job finishes").is_ok());
+    });
+}
+
+both_flavors!(shutdown_background_inside_a_task_does_not_panic);
+fn shutdown_background_inside_a_task_does_not_panic(flavor: Flavor) {
+    with_timeout("shutdown_background_in_task", 30, move || {
+        let rt = flavor.build();
+        let other = common::runtime(1);
+        let other_handle = other.handle().clone();
+        // Dropping a runtime on a worker thread panics (it would wait for
+        // threads); shutting it down in the background does not wait.
+        rt.block_on(rt.spawn(async move { other.shutdown_background() }))
+            .expect("shutdown_background inside a task must not panic");
+        // It did shut down: a new task there is cancelled at once.
+        let late = common::std_block_on(other_handle.spawn(async { 1 }), LONG);
+        assert!(late.expect("resolves at once").unwrap_err().is_cancelled());
+    });
+}

@@ -6,9 +6,11 @@ mod common;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
+use std::time::Duration;
 
 use common::{both_flavors, with_timeout, Flavor, LONG};
 use futures_channel::oneshot;
+use futures_util::{AsyncReadExt, AsyncWriteExt};
 use weft::runtime::{Handle, Runtime};
 use weft::task::{AbortHandle, JoinError, JoinHandle};
 
@@ -269,4 +271,26 @@ fn default_worker_thread_name(flavor: Flavor) {
     } else {
         assert!(name.starts_with("weft-worker"), "worker thread named {name:?}");
     }
+}
+
+both_flavors!(enable_io_and_enable_time_are_accepted_and_change_nothing);
+fn enable_io_and_enable_time_are_accepted_and_change_nothing(flavor: Flavor) {
+    with_timeout("enable_io_time", 30, move || {
+        let rt = flavor.builder().enable_io().enable_time().enable_all().build().unwrap();
+        let echoed = rt.block_on(async {
+            weft::time::sleep(Duration::from_millis(1)).await;
+            let listener = weft::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let client = weft::spawn(async move {
+                let mut stream = weft::net::TcpStream::connect(addr).await.unwrap();
+                stream.write_all(b"ping").await.unwrap();
+            });
+            let (mut server, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 4];
+            server.read_exact(&mut buf).await.unwrap();
+            client.await.unwrap();
+            buf
+        });
+        assert_eq!(&echoed, b"ping");
+    });
 }

@@ -261,6 +261,33 @@ impl Builder {
         self
     }
 
+    /// Enables the I/O driver. It is always on in weft: this does nothing
+    /// and exists so code ported from Tokio compiles unchanged.
+    ///
+    /// ```
+    /// let rt = weft::runtime::Builder::new_multi_thread().enable_io().build().unwrap();
+    /// rt.block_on(async {
+    ///     let listener = weft::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    ///     assert!(listener.local_addr().is_ok());
+    /// });
+    /// ```
+    pub fn enable_io(&mut self) -> &mut Self {
+        self
+    }
+
+    /// Enables the timers. They are always on in weft: this does nothing
+    /// and exists so code ported from Tokio compiles unchanged.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let rt = weft::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+    /// rt.block_on(async { weft::time::sleep(Duration::from_millis(1)).await });
+    /// ```
+    pub fn enable_time(&mut self) -> &mut Self {
+        self
+    }
+
     /// Checks the settings and starts the worker threads.
     pub fn build(&mut self) -> io::Result<Runtime> {
         let invalid = |msg: &str| Err(io::Error::new(io::ErrorKind::InvalidInput, msg.to_owned()));

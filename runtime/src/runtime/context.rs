@@ -3,6 +3,7 @@
 //! worker itself (so wakes on this thread are scheduled locally).
 
 use std::cell::{Cell, RefCell};
+use std::marker::PhantomData;
 use std::ptr;
 
 use crate::loom::sync::Arc;
@@ -10,8 +11,11 @@ use crate::loom::thread_local_const;
 use crate::runtime::scheduler::{Shared, WorkerContext};
 
 struct Context {
-    /// The runtime entered by `block_on` or a worker thread.
+    /// The runtime entered by `block_on`, a worker thread or `enter`.
     current: RefCell<Option<Arc<Shared>>>,
+    /// How many [`EnterGuard`]s are live on this thread: each guard records
+    /// the depth it made, so one dropped out of order is caught.
+    depth: Cell<usize>,
     /// The worker running on this thread, during `set_worker`.
     worker: Cell<*const WorkerContext>,
     /// Set while this thread drops tasks' futures at shutdown.
@@ -21,27 +25,54 @@ struct Context {
 thread_local_const! {
     static CONTEXT: Context = Context {
         current: RefCell::new(None),
+        depth: Cell::new(0),
         worker: Cell::new(ptr::null()),
         dropping_tasks: Cell::new(false),
     };
 }
 
-/// Restores the previously entered runtime on drop.
+/// Restores the previously entered runtime on drop. Guards nest: they must
+/// drop in the reverse order of their creation, as scopes do.
 pub(super) struct EnterGuard {
     prev: Option<Arc<Shared>>,
+    /// The context's depth this guard made.
+    depth: usize,
+    /// The guard restores this thread's context, so it must drop here.
+    _not_send: PhantomData<*const ()>,
 }
 
 /// Makes `shared` the current runtime until the guard drops.
 pub(super) fn enter(shared: Arc<Shared>) -> EnterGuard {
-    let prev = CONTEXT.with(|cx| cx.current.replace(Some(shared)));
-    EnterGuard { prev }
+    let (prev, depth) = CONTEXT.with(|cx| {
+        let depth = cx.depth.get() + 1;
+        cx.depth.set(depth);
+        (cx.current.replace(Some(shared)), depth)
+    });
+    EnterGuard { prev, depth, _not_send: PhantomData }
 }
 
 impl Drop for EnterGuard {
     fn drop(&mut self) {
-        let prev = self.prev.take();
         // During thread teardown the context may be gone already.
-        let _ = CONTEXT.try_with(|cx| *cx.current.borrow_mut() = prev);
+        let _ = CONTEXT.try_with(|cx| {
+            if cx.depth.get() != self.depth {
+                // Restoring `prev` now would leave a younger guard's runtime
+                // current after that guard is gone, or make an older one's
+                // come back later: either way a wrong runtime. While
+                // unwinding, another panic would abort; the context stays
+                // as it is then.
+                if !std::thread::panicking() {
+                    panic!(
+                        "weft `EnterGuard`s dropped out of order: the guards of \
+                         `Runtime::enter` and `Handle::enter` must be dropped in the reverse \
+                         order of their creation"
+                    );
+                }
+                return;
+            }
+            cx.depth.set(self.depth - 1);
+            *cx.current.borrow_mut() = self.prev.take();
+        });
     }
 }
 

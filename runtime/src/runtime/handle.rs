@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::marker::PhantomData;
 
 use super::{context, park, RuntimeMetrics};
 use crate::loom::sync::Arc;
@@ -11,8 +12,8 @@ use crate::runtime::task::JoinHandle;
 use crate::trace::{self, SpawnMeta};
 
 const NO_RUNTIME: &str = "there is no weft runtime on this thread: call this from a task \
-     spawned on a weft Runtime or inside `Runtime::block_on`, or keep a `Handle` and use \
-     `Handle::spawn`";
+     spawned on a weft Runtime, inside `Runtime::block_on` or while a `Runtime::enter` guard \
+     lives, or keep a `Handle` and use `Handle::spawn`";
 
 /// A handle to a runtime: spawns tasks and enters the runtime from any
 /// thread. Cheap to clone. It does not keep the runtime running: once the
@@ -137,6 +138,62 @@ impl Handle {
     /// The runtime's metrics.
     pub fn metrics(&self) -> RuntimeMetrics {
         RuntimeMetrics { shared: self.shared.clone() }
+    }
+
+    /// Makes this runtime the calling thread's current runtime until the
+    /// returned guard is dropped, so that what needs a current runtime
+    /// works outside a task: [`weft::spawn`](crate::spawn),
+    /// [`Handle::current`], creating a [`Sleep`](crate::time::Sleep),
+    /// `TcpListener::from_std`. Nothing runs on this thread because of it:
+    /// a multi-thread runtime's workers run the tasks, a current-thread
+    /// runtime's run inside its `block_on`.
+    ///
+    /// Guards nest; each one, when dropped, makes the runtime that was
+    /// current before it current again (or none).
+    ///
+    /// ```
+    /// use weft::runtime::{Handle, Runtime};
+    ///
+    /// let rt = Runtime::new().unwrap();
+    /// assert!(Handle::try_current().is_err());
+    /// let guard = rt.handle().enter();
+    /// let task = weft::spawn(async { 6 * 7 });
+    /// drop(guard);
+    /// assert!(Handle::try_current().is_err());
+    /// assert_eq!(rt.block_on(task).unwrap(), 42);
+    /// ```
+    ///
+    /// # Panics
+    /// The guard's drop panics if guards on this thread are dropped out of
+    /// order (not in the reverse order of their creation), unless the thread
+    /// is already panicking.
+    pub fn enter(&self) -> EnterGuard<'_> {
+        EnterGuard { _inner: context::enter(self.shared.clone()), _handle: PhantomData }
+    }
+}
+
+/// The guard of [`Handle::enter`] and [`Runtime::enter`](super::Runtime::enter):
+/// while it lives, its runtime is the current runtime of the thread that
+/// made it. Drop guards in the reverse order of their creation.
+///
+/// It restores that thread's context, so it cannot move to another thread:
+///
+/// ```compile_fail,E0277
+/// let rt = weft::runtime::Runtime::new().unwrap();
+/// let guard = rt.enter();
+/// std::thread::scope(|s| {
+///     s.spawn(move || drop(guard));
+/// });
+/// ```
+#[must_use = "the runtime is current only while the guard lives"]
+pub struct EnterGuard<'a> {
+    _inner: context::EnterGuard,
+    _handle: PhantomData<&'a Handle>,
+}
+
+impl fmt::Debug for EnterGuard<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EnterGuard").finish_non_exhaustive()
     }
 }
 

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 pub use builder::Builder;
 pub use cpu::CpuPriority;
 pub(crate) use handle::spawn_current;
-pub use handle::{Handle, TryCurrentError};
+pub use handle::{EnterGuard, Handle, TryCurrentError};
 pub use histogram::Histogram;
 pub use metrics::{PollTimeHistogram, RuntimeMetrics};
 pub use stall::StallReport;
@@ -189,6 +189,24 @@ impl Runtime {
         self.handle.try_spawn_cpu(f)
     }
 
+    /// Makes this runtime the calling thread's current runtime until the
+    /// returned guard is dropped; see [`Handle::enter`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let rt = weft::runtime::Runtime::new().unwrap();
+    /// let sleep = {
+    ///     let _guard = rt.enter();
+    ///     // A timer needs a current runtime to be created.
+    ///     weft::time::sleep(Duration::from_millis(1))
+    /// };
+    /// rt.block_on(sleep);
+    /// ```
+    pub fn enter(&self) -> EnterGuard<'_> {
+        self.handle.enter()
+    }
+
     /// This runtime's handle.
     pub fn handle(&self) -> &Handle {
         &self.handle
@@ -208,6 +226,26 @@ impl Runtime {
     /// `Ok` is never dropped), possibly after this returns.
     pub fn shutdown_timeout(mut self, timeout: Duration) {
         self.shutdown(Some(Instant::now() + timeout));
+    }
+
+    /// Shuts down without waiting: like
+    /// [`shutdown_timeout`](Self::shutdown_timeout) with a zero timeout.
+    /// Tasks are cancelled and queued `spawn_blocking` and `spawn_cpu` jobs
+    /// dropped; a worker inside a long poll and a running blocking or CPU
+    /// job are left behind and finish on their own. Useful where waiting is
+    /// not allowed, such as inside an asynchronous context (where dropping
+    /// the runtime panics) or in a test's teardown.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let rt = weft::runtime::Runtime::new().unwrap();
+    /// // A blocking job that would hold up a plain drop for a minute.
+    /// rt.spawn_blocking(|| std::thread::sleep(Duration::from_secs(60)));
+    /// rt.shutdown_background(); // returns at once
+    /// ```
+    pub fn shutdown_background(self) {
+        self.shutdown_timeout(Duration::ZERO);
     }
 
     fn shutdown(&mut self, deadline: Option<Instant>) {
@@ -270,6 +308,11 @@ fn is_finished(_thread: &thread::JoinHandle<()>) -> bool {
 
 impl Drop for Runtime {
     fn drop(&mut self) {
+        // After `shutdown_timeout` or `shutdown_background` nothing is left
+        // to wait for, so dropping is fine anywhere.
+        if self.shut_down {
+            return;
+        }
         if context::is_worker_thread() && !std::thread::panicking() {
             panic!(
                 "cannot drop a weft Runtime from inside an asynchronous task: shutting down \

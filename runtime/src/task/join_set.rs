@@ -119,6 +119,60 @@ impl<T> JoinSet<T> {
         while self.join_next().await.is_some() {}
     }
 
+    /// Removes every task from the set without aborting it: each goes on
+    /// running to completion, as a spawned task whose `JoinHandle` was
+    /// dropped does, and its output is dropped.
+    ///
+    /// ```
+    /// # weft::runtime::Runtime::new().unwrap().block_on(async {
+    /// let (tx, rx) = futures_channel::oneshot::channel();
+    /// let mut set = weft::task::JoinSet::new();
+    /// set.spawn(async move { tx.send("still ran").unwrap() });
+    /// set.detach_all();
+    /// assert!(set.is_empty());
+    /// drop(set); // would abort the task, had it stayed in the set
+    /// assert_eq!(rx.await.unwrap(), "still ran");
+    /// # });
+    /// ```
+    pub fn detach_all(&mut self) {
+        // Dropping a handle detaches its task.
+        self.entries.clear();
+        self.ready.inner.lock().keys.clear();
+    }
+
+    /// Waits for every task and returns their outputs, in the order the
+    /// tasks finished (not the order they were spawned).
+    ///
+    /// # Panics
+    /// If a task panicked, this resumes that panic (with its payload), once
+    /// the tasks that finished before it are joined; if a task was
+    /// cancelled, this panics with its [`JoinError`]. The tasks still in
+    /// the set then are aborted, as dropping the set does. To handle
+    /// failures instead, loop on [`join_next`](Self::join_next).
+    ///
+    /// ```
+    /// # weft::runtime::Runtime::new().unwrap().block_on(async {
+    /// let mut set = weft::task::JoinSet::new();
+    /// for i in 1..=3u32 {
+    ///     set.spawn(async move { i * 10 });
+    /// }
+    /// let mut outputs = set.join_all().await;
+    /// outputs.sort();
+    /// assert_eq!(outputs, [10, 20, 30]);
+    /// # });
+    /// ```
+    pub async fn join_all(mut self) -> Vec<T> {
+        let mut outputs = Vec::with_capacity(self.len());
+        while let Some(result) = self.join_next().await {
+            match result {
+                Ok(output) => outputs.push(output),
+                Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+                Err(err) => panic!("a task of `JoinSet::join_all` failed: {err}"),
+            }
+        }
+        outputs
+    }
+
     fn insert(&mut self, handle: JoinHandle<T>) -> AbortHandle {
         let abort = handle.abort_handle();
         let entry = self.entries.vacant_entry();
@@ -255,6 +309,40 @@ impl<T: Send + 'static> JoinSet<T> {
         F: Future<Output = T> + Send + 'static,
     {
         self.insert(handle.spawn(future))
+    }
+
+    /// Runs the blocking closure `f` on the current runtime's blocking pool,
+    /// as [`spawn_blocking`](crate::task::spawn_blocking) does, and adds its
+    /// task to the set. Aborting it (or dropping the set) cancels the job
+    /// only if it has not started.
+    ///
+    /// ```
+    /// # weft::runtime::Runtime::new().unwrap().block_on(async {
+    /// let mut set = weft::task::JoinSet::new();
+    /// set.spawn_blocking(|| std::fs::metadata("/").is_ok());
+    /// assert_eq!(set.join_next().await.unwrap().unwrap(), true);
+    /// # });
+    /// ```
+    ///
+    /// # Panics
+    /// Outside a weft runtime.
+    #[track_caller]
+    pub fn spawn_blocking<F>(&mut self, f: F) -> AbortHandle
+    where
+        F: FnOnce() -> T + Send + 'static,
+    {
+        self.insert(crate::task::spawn_blocking(f))
+    }
+
+    /// Runs the blocking closure `f` on the blocking pool of `handle`'s
+    /// runtime and adds its task to the set; see
+    /// [`spawn_blocking`](Self::spawn_blocking).
+    #[track_caller]
+    pub fn spawn_blocking_on<F>(&mut self, f: F, handle: &Handle) -> AbortHandle
+    where
+        F: FnOnce() -> T + Send + 'static,
+    {
+        self.insert(handle.spawn_blocking(f))
     }
 }
 

@@ -13,7 +13,8 @@ use crate::runtime::coop;
 use crate::runtime::scheduler::Shared;
 
 const NO_RUNTIME: &str = "there is no weft runtime on this thread: timers (sleep, timeout, \
-     interval) must be created inside a weft runtime, in a task or in `Runtime::block_on`";
+     interval) must be created inside a weft runtime, in a task, in `Runtime::block_on` or \
+     while a `Runtime::enter` guard lives";
 
 /// Waits until `duration` has elapsed. Never completes early; completes
 /// within about a millisecond (plus scheduling delay) of its deadline.
