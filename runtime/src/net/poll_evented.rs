@@ -11,7 +11,8 @@ use crate::runtime::driver::scheduled_io::Direction;
 use crate::runtime::driver::Registration;
 
 const NO_RUNTIME: &str = "there is no weft runtime on this thread: sockets must be created \
-     inside a weft runtime, in a task or in `Runtime::block_on`";
+     inside a weft runtime, in a task, in `Runtime::block_on` or while a `Runtime::enter` guard \
+     lives";
 
 /// An error naming the missing runtime unless this thread is in one: for
 /// sockets that check before a system call with effects (`connect`).
