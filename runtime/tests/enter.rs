@@ -112,6 +112,39 @@ fn guards_dropped_out_of_order_panic_clearly() {
     });
 }
 
+/// An out-of-order drop caught inside a task does not outlive the task's
+/// runtime entry: `block_on` (and a pool job) restores what it found.
+#[test]
+fn a_caught_out_of_order_drop_does_not_outlive_block_on() {
+    with_timeout("enter_out_of_order_in_block_on", 30, || {
+        let rt = Builder::new_multi_thread().worker_threads(3).build().unwrap();
+        let b = Builder::new_current_thread().build().unwrap();
+        let c = Builder::new_current_thread().build().unwrap();
+        rt.block_on(async {
+            let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let first = b.enter();
+                let _second = c.enter();
+                drop(first);
+            }));
+            assert!(caught.is_err(), "the out-of-order drop panicked");
+        });
+        assert!(Handle::try_current().is_err(), "block_on restored the empty context");
+        let job = rt.handle().spawn_blocking(move || {
+            let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let first = b.enter();
+                let _second = c.enter();
+                drop(first);
+            }));
+            assert!(caught.is_err());
+        });
+        rt.block_on(job).unwrap();
+        // The pool thread's next job sees its own runtime again.
+        let same = rt.block_on(rt.spawn_blocking(|| Handle::current().metrics().num_workers()));
+        assert_eq!(same.unwrap(), 3, "the pool job's own runtime, not `b`");
+        assert!(Handle::try_current().is_err());
+    });
+}
+
 #[test]
 fn entering_is_always_fine() {
     with_timeout("enter_anywhere", 30, || {

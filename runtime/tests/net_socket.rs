@@ -260,6 +260,10 @@ fn raw_fd_and_std_stream_round_trip(flavor: Flavor) {
         let listener = TcpListener::bind(localhost(0)).await.unwrap();
         let stream = socket.connect(listener.local_addr().unwrap()).await.unwrap();
         assert!(stream.nodelay().unwrap());
+        // SAFETY: `F_GETFL` on a descriptor the stream owns and keeps open;
+        // no memory is passed.
+        let flags = unsafe { libc::fcntl(stream.as_raw_fd(), libc::F_GETFL) };
+        assert!(flags & libc::O_NONBLOCK != 0, "connect made the socket non-blocking again");
         let (_, peer) = listener.accept().await.unwrap();
         assert_eq!(peer, stream.local_addr().unwrap());
     });

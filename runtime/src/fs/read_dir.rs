@@ -62,8 +62,9 @@ pub async fn read_dir(path: impl AsRef<Path>) -> io::Result<ReadDir> {
 ///
 /// It reads the entries from the OS 32 at a time, in one blocking-pool job
 /// per batch, and hands them out one by one. Dropping it closes the
-/// directory; if a batch is being read then, the pool job finishes that
-/// batch and closes it.
+/// directory (if a batch is being read then, the pool job finishes that
+/// batch and closes it), once no [`DirEntry`] it handed out is alive: as
+/// with std's, an entry keeps the directory open on Linux.
 pub struct ReadDir {
     state: State,
 }

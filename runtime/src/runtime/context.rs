@@ -37,30 +37,47 @@ pub(super) struct EnterGuard {
     prev: Option<Arc<Shared>>,
     /// The context's depth this guard made.
     depth: usize,
+    /// A user's guard (`Runtime::enter`) checks its drop order; the
+    /// runtime's own (a worker, a pool job, `block_on`) restores what it
+    /// found whatever happened inside, so a caught out-of-order panic in a
+    /// task cannot outlive the job or `block_on` it happened in.
+    checked: bool,
     /// The guard restores this thread's context, so it must drop here.
     _not_send: PhantomData<*const ()>,
 }
 
-/// Makes `shared` the current runtime until the guard drops.
+/// Makes `shared` the current runtime until the guard drops: the runtime's
+/// own entry (a worker thread, a pool job, `block_on`).
 pub(super) fn enter(shared: Arc<Shared>) -> EnterGuard {
+    enter_with(shared, false)
+}
+
+/// As [`enter`], for a user's `Runtime::enter`/`Handle::enter`: dropped out
+/// of order, the guard panics.
+pub(super) fn enter_checked(shared: Arc<Shared>) -> EnterGuard {
+    enter_with(shared, true)
+}
+
+fn enter_with(shared: Arc<Shared>, checked: bool) -> EnterGuard {
     let (prev, depth) = CONTEXT.with(|cx| {
         let depth = cx.depth.get() + 1;
         cx.depth.set(depth);
         (cx.current.replace(Some(shared)), depth)
     });
-    EnterGuard { prev, depth, _not_send: PhantomData }
+    EnterGuard { prev, depth, checked, _not_send: PhantomData }
 }
 
 impl Drop for EnterGuard {
     fn drop(&mut self) {
         // During thread teardown the context may be gone already.
         let _ = CONTEXT.try_with(|cx| {
-            if cx.depth.get() != self.depth {
+            if self.checked && cx.depth.get() != self.depth {
                 // Restoring `prev` now would leave a younger guard's runtime
                 // current after that guard is gone, or make an older one's
                 // come back later: either way a wrong runtime. While
                 // unwinding, another panic would abort; the context stays
-                // as it is then.
+                // as it is then (the runtime's own guard around it restores
+                // it).
                 if !std::thread::panicking() {
                     panic!(
                         "weft `EnterGuard`s dropped out of order: the guards of \

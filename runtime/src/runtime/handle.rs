@@ -151,6 +151,13 @@ impl Handle {
     /// Guards nest; each one, when dropped, makes the runtime that was
     /// current before it current again (or none).
     ///
+    /// Inside a task the guard changes the current runtime of the worker
+    /// thread it runs on for as long as it lives, as in Tokio: a guard held
+    /// across an `.await` (possible in a current-thread `block_on` future,
+    /// which need not be `Send`) makes the tasks polled meanwhile on that
+    /// thread spawn onto the guard's runtime. Keep guards inside one
+    /// synchronous stretch of code.
+    ///
     /// ```
     /// use weft::runtime::{Handle, Runtime};
     ///
@@ -168,7 +175,7 @@ impl Handle {
     /// order (not in the reverse order of their creation), unless the thread
     /// is already panicking.
     pub fn enter(&self) -> EnterGuard<'_> {
-        EnterGuard { _inner: context::enter(self.shared.clone()), _handle: PhantomData }
+        EnterGuard { _inner: context::enter_checked(self.shared.clone()), _handle: PhantomData }
     }
 }
 
