@@ -84,8 +84,13 @@ SUITES=(
     # spawn_cpu / try_spawn_cpu: the CPU pool's jobs, refusals, aborts and
     # shutdown, and the priority calls on its threads.
     "weft cpu_pool"
-    # weft::fs: files through the blocking pool, mandatory jobs.
+    # weft::fs: files through the blocking pool, mandatory jobs; directory
+    # listings in batches.
     "weft fs"
+    "weft fs_dir"
+    # TcpSocket (raw-fd round trips) and enter guards (the context swap).
+    "weft net_socket"
+    "weft enter"
     # The blocking pool on its own.
     "weft-blocking lib"
     "weft-blocking pool"
