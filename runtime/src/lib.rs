@@ -21,6 +21,8 @@ mod backtrace;
 pub mod fs;
 #[cfg(all(feature = "hyper", not(loom)))]
 pub mod hyper;
+#[cfg(not(loom))]
+pub mod io;
 mod loom;
 #[cfg(not(loom))]
 pub mod net;

@@ -102,6 +102,17 @@ impl<E: Source> PollEvented<E> {
     pub(super) async fn ready(&self, direction: Direction) -> io::Result<()> {
         self.registration.ready(direction).await
     }
+
+    /// Waits until the source is ready for `interest`; says for what (the
+    /// readiness stays cached until an operation returns `WouldBlock`).
+    pub(super) async fn ready_for(
+        &self,
+        interest: crate::io::Interest,
+    ) -> io::Result<crate::io::Ready> {
+        let direction = interest.direction();
+        let event = std::future::poll_fn(|cx| self.registration.poll_ready(cx, direction)).await?;
+        Ok(crate::io::Ready::from_driver(event.ready()))
+    }
 }
 
 impl<E: Source> Drop for PollEvented<E> {

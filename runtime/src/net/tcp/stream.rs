@@ -175,6 +175,27 @@ impl TcpStream {
         self.io.readable().await
     }
 
+    /// Waits until the stream is ready for `interest` (either side, for
+    /// `READABLE | WRITABLE`) and says for what. The readiness stays cached
+    /// until a `try_read`/`try_write` returns `WouldBlock`, so waiting again
+    /// without one returns at once.
+    ///
+    /// ```
+    /// # weft::runtime::Runtime::new().unwrap().block_on(async {
+    /// use weft::io::Interest;
+    /// use weft::net::{TcpListener, TcpStream};
+    ///
+    /// let listener = TcpListener::bind("127.0.0.1:0").await?;
+    /// let stream = TcpStream::connect(listener.local_addr()?).await?;
+    /// let ready = stream.ready(Interest::READABLE | Interest::WRITABLE).await?;
+    /// assert!(ready.is_writable());
+    /// # std::io::Result::Ok(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn ready(&self, interest: crate::io::Interest) -> io::Result<crate::io::Ready> {
+        self.io.ready_for(interest).await
+    }
+
     /// Polls for read readiness, like [`readable`](TcpStream::readable).
     pub fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.io.poll_ready(cx, Direction::Read)

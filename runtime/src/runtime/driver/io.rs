@@ -128,8 +128,9 @@ impl Registration {
         }
     }
 
-    /// Forgets readiness observed by `event` (after `WouldBlock`).
-    fn clear_readiness(&self, event: ReadyEvent) {
+    /// Forgets readiness observed by `event` (after `WouldBlock`), unless
+    /// a newer event arrived since.
+    pub(crate) fn clear_readiness(&self, event: ReadyEvent) {
         self.io.clear_readiness(event);
     }
 

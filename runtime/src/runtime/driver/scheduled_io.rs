@@ -25,20 +25,26 @@ pub(crate) struct Ready(usize);
 
 impl Ready {
     #[cfg_attr(loom, allow(dead_code))]
-    pub(super) const EMPTY: Ready = Ready(0);
+    pub(crate) const EMPTY: Ready = Ready(0);
     pub(crate) const READABLE: Ready = Ready(0b0001);
-    pub(super) const WRITABLE: Ready = Ready(0b0010);
+    pub(crate) const WRITABLE: Ready = Ready(0b0010);
     pub(crate) const READ_CLOSED: Ready = Ready(0b0100);
-    pub(super) const WRITE_CLOSED: Ready = Ready(0b1000);
-    pub(super) const ERROR: Ready = Ready(0b1_0000);
+    pub(crate) const WRITE_CLOSED: Ready = Ready(0b1000);
+    pub(crate) const ERROR: Ready = Ready(0b1_0000);
     const MASK: usize = 0b1_1111;
 
-    fn is_empty(self) -> bool {
+    pub(crate) fn is_empty(self) -> bool {
         self.0 == 0
     }
 
-    fn intersection(self, other: Ready) -> Ready {
+    pub(crate) fn intersection(self, other: Ready) -> Ready {
         Ready(self.0 & other.0)
+    }
+
+    /// The bits of `self` that are not in `other`.
+    #[cfg_attr(loom, allow(dead_code))]
+    pub(crate) fn difference(self, other: Ready) -> Ready {
+        Ready(self.0 & !other.0)
     }
 }
 
@@ -54,6 +60,10 @@ impl std::ops::BitOr for Ready {
 pub(crate) enum Direction {
     Read,
     Write,
+    /// Either side (`weft::io::unix::AsyncFd::ready` with both interests):
+    /// the wait ends when the source is ready for reading or for writing.
+    #[cfg_attr(loom, allow(dead_code))]
+    Either,
 }
 
 impl Direction {
@@ -63,6 +73,7 @@ impl Direction {
         match self {
             Direction::Read => Ready::READABLE | Ready::READ_CLOSED | Ready::ERROR,
             Direction::Write => Ready::WRITABLE | Ready::WRITE_CLOSED | Ready::ERROR,
+            Direction::Either => Direction::Read.mask() | Direction::Write.mask(),
         }
     }
 }
@@ -72,6 +83,19 @@ impl Direction {
 pub(crate) struct ReadyEvent {
     ready: Ready,
     tick: usize,
+}
+
+#[cfg_attr(loom, allow(dead_code))]
+impl ReadyEvent {
+    /// The readiness observed.
+    pub(crate) fn ready(self) -> Ready {
+        self.ready
+    }
+
+    /// The same observation narrowed to `ready`, to clear only those bits.
+    pub(crate) fn only(self, ready: Ready) -> ReadyEvent {
+        ReadyEvent { ready: self.ready.intersection(ready), tick: self.tick }
+    }
 }
 
 const TICK_SHIFT: u32 = 16;
@@ -196,6 +220,10 @@ impl ScheduledIo {
         match direction {
             Direction::Read => waiters.read.register(cx.waker()),
             Direction::Write => waiters.write.register(cx.waker()),
+            Direction::Either => {
+                waiters.read.register(cx.waker());
+                waiters.write.register(cx.waker());
+            }
         }
         // Re-check under the lock: readiness set before we stored the
         // waker would otherwise never wake us.
@@ -208,12 +236,16 @@ impl ScheduledIo {
                 // take it now. A stored waker holds the runtime, which
                 // holds this source (a cycle): take this direction's
                 // wakers back and wake them (they see the shutdown too).
-                let (first, more) = match direction {
-                    Direction::Read => waiters.read.take(),
-                    Direction::Write => waiters.write.take(),
+                let (read, write) = match direction {
+                    Direction::Read => (Some(waiters.read.take()), None),
+                    Direction::Write => (None, Some(waiters.write.take())),
+                    Direction::Either => (Some(waiters.read.take()), Some(waiters.write.take())),
                 };
                 drop(waiters);
-                first.into_iter().chain(more).for_each(Waker::wake);
+                read.into_iter()
+                    .chain(write)
+                    .flat_map(|(first, more)| first.into_iter().chain(more))
+                    .for_each(Waker::wake);
                 Poll::Ready(Err(shutdown))
             }
         }
