@@ -24,6 +24,8 @@ pub mod hyper;
 mod loom;
 #[cfg(not(loom))]
 pub mod net;
+#[cfg(all(unix, not(loom)))]
+pub mod process;
 pub mod runtime;
 #[cfg(all(unix, not(loom)))]
 pub mod signal;
