@@ -1,7 +1,7 @@
 //! [`Child`]: a spawned process, its pipes, and the wait for its exit.
 
 use std::fmt;
-use std::future::{poll_fn, Future};
+use std::future::poll_fn;
 use std::io;
 use std::pin::Pin;
 use std::process::{Child as StdChild, ExitStatus, Output};
@@ -210,10 +210,10 @@ impl fmt::Debug for Child {
     }
 }
 
-/// Spawned-and-waited helpers for [`Command`](super::Command).
+/// The exit status of a spawned child, nothing piped read or written (see
+/// [`Command::status`](super::Command::status)).
 pub(super) async fn status_of(child: io::Result<Child>) -> io::Result<ExitStatus> {
     let mut child = child?;
-    // Like std's `status`: nothing piped is read or written.
     child.stdin = None;
     child.stdout = None;
     child.stderr = None;
@@ -221,6 +221,6 @@ pub(super) async fn status_of(child: io::Result<Child>) -> io::Result<ExitStatus
 }
 
 /// Output of a spawned child (see [`Command::output`](super::Command::output)).
-pub(super) fn output_of(child: io::Result<Child>) -> impl Future<Output = io::Result<Output>> {
-    async move { child?.wait_with_output().await }
+pub(super) async fn output_of(child: io::Result<Child>) -> io::Result<Output> {
+    child?.wait_with_output().await
 }

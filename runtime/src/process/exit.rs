@@ -129,3 +129,30 @@ impl ExitWatch {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::future::poll_fn;
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Command;
+
+    use super::ExitWatch;
+
+    /// The fallback without a pidfd still sees the exit, by polling.
+    #[test]
+    fn backoff_sees_the_exit() {
+        let rt = crate::runtime::Builder::new_current_thread().build().unwrap();
+        rt.block_on(async {
+            let mut child = Command::new("sh").args(["-c", "sleep 0.05; exit 4"]).spawn().unwrap();
+            let mut watch = ExitWatch::backoff();
+            let status = poll_fn(|cx| watch.poll_exit(cx, &mut child)).await.unwrap();
+            assert_eq!(status.code(), Some(4));
+
+            let mut child = Command::new("sleep").arg("30").spawn().unwrap();
+            let mut watch = ExitWatch::backoff();
+            child.kill().unwrap();
+            let status = poll_fn(|cx| watch.poll_exit(cx, &mut child)).await.unwrap();
+            assert_eq!(status.signal(), Some(libc::SIGKILL));
+        });
+    }
+}
