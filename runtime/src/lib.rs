@@ -26,6 +26,8 @@ pub mod io;
 mod loom;
 #[cfg(not(loom))]
 pub mod net;
+#[cfg(all(unix, not(loom)))]
+pub mod process;
 pub mod runtime;
 #[cfg(all(unix, not(loom)))]
 pub mod signal;
