@@ -91,6 +91,12 @@ SUITES=(
     # TcpSocket (raw-fd round trips) and enter guards (the context swap).
     "weft net_socket"
     "weft enter"
+    # AsyncFd on pipes, eventfds and timerfds; child processes (pipes, the
+    # orphan reaper; valgrind has no pidfd_open, so the timer fallback).
+    # missing_program is left to the normal run: under valgrind std's spawn
+    # does not see the child's failed exec and returns a Child.
+    "weft async_fd"
+    "weft process --skip missing_program"
     # The blocking pool on its own.
     "weft-blocking lib"
     "weft-blocking pool"
