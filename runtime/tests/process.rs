@@ -213,3 +213,34 @@ fn dropped_child_is_reaped(flavor: Flavor) {
     });
 }
 both_flavors!(dropped_child_is_reaped);
+
+/// A runtime that nothing drives does not hold the only reaper: another
+/// runtime's dropped child is reaped while the first stays idle.
+#[test]
+fn an_idle_runtime_does_not_stop_other_runtimes_reaping() {
+    with_timeout("idle runtime reaper", 60, || {
+        // A current-thread runtime drops a child, then sits between
+        // `block_on`s: its reaper task cannot run.
+        let idle = Flavor::CurrentThread.build();
+        let first = idle.block_on(async {
+            let child = Command::new("sleep").arg("0.1").spawn().unwrap();
+            let pid = child.id().unwrap();
+            drop(child);
+            pid
+        });
+        let busy = Flavor::MultiThread(2).build();
+        busy.block_on(async {
+            let child = Command::new("sleep").arg("0.1").spawn().unwrap();
+            let pid = child.id().unwrap();
+            drop(child);
+            assert!(
+                wait_until_async(REAPED, || proc_state(pid).is_none()).await,
+                "pid {pid} left a zombie: {:?}",
+                proc_state(pid)
+            );
+            // The same queue: the idle runtime's child is reaped too.
+            assert!(wait_until_async(REAPED, || proc_state(first).is_none()).await);
+        });
+        drop(idle);
+    });
+}

@@ -15,24 +15,32 @@
 //!    blocks, so it may run anywhere: on every spawn, on every completed
 //!    wait, and in the reaper task.
 //! 3. While the queue is not empty and a runtime is at hand, one reaper
-//!    task per process ([`REAPER_RUNNING`]) calls [`reap`] on a weft timer
-//!    with backoff until the queue is empty. If that task is dropped (its
-//!    runtime shuts down), it reaps once more on the way out and lets the
-//!    next adopter start a new one. A child dropped outside any runtime
-//!    waits for the next spawn or wait in this process.
+//!    task per runtime ([`REAPERS`]) calls [`reap`] on a weft timer with
+//!    backoff until the queue is empty. Per runtime, not per process: a
+//!    runtime that nothing drives (a current-thread one between
+//!    `block_on`s) would otherwise hold the only reaper while others run.
+//!    If a task is dropped (its runtime shuts down), it reaps once more on
+//!    the way out and lets that runtime's next adopter start a new one. A
+//!    child dropped outside any runtime waits for the next spawn or wait in
+//!    this process.
 
 use std::process::Child as StdChild;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use crate::loom::sync::Arc;
 use crate::runtime::context;
 
 /// The children waiting to be reaped (rule 1).
 static ORPHANS: Mutex<Vec<StdChild>> = Mutex::new(Vec::new());
 
-/// Whether a reaper task exists (rule 3).
-static REAPER_RUNNING: AtomicBool = AtomicBool::new(false);
+/// The runtimes (by the address of their shared state) that have a reaper
+/// task (rule 3).
+static REAPERS: Mutex<Vec<usize>> = Mutex::new(Vec::new());
+
+fn reapers() -> std::sync::MutexGuard<'static, Vec<usize>> {
+    REAPERS.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 /// The first and the longest pause of the reaper task between two reaps.
 const FIRST_PAUSE: Duration = Duration::from_millis(5);
@@ -62,19 +70,22 @@ pub(super) fn reap() -> bool {
     !queue.is_empty()
 }
 
-/// Starts the reaper task unless one exists or no runtime is at hand.
+/// Starts a reaper task on the current runtime unless it has one or no
+/// runtime is at hand.
 fn start_reaper() {
-    if context::with_current(|_| ()).is_none() {
+    let Some(runtime) = context::with_current(|shared| Arc::as_ptr(shared) as usize) else {
         return;
-    }
-    // AcqRel: only the swap's winner starts a task; the flag carries no
-    // other data (the queue has its own lock).
-    if REAPER_RUNNING.swap(true, Ordering::AcqRel) {
-        return;
+    };
+    {
+        let mut reapers = reapers();
+        if reapers.contains(&runtime) {
+            return;
+        }
+        reapers.push(runtime);
     }
     // Made outside the task, so a task its runtime drops unpolled (during
-    // shutdown) still clears the flag.
-    let turn = ReaperGuard { finished: false };
+    // shutdown) still takes its runtime off the list.
+    let turn = ReaperGuard { runtime, finished: false };
     crate::task::spawn(async move {
         // The whole guard moves in (not just the field assigned below).
         let mut turn = turn;
@@ -87,21 +98,23 @@ fn start_reaper() {
     });
 }
 
-/// Ends a reaper task's turn (rule 3): one last reap, then the flag is
-/// cleared. A task that finished (found the queue empty) looks at the
-/// queue once more, so a child adopted between its last reap and the
-/// clearing still gets a reaper; a task dropped by its runtime's shutdown
+/// Ends a reaper task's turn (rule 3): one last reap, then its runtime
+/// leaves the list. A task that finished (found the queue empty) looks at
+/// the queue once more, so a child adopted between its last reap and the
+/// removal still gets a reaper; a task dropped by its runtime's shutdown
 /// does not, since a new task would be dropped too: those children wait
-/// for the next spawn or wait.
+/// for another runtime's reaper or the next spawn or wait.
 struct ReaperGuard {
+    /// The runtime the task runs on (the address of its shared state,
+    /// alive while the task is).
+    runtime: usize,
     finished: bool,
 }
 
 impl Drop for ReaperGuard {
     fn drop(&mut self) {
         let left = reap();
-        // Release: pairs with the AcqRel swap of the next adopter.
-        REAPER_RUNNING.store(false, Ordering::Release);
+        reapers().retain(|&r| r != self.runtime);
         if left && self.finished {
             start_reaper();
         }

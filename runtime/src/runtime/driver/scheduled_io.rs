@@ -242,10 +242,12 @@ impl ScheduledIo {
                     Direction::Either => (Some(waiters.read.take()), Some(waiters.write.take())),
                 };
                 drop(waiters);
+                // Wakers are user code: a panic must not unwind out of
+                // this poll's error path either.
                 read.into_iter()
                     .chain(write)
                     .flat_map(|(first, more)| first.into_iter().chain(more))
-                    .for_each(Waker::wake);
+                    .for_each(|waker| crate::unwind::contain(|| waker.wake()));
                 Poll::Ready(Err(shutdown))
             }
         }
