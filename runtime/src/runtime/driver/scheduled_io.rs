@@ -247,7 +247,9 @@ impl ScheduledIo {
                 read.into_iter()
                     .chain(write)
                     .flat_map(|(first, more)| first.into_iter().chain(more))
-                    .for_each(|waker| crate::unwind::contain(|| waker.wake()));
+                    .for_each(|waker| {
+                        crate::unwind::contain(|| waker.wake());
+                    });
                 Poll::Ready(Err(shutdown))
             }
         }
