@@ -1,5 +1,5 @@
 //! Filesystem access: the free functions of [`std::fs`], directory
-//! listings ([`read_dir`]) and an async [`File`], every call run on the
+//! listings ([`read_dir()`]) and an async [`File`], every call run on the
 //! runtime's blocking pool.
 //!
 //! # Why the blocking pool
