@@ -356,3 +356,55 @@ fn udp_and_unix_sockets_outside_a_runtime_fail_mentioning_the_runtime() {
         expect_no_runtime_failure("UnixListener::bind", || Some(UnixListener::bind(&path)));
     });
 }
+
+// ---------------------------------------------------------------------------
+// ready(Interest)
+
+both_flavors!(ready_reports_each_side_on_udp_and_unix_sockets);
+fn ready_reports_each_side_on_udp_and_unix_sockets(flavor: Flavor) {
+    use weft::io::Interest;
+    with_timeout("ready(Interest)", 30, move || {
+        flavor.build().block_on(async {
+            let both = Interest::READABLE | Interest::WRITABLE;
+
+            let a = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+            let b = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+            a.connect(b.local_addr().unwrap()).await.unwrap();
+            b.connect(a.local_addr().unwrap()).await.unwrap();
+            assert!(a.ready(Interest::WRITABLE).await.unwrap().is_writable());
+            a.try_send(b"udp").unwrap();
+            let ready = b.ready(Interest::READABLE).await.unwrap();
+            assert!(ready.is_readable() && !ready.is_writable(), "{ready:?}");
+            let mut buf = [0u8; 8];
+            assert_eq!(b.try_recv(&mut buf).unwrap(), 3);
+            assert!(b.ready(both).await.unwrap().is_writable());
+
+            let (x, y) = UnixDatagram::pair().unwrap();
+            // `try_*` go by cached readiness: wait for it first.
+            assert!(x.ready(Interest::WRITABLE).await.unwrap().is_writable());
+            x.try_send(b"dgram").unwrap();
+            assert!(y.ready(Interest::READABLE).await.unwrap().is_readable());
+            assert_eq!(y.try_recv(&mut buf).unwrap(), 5);
+
+            let (mut s, t) = UnixStream::pair().unwrap();
+            assert!(s.ready(Interest::WRITABLE).await.unwrap().is_writable());
+            s.write_all(b"stream").await.unwrap();
+            // Either side: `t` is writable at once, so `both` may say only
+            // that; the read side is asked alone.
+            assert!(!t.ready(both).await.unwrap().is_empty());
+            assert!(t.ready(Interest::READABLE).await.unwrap().is_readable());
+            assert_eq!(t.try_read(&mut buf).unwrap(), 6);
+            drop(s);
+            // The peer's end shows as read-closed once its event is in.
+            let mut closed = false;
+            for _ in 0..2000 {
+                if t.ready(Interest::READABLE).await.unwrap().is_read_closed() {
+                    closed = true;
+                    break;
+                }
+                weft::time::sleep(Duration::from_millis(1)).await;
+            }
+            assert!(closed, "the peer's close was never reported");
+        });
+    });
+}

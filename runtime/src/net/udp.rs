@@ -102,6 +102,14 @@ impl UdpSocket {
         self.io.ready(Direction::Write).await
     }
 
+    /// Waits until the socket is ready for `interest` (either side, for
+    /// `READABLE | WRITABLE`) and says for what. The readiness stays cached
+    /// until a `try_recv*`/`try_send*` returns `WouldBlock`, so waiting again without one
+    /// returns at once.
+    pub async fn ready(&self, interest: crate::io::Interest) -> io::Result<crate::io::Ready> {
+        self.io.ready_for(interest).await
+    }
+
     /// Sends `buf` to the connected peer; returns the bytes sent.
     pub async fn send(&self, buf: &[u8]) -> io::Result<usize> {
         poll_fn(|cx| self.poll_send(cx, buf)).await

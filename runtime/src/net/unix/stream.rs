@@ -129,6 +129,14 @@ impl UnixStream {
         self.io.writable().await
     }
 
+    /// Waits until the stream is ready for `interest` (either side, for
+    /// `READABLE | WRITABLE`) and says for what. The readiness stays cached
+    /// until a `try_read`/`try_write` returns `WouldBlock`, so waiting again without one
+    /// returns at once.
+    pub async fn ready(&self, interest: crate::io::Interest) -> io::Result<crate::io::Ready> {
+        self.io.ready_for(interest).await
+    }
+
     /// Polls for write readiness, like [`writable`](UnixStream::writable).
     pub fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.io.poll_ready(cx, Direction::Write)
