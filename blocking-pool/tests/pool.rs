@@ -792,20 +792,20 @@ impl Drop for DropFlag {
 #[test]
 fn a_thread_starter_that_fails_to_start_a_thread_leaves_nothing_counted() {
     use std::sync::atomic::AtomicUsize;
-    // Call 0 panics, call 1 returns without starting, call 2 starts the
-    // thread only after returning (refused), then every call starts it.
+    // Call 0 panics, call 1 returns without starting, call 2 keeps the
+    // start for later (called below, after the hook returned: refused),
+    // then every call starts the thread.
     let calls = Arc::new(AtomicUsize::new(0));
     let seen = calls.clone();
-    let (late_tx, late_rx) = mpsc::channel::<std::io::Result<()>>();
-    let late_tx = Mutex::new(late_tx);
+    let kept: Arc<Mutex<Option<weft_blocking::StartThread>>> = Arc::new(Mutex::new(None));
+    let keep = kept.clone();
     let pool = Pool::builder()
         .max_threads(1)
         .thread_starter(move |start| match seen.fetch_add(1, SeqCst) {
             0 => panic!("starter hook fails"),
             1 => Ok(()),
             2 => {
-                let late_tx = late_tx.lock().unwrap().clone();
-                thread::spawn(move || late_tx.send(start()).unwrap());
+                *keep.lock().unwrap() = Some(start);
                 Ok(())
             }
             _ => start(),
@@ -819,8 +819,8 @@ fn a_thread_starter_that_fails_to_start_a_thread_leaves_nothing_counted() {
         assert!(refused.is_err(), "attempt {attempt}: no thread, and spawn says so");
         assert_eq!(pool.metrics().threads_alive, 0, "attempt {attempt}: nothing counted");
     }
-    let late = late_rx.recv_timeout(DEADLINE).unwrap();
-    assert!(late.is_err(), "a start after the hook returned is refused");
+    let late = kept.lock().unwrap().take().expect("call 2 kept its start");
+    assert!(late().is_err(), "a start after the hook returned is refused");
     assert_eq!(pool.metrics().threads_alive, 0);
     // Then the pool works: the jobs queued by the failed attempts run too.
     assert_eq!(wait(pool.spawn(|| 7)).unwrap(), 7);
