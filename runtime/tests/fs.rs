@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use common::{
     checksum, expect_no_runtime_failure, poll_once, runtime, std_block_on, wait_until,
-    with_timeout, XorShift, LONG,
+    with_timeout, TempDir, XorShift, LONG,
 };
 use futures_util::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use weft::fs::{self, File, OpenOptions};
@@ -24,24 +24,6 @@ use weft::runtime::{Builder, Runtime};
 
 /// The size of one pool read or write (the default `max_buf_size`).
 const CHUNK: usize = 2 * 1024 * 1024;
-
-/// A directory for one test, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(test: &str) -> TempDir {
-        let path = std::env::temp_dir().join(format!("weft-fs-{test}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).expect("create the test directory");
-        TempDir(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// Runs `body` on a 2-worker runtime inside a fresh directory, under a
 /// timeout; the body's error fails the test.

@@ -18,31 +18,14 @@ use std::task::Poll;
 use std::time::Duration;
 
 use common::{
-    both_flavors, expect_no_runtime_failure, std_block_on, wait_until, with_timeout, Flavor, LONG,
+    both_flavors, expect_no_runtime_failure, std_block_on, wait_until, with_timeout, Flavor,
+    TempDir, LONG,
 };
 use weft::fs;
 use weft::runtime::Runtime;
 
 /// More than two of `ReadDir`'s 32-entry batches, the last one partial.
 const FILES: usize = 70;
-
-/// A directory for one test, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(test: &str) -> TempDir {
-        let path = std::env::temp_dir().join(format!("weft-fsdir-{test}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).expect("create the test directory");
-        TempDir(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// Runs `body` on `rt` inside a fresh directory, under a timeout; the
 /// body's error fails the test.

@@ -7,12 +7,11 @@
 mod common;
 
 use std::io::ErrorKind;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::Path;
 use std::time::Duration;
 
 use common::{
-    both_flavors, expect_no_runtime_failure, std_block_on, with_timeout, Flavor, XorShift,
+    both_flavors, expect_no_runtime_failure, std_block_on, with_timeout, Flavor, TempDir, XorShift,
 };
 use futures_util::{AsyncReadExt, AsyncWriteExt};
 use weft::net::{UdpSocket, UnixDatagram, UnixListener, UnixStream};
@@ -20,30 +19,6 @@ use weft::time::timeout;
 
 // ---------------------------------------------------------------------------
 // Helpers
-
-/// A fresh directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let n = N.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("weft-{}-{name}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create a temp dir");
-        TempDir(dir)
-    }
-
-    fn path(&self, file: &str) -> PathBuf {
-        self.0.join(file)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// Bounds a receive so a lost datagram fails the test instead of hanging.
 const RECV_LIMIT: Duration = Duration::from_secs(10);

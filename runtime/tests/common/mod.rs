@@ -336,3 +336,33 @@ pub fn expect_no_runtime_failure<T>(what: &str, f: impl FnOnce() -> Option<io::R
         }
     }
 }
+
+/// A fresh directory under the system temp dir for one test, removed on
+/// drop. Its name holds the test binary, the process and a counter, so
+/// tests running at once never share one.
+pub struct TempDir(pub std::path::PathBuf);
+
+impl TempDir {
+    /// A new empty directory named after `name`.
+    pub fn new(name: &str) -> TempDir {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let crate_name = env!("CARGO_CRATE_NAME");
+        let dir = std::env::temp_dir()
+            .join(format!("weft-{crate_name}-{name}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create the test directory");
+        TempDir(dir)
+    }
+
+    /// `file` inside the directory.
+    pub fn path(&self, file: &str) -> std::path::PathBuf {
+        self.0.join(file)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

@@ -348,6 +348,9 @@ impl std::os::fd::FromRawFd for TcpSocket {
     /// Wraps `fd`, which must be an open TCP socket that nothing else
     /// owns; it is used as it is (put it in non-blocking mode, or let
     /// `listen`/`connect` do it).
+    // SAFETY: an unsafe trait method: its caller promises `fd` is an open
+    // socket it owns and hands over, the contract `Socket::from_raw_fd`
+    // needs below.
     unsafe fn from_raw_fd(fd: std::os::fd::RawFd) -> TcpSocket {
         // SAFETY: the caller guarantees that `fd` is an open socket owned
         // by nobody else, which is what `Socket::from_raw_fd` requires.

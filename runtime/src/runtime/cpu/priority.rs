@@ -2,7 +2,6 @@
 //! the CPU pool, applied by each pool thread to itself when it starts, and
 //! the check [`starter`](super::starter) uses to keep it from spreading.
 
-use std::cell::Cell;
 use std::fmt;
 
 /// How the CPU pool's threads are scheduled against everything else on the
@@ -45,20 +44,12 @@ impl fmt::Display for CpuPriority {
     }
 }
 
-thread_local! {
-    /// This thread lowered its own priority (a CPU pool thread).
-    static LOWERED: Cell<bool> = const { Cell::new(false) };
-}
-
 /// Applies `priority` to the calling thread. A refusal is reported on
 /// stderr (the pool still works, at the priority the thread had).
 pub(super) fn lower_this_thread(priority: CpuPriority) {
     if priority == CpuPriority::Normal {
         return;
     }
-    // Marked even if the call fails: a thread whose priority was inherited
-    // from a lowered creator is just as low.
-    LOWERED.with(|lowered| lowered.set(true));
     if let Err(err) = sys::apply(priority) {
         eprintln!("weft: a CPU pool thread could not switch to {priority}: {err}");
     }
@@ -66,9 +57,11 @@ pub(super) fn lower_this_thread(priority: CpuPriority) {
 
 /// Whether this thread runs below normal priority: it lowered itself (a
 /// CPU pool thread), or inherited a lowered policy from the thread that
-/// started it (a thread a CPU job started, and everything it starts).
+/// started it (a thread a CPU job started, and everything it starts). Read
+/// from the OS, not remembered: asked only when a thread is about to be
+/// started, which costs far more than these two system calls.
 pub(crate) fn this_thread_is_lowered() -> bool {
-    LOWERED.with(Cell::get) || sys::is_lowered()
+    sys::is_lowered()
 }
 
 #[cfg(all(target_os = "linux", not(loom)))]
