@@ -321,11 +321,15 @@ impl Drop for Runtime {
             );
         }
         if blocking::is_running_a_job_of(&self.handle.shared) && !std::thread::panicking() {
+            // Stopped without waiting (this thread is one of those a wait
+            // would be for), so the panic leaves no runtime running.
+            self.shutdown(Some(Instant::now()));
             panic!(
                 "cannot drop a weft Runtime inside one of its own `spawn_blocking` or \
                  `spawn_cpu` jobs: shutting down waits for the runtime's pool threads, this one \
-                 included, which would never finish; drop it outside the runtime, or call \
-                 `shutdown_timeout` (which gives up waiting after its timeout)"
+                 included, which would never finish (it was shut down without waiting); drop \
+                 it outside the runtime, or call `shutdown_timeout` (which gives up waiting \
+                 after its timeout)"
             );
         }
         self.shutdown(None);

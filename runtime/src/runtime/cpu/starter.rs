@@ -12,6 +12,10 @@
 //! starter, a thread at normal priority (one per process, started when the
 //! first runtime whose CPU pool lowers its threads is built, from the
 //! thread building it).
+//!
+//! Not fork-safe: a child process made by `fork` (without `exec`) has no
+//! starter thread, and a lowered thread there that starts a runtime thread
+//! would wait for it forever. weft runtimes do not survive `fork` anyway.
 
 use crate::runtime::cpu::priority::this_thread_is_lowered;
 

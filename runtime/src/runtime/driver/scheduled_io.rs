@@ -220,6 +220,9 @@ impl ScheduledIo {
         match direction {
             Direction::Read => waiters.read.register(cx.waker()),
             Direction::Write => waiters.write.register(cx.waker()),
+            // Both sides hold the waker; when one fires, the other keeps
+            // its clone (deduplicated by `will_wake`) until that side fires,
+            // the waker is replaced, or the source goes away.
             Direction::Either => {
                 waiters.read.register(cx.waker());
                 waiters.write.register(cx.waker());
