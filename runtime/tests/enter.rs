@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::{both_flavors, expect_panic, wait_until, with_timeout, Flavor, LONG};
 use futures_channel::oneshot;
-use weft::runtime::{Builder, Handle, Runtime};
+use weft::runtime::{Builder, Handle, Runtime, RuntimeFlavor};
 use weft::task::JoinSet;
 
 /// Spawns, on the current runtime, a task that waits for the returned
@@ -27,6 +27,8 @@ fn spawn_and_sleep_work_under_the_guard(flavor: Flavor) {
         assert!(Handle::try_current().is_err(), "a plain thread has no runtime");
         let guard = rt.enter();
         assert_eq!(Handle::current().metrics().num_workers(), rt.metrics().num_workers());
+        let flavor_seen = Handle::current().runtime_flavor();
+        assert_eq!(flavor_seen == RuntimeFlavor::CurrentThread, flavor.is_current_thread());
         let task = weft::spawn(async { 6 * 7 });
         let sleep = weft::time::sleep(Duration::from_millis(5));
         let mut set = JoinSet::new();

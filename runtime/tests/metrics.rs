@@ -103,6 +103,7 @@ fn queue_depths_are_readable_and_drain(flavor: Flavor) {
         if flavor.is_current_thread() {
             // Nothing runs them before block_on: they all wait in the injector.
             assert_eq!(rt.metrics().injector_depth(), 1000);
+            assert_eq!(rt.metrics().global_queue_depth(), 1000, "Tokio's name, the same count");
             assert_eq!(rt.metrics().worker_local_queue_depth(0), 0);
         }
         rt.block_on(async move {
@@ -112,6 +113,7 @@ fn queue_depths_are_readable_and_drain(flavor: Flavor) {
         });
         let idle = |m: &RuntimeMetrics| {
             m.injector_depth() == 0
+                && m.global_queue_depth() == 0
                 && (0..m.num_workers()).all(|w| m.worker_local_queue_depth(w) == 0)
         };
         assert!(

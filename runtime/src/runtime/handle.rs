@@ -135,6 +135,22 @@ impl Handle {
         }
     }
 
+    /// Which flavor this runtime is, as Tokio's `Handle::runtime_flavor`.
+    ///
+    /// ```
+    /// use weft::runtime::{Builder, RuntimeFlavor};
+    ///
+    /// let rt = Builder::new_current_thread().build().unwrap();
+    /// assert_eq!(rt.handle().runtime_flavor(), RuntimeFlavor::CurrentThread);
+    /// ```
+    pub fn runtime_flavor(&self) -> RuntimeFlavor {
+        if self.shared.is_current_thread() {
+            RuntimeFlavor::CurrentThread
+        } else {
+            RuntimeFlavor::MultiThread
+        }
+    }
+
     /// The runtime's metrics.
     pub fn metrics(&self) -> RuntimeMetrics {
         RuntimeMetrics { shared: self.shared.clone() }
@@ -196,6 +212,18 @@ impl Handle {
 pub struct EnterGuard<'a> {
     _inner: context::EnterGuard,
     _handle: PhantomData<&'a Handle>,
+}
+
+/// The flavor of a runtime, from [`Handle::runtime_flavor`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RuntimeFlavor {
+    /// One thread: tasks run inside `block_on`
+    /// ([`Builder::new_current_thread`](crate::runtime::Builder::new_current_thread)).
+    CurrentThread,
+    /// A work-stealing pool of workers
+    /// ([`Builder::new_multi_thread`](crate::runtime::Builder::new_multi_thread)).
+    MultiThread,
 }
 
 impl fmt::Debug for EnterGuard<'_> {

@@ -106,6 +106,12 @@ impl RuntimeMetrics {
         self.shared.injector_depth()
     }
 
+    /// Tokio's name for [`injector_depth`](Self::injector_depth): tasks
+    /// waiting in the queue all workers take from.
+    pub fn global_queue_depth(&self) -> usize {
+        self.injector_depth()
+    }
+
     /// Task polls performed by `worker`.
     pub fn worker_poll_count(&self, worker: usize) -> u64 {
         self.shared.worker_metrics(worker).polls()

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 pub use builder::Builder;
 pub use cpu::CpuPriority;
 pub(crate) use handle::spawn_current;
-pub use handle::{EnterGuard, Handle, TryCurrentError};
+pub use handle::{EnterGuard, Handle, RuntimeFlavor, TryCurrentError};
 pub use histogram::Histogram;
 pub use metrics::{PollTimeHistogram, RuntimeMetrics};
 pub use stall::StallReport;
