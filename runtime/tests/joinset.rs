@@ -387,3 +387,174 @@ fn detach_all_then_reuse_the_set() {
         assert_eq!(outputs, [100, 101, 102], "only the tasks added after detach_all");
     });
 }
+
+/// Spawns one task per gate into `set`; task `i` waits for its gate, then
+/// returns `i` (with a drop counter on `futures` in its future and one on
+/// `outputs` in its output).
+fn spawn_gated(
+    set: &mut JoinSet<(usize, DropCounter)>,
+    n: usize,
+    futures: &Arc<AtomicUsize>,
+    outputs: &Arc<AtomicUsize>,
+) -> (Vec<Option<oneshot::Sender<()>>>, Vec<weft::task::AbortHandle>) {
+    let mut gates = Vec::new();
+    let mut aborts = Vec::new();
+    for i in 0..n {
+        let (tx, rx) = oneshot::channel::<()>();
+        let in_future = DropCounter(futures.clone());
+        let output = DropCounter(outputs.clone());
+        aborts.push(set.spawn(async move {
+            let _in_future = in_future;
+            rx.await.unwrap();
+            (i, output)
+        }));
+        gates.push(Some(tx));
+    }
+    (gates, aborts)
+}
+
+/// Opens gate `i` and waits until task `i` has finished. On a current-
+/// thread runtime, or a multi-thread one with a single worker, the task's
+/// completion (its join waker's wake included) is over before the next
+/// gate opens, so the completion order is exactly the order of the calls.
+async fn finish(
+    gates: &mut [Option<oneshot::Sender<()>>],
+    aborts: &[weft::task::AbortHandle],
+    i: usize,
+) {
+    gates[i].take().unwrap().send(()).unwrap();
+    let task = &aborts[i];
+    assert!(wait_until_async(LONG, || task.is_finished()).await, "task {i} did not finish");
+}
+
+const ORDER: [usize; 6] = [3, 0, 5, 1, 4, 2];
+
+// One worker: with several, a task's completion and its join waker's wake
+// are two steps, and the next task could complete on another worker in
+// between, making the order the test expects a race.
+both_flavors!(join_next_yields_completion_order_of_tasks_finished_before_it, multi_thread = [1]);
+fn join_next_yields_completion_order_of_tasks_finished_before_it(flavor: Flavor) {
+    let futures = Arc::new(AtomicUsize::new(0));
+    let outputs = Arc::new(AtomicUsize::new(0));
+    let (f, o) = (futures.clone(), outputs.clone());
+    let got = with_timeout("join_next_order", 60, move || {
+        let rt = flavor.build();
+        rt.block_on(async move {
+            let mut set = JoinSet::new();
+            let (mut gates, aborts) = spawn_gated(&mut set, ORDER.len(), &f, &o);
+            // Every task finishes before `join_next` is first polled.
+            for i in ORDER {
+                finish(&mut gates, &aborts, i).await;
+            }
+            let mut got = Vec::new();
+            while let Some(result) = set.join_next().await {
+                got.push(result.unwrap().0);
+            }
+            got
+        })
+    });
+    assert_eq!(got, ORDER, "join_next must follow the completion order");
+    assert_eq!(futures.load(Ordering::SeqCst), ORDER.len(), "every future dropped");
+    assert_eq!(outputs.load(Ordering::SeqCst), ORDER.len(), "every output dropped");
+}
+
+both_flavors!(try_join_next_yields_completion_order, multi_thread = [1]);
+fn try_join_next_yields_completion_order(flavor: Flavor) {
+    let counter = Arc::new(AtomicUsize::new(0));
+    let c = counter.clone();
+    let got = with_timeout("try_join_next_order", 60, move || {
+        let rt = flavor.build();
+        rt.block_on(async move {
+            let mut set = JoinSet::new();
+            let (mut gates, aborts) = spawn_gated(&mut set, ORDER.len(), &c, &c);
+            let mut got = Vec::new();
+            // Half finish before anything is joined, then the set is
+            // drained and the rest finish one by one, each taken at once.
+            for &i in &ORDER[..3] {
+                finish(&mut gates, &aborts, i).await;
+            }
+            while let Some(result) = set.try_join_next() {
+                got.push(result.unwrap().0);
+            }
+            for &i in &ORDER[3..] {
+                finish(&mut gates, &aborts, i).await;
+                got.push(set.try_join_next().expect("the task finished").unwrap().0);
+            }
+            assert!(set.try_join_next().is_none() && set.is_empty());
+            got
+        })
+    });
+    assert_eq!(got, ORDER);
+    assert_eq!(counter.load(Ordering::SeqCst), 2 * ORDER.len(), "futures and outputs dropped");
+}
+
+both_flavors!(aborted_tasks_come_out_in_the_order_they_ended, multi_thread = [1]);
+fn aborted_tasks_come_out_in_the_order_they_ended(flavor: Flavor) {
+    let futures = Arc::new(AtomicUsize::new(0));
+    let outputs = Arc::new(AtomicUsize::new(0));
+    let (f, o) = (futures.clone(), outputs.clone());
+    with_timeout("join_next_abort_order", 60, move || {
+        let rt = flavor.build();
+        rt.block_on(async move {
+            let mut set = JoinSet::new();
+            let (mut gates, aborts) = spawn_gated(&mut set, 5, &f, &o);
+            let ids: Vec<_> = aborts.iter().map(|a| a.id()).collect();
+            // Completions and aborts interleaved: 2 ends, 4 is aborted, 0
+            // ends, 1 is aborted, 3 ends.
+            finish(&mut gates, &aborts, 2).await;
+            aborts[4].abort();
+            assert!(wait_until_async(LONG, || aborts[4].is_finished()).await);
+            finish(&mut gates, &aborts, 0).await;
+            aborts[1].abort();
+            assert!(wait_until_async(LONG, || aborts[1].is_finished()).await);
+            // Aborting a finished task changes nothing.
+            aborts[2].abort();
+            finish(&mut gates, &aborts, 3).await;
+            let mut got = Vec::new();
+            while let Some(result) = set.join_next_with_id().await {
+                got.push(match result {
+                    Ok((id, (i, _output))) => {
+                        assert_eq!(id, ids[i]);
+                        Ok(i)
+                    }
+                    Err(err) => {
+                        assert!(err.is_cancelled(), "{err}");
+                        Err(ids.iter().position(|&id| id == err.id()).unwrap())
+                    }
+                });
+            }
+            assert_eq!(got, [Ok(2), Err(4), Ok(0), Err(1), Ok(3)]);
+        });
+    });
+    assert_eq!(futures.load(Ordering::SeqCst), 5, "every future dropped, aborted or not");
+    assert_eq!(outputs.load(Ordering::SeqCst), 5, "outputs and unrun outputs' captures dropped");
+}
+
+both_flavors!(dropping_a_set_of_finished_unjoined_tasks_leaks_nothing);
+fn dropping_a_set_of_finished_unjoined_tasks_leaks_nothing(flavor: Flavor) {
+    const N: usize = 8;
+    let futures = Arc::new(AtomicUsize::new(0));
+    let outputs = Arc::new(AtomicUsize::new(0));
+    let (f, o) = (futures.clone(), outputs.clone());
+    with_timeout("join_set_drop_finished", 60, move || {
+        let rt = flavor.build();
+        rt.block_on(async move {
+            let mut set = JoinSet::new();
+            let (mut gates, aborts) = spawn_gated(&mut set, N, &f, &o);
+            // Half finish and are never joined but one; half never finish.
+            for i in 0..N / 2 {
+                finish(&mut gates, &aborts, i).await;
+            }
+            let (_, joined) = set.join_next().await.unwrap().unwrap();
+            drop(joined);
+            drop(set);
+            assert!(wait_until_async(LONG, || f.load(Ordering::SeqCst) == N).await);
+        });
+        assert!(
+            rt.block_on(wait_until_async(LONG, || rt.metrics().num_alive_tasks() == 0)),
+            "every task is gone"
+        );
+    });
+    assert_eq!(futures.load(Ordering::SeqCst), N, "every future dropped");
+    assert_eq!(outputs.load(Ordering::SeqCst), N, "every output (or its capture) dropped");
+}

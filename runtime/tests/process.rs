@@ -244,3 +244,156 @@ fn an_idle_runtime_does_not_stop_other_runtimes_reaping() {
         drop(idle);
     });
 }
+
+/// One child's stdout is the next one's stdin, and a `ChildStdin` or a
+/// `ChildStderr` can be another child's stdout or stdin too.
+fn pipes_between_children(flavor: Flavor) {
+    with_timeout("pipes_between_children", 60, move || {
+        flavor.build().block_on(async {
+            // printf | tr, read through the second child's weft stdout.
+            let mut printf = Command::new("printf")
+                .arg("hello pipes\\n")
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let stdout: Stdio = printf.stdout.take().unwrap().try_into().unwrap();
+            let upper = Command::new("tr").args(["a-z", "A-Z"]).stdin(stdout).output().await;
+            let upper = upper.unwrap();
+            assert!(upper.status.success(), "{:?}", upper.status);
+            assert_eq!(upper.stdout, b"HELLO PIPES\n");
+            assert!(printf.wait().await.unwrap().success());
+
+            // printf writes into tr's weft stdin, handed over as printf's
+            // stdout; tr sees the end once printf exits, since no copy of
+            // that write end is left here.
+            let mut tr = Command::new("tr")
+                .args(["a-z", "A-Z"])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let into_tr: Stdio = tr.stdin.take().unwrap().try_into().unwrap();
+            let status = Command::new("printf").arg("to stdin\\n").stdout(into_tr).status().await;
+            assert!(status.unwrap().success());
+            let mut out = String::new();
+            tr.stdout.take().unwrap().read_to_string(&mut out).await.unwrap();
+            assert_eq!(out, "TO STDIN\n");
+            assert!(tr.wait().await.unwrap().success());
+
+            // A child's stderr into the next one's stdin.
+            let mut sh = Command::new("sh")
+                .args(["-c", "echo oops >&2"])
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let stderr: Stdio = sh.stderr.take().unwrap().try_into().unwrap();
+            let upper = Command::new("tr").args(["a-z", "A-Z"]).stdin(stderr).output().await;
+            assert_eq!(upper.unwrap().stdout, b"OOPS\n");
+            assert!(sh.wait().await.unwrap().success());
+        })
+    });
+}
+both_flavors!(pipes_between_children);
+
+/// The fds every epoll instance of this process watches, from
+/// `/proc/self/fdinfo` (a `tfd:` line per registered fd).
+#[cfg(target_os = "linux")]
+fn epoll_watched_fds() -> std::collections::HashSet<i32> {
+    let mut watched = std::collections::HashSet::new();
+    for entry in std::fs::read_dir("/proc/self/fd").unwrap().flatten() {
+        let is_epoll = std::fs::read_link(entry.path())
+            .is_ok_and(|target| target.to_string_lossy() == "anon_inode:[eventpoll]");
+        if !is_epoll {
+            continue;
+        }
+        let info = format!("/proc/self/fdinfo/{}", entry.file_name().to_string_lossy());
+        // The epoll may have been closed since the listing: skip it.
+        let Ok(info) = std::fs::read_to_string(info) else { continue };
+        for line in info.lines().filter_map(|line| line.strip_prefix("tfd:")) {
+            watched.insert(line.split_whitespace().next().unwrap().parse().unwrap());
+        }
+    }
+    watched
+}
+
+#[cfg(target_os = "linux")]
+fn is_nonblocking(fd: std::os::fd::BorrowedFd<'_>) -> bool {
+    use std::os::fd::AsRawFd;
+    // SAFETY: F_GETFL on a descriptor the borrow keeps open.
+    let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
+    assert!(flags >= 0, "{}", io::Error::last_os_error());
+    flags & libc::O_NONBLOCK != 0
+}
+
+/// `into_owned_fd` hands out the pipe deregistered from the reactor and
+/// blocking; `as_fd` / `as_raw_fd` name the same descriptor meanwhile.
+#[cfg(target_os = "linux")]
+fn into_owned_fd_is_deregistered_and_blocking(flavor: Flavor) {
+    use std::io::{Read, Write};
+    use std::os::fd::{AsFd, AsRawFd};
+
+    with_timeout("into_owned_fd", 60, move || {
+        flavor.build().block_on(async {
+            let mut cat = Command::new("cat")
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let (stdin, stdout) = (cat.stdin.take().unwrap(), cat.stdout.take().unwrap());
+            let stderr = cat.stderr.take().unwrap();
+            let fds = [stdin.as_raw_fd(), stdout.as_raw_fd(), stderr.as_raw_fd()];
+            assert_eq!(fds, [stdin.as_fd(), stdout.as_fd(), stderr.as_fd()].map(|f| f.as_raw_fd()));
+            let watched = epoll_watched_fds();
+            for fd in fds {
+                assert!(watched.contains(&fd), "fd {fd} is registered while it is a weft pipe");
+                // SAFETY: the pipe objects keep `fd` open for this call.
+                assert!(is_nonblocking(unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }));
+            }
+
+            let owned = [stdin.into_owned_fd(), stdout.into_owned_fd(), stderr.into_owned_fd()]
+                .map(Result::unwrap);
+            // Owning them, nobody else can have reused their numbers.
+            assert_eq!(owned.each_ref().map(|f| f.as_raw_fd()), fds);
+            let watched = epoll_watched_fds();
+            for fd in &owned {
+                assert!(!watched.contains(&fd.as_raw_fd()), "handed out still registered");
+                assert!(!is_nonblocking(fd.as_fd()), "handed out in non-blocking mode");
+            }
+
+            // Plain blocking I/O through them, on a thread of its own.
+            let [stdin, stdout, stderr] = owned;
+            let echoed = std::thread::spawn(move || {
+                let mut stdin = std::fs::File::from(stdin);
+                stdin.write_all(b"through owned fds\n").unwrap();
+                drop(stdin);
+                let mut out = String::new();
+                std::fs::File::from(stdout).read_to_string(&mut out).unwrap();
+                let mut err = String::new();
+                std::fs::File::from(stderr).read_to_string(&mut err).unwrap();
+                (out, err)
+            });
+            assert!(cat.wait().await.unwrap().success());
+            let (out, err) = echoed.join().unwrap();
+            assert_eq!(out, "through owned fds\n");
+            assert_eq!(err, "");
+        })
+    });
+}
+#[cfg(target_os = "linux")]
+both_flavors!(into_owned_fd_is_deregistered_and_blocking);
+
+/// A closed stdin has no descriptor left to hand out.
+fn into_owned_fd_of_a_closed_stdin(flavor: Flavor) {
+    with_timeout("into_owned_fd_closed", 30, move || {
+        flavor.build().block_on(async {
+            let mut cat = Command::new("cat").stdin(Stdio::piped()).spawn().unwrap();
+            let mut stdin = cat.stdin.take().unwrap();
+            stdin.close().await.unwrap();
+            let err = stdin.into_owned_fd().unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::NotConnected);
+            assert!(cat.wait().await.unwrap().success(), "cat saw the end of its input");
+        })
+    });
+}
+both_flavors!(into_owned_fd_of_a_closed_stdin);

@@ -43,12 +43,12 @@ impl<E: Source> PollEvented<E> {
     }
 
     /// The source.
-    pub(super) fn io(&self) -> &E {
+    pub(crate) fn io(&self) -> &E {
         self.io.as_ref().expect("the source is present until into_inner")
     }
 
     /// Deregisters and returns the source (for `into_std`).
-    pub(super) fn into_inner(mut self) -> io::Result<E> {
+    pub(crate) fn into_inner(mut self) -> io::Result<E> {
         let mut io = self.io.take().expect("the source is present until into_inner");
         self.registration.deregister(&mut io)?;
         Ok(io)

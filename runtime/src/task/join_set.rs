@@ -1,13 +1,21 @@
 //! [`JoinSet`]: a collection of tasks awaited in completion order.
 //!
-//! Each entry is polled with its own waker, which queues the entry's key on
-//! a shared ready list and wakes the `join_next` caller; so a wake costs
-//! one poll of one handle, not a sweep of the whole set.
+//! Each entry has its own waker, which queues the entry's key on a shared
+//! ready list and wakes the `join_next` caller; so a wake costs one poll of
+//! one handle, not a sweep of the whole set. That waker becomes the task's
+//! join waker as the entry is added (not at the first `join_next`), so the
+//! ready list is in completion order from the start: a task that finished
+//! before `join_next` was first polled still comes out in its turn.
+//!
+//! The list's invariant: each entry's key is queued exactly once, when its
+//! task is complete (by the join waker's wake, or by `insert` if the task
+//! was complete already), and the entry leaves the set exactly when its
+//! key is popped. `detach_all` starts a new list, so a late wake from a
+//! detached task (whose key may have been reused) reaches nobody.
 
 use std::collections::VecDeque;
 use std::fmt;
 use std::future::{poll_fn, Future};
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 
@@ -15,6 +23,7 @@ use slab::Slab;
 
 use super::{AbortHandle, Id, JoinError, JoinHandle};
 use crate::loom::sync::Mutex;
+use crate::runtime::coop;
 use crate::runtime::Handle;
 
 /// A set of spawned tasks of one output type, awaited in the order they
@@ -48,7 +57,11 @@ pub struct JoinSet<T> {
 
 struct Entry<T> {
     handle: JoinHandle<T>,
+    /// The task's join waker, from `insert` on.
     waker: Waker,
+    /// The result, if the task finished while `insert` registered `waker`
+    /// (that poll took it). Boxed: rare, and the entry stays small.
+    early: Option<Box<Result<T, JoinError>>>,
 }
 
 /// Keys whose handles were woken, and the waker of `join_next`.
@@ -86,12 +99,7 @@ impl Wake for EntryWaker {
 impl<T> JoinSet<T> {
     /// An empty set.
     pub fn new() -> Self {
-        JoinSet {
-            entries: Slab::new(),
-            ready: Arc::new(ReadyList {
-                inner: Mutex::new(ReadyInner { keys: VecDeque::new(), waiter: None }),
-            }),
-        }
+        JoinSet { entries: Slab::new(), ready: ReadyList::new() }
     }
 
     /// Number of tasks in the set (running or finished but not yet joined).
@@ -135,9 +143,11 @@ impl<T> JoinSet<T> {
     /// # });
     /// ```
     pub fn detach_all(&mut self) {
-        // Dropping a handle detaches its task.
+        // Dropping a handle detaches its task. Its join waker may be waking
+        // right now (it is the completer's until the wake returns), so the
+        // old list is left to those wakes and the set starts a new one.
         self.entries.clear();
-        self.ready.inner.lock().keys.clear();
+        self.ready = ReadyList::new();
     }
 
     /// Waits for every task and returns their outputs, in the order the
@@ -173,14 +183,29 @@ impl<T> JoinSet<T> {
         outputs
     }
 
-    fn insert(&mut self, handle: JoinHandle<T>) -> AbortHandle {
+    fn insert(&mut self, mut handle: JoinHandle<T>) -> AbortHandle {
         let abort = handle.abort_handle();
         let entry = self.entries.vacant_entry();
         let key = entry.key();
         let waker = Waker::from(Arc::new(EntryWaker { key, ready: self.ready.clone() }));
-        entry.insert(Entry { handle, waker });
-        // New entries are polled once so that they register their waker.
-        self.ready.inner.lock().keys.push_back(key);
+        // Register the join waker now, so the completion queues the key
+        // whenever it happens; unbudgeted, so a spent budget cannot skip
+        // the registration. A task already complete is queued here, behind
+        // every task that completed before it.
+        let mut early = None;
+        let complete = handle.is_finished() || {
+            match handle.poll_unbudgeted(&mut Context::from_waker(&waker)) {
+                Poll::Pending => false,
+                Poll::Ready(result) => {
+                    early = Some(Box::new(result));
+                    true
+                }
+            }
+        };
+        entry.insert(Entry { handle, waker, early });
+        if complete {
+            self.ready.inner.lock().keys.push_back(key);
+        }
         abort
     }
 
@@ -240,9 +265,10 @@ impl<T> JoinSet<T> {
     /// # });
     /// ```
     pub fn try_join_next_with_id(&mut self) -> Option<Result<(Id, T), JoinError>> {
-        // A no-op waker: nothing waits; a later `join_next` registers its own.
+        // A no-op waker: nothing waits; a later `join_next` registers its
+        // own. No coop budget: this never waits, so it cannot yield either.
         let mut cx = Context::from_waker(Waker::noop());
-        match self.poll_join_next_with_id(&mut cx) {
+        match self.poll_ready_entry(&mut cx) {
             Poll::Ready(result) => result,
             Poll::Pending => None,
         }
@@ -262,9 +288,25 @@ impl<T> JoinSet<T> {
         if self.entries.is_empty() {
             return Poll::Ready(None);
         }
-        // Bounded: a handle that stays Pending because the coop budget ran
-        // out re-queues itself; after one round we yield instead of spin.
-        for _ in 0..=self.entries.len() {
+        // One unit of budget per join, however many keys it pops.
+        let restore = std::task::ready!(coop::poll_proceed(cx));
+        let polled = self.poll_ready_entry(cx);
+        if polled.is_ready() {
+            restore.made_progress();
+        }
+        polled
+    }
+
+    /// Takes the result of the first task on the ready list; else leaves
+    /// `cx`'s waker for the next completion. Spends no coop budget.
+    fn poll_ready_entry(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<(Id, T), JoinError>>> {
+        if self.entries.is_empty() {
+            return Poll::Ready(None);
+        }
+        loop {
             let key = {
                 let mut inner = self.ready.inner.lock();
                 match inner.keys.pop_front() {
@@ -275,17 +317,25 @@ impl<T> JoinSet<T> {
                     }
                 }
             };
-            // A stale key (entry already joined) is skipped.
+            // By the list's invariant (module docs) the entry is there and
+            // its task complete; a miss is skipped rather than trusted, and
+            // a pending entry keeps its join waker, so its key comes back
+            // at completion. Terminates: nothing here queues a key.
             let Some(entry) = self.entries.get_mut(key) else { continue };
-            let mut entry_cx = Context::from_waker(&entry.waker);
-            if let Poll::Ready(result) = Pin::new(&mut entry.handle).poll(&mut entry_cx) {
-                let id = entry.handle.id();
-                self.entries.remove(key);
-                return Poll::Ready(Some(result.map(|output| (id, output))));
-            }
+            let result = match entry.early.take() {
+                Some(result) => *result,
+                None => {
+                    let mut entry_cx = Context::from_waker(&entry.waker);
+                    match entry.handle.poll_unbudgeted(&mut entry_cx) {
+                        Poll::Ready(result) => result,
+                        Poll::Pending => continue,
+                    }
+                }
+            };
+            let id = entry.handle.id();
+            self.entries.remove(key);
+            return Poll::Ready(Some(result.map(|output| (id, output))));
         }
-        cx.waker().wake_by_ref();
-        Poll::Pending
     }
 }
 
@@ -350,6 +400,14 @@ impl<T: Send + 'static> JoinSet<T> {
 /// stays in its `JoinError`).
 fn strip_id<T>(result: Option<Result<(Id, T), JoinError>>) -> Option<Result<T, JoinError>> {
     result.map(|result| result.map(|(_, output)| output))
+}
+
+impl ReadyList {
+    fn new() -> Arc<ReadyList> {
+        Arc::new(ReadyList {
+            inner: Mutex::new(ReadyInner { keys: VecDeque::new(), waiter: None }),
+        })
+    }
 }
 
 impl<T> Default for JoinSet<T> {

@@ -100,12 +100,22 @@ impl<T> Future for JoinHandle<T> {
         // A join is a resource operation: it spends the coop budget so a
         // loop over finished handles still yields.
         let restore = std::task::ready!(coop::poll_proceed(cx));
-        let mut out: Poll<Result<T, JoinError>> = Poll::Pending;
-        // SAFETY: `out` has the task's output type; we are its JoinHandle.
-        unsafe { self.raw.try_read_output(&mut out as *mut _ as *mut (), cx.waker()) };
+        let out = self.get_mut().poll_unbudgeted(cx);
         if out.is_ready() {
             restore.made_progress();
         }
+        out
+    }
+}
+
+impl<T> JoinHandle<T> {
+    /// The handle's poll without the coop budget: for a caller that spends
+    /// the budget itself, once for many handles (`JoinSet`), or that must
+    /// leave `cx`'s waker registered whatever the budget (a set's entry).
+    pub(crate) fn poll_unbudgeted(&mut self, cx: &mut Context<'_>) -> Poll<Result<T, JoinError>> {
+        let mut out: Poll<Result<T, JoinError>> = Poll::Pending;
+        // SAFETY: `out` has the task's output type; we are its JoinHandle.
+        unsafe { self.raw.try_read_output(&mut out as *mut _ as *mut (), cx.waker()) };
         out
     }
 }
