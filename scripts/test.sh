@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 cargo test --workspace --all-targets
 cargo test --workspace --doc
 cargo test -p weft --features hyper --test hyper
+cargo test -p weft --features tokio-io --test tokio_io
 cargo test -p weft --features tracing --test tracing
 # Stall reports' stack sampling (a signal handler walking the stack) is
 # built only with its feature.

@@ -8,12 +8,20 @@
 //! later wait returns at once) until the user clears it, normally after an
 //! operation returned `WouldBlock`. An event that arrives between that
 //! operation and the clear is kept, so clearing never loses a wake-up.
+//!
+//! With the `tokio-io` feature, weft's streams (and their halves) and
+//! [`fs::File`](crate::fs::File) also implement Tokio's
+//! `tokio::io::{AsyncRead, AsyncWrite}` (only the traits: no Tokio runtime
+//! is involved), for crates written against them: tokio-util's codecs,
+//! hyper-util's `TokioIo`, tokio-rustls.
 
 use std::fmt;
 use std::ops::BitOr;
 
 use crate::runtime::driver::scheduled_io::{self, Direction};
 
+#[cfg(all(feature = "tokio-io", unix))]
+mod tokio_io;
 #[cfg(unix)]
 pub mod unix;
 

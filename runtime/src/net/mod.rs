@@ -33,6 +33,8 @@ pub mod unix;
 
 pub use addr::{lookup_host, ToSocketAddrs};
 pub(super) use poll_evented::PollEvented;
+#[cfg(feature = "tokio-io")]
+pub(crate) use split::SplitStream;
 pub use tcp::{TcpListener, TcpSocket, TcpStream};
 pub use udp::UdpSocket;
 #[cfg(unix)]

@@ -51,7 +51,7 @@ pub(super) fn split<S>(stream: &mut S) -> (ReadHalf<'_, S>, WriteHalf<'_, S>) {
 
 impl<'a, S: SplitStream> ReadHalf<'a, S> {
     /// The stream this half reads from.
-    pub(super) fn stream(&self) -> &'a S {
+    pub(crate) fn stream(&self) -> &'a S {
         self.0
     }
 

@@ -58,7 +58,7 @@ fn reunite<S: SplitStream>(
 
 impl<S: SplitStream> OwnedReadHalf<S> {
     /// The stream this half reads from.
-    pub(super) fn stream(&self) -> &S {
+    pub(crate) fn stream(&self) -> &S {
         &self.inner
     }
 

@@ -115,6 +115,33 @@ impl<E: StreamSource> PollEvented<E> {
         self.poll_stream_io(cx, Direction::Read, requested, |io| io.rw().read(buf))
     }
 
+    /// [`poll_read`](Self::poll_read) into memory that may be
+    /// uninitialised (the unfilled part of a `tokio::io::ReadBuf`), so it
+    /// need not be zeroed first. Returns how many bytes read(2) wrote at
+    /// the front of `buf`.
+    #[cfg(all(feature = "tokio-io", unix))]
+    pub(crate) fn poll_read_uninit(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut [std::mem::MaybeUninit<u8>],
+    ) -> Poll<io::Result<usize>>
+    where
+        E: std::os::fd::AsRawFd,
+    {
+        let requested = buf.len();
+        self.poll_stream_io(cx, Direction::Read, requested, |io| {
+            // SAFETY: `buf` is `requested` bytes that this call borrows
+            // mutably, so read(2) may write all of them; it only writes
+            // through the pointer (never reads), and writing bytes into
+            // `MaybeUninit<u8>` memory is always allowed. The fd is open:
+            // `io` owns it for the duration of the borrow.
+            let n = unsafe { libc::read(io.as_raw_fd(), buf.as_mut_ptr().cast(), requested) };
+            // A negative return is an error (in errno); otherwise it is a
+            // count of at most `requested`.
+            usize::try_from(n).map_err(|_| io::Error::last_os_error())
+        })
+    }
+
     /// `AsyncRead::poll_read_vectored`.
     pub(super) fn poll_read_vectored(
         &self,
