@@ -97,6 +97,9 @@ SUITES=(
     # does not see the child's failed exec and returns a Child.
     "weft async_fd"
     "weft process --skip missing_program"
+    # Tokio's I/O traits on weft's streams (feature tokio-io): socket reads
+    # go into a ReadBuf's uninitialised part through read(2).
+    "weft:tokio-io tokio_io"
     # The blocking pool on its own.
     "weft-blocking lib"
     "weft-blocking pool"
