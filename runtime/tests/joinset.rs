@@ -7,6 +7,7 @@ use std::future::pending;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::task::Poll;
 
 use common::{
     both_flavors, poll_once, wait_until_async, with_timeout, DropCounter, DropFlag, Flavor, LONG,
@@ -418,7 +419,7 @@ fn spawn_gated(
 /// Opens gate `i` and waits until task `i` has finished. On a current-
 /// thread runtime, or a multi-thread one with a single worker, the task's
 /// completion (its join waker's wake included) is over before the next
-/// gate opens, so the completion order is exactly the order of the calls.
+/// task runs, so the completion order is exactly the order of the calls.
 async fn finish(
     gates: &mut [Option<oneshot::Sender<()>>],
     aborts: &[weft::task::AbortHandle],
@@ -427,6 +428,20 @@ async fn finish(
     gates[i].take().unwrap().send(()).unwrap();
     let task = &aborts[i];
     assert!(wait_until_async(LONG, || task.is_finished()).await, "task {i} did not finish");
+}
+
+/// `try_join_next`, retried until it has a task: a finished task's key
+/// reaches the set by its join waker's wake, a step after `is_finished`
+/// turns true (which is all `finish` waits for).
+async fn try_join_next_soon(set: &mut JoinSet<(usize, DropCounter)>) -> usize {
+    let mut taken = None;
+    let found = wait_until_async(LONG, || {
+        taken = set.try_join_next();
+        taken.is_some()
+    })
+    .await;
+    assert!(found, "a finished task never reached the set");
+    taken.unwrap().unwrap().0
 }
 
 const ORDER: [usize; 6] = [3, 0, 5, 1, 4, 2];
@@ -475,12 +490,12 @@ fn try_join_next_yields_completion_order(flavor: Flavor) {
             for &i in &ORDER[..3] {
                 finish(&mut gates, &aborts, i).await;
             }
-            while let Some(result) = set.try_join_next() {
-                got.push(result.unwrap().0);
+            for _ in 0..3 {
+                got.push(try_join_next_soon(&mut set).await);
             }
             for &i in &ORDER[3..] {
                 finish(&mut gates, &aborts, i).await;
-                got.push(set.try_join_next().expect("the task finished").unwrap().0);
+                got.push(try_join_next_soon(&mut set).await);
             }
             assert!(set.try_join_next().is_none() && set.is_empty());
             got
@@ -559,4 +574,36 @@ fn dropping_a_set_of_finished_unjoined_tasks_leaks_nothing(flavor: Flavor) {
     });
     assert_eq!(futures.load(Ordering::SeqCst), N, "every future dropped");
     assert_eq!(outputs.load(Ordering::SeqCst), N, "every output (or its capture) dropped");
+}
+
+// A hand-written poll that registers with `poll_join_next` and then drains
+// with `try_join_next` must still be woken by the next completion:
+// `try_join_next` leaves the registered waker alone.
+both_flavors!(try_join_next_keeps_the_waker_of_poll_join_next);
+fn try_join_next_keeps_the_waker_of_poll_join_next(flavor: Flavor) {
+    with_timeout("try_join_keeps_waker", 30, move || {
+        let rt = flavor.build();
+        rt.block_on(async {
+            let mut set = JoinSet::new();
+            let (tx, rx) = oneshot::channel::<()>();
+            set.spawn(async move {
+                rx.await.unwrap();
+                5u8
+            });
+            let mut tx = Some(tx);
+            let got = std::future::poll_fn(|cx| {
+                if let Poll::Ready(result) = set.poll_join_next(cx) {
+                    return Poll::Ready(result);
+                }
+                assert!(set.try_join_next().is_none(), "the task cannot have finished");
+                // Let the task finish only now, after `try_join_next`.
+                if let Some(tx) = tx.take() {
+                    tx.send(()).unwrap();
+                }
+                Poll::Pending
+            })
+            .await;
+            assert_eq!(got.unwrap().unwrap(), 5);
+        });
+    });
 }

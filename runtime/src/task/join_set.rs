@@ -50,6 +50,14 @@ use crate::runtime::Handle;
 /// fn assert_send<T: Send>() {}
 /// assert_send::<weft::task::JoinSet<std::rc::Rc<u8>>>();
 /// ```
+///
+/// Sharing it needs no more than that (as Tokio's): a `Cell` output is
+/// fine, since only `&mut` reaches the outputs.
+///
+/// ```
+/// fn assert_sync<T: Sync>() {}
+/// assert_sync::<weft::task::JoinSet<std::cell::Cell<u8>>>();
+/// ```
 pub struct JoinSet<T> {
     entries: Slab<Entry<T>>,
     ready: Arc<ReadyList>,
@@ -61,8 +69,25 @@ struct Entry<T> {
     waker: Waker,
     /// The result, if the task finished while `insert` registered `waker`
     /// (that poll took it). Boxed: rare, and the entry stays small.
-    early: Option<Box<Result<T, JoinError>>>,
+    early: Early<T>,
 }
+
+/// A result taken early (see [`Entry::early`]), reachable only through
+/// `&mut`: so it does not make `JoinSet<T>: Sync` need `T: Sync`, as a
+/// plain field would (Tokio's `JoinSet<T>` is `Sync` for `T: Send`).
+struct Early<T>(Option<Box<Result<T, JoinError>>>);
+
+impl<T> Early<T> {
+    fn take(&mut self) -> Option<Result<T, JoinError>> {
+        self.0.take().map(|result| *result)
+    }
+}
+
+// SAFETY: `Early` has no method taking `&self` and no public field, so a
+// shared `&Early<T>` gives no access to the `T` at all; sharing one across
+// threads can therefore not make two threads touch a `T` at once, which is
+// what `T: Sync` would guard. Moving it (and the `T`) needs `T: Send`.
+unsafe impl<T: Send> Sync for Early<T> {}
 
 /// Keys whose handles were woken, and the waker of `join_next`.
 struct ReadyList {
@@ -146,8 +171,11 @@ impl<T> JoinSet<T> {
         // Dropping a handle detaches its task. Its join waker may be waking
         // right now (it is the completer's until the wake returns), so the
         // old list is left to those wakes and the set starts a new one.
-        self.entries.clear();
         self.ready = ReadyList::new();
+        // Emptied before anything is dropped: an output's destructor may
+        // panic, and a caught panic must leave an empty, working set.
+        let entries = std::mem::take(&mut self.entries);
+        drop(entries);
     }
 
     /// Waits for every task and returns their outputs, in the order the
@@ -202,7 +230,7 @@ impl<T> JoinSet<T> {
                 }
             }
         };
-        entry.insert(Entry { handle, waker, early });
+        entry.insert(Entry { handle, waker, early: Early(early) });
         if complete {
             self.ready.inner.lock().keys.push_back(key);
         }
@@ -265,10 +293,11 @@ impl<T> JoinSet<T> {
     /// # });
     /// ```
     pub fn try_join_next_with_id(&mut self) -> Option<Result<(Id, T), JoinError>> {
-        // A no-op waker: nothing waits; a later `join_next` registers its
-        // own. No coop budget: this never waits, so it cannot yield either.
-        let mut cx = Context::from_waker(Waker::noop());
-        match self.poll_ready_entry(&mut cx) {
+        // No waker: nothing waits here, and a waker a `poll_join_next`
+        // left must stay (a hand-written poll may drain with this, then
+        // return Pending). No coop budget: this never waits, so it cannot
+        // yield either.
+        match self.poll_ready_entry(None) {
             Poll::Ready(result) => result,
             Poll::Pending => None,
         }
@@ -290,7 +319,7 @@ impl<T> JoinSet<T> {
         }
         // One unit of budget per join, however many keys it pops.
         let restore = std::task::ready!(coop::poll_proceed(cx));
-        let polled = self.poll_ready_entry(cx);
+        let polled = self.poll_ready_entry(Some(cx.waker()));
         if polled.is_ready() {
             restore.made_progress();
         }
@@ -298,10 +327,10 @@ impl<T> JoinSet<T> {
     }
 
     /// Takes the result of the first task on the ready list; else leaves
-    /// `cx`'s waker for the next completion. Spends no coop budget.
+    /// `waiter` (if any) for the next completion. Spends no coop budget.
     fn poll_ready_entry(
         &mut self,
-        cx: &mut Context<'_>,
+        waiter: Option<&Waker>,
     ) -> Poll<Option<Result<(Id, T), JoinError>>> {
         if self.entries.is_empty() {
             return Poll::Ready(None);
@@ -312,7 +341,9 @@ impl<T> JoinSet<T> {
                 match inner.keys.pop_front() {
                     Some(key) => key,
                     None => {
-                        inner.waiter = Some(cx.waker().clone());
+                        if let Some(waiter) = waiter {
+                            inner.waiter = Some(waiter.clone());
+                        }
                         return Poll::Pending;
                     }
                 }
@@ -323,7 +354,7 @@ impl<T> JoinSet<T> {
             // at completion. Terminates: nothing here queues a key.
             let Some(entry) = self.entries.get_mut(key) else { continue };
             let result = match entry.early.take() {
-                Some(result) => *result,
+                Some(result) => result,
                 None => {
                     let mut entry_cx = Context::from_waker(&entry.waker);
                     match entry.handle.poll_unbudgeted(&mut entry_cx) {
