@@ -86,6 +86,8 @@ async fn scopes_nest_and_restore_the_outer_value() {
         .await;
     assert_eq!(inner_outer, (2, 1));
     assert!(ID.try_with(|_| ()).is_err());
+    assert!(ID.try_get().is_err());
+    assert_eq!(ID.scope(4, async { ID.try_get() }).await, Ok(4));
     let both = NAME.scope("n".to_string(), ID.scope(3, async { (NAME.get(), ID.get()) })).await;
     assert_eq!(both, ("n".to_string(), 3));
 }

@@ -149,6 +149,14 @@ impl<T: 'static> LocalKey<T> {
         self.with(T::clone)
     }
 
+    /// A clone of the value, or [`AccessError`] when the key is not set.
+    pub fn try_get(&'static self) -> Result<T, AccessError>
+    where
+        T: Clone,
+    {
+        self.try_with(T::clone)
+    }
+
     /// Lends `value` to the thread-local slot while `f` runs and takes it
     /// back afterwards, even if `f` panics. Whatever the slot held before
     /// (an outer scope's value) is put back too.
