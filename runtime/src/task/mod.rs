@@ -6,6 +6,7 @@
 
 mod id;
 mod join_set;
+mod local;
 mod yield_now;
 
 use std::future::Future;
@@ -16,6 +17,7 @@ pub use crate::runtime::cpu::CpuPoolFull;
 pub use crate::runtime::task::{AbortHandle, JoinError, JoinHandle};
 pub use id::{id, try_id, Id};
 pub use join_set::JoinSet;
+pub use local::{spawn_local, LocalSet};
 pub use yield_now::yield_now;
 
 /// Spawns a future on the current runtime and returns its [`JoinHandle`].
