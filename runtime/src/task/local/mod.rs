@@ -127,7 +127,7 @@ impl LocalSet {
         F: Future + 'static,
         F::Output: 'static,
     {
-        self.shared.spawn(future)
+        Shared::spawn(&self.shared, future)
     }
 
     /// Runs `future` on this thread, running the set's tasks meanwhile,
@@ -287,7 +287,7 @@ where
 {
     let current = CURRENT.with(|current| current.borrow().clone());
     match current {
-        Some(shared) => shared.spawn(future),
+        Some(shared) => Shared::spawn(&shared, future),
         None => panic!(
             "spawn_local called outside a LocalSet: call it from a future or task that a \
              weft::task::LocalSet runs (inside LocalSet::run_until, LocalSet::block_on or an \

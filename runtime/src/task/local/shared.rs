@@ -54,7 +54,7 @@ impl Shared {
     /// which is `!Sync`) or by `spawn_local` while this set runs on the
     /// calling thread.
     #[track_caller]
-    pub(super) fn spawn<F>(self: &Arc<Self>, future: F) -> JoinHandle<F::Output>
+    pub(super) fn spawn<F>(this: &Arc<Shared>, future: F) -> JoinHandle<F::Output>
     where
         F: Future + 'static,
         F::Output: 'static,
@@ -65,11 +65,11 @@ impl Shared {
         // thread, which is this one (see this function's doc); the list
         // keeps its reference until the task completes (released in the
         // owner's poll) or `close` shuts it down, also on this thread.
-        let (task, notified, join) = unsafe { task::new_local_task(future, self.clone()) };
+        let (task, notified, join) = unsafe { task::new_local_task(future, this.clone()) };
         // A closed list (the set is being dropped: a future's destructor
         // spawns) shuts the task down right here, on the owner.
-        if self.owned.bind(task) {
-            drop(self.schedule(notified));
+        if this.owned.bind(task) {
+            drop(this.schedule(notified));
         }
         join
     }
