@@ -312,7 +312,7 @@ fn spawn_local_outside_a_local_set_panics() {
     assert!(message.contains("spawn_local called outside a LocalSet"), "{message}");
     let rt = common::current_thread();
     let message =
-        expect_panic(AssertUnwindSafe(|| rt.block_on(async { spawn_local(async {}) })));
+        expect_panic(AssertUnwindSafe(|| rt.block_on(async { drop(spawn_local(async {})) })));
     assert!(message.contains("spawn_local called outside a LocalSet"), "{message}");
     // A set that is not being driven is not "running" either.
     let _local = LocalSet::new();
@@ -397,7 +397,11 @@ impl ProbeLog {
     fn check(&self, what: &str) {
         let failures = self.failures.lock().unwrap().clone();
         assert!(failures.is_empty(), "{what}:\n  {}", failures.join("\n  "));
-        assert_eq!(self.dropped.load(SeqCst), self.made.load(SeqCst), "{what}: leak or double drop");
+        assert_eq!(
+            self.dropped.load(SeqCst),
+            self.made.load(SeqCst),
+            "{what}: leak or double drop"
+        );
     }
 }
 
@@ -434,9 +438,12 @@ impl<F: Future> Future for Probe<F> {
         let here = (this as *const Self as usize, thread::current().id());
         match this.pinned.get() {
             None => this.pinned.set(Some(here)),
-            Some(at) if at != here => {
-                this.log.failures.lock().unwrap().push(format!("polled at {here:?}, pinned at {at:?}"))
-            }
+            Some(at) if at != here => this
+                .log
+                .failures
+                .lock()
+                .unwrap()
+                .push(format!("polled at {here:?}, pinned at {at:?}")),
             Some(_) => {}
         }
         this.inner.as_mut().poll(cx)
@@ -448,7 +455,11 @@ impl<F> Drop for Probe<F> {
         let here = (self as *const Self as usize, thread::current().id());
         if let Some(at) = self.pinned.get() {
             if at != here {
-                self.log.failures.lock().unwrap().push(format!("dropped at {here:?}, pinned at {at:?}"));
+                self.log
+                    .failures
+                    .lock()
+                    .unwrap()
+                    .push(format!("dropped at {here:?}, pinned at {at:?}"));
             }
         }
         self.log.dropped.fetch_add(1, SeqCst);

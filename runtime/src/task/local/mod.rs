@@ -167,10 +167,8 @@ impl LocalSet {
     fn enter(&self) -> Enter {
         // `try_with`: a set kept in a thread-local may be dropped as the
         // thread's locals are torn down; `spawn_local` has no set then.
-        let previous = CURRENT
-            .try_with(|current| current.replace(Some(self.shared.clone())))
-            .ok()
-            .flatten();
+        let previous =
+            CURRENT.try_with(|current| current.replace(Some(self.shared.clone()))).ok().flatten();
         Enter { previous, _not_send: PhantomData }
     }
 
