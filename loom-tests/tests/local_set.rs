@@ -167,3 +167,61 @@ fn a_remote_wake_is_never_lost() {
         waking.join().unwrap();
     });
 }
+
+/// An abort from another thread races the set's drop: the abort's entry
+/// lands in the queue before it closes (the owner drops it) or is handed
+/// back to the aborting thread; the future is dropped once, on the owner,
+/// by the set's drop (or by nothing else), and the handle, dropped on the
+/// other thread, may free the cell there.
+#[test]
+fn remote_abort_races_the_drop_of_the_set() {
+    loom::model(|| {
+        let mut local = LocalSet::new();
+        let (dropped, check) = Dropped::new();
+        let slot = Arc::new(Mutex::new(None));
+        let flag = Arc::new(AtomicBool::new(false));
+        let join = local_task(&local, check, slot.clone(), flag);
+        assert!(poll_set(&mut local).is_pending());
+        let aborting = thread::spawn(move || {
+            join.abort();
+            drop(join);
+        });
+        drop(local);
+        dropped.assert_once_on_owner();
+        aborting.join().unwrap();
+        // The parked waker may hold the last reference: it frees a cell
+        // whose future is already gone.
+        drop(slot);
+    });
+}
+
+/// A task completes on the owner while its `JoinHandle` is dropped on
+/// another thread: the output is dropped once (by the completer or by the
+/// handle), the future once on the owner, and the cell is freed by
+/// whichever lets go last.
+#[test]
+fn join_handle_dropped_elsewhere_races_completion() {
+    loom::model(|| {
+        let mut local = LocalSet::new();
+        let (dropped, check) = Dropped::new();
+        let outputs = Arc::new(AtomicUsize::new(0));
+        struct Output(Arc<AtomicUsize>);
+        impl Drop for Output {
+            fn drop(&mut self) {
+                self.0.fetch_add(1, SeqCst);
+            }
+        }
+        let output = Output(outputs.clone());
+        let join = local.spawn_local(async move {
+            let _check = check;
+            let _not_send = Rc::new(());
+            output
+        });
+        let dropping = thread::spawn(move || drop(join));
+        assert!(poll_set(&mut local).is_ready());
+        dropped.assert_once_on_owner();
+        dropping.join().unwrap();
+        assert_eq!(outputs.load(SeqCst), 1, "the output was not dropped exactly once");
+        drop(local);
+    });
+}
