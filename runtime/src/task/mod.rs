@@ -1,4 +1,5 @@
-//! Tasks: spawning, joining, aborting and yielding, and their identity.
+//! Tasks: spawning, joining, aborting and yielding, and their identity;
+//! `!Send` tasks on a [`LocalSet`] ([`spawn_local`]).
 //!
 //! The user's side of tasks. The task core they stand on (the cell, its
 //! state word, the harness, the owned-task list) is runtime-internal, in

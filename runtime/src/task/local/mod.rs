@@ -92,6 +92,17 @@ thread_local_const! {
 /// fn assert_sync<T: Sync>() {}
 /// assert_sync::<weft::task::LocalSet>();
 /// ```
+///
+/// ...so a future that drives one cannot become a (work-stealing) task:
+///
+/// ```compile_fail
+/// # weft::runtime::Runtime::new().unwrap().block_on(async {
+/// weft::spawn(async {
+///     let local = weft::task::LocalSet::new();
+///     local.run_until(weft::task::yield_now()).await;
+/// });
+/// # });
+/// ```
 pub struct LocalSet {
     shared: Arc<Shared>,
     /// `!Send` and `!Sync`: the set's thread is the one that polls and
