@@ -57,6 +57,9 @@ SUITES=(
     # JoinHandle, abort, JoinSet, wakers, spawn: a task's whole life.
     "weft join"
     "weft joinset"
+    # LocalSet: !Send tasks polled and dropped on the set's thread while
+    # their wakers, aborts and handles come from other threads.
+    "weft local_set"
     "weft wake"
     "weft spawn"
     "weft scheduler"

@@ -1,4 +1,5 @@
-//! Tasks: spawning, joining, aborting and yielding, and their identity.
+//! Tasks: spawning, joining, aborting and yielding, and their identity;
+//! `!Send` tasks on a [`LocalSet`] ([`spawn_local`]).
 //!
 //! The user's side of tasks. The task core they stand on (the cell, its
 //! state word, the harness, the owned-task list) is runtime-internal, in
@@ -6,6 +7,7 @@
 
 mod id;
 mod join_set;
+mod local;
 mod task_local;
 mod yield_now;
 
@@ -17,6 +19,7 @@ pub use crate::runtime::cpu::CpuPoolFull;
 pub use crate::runtime::task::{AbortHandle, JoinError, JoinHandle};
 pub use id::{id, try_id, Id};
 pub use join_set::JoinSet;
+pub use local::{spawn_local, LocalSet};
 pub use task_local::{AccessError, LocalKey, TaskLocalFuture};
 pub use yield_now::yield_now;
 

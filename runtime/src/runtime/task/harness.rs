@@ -74,8 +74,8 @@ impl LastRef {
 
 impl<T, S> Harness<T, S>
 where
-    T: Future + Send + 'static,
-    T::Output: Send + 'static,
+    T: Future + 'static,
+    T::Output: 'static,
     S: Schedule,
 {
     /// # Safety
@@ -440,8 +440,8 @@ where
 /// The vtable of tasks with future `T` and scheduler `S`.
 pub(super) fn vtable<T, S>() -> &'static Vtable
 where
-    T: Future + Send + 'static,
-    T::Output: Send + 'static,
+    T: Future + 'static,
+    T::Output: 'static,
     S: Schedule,
 {
     &Vtable {
@@ -459,8 +459,8 @@ struct Entry<T, S>(std::marker::PhantomData<(T, S)>);
 
 impl<T, S> Entry<T, S>
 where
-    T: Future + Send + 'static,
-    T::Output: Send + 'static,
+    T: Future + 'static,
+    T::Output: 'static,
     S: Schedule,
 {
     /// # Safety

@@ -94,6 +94,39 @@ where
     new_task_with(future, scheduler, SpawnMeta::task())
 }
 
+/// [`new_task`] for a future (and output) that need not be `Send`: a
+/// `LocalSet`'s task, spawned with the spawn location of the caller.
+///
+/// The task core itself does not need `Send` (it never moves a future or
+/// an output between threads on its own); the scheduler decides where a
+/// task is polled, cancelled and shut down, and the `JoinHandle<T>` is
+/// `Send` only when `T` is. So this relaxation is sound for exactly the
+/// schedulers that keep the stage on one thread.
+///
+/// # Safety
+/// `scheduler` runs every `Notified` of this task (polls and the cancels
+/// they do) and calls `Task::shutdown` on its owned-list reference only on
+/// the thread that calls this function, and keeps that owned-list
+/// reference until it has done one of those to completion (so the last
+/// reference, which may be dropped on any thread, never frees a cell that
+/// still holds the future). The returned `JoinHandle` is made on this
+/// thread, so a `!Send` output is read or dropped only here.
+#[track_caller]
+pub(crate) unsafe fn new_local_task<F, S>(
+    future: F,
+    scheduler: S,
+) -> (Task<S>, Notified<S>, JoinHandle<F::Output>)
+where
+    F: Future + 'static,
+    F::Output: 'static,
+    S: Schedule,
+{
+    let raw = RawTask::new(future, scheduler, SpawnMeta::task());
+    // SAFETY: a new task starts with exactly these three references (see
+    // state::INITIAL) and its output type is F::Output.
+    unsafe { (Task::from_raw(raw), Notified::from_raw(raw), JoinHandle::new(raw)) }
+}
+
 /// [`new_task`] with the spawn location (and, with the `tracing` feature,
 /// the kind) captured by the caller.
 pub(super) fn new_task_with<F, S>(

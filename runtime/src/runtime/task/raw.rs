@@ -27,8 +27,12 @@ pub(crate) struct RawTask {
 
 // SAFETY: a RawTask is only an address; everything reached through it is
 // either the atomic state word or a part of the cell that the state word
-// hands to one thread at a time, and the typed constructors bound the
-// future and output by `Send`.
+// hands to one thread at a time. The future and output are `Send` for
+// every task made by `new_task`; a task made by `new_local_task` (a
+// LocalSet's) has its future polled and dropped only on its LocalSet's
+// thread, which that function's contract puts on its caller, and its
+// output reaches only a `JoinHandle<T>` that is itself `Send` only when
+// `T` is.
 unsafe impl Send for RawTask {}
 // SAFETY: `&RawTask` gives no more than a copy of the address (see Send).
 unsafe impl Sync for RawTask {}
@@ -39,8 +43,8 @@ impl RawTask {
     /// `tracing` feature, what its span records).
     pub(super) fn new<T, S>(future: T, scheduler: S, meta: SpawnMeta) -> RawTask
     where
-        T: Future + Send + 'static,
-        T::Output: Send + 'static,
+        T: Future + 'static,
+        T::Output: 'static,
         S: Schedule,
     {
         let vtable = harness::vtable::<T, S>();
@@ -166,8 +170,12 @@ pub(crate) struct Task<S: 'static> {
 /// A run-queue entry: one reference plus the NOTIFIED flag it stands for.
 pub(crate) struct Notified<S: 'static>(Task<S>);
 
-// SAFETY: tasks are created only from `Send` futures and outputs, and the
-// cell's shared parts are handed between threads by the state word.
+// SAFETY: a Task only reaches the header from other threads (the state
+// word, immutable fields, the owned key under its shard's lock); the stage
+// it may reach through `shutdown` or a poll is handed to one thread at a
+// time by the state word, and is `Send` for `new_task`'s tasks, while
+// `new_local_task`'s caller keeps every poll and shutdown of a local task
+// on its owner thread (see RawTask's Send).
 unsafe impl<S> Send for Task<S> {}
 // SAFETY: `&Task` only reads the header (atomic state word, immutable
 // vtable, owned key under its shard's lock).
