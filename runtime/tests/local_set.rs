@@ -520,3 +520,41 @@ fn pin_probes(flavor: Flavor) {
         log.check("local tasks");
     });
 }
+
+// A JoinSet of `!Send` outputs: `spawn_local` (the running set) and
+// `spawn_local_on` (a set run later); dropping the JoinSet aborts what is
+// left, on the set's thread.
+both_flavors!(a_join_set_of_local_tasks);
+fn a_join_set_of_local_tasks(flavor: Flavor) {
+    with_timeout("join_set_local", 30, move || {
+        let rt = flavor.build();
+        let local = LocalSet::new();
+        let log = DropLog::default();
+        let mut later = weft::task::JoinSet::new();
+        later.spawn_local_on(async { Rc::new(10) }, &local);
+        let pending_guard = log.guard();
+        later.spawn_local_on(
+            async move {
+                let _guard = pending_guard;
+                pending::<Rc<i32>>().await
+            },
+            &local,
+        );
+        let sum = local.block_on(&rt, async move {
+            let mut set = weft::task::JoinSet::new();
+            for i in 1..=3 {
+                set.spawn_local(async move {
+                    yield_now().await;
+                    Rc::new(i)
+                });
+            }
+            let mut sum: i32 = set.join_all().await.iter().map(|rc| **rc).sum();
+            sum += *later.join_next().await.unwrap().unwrap();
+            drop(later); // aborts the pending one
+            yield_now().await;
+            sum
+        });
+        assert_eq!(sum, 16);
+        assert_eq!(log.threads(), [thread::current().id()], "dropped once, on the set's thread");
+    });
+}

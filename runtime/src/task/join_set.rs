@@ -427,6 +427,49 @@ impl<T: Send + 'static> JoinSet<T> {
     }
 }
 
+impl<T: 'static> JoinSet<T> {
+    /// Spawns the `!Send` `future` on the [`LocalSet`](crate::task::LocalSet)
+    /// running on this thread, as [`spawn_local`](crate::task::spawn_local)
+    /// does, and adds it to the set.
+    ///
+    /// ```
+    /// use std::rc::Rc;
+    /// use weft::task::{JoinSet, LocalSet};
+    ///
+    /// let rt = weft::runtime::Builder::new_current_thread().build().unwrap();
+    /// let local = LocalSet::new();
+    /// let sum = local.block_on(&rt, async {
+    ///     let mut set = JoinSet::new();
+    ///     for i in 1..=3 {
+    ///         let shared = Rc::new(i); // !Send, held across no await here
+    ///         set.spawn_local(async move { *shared });
+    ///     }
+    ///     set.join_all().await.into_iter().sum::<i32>()
+    /// });
+    /// assert_eq!(sum, 6);
+    /// ```
+    ///
+    /// # Panics
+    /// Outside a `LocalSet` (see `spawn_local`).
+    #[track_caller]
+    pub fn spawn_local<F>(&mut self, future: F) -> AbortHandle
+    where
+        F: Future<Output = T> + 'static,
+    {
+        self.insert(crate::task::spawn_local(future))
+    }
+
+    /// Spawns the `!Send` `future` on `local` and adds it to the set; it
+    /// runs when `local` is run (`run_until`, `block_on` or `.await`).
+    #[track_caller]
+    pub fn spawn_local_on<F>(&mut self, future: F, local: &crate::task::LocalSet) -> AbortHandle
+    where
+        F: Future<Output = T> + 'static,
+    {
+        self.insert(local.spawn_local(future))
+    }
+}
+
 /// A result of the `_with_id` methods, without the id (a failed task's id
 /// stays in its `JoinError`).
 fn strip_id<T>(result: Option<Result<(Id, T), JoinError>>) -> Option<Result<T, JoinError>> {
