@@ -558,3 +558,40 @@ fn a_join_set_of_local_tasks(flavor: Flavor) {
         assert_eq!(log.threads(), [thread::current().id()], "dropped once, on the set's thread");
     });
 }
+
+/// Notes that it was woken.
+struct WokenFlag(std::sync::atomic::AtomicBool);
+
+impl std::task::Wake for WokenFlag {
+    fn wake(self: Arc<Self>) {
+        self.0.store(true, SeqCst);
+    }
+}
+
+// The set driven again from inside its own driver under another waker (a
+// nested `run_until` polled by hand): the outer driver's waker must be the
+// one registered afterwards, or a wake from another thread goes to the
+// inner one and the outer is never polled again.
+#[test]
+fn a_nested_drive_under_another_waker_does_not_steal_the_wake() {
+    let local = LocalSet::new();
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = local.spawn_local(async move { rx.await.unwrap() });
+    let outer_flag = Arc::new(WokenFlag(std::sync::atomic::AtomicBool::new(false)));
+    let outer_waker = Waker::from(outer_flag.clone());
+    let mut cx = Context::from_waker(&outer_waker);
+    let mut outer = std::pin::pin!(local.run_until(async {
+        let inner_waker =
+            Waker::from(Arc::new(WokenFlag(std::sync::atomic::AtomicBool::new(false))));
+        let mut inner = std::pin::pin!(local.run_until(std::future::ready(())));
+        assert!(inner.as_mut().poll(&mut Context::from_waker(&inner_waker)).is_ready());
+        task.await
+    }));
+    assert!(outer.as_mut().poll(&mut cx).is_pending());
+    outer_flag.0.store(false, SeqCst);
+    thread::spawn(move || tx.send(()).unwrap()).join().unwrap();
+    assert!(outer_flag.0.load(SeqCst), "the outer driver was not woken: a lost wake");
+    // The task runs in the next poll's tick; the one after sees it done.
+    let polls = (1..=3).find(|_| outer.as_mut().poll(&mut cx).is_ready());
+    assert!(polls.is_some(), "the outer driver did not finish");
+}

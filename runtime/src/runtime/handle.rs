@@ -54,6 +54,14 @@ impl Handle {
     }
 
     /// Spawns `future` on this runtime, from any thread.
+    ///
+    /// Its output may be read on another thread, so it must be `Send`
+    /// (a `!Send` one belongs in a [`LocalSet`](crate::task::LocalSet)):
+    ///
+    /// ```compile_fail
+    /// let rt = weft::runtime::Runtime::new().unwrap();
+    /// let _ = rt.handle().spawn(async { std::rc::Rc::new(1) });
+    /// ```
     #[track_caller]
     pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
     where

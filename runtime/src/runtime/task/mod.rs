@@ -121,7 +121,9 @@ where
     F::Output: 'static,
     S: Schedule,
 {
-    let raw = RawTask::new(future, scheduler, SpawnMeta::task());
+    // SAFETY: this function's own contract is the one `RawTask::new` asks
+    // of a `!Send` future, and our caller keeps it.
+    let raw = unsafe { RawTask::new(future, scheduler, SpawnMeta::task()) };
     // SAFETY: a new task starts with exactly these three references (see
     // state::INITIAL) and its output type is F::Output.
     unsafe { (Task::from_raw(raw), Notified::from_raw(raw), JoinHandle::new(raw)) }
@@ -139,7 +141,9 @@ where
     F::Output: Send + 'static,
     S: Schedule,
 {
-    let raw = RawTask::new(future, scheduler, meta);
+    // SAFETY: `F` and `F::Output` are `Send` (the bounds above), so no
+    // contract applies.
+    let raw = unsafe { RawTask::new(future, scheduler, meta) };
     // SAFETY: a new task starts with exactly these three references (see
     // state::INITIAL) and its output type is F::Output.
     unsafe { (Task::from_raw(raw), Notified::from_raw(raw), JoinHandle::new(raw)) }

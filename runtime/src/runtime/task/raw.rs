@@ -28,7 +28,7 @@ pub(crate) struct RawTask {
 // SAFETY: a RawTask is only an address; everything reached through it is
 // either the atomic state word or a part of the cell that the state word
 // hands to one thread at a time. The future and output are `Send` for
-// every task made by `new_task`; a task made by `new_local_task` (a
+// every task made by `new_task`/`new_task_with` (their bounds); a task made by `new_local_task` (a
 // LocalSet's) has its future polled and dropped only on its LocalSet's
 // thread, which that function's contract puts on its caller, and its
 // output reaches only a `JoinHandle<T>` that is itself `Send` only when
@@ -41,7 +41,13 @@ impl RawTask {
     /// Allocates a task for `future` scheduled on `scheduler`, giving it a
     /// fresh [`Id`]; `meta` is where it was spawned (and, with the
     /// `tracing` feature, what its span records).
-    pub(super) fn new<T, S>(future: T, scheduler: S, meta: SpawnMeta) -> RawTask
+    ///
+    /// # Safety
+    /// Unless `T` and `T::Output` are both `Send`, the caller keeps
+    /// [`new_local_task`](super::new_local_task)'s contract: nothing else
+    /// keeps a `!Send` future off other threads (the core has no `Send`
+    /// bounds of its own).
+    pub(super) unsafe fn new<T, S>(future: T, scheduler: S, meta: SpawnMeta) -> RawTask
     where
         T: Future + 'static,
         T::Output: 'static,

@@ -146,15 +146,25 @@ impl LocalSet {
     /// the set and run the next time it is driven.
     ///
     /// Inside it, [`spawn_local`] spawns onto this set.
+    ///
+    /// A set wakes the waker of the driver that polled it last. Two
+    /// drivers of one set polled side by side under different wakers (two
+    /// `run_until`s in one `join`) may leave one of them unwoken; drive a
+    /// set from one place, as in Tokio.
     pub async fn run_until<F: Future>(&self, future: F) -> F::Output {
         let mut future = pin!(future);
         poll_fn(|cx| {
             let _enter = self.enter();
-            self.shared.register(cx.waker());
             if let Poll::Ready(output) = future.as_mut().poll(cx) {
                 return Poll::Ready(output);
             }
-            if self.tick() {
+            let more = self.tick();
+            // Registered after the future and the tasks ran, since either
+            // may have driven this same set under another waker (a nested
+            // `run_until`); then looked at the queue once more, so a push
+            // from another thread before the registration is not missed.
+            self.shared.register(cx.waker());
+            if more || self.shared.has_queued() {
                 // Work left after a full tick: come back after the
                 // runner's other work has had a turn.
                 cx.waker().wake_by_ref();
@@ -217,8 +227,11 @@ impl Future for LocalSet {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &*self;
         let _enter = this.enter();
+        let more = this.tick();
+        // After the tick (a task may have driven this set under another
+        // waker), then a last look, as in `run_until`.
         this.shared.register(cx.waker());
-        if this.tick() {
+        if more || this.shared.has_queued() {
             cx.waker().wake_by_ref();
             return Poll::Pending;
         }

@@ -61,7 +61,8 @@ impl Shared {
     {
         // SAFETY: `new_local_task`'s contract, on this scheduler: its
         // `Notified`s are popped only by `pop` and its owned list is shut
-        // down only by `close`, both called by the `LocalSet` on its own
+        // down only by `close` (and by `bind` just below, for a list
+        // already closed), all called by the `LocalSet` on its own
         // thread, which is this one (see this function's doc); the list
         // keeps its reference until the task completes (released in the
         // owner's poll) or `close` shuts it down, also on this thread.
@@ -87,13 +88,14 @@ impl Shared {
     /// Owner: stores the runner's waker before a look at the queue, so a
     /// push after that look wakes it.
     pub(super) fn register(&self, waker: &Waker) {
-        let mut inner = self.inner.lock();
-        let old = match &inner.waker {
-            Some(stored) if stored.will_wake(waker) => None,
-            _ => inner.waker.replace(waker.clone()),
-        };
-        drop(inner);
-        // Outside the lock: a waker's destructor is user code.
+        if self.inner.lock().waker.as_ref().is_some_and(|stored| stored.will_wake(waker)) {
+            return;
+        }
+        // Cloned and the old one dropped outside the lock: a waker's clone
+        // and destructor are user code. Only the owner registers, so
+        // nothing changes the slot between the look above and this.
+        let new = waker.clone();
+        let old = self.inner.lock().waker.replace(new);
         drop(old);
     }
 
