@@ -1,6 +1,7 @@
 //! Loom models of the current-thread flavor: the worker loop inside
-//! `block_on`, the main future's waker, the core handed between `block_on`
-//! callers, and shutdown racing a `block_on` that returns the core.
+//! `block_on` (with a task that yields), the main future's waker, the core
+//! handed between `block_on` callers, and shutdown racing a `block_on`
+//! that returns the core.
 #![cfg(loom)]
 
 use std::future::Future;
@@ -164,5 +165,34 @@ fn shutdown_racing_two_block_on_callers() {
         for (i, caller) in callers.into_iter().enumerate() {
             assert_eq!(caller.join().unwrap(), i);
         }
+    });
+}
+
+/// A task that yields twice (queued again without waking anyone: the only
+/// worker is the one polling it) while another thread wakes the main
+/// future, which waits for both: the worker loop reads the woken flag with
+/// a plain load before each task and may miss the wake for a while, but
+/// the wake is never lost, the task finishes and `block_on` returns.
+#[test]
+fn yielding_task_racing_main_future_wake() {
+    loom::model(|| {
+        let rt = current_thread();
+        let signal = Signal::default();
+        let firer = {
+            let signal = signal.clone();
+            loom::thread::spawn(move || signal.fire())
+        };
+        let out = rt.block_on(async {
+            let task = weft::spawn(async {
+                weft::task::yield_now().await;
+                weft::task::yield_now().await;
+                7
+            });
+            signal.await;
+            task.await.unwrap()
+        });
+        assert_eq!(out, 7);
+        firer.join().unwrap();
+        drop(rt);
     });
 }

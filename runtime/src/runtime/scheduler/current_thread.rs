@@ -65,8 +65,8 @@ impl MainWake {
 
     /// True if the future was woken and not yet polled.
     pub(super) fn is_woken(&self) -> bool {
-        // Relaxed: a hint that ends a park early; `take_woken` (Acquire)
-        // is the read that decides a poll.
+        // Relaxed: a hint that ends a park early or spares the worker loop
+        // a swap; `take_woken` (Acquire) is the read that decides a poll.
         self.woken.load(Relaxed)
     }
 }

@@ -429,7 +429,17 @@ impl Shared {
     fn schedule_local(&self, core: &mut Core, task: Notified, is_yield: bool) {
         if is_yield {
             core.local.push(task);
-            self.notify_parked();
+            // With one worker there is nobody to wake: the only worker is
+            // this one, polling the task that yields, so it is not parked
+            // (every way from a park to a poll takes it off the idle list
+            // first), and `notify_parked` would find no sleeper after its
+            // SeqCst fence, the one fence per yield that costs (the
+            // current-thread flavor and a one-worker multi-thread runtime;
+            // the fence pairs only with a parker's announcement, and no
+            // other parker exists).
+            if self.remotes.len() > 1 {
+                self.notify_parked();
+            }
             return;
         }
         match self.remotes[core.index].lifo.put(task) {

@@ -98,7 +98,15 @@ impl WorkerContext {
         let config = &self.shared.config;
         while !self.shared.is_shutdown() {
             if let Some(main) = main.as_mut() {
-                if main.wake.take_woken() {
+                // The plain load first: this runs before every task, and
+                // the swap is a locked instruction even when nothing woke
+                // the main future (the common case between its wakes). A
+                // stale `false` only delays its poll: the loop asks again
+                // before the next task, and `park` checks again before and
+                // after announcing itself, where the waker's driver unpark
+                // ends any wait (see `MainWake::wake_by_ref`). `take_woken`
+                // is still the Acquire read that decides the poll.
+                if main.wake.is_woken() && main.wake.take_woken() {
                     // In the context, so spawns and wakes from the main
                     // future go to this worker's queues.
                     *self.core.borrow_mut() = Some(core);
