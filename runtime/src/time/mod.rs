@@ -24,7 +24,7 @@ mod sleep;
 mod timeout;
 
 pub use instant::Instant;
-pub use pause::{advance, pause, resume};
 pub use interval::{interval, interval_at, Interval, MissedTickBehavior};
+pub use pause::{advance, pause, resume};
 pub use sleep::{sleep, sleep_until, Sleep};
 pub use timeout::{timeout, timeout_at, Timeout};
