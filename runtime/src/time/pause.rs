@@ -129,11 +129,12 @@ pub fn resume() {
 ///
 /// let rt = weft::runtime::Builder::new_current_thread().start_paused(true).build().unwrap();
 /// rt.block_on(async {
-///     let woke = weft::spawn(async {
-///         sleep(Duration::from_secs(10)).await;
+///     let start = weft::time::Instant::now();
+///     let ten_seconds = sleep(Duration::from_secs(10)); // the deadline is set here
+///     let woke = weft::spawn(async move {
+///         ten_seconds.await;
 ///         weft::time::Instant::now()
 ///     });
-///     let start = weft::time::Instant::now();
 ///     advance(Duration::from_secs(10)).await;
 ///     assert_eq!(woke.await.unwrap() - start, Duration::from_secs(10));
 /// });
