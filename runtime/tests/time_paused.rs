@@ -141,6 +141,23 @@ async fn the_end_of_an_unawaited_job_lets_the_clock_jump() {
     assert_eq!(seen, start, "the job ran before the jump, and read the paused clock");
 }
 
+/// Before jumping, auto-advance polls the I/O driver without waiting: a
+/// datagram already in the kernel wins over a timeout, at the same time.
+#[weft::test(start_paused = true)]
+async fn io_readiness_is_polled_before_the_clock_jumps() {
+    let socket = weft::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut readable = pin!(socket.readable());
+    assert!(poll!(readable.as_mut()).is_pending(), "nothing sent yet");
+    // Queued in the kernel before this returns; only a driver poll tells
+    // the socket.
+    sender.send_to(b"ping", socket.local_addr().unwrap()).unwrap();
+    let start = Instant::now();
+    let ready = timeout(Duration::from_secs(5), readable).await;
+    assert!(matches!(ready, Ok(Ok(()))), "the clock jumped over ready I/O");
+    assert_eq!(start.elapsed(), Duration::ZERO);
+}
+
 #[weft::test]
 async fn pause_and_resume_keep_the_skipped_time() {
     pause();
