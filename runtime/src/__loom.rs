@@ -390,6 +390,61 @@ impl TimerWheel {
     }
 }
 
+/// A paused clock (`time::clock`) and one wheel, for the paused-clock
+/// models: what `sleep`'s first poll and `weft::time::advance` do with
+/// them.
+pub struct PausedTimer {
+    clock: crate::runtime::time::Clock,
+    time: crate::runtime::time::TimeShared,
+}
+
+impl PausedTimer {
+    /// A wheel and a clock paused at its origin (tick 0).
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> PausedTimer {
+        PausedTimer {
+            clock: crate::runtime::time::Clock::new(true, true).expect("a current-thread clock"),
+            time: crate::runtime::time::TimeShared::new(),
+        }
+    }
+
+    /// What `sleep(ms)` and its first poll do: read the clock, register at
+    /// the deadline's tick. Returns the key, that tick, and whether it was
+    /// already due (then nothing wakes it: the poll sees it).
+    pub fn sleep(&self, ms: u64, waker: &std::task::Waker) -> (usize, u64, bool) {
+        let deadline = self.clock.now() + std::time::Duration::from_millis(ms);
+        let tick = self.clock.tick_ceil(deadline);
+        let registered = self.time.register(tick, waker, || false).expect("not shut down");
+        (registered.key, tick, registered.fired)
+    }
+
+    /// What `weft::time::advance(ms)` does: move the clock, then fire what
+    /// is due (waking it outside the lock). Returns the number woken.
+    pub fn advance(&self, ms: u64) -> usize {
+        self.clock.advance(std::time::Duration::from_millis(ms)).expect("paused");
+        let mut wakers = Vec::new();
+        self.time.fire_due(self.clock.now_tick(), &mut wakers);
+        let n = wakers.len();
+        wakers.into_iter().for_each(std::task::Waker::wake);
+        n
+    }
+
+    /// The paused clock's tick (what `Instant::now` reads, in ticks).
+    pub fn now_tick(&self) -> u64 {
+        self.clock.now_tick()
+    }
+
+    /// What `Sleep::poll` does: fired? else (re)store the waker.
+    pub fn poll(&self, key: usize, waker: &std::task::Waker) -> bool {
+        self.time.poll(key, waker)
+    }
+
+    /// What dropping a `Sleep` does.
+    pub fn remove(&self, key: usize) {
+        self.time.remove(key);
+    }
+}
+
 /// A source's `ScheduledIo` (readiness word, tick, wakers), for the
 /// readiness models.
 pub struct IoReadiness {

@@ -47,16 +47,22 @@ enum Flavor {
 struct Config {
     flavor: Flavor,
     worker_threads: Option<usize>,
+    start_paused: bool,
     crate_path: Option<Path>,
 }
 
 impl Config {
     fn default_for(kind: Kind) -> Config {
-        Config { flavor: kind.default_flavor(), worker_threads: None, crate_path: None }
+        Config {
+            flavor: kind.default_flavor(),
+            worker_threads: None,
+            start_paused: false,
+            crate_path: None,
+        }
     }
 }
 
-const ARGUMENTS: &str = "`flavor`, `worker_threads`, `crate`";
+const ARGUMENTS: &str = "`flavor`, `worker_threads`, `start_paused`, `crate`";
 
 /// A function whose body is kept as tokens: a syntax error in the body is
 /// then reported by rustc on the expanded code instead of failing the whole
@@ -193,15 +199,18 @@ fn parse_args(kind: Kind, metas: Punctuated<Meta, Token![,]>) -> syn::Result<Con
     // The count, and the argument's tokens for error spans.
     let mut worker_threads: Option<(usize, TokenStream)> = None;
     let mut crate_path: Option<Path> = None;
+    // The value, and the argument's tokens for error spans.
+    let mut start_paused: Option<(bool, TokenStream)> = None;
 
     for meta in metas {
         let name = meta.path().get_ident().map(|i| i.to_string()).unwrap_or_default();
         let nv = match (&meta, name.as_str()) {
-            (Meta::NameValue(nv), "flavor" | "worker_threads" | "crate") => nv,
-            (_, "flavor" | "worker_threads" | "crate") => {
+            (Meta::NameValue(nv), "flavor" | "worker_threads" | "start_paused" | "crate") => nv,
+            (_, "flavor" | "worker_threads" | "start_paused" | "crate") => {
                 let example = match name.as_str() {
                     "flavor" => "flavor = \"multi_thread\"",
                     "worker_threads" => "worker_threads = 4",
+                    "start_paused" => "start_paused = true",
                     _ => "crate = \"path::to::weft\"",
                 };
                 let msg = format!("`{name}` takes a value, like `{example}`");
@@ -267,6 +276,16 @@ fn parse_args(kind: Kind, metas: Punctuated<Meta, Token![,]>) -> syn::Result<Con
                     Err(msg) => push(&mut errors, syn::Error::new_spanned(&nv.value, msg)),
                 }
             }
+            "start_paused" => match &nv.value {
+                _ if start_paused.is_some() => push(&mut errors, set_twice(&meta, "start_paused")),
+                Expr::Lit(ExprLit { lit: Lit::Bool(b), .. }) => {
+                    start_paused = Some((b.value, meta.to_token_stream()));
+                }
+                other => {
+                    let msg = "`start_paused` must be `true` or `false`";
+                    push(&mut errors, syn::Error::new_spanned(other, msg));
+                }
+            },
             _ => {
                 let parsed = match &nv.value {
                     Expr::Lit(ExprLit { lit: Lit::Str(s), .. }) => {
@@ -308,9 +327,22 @@ fn parse_args(kind: Kind, metas: Punctuated<Meta, Token![,]>) -> syn::Result<Con
         };
         push(&mut errors, syn::Error::new_spanned(tokens, msg));
     }
+    if let (Some((true, tokens)), Flavor::MultiThread) = (&start_paused, flavor) {
+        let msg = format!(
+            "`start_paused` needs the current-thread runtime: a multi-thread runtime's clock \
+             cannot be paused; use `#[{}(flavor = \"current_thread\", start_paused = true)]`",
+            kind.path(),
+        );
+        push(&mut errors, syn::Error::new_spanned(tokens, msg));
+    }
     match errors {
         Some(e) => Err(e),
-        None => Ok(Config { flavor, worker_threads: worker_threads.map(|(n, _)| n), crate_path }),
+        None => Ok(Config {
+            flavor,
+            worker_threads: worker_threads.map(|(n, _)| n),
+            start_paused: start_paused.is_some_and(|(paused, _)| paused),
+            crate_path,
+        }),
     }
 }
 
@@ -362,6 +394,7 @@ fn rewrite(kind: Kind, item: ItemFn, config: &Config) -> TokenStream {
         let n = proc_macro2::Literal::usize_unsuffixed(n);
         quote_spanned! {end=> .worker_threads(#n) }
     });
+    let start_paused = config.start_paused.then(|| quote_spanned! {end=> .start_paused(true) });
     let run = quote_spanned! {end=>
         let mut #builder = #krate::runtime::Builder::#new();
         #[allow(
@@ -373,6 +406,7 @@ fn rewrite(kind: Kind, item: ItemFn, config: &Config) -> TokenStream {
         {
             return #builder
                 #worker_threads
+                #start_paused
                 .enable_all()
                 .build()
                 .expect("failed to build the weft runtime")

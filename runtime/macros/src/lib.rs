@@ -38,6 +38,7 @@
 //! |---|---|---|
 //! | `flavor` | `"multi_thread"`, `"current_thread"` | `"multi_thread"` for `main`, `"current_thread"` for `test` |
 //! | `worker_threads` | an integer literal, at least 1 (multi-thread flavor only) | one per CPU |
+//! | `start_paused` | `true`, `false` (`true`: current-thread flavor only) | `false` |
 //! | `crate` | a path in a string, for re-exports: `crate = "my_crate::weft"` | `"::weft"` |
 //!
 //! Misuse is a compile error pointing at the offending token: a function
@@ -66,6 +67,8 @@ mod entry;
 /// - `flavor = "multi_thread"` (the default) or `flavor = "current_thread"`:
 ///   the current-thread runtime runs every task on the calling thread
 ///   (it takes no `worker_threads`);
+/// - `start_paused = true`: the runtime's clock starts paused (with
+///   `flavor = "current_thread"` only; see `#[weft::test]`);
 /// - `crate = "path"`: where to find weft, for crates that re-export it
 ///   (default `::weft`).
 ///
@@ -135,6 +138,11 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
 ///   `flavor = "current_thread"`, the default);
 /// - `worker_threads = N`: the number of workers, with
 ///   `flavor = "multi_thread"` only (default: one per CPU);
+/// - `start_paused = true`: the runtime's clock starts paused
+///   (`weft::runtime::Builder::start_paused`; see `weft::time::pause`), so
+///   time moves only by `weft::time::advance` or by jumping to the next
+///   timer when nothing else is left to run. Current-thread flavor only:
+///   with `flavor = "multi_thread"` it is a compile error;
 /// - `crate = "path"`: where to find weft, for crates that re-export it
 ///   (default `::weft`).
 ///
@@ -150,6 +158,13 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
 /// async fn on_two_workers() -> Result<(), String> {
 ///     let workers = weft::runtime::Handle::current().metrics().num_workers();
 ///     if workers == 2 { Ok(()) } else { Err(format!("{workers} workers")) }
+/// }
+///
+/// #[weft::test(start_paused = true)]
+/// async fn times_out_at_once() {
+///     let slow = weft::time::sleep(std::time::Duration::from_secs(3600));
+///     let late = weft::time::timeout(std::time::Duration::from_secs(30), slow).await;
+///     assert!(late.is_err()); // in microseconds: the paused clock jumped 30 s
 /// }
 ///
 /// #[weft::test]

@@ -96,6 +96,13 @@ impl Job {
 
 impl Drop for Job {
     fn drop(&mut self) {
+        // Done (ran or dropped unrun): a paused clock may auto-advance
+        // again (time::clock rule 4); its worker, parked without a timeout
+        // meanwhile, must look.
+        let clock = self.shared.clock();
+        if clock.allow() && clock.is_virtual() {
+            self.shared.unpark_workers();
+        }
         let ran = self.notified.is_none();
         drop(self.notified.take());
         if let Some(task) = self.task.take() {
@@ -120,6 +127,8 @@ where
     R: Send + 'static,
 {
     let (task, notified, join) = task::new_task_with(BlockingTask(Some(f)), BlockingSchedule, meta);
+    // Until the job drops, a paused clock does not auto-advance.
+    shared.clock().inhibit();
     (Job { notified: Some(notified), task: Some(task), shared: shared.clone() }, join)
 }
 

@@ -62,6 +62,7 @@ pub struct Builder {
     cpu_threads: Option<usize>,
     cpu_queue_capacity: Option<usize>,
     cpu_priority: CpuPriority,
+    start_paused: bool,
 }
 
 impl Builder {
@@ -87,6 +88,7 @@ impl Builder {
             cpu_threads: None,
             cpu_queue_capacity: None,
             cpu_priority: CpuPriority::Idle,
+            start_paused: false,
         }
     }
 
@@ -248,6 +250,30 @@ impl Builder {
         self
     }
 
+    /// Starts the runtime's clock paused (default `false`), as Tokio's
+    /// `start_paused`: its timers and [`time::Instant::now`](crate::time::Instant::now)
+    /// then read a clock that moves only by [`time::advance`](crate::time::advance)
+    /// or, when the runtime has nothing left to run but timers, by jumping
+    /// to the next one (see [`time::pause`](crate::time::pause)). For
+    /// tests. Only the current-thread runtime can be paused: on a
+    /// multi-thread one, [`Builder::build`] returns an `InvalidInput` error
+    /// (where Tokio panics).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let rt = weft::runtime::Builder::new_current_thread().start_paused(true).build().unwrap();
+    /// rt.block_on(async {
+    ///     let start = weft::time::Instant::now();
+    ///     weft::time::sleep(Duration::from_secs(3600)).await; // returns at once
+    ///     assert_eq!(start.elapsed(), Duration::from_secs(3600));
+    /// });
+    /// ```
+    pub fn start_paused(&mut self, start_paused: bool) -> &mut Self {
+        self.start_paused = start_paused;
+        self
+    }
+
     /// The stall monitor's settings, unless detection is off.
     #[cfg_attr(loom, allow(dead_code))] // no monitor under loom
     pub(super) fn stall_settings(&self) -> Option<StallSettings> {
@@ -316,6 +342,12 @@ impl Builder {
             );
         }
         let current_thread = self.flavor == Flavor::CurrentThread;
+        if self.start_paused && !current_thread {
+            return invalid(
+                "start_paused needs the current-thread runtime (Builder::new_current_thread); \
+                 a multi-thread runtime's clock cannot be paused",
+            );
+        }
         let workers = match self.flavor {
             Flavor::CurrentThread => 1,
             Flavor::MultiThread => self.worker_threads.unwrap_or_else(num_cpus::get).max(1),
@@ -328,6 +360,7 @@ impl Builder {
             schedule_latency_histogram: self.schedule_latency_histogram,
             // No monitor runs under loom (see `Runtime::start_monitor`).
             watch_polls: self.stall_threshold.is_some() && !cfg!(loom),
+            start_paused: self.start_paused,
         };
         // What the blocking pool and the CPU pool share: the runtime's thread
         // settings.
@@ -394,6 +427,7 @@ impl fmt::Debug for Builder {
             .field("cpu_threads", &self.cpu_threads)
             .field("cpu_queue_capacity", &self.cpu_queue_capacity)
             .field("cpu_priority", &self.cpu_priority)
+            .field("start_paused", &self.start_paused)
             .finish()
     }
 }

@@ -4,17 +4,39 @@ use std::fmt;
 use std::ops::{Add, AddAssign, Sub, SubAssign};
 use std::time::Duration;
 
+use crate::runtime::context;
+
 /// A measurement of a monotonic clock, for deadlines of weft's timers.
 /// A thin wrapper over `std::time::Instant`, convertible both ways.
+///
+/// [`Instant::now`] reads the current runtime's clock: the real clock,
+/// unless a test paused it (see [`pause`](super::pause)); outside a
+/// runtime, the real clock.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Instant {
     std: std::time::Instant,
 }
 
 impl Instant {
-    /// The current instant.
+    /// The current instant: the time of the current runtime's clock (which
+    /// is the real time unless it was [paused](super::pause)), or of the
+    /// real clock outside a runtime.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let rt = weft::runtime::Builder::new_current_thread().start_paused(true).build().unwrap();
+    /// rt.block_on(async {
+    ///     let start = weft::time::Instant::now();
+    ///     std::thread::sleep(Duration::from_millis(2));
+    ///     assert_eq!(start.elapsed(), Duration::ZERO); // paused
+    ///     weft::time::advance(Duration::from_secs(1)).await;
+    ///     assert_eq!(start.elapsed(), Duration::from_secs(1));
+    /// });
+    /// ```
     pub fn now() -> Instant {
-        Instant { std: std::time::Instant::now() }
+        let now = context::with_current(|shared| shared.clock().now());
+        Instant { std: now.unwrap_or_else(std::time::Instant::now) }
     }
 
     /// Wraps a std instant.
@@ -42,9 +64,9 @@ impl Instant {
         self.duration_since(earlier)
     }
 
-    /// Time elapsed since `self`.
+    /// Time elapsed since `self`, on the clock of [`Instant::now`].
     pub fn elapsed(&self) -> Duration {
-        self.std.elapsed()
+        Instant::now().duration_since(*self)
     }
 
     /// `self + duration`, `None` on overflow.

@@ -87,7 +87,7 @@ impl Interval {
     pub fn poll_tick(&mut self, cx: &mut Context<'_>) -> Poll<Instant> {
         std::task::ready!(Pin::new(&mut self.delay).poll(cx));
         let deadline = self.delay.deadline();
-        let now = Instant::now();
+        let now = self.delay.now();
         // Saturating: a period of `Duration::MAX` means "no next tick".
         let next = if now > deadline.saturating_add(MISSED_AFTER) {
             self.missed_tick_behavior.next_deadline(deadline, now, self.period)
@@ -100,12 +100,14 @@ impl Interval {
 
     /// Restarts the schedule: the next tick is one period from now.
     pub fn reset(&mut self) {
-        Pin::new(&mut self.delay).reset(Instant::now().saturating_add(self.period));
+        let now = self.delay.now();
+        Pin::new(&mut self.delay).reset(now.saturating_add(self.period));
     }
 
     /// Makes the next tick complete at once.
     pub fn reset_immediately(&mut self) {
-        Pin::new(&mut self.delay).reset(Instant::now());
+        let now = self.delay.now();
+        Pin::new(&mut self.delay).reset(now);
     }
 
     /// The period.

@@ -78,7 +78,7 @@ impl Sleep {
         match self.entry {
             Entry::Elapsed => true,
             Entry::Registered { worker, key } => self.shared.time(worker).is_fired(key),
-            Entry::Unregistered => Instant::now() >= self.deadline,
+            Entry::Unregistered => self.now() >= self.deadline,
         }
     }
 
@@ -96,6 +96,12 @@ impl Sleep {
             Entry::Elapsed => self.entry = Entry::Unregistered,
             Entry::Unregistered => {}
         }
+    }
+
+    /// The time on the clock of this sleep's runtime (paused or not),
+    /// whichever thread asks.
+    pub(super) fn now(&self) -> Instant {
+        Instant::from_std(self.shared.clock().now())
     }
 
     fn release(&mut self) {
@@ -133,7 +139,7 @@ impl Future for Sleep {
                 }
                 fired
             }
-            Entry::Unregistered if Instant::now() >= self.deadline => true,
+            Entry::Unregistered if self.now() >= self.deadline => true,
             Entry::Unregistered => {
                 // As above, a shut-down runtime's wheel would never fire
                 // this; `register` reads the flag under the wheel lock, so

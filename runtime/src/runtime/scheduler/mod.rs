@@ -68,6 +68,8 @@ pub(super) struct Config {
     pub(super) schedule_latency_histogram: bool,
     /// A stall monitor watches the workers: publish each poll for it.
     pub(super) watch_polls: bool,
+    /// The clock starts paused (current-thread only; see `time::clock`).
+    pub(super) start_paused: bool,
 }
 
 /// The parts of a worker that siblings and handles reach.
@@ -150,6 +152,12 @@ impl Shared {
         blocking: weft_blocking::Pool,
         cpu: CpuPool,
     ) -> std::io::Result<Arc<Shared>> {
+        let clock = Clock::new(config.current_thread, config.start_paused).map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "start_paused needs the current-thread runtime",
+            )
+        })?;
         let mut remotes = Vec::with_capacity(workers);
         let mut cores = Vec::with_capacity(workers);
         for index in 0..workers {
@@ -187,7 +195,7 @@ impl Shared {
             config,
             blocking,
             cpu,
-            clock: Clock::new(),
+            clock,
             timer_rr: AtomicUsize::new(0),
             shutdown: AtomicBool::new(false),
             stalls: AtomicU64::new(0),
@@ -222,6 +230,14 @@ impl Shared {
     /// The origin of every wheel's ticks.
     pub(crate) fn clock(&self) -> &Clock {
         &self.clock
+    }
+
+    /// Unparks every worker, so that each recomputes its park timeout: the
+    /// paused clock moved, was paused or resumed, or may auto-advance again.
+    pub(crate) fn unpark_workers(&self) {
+        for remote in self.remotes.iter() {
+            remote.driver.unpark();
+        }
     }
 
     /// Tasks spawned and not yet completed.

@@ -253,6 +253,7 @@ mod tests {
             poll_time_histogram: false,
             schedule_latency_histogram: false,
             watch_polls: false,
+            start_paused: false,
         };
         let cpu = CpuPool::new(CpuSettings::default(), weft_blocking::Pool::builder(), None)
             .expect("valid CPU pool settings");

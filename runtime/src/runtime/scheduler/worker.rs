@@ -351,6 +351,8 @@ impl WorkerContext {
                 }
             }
             let timeout = self.park_timeout(watching);
+            let (back, timeout) = self.auto_advance(core, timeout, main);
+            core = back;
             WorkerMetrics::bump(&self.metrics().parks, 1);
             trace::park(self.index, timeout, watching);
             core = self.park_driver(core, timeout, true);
@@ -412,12 +414,51 @@ impl WorkerContext {
     fn park_timeout(&self, watching: bool) -> Option<Duration> {
         let shared = &self.shared;
         let own = shared.remotes[self.index].time.next_deadline();
-        let timers = (own != NO_DEADLINE).then(|| shared.clock.until(own));
+        // A paused clock moves only by `advance` or `auto_advance`, which
+        // both make sure the worker looks: no real time to wait for.
+        let timers =
+            (own != NO_DEADLINE && !shared.clock.is_paused()).then(|| shared.clock.until(own));
         match (timers, watching) {
             (Some(t), true) => Some(t.min(Shared::WATCH_INTERVAL)),
             (None, true) => Some(Shared::WATCH_INTERVAL),
             (t, false) => t,
         }
+    }
+
+    /// A paused clock (current-thread only; see `time::clock`), timers
+    /// pending and nothing else to run: instead of waiting for a time that
+    /// would never come, polls the driver once without waiting (I/O
+    /// readiness first, as in Tokio) and, if that made nothing runnable,
+    /// moves the clock to the earliest timer. Returns the timeout to park
+    /// with: zero once the clock is there (that park fires the timer).
+    fn auto_advance(
+        &self,
+        core: Box<Core>,
+        timeout: Option<Duration>,
+        main: Option<&MainWake>,
+    ) -> (Box<Core>, Option<Duration>) {
+        let shared = &self.shared;
+        let me = &shared.remotes[self.index];
+        if me.time.next_deadline() == NO_DEADLINE || !shared.clock.can_auto_advance() {
+            return (core, timeout);
+        }
+        let core = self.park_driver(core, Some(Duration::ZERO), true);
+        // Work that arrived: a task woken or spawned (here, or remotely,
+        // which unlists this worker), the main future woken, shutdown.
+        let woke = me.lifo.is_occupied()
+            || !core.local.is_empty()
+            || main_woken(main)
+            || !shared.idle.is_parked(self.index)
+            || shared.is_shutdown();
+        if woke {
+            return (core, Some(Duration::ZERO));
+        }
+        // Re-read: the poll may have fired or removed timers.
+        let next = me.time.next_deadline();
+        if next != NO_DEADLINE && shared.clock.auto_advance_to(next) {
+            return (core, Some(Duration::ZERO));
+        }
+        (core, timeout)
     }
 
     /// Waits in the driver, then fires due timers: this worker's, and with

@@ -30,73 +30,43 @@
 //!    outlives its runtime fails instead of waiting on a wheel nobody
 //!    advances.
 //!
+//! 7. **Time is the runtime's [`Clock`]**, which tests may pause (see
+//!    `clock`): "now" and the park timeout come from it, never from the
+//!    real clock directly.
+//!
 //! Checked by the loom models in `loom-tests/tests/time.rs` (cancel and
-//! reset racing the fire, two advancers, a first poll racing shutdown).
+//! reset racing the fire, two advancers, a first poll racing shutdown) and
+//! `loom-tests/tests/time_paused.rs` (the paused clock).
 
 use std::task::Waker;
-use std::time::{Duration, Instant};
 
+mod clock;
 mod wheel;
+
+pub(crate) use clock::{Clock, PauseError};
 
 use crate::loom::sync::atomic::{AtomicU64, Ordering::*};
 use crate::loom::sync::Mutex;
 use wheel::Wheel;
 
+/// The paused clock moved (`weft::time::advance`): fires, on this thread,
+/// every timer of the runtime that is due now, so that when `advance`
+/// returns the timers it passed have fired (their tasks are woken).
+pub(crate) fn fire_due_everywhere(shared: &crate::runtime::scheduler::Shared) {
+    let now = shared.clock().now_tick();
+    let mut wakers = Vec::new();
+    for worker in 0..shared.num_workers() {
+        shared.time(worker).fire_due(now, &mut wakers);
+    }
+    for waker in wakers {
+        // User wakers: as a worker does, a panic in one must not stop the
+        // others (nor unwind into the caller of `advance`).
+        crate::unwind::contain(|| waker.wake());
+    }
+}
+
 /// No timer pending.
 pub(crate) const NO_DEADLINE: u64 = u64::MAX;
-
-/// Converts between `Instant`s and the wheels' 1 ms ticks. All workers of
-/// a runtime share one origin, so ticks compare across wheels.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Clock {
-    origin: Instant,
-}
-
-impl Clock {
-    pub(super) fn new() -> Clock {
-        Clock { origin: Instant::now() }
-    }
-
-    /// The current tick, rounded down: a timer due at tick `t` fires only
-    /// once `now_tick() >= t`, i.e. at or after its deadline.
-    pub(super) fn now_tick(&self) -> u64 {
-        self.tick_floor(Instant::now())
-    }
-
-    fn tick_floor(&self, instant: Instant) -> u64 {
-        saturate(instant.saturating_duration_since(self.origin).as_millis())
-    }
-
-    /// The tick of a deadline, rounded up (never early). A deadline whose
-    /// tick does not fit in a `u64` (some 584 million years away) gets the
-    /// last tick, which is never reached: it must not wrap to a near one.
-    pub(crate) fn tick_ceil(&self, deadline: Instant) -> u64 {
-        let since = deadline.saturating_duration_since(self.origin);
-        let partial = since.subsec_nanos() % 1_000_000 != 0;
-        saturate(since.as_millis() + u128::from(partial))
-    }
-
-    /// Nanoseconds from the origin to `instant` (0 before it; saturating
-    /// some 584 years after it): a point in time as one `u64`, for a
-    /// timestamp that must fit in an atomic.
-    pub(crate) fn nanos_at(&self, instant: Instant) -> u64 {
-        let since = instant.saturating_duration_since(self.origin).as_nanos();
-        u64::try_from(since).unwrap_or(u64::MAX)
-    }
-
-    /// Time left until `tick` starts, zero if it has.
-    pub(super) fn until(&self, tick: u64) -> Duration {
-        match self.origin.checked_add(Duration::from_millis(tick)) {
-            Some(at) => at.saturating_duration_since(Instant::now()),
-            None => Duration::MAX,
-        }
-    }
-}
-
-/// Milliseconds as a tick, saturating instead of truncating.
-fn saturate(ms: u128) -> u64 {
-    u64::try_from(ms).unwrap_or(u64::MAX)
-}
 
 /// One worker's timers.
 pub(crate) struct TimeShared {
@@ -210,6 +180,13 @@ impl TimeShared {
         self.fire(now, wake);
     }
 
+    /// The paused clock moved (`weft::time::advance`): fires every timer
+    /// due at `now` on the caller's thread. Not the owner's sign of life:
+    /// with a paused clock there are no siblings (current-thread only).
+    pub(crate) fn fire_due(&self, now: u64, wake: &mut Vec<Waker>) {
+        self.fire(now, wake);
+    }
+
     /// A sibling's service: if the wheel is stale (see [`Self::is_stale`]),
     /// fires its due timers as the owner would.
     pub(crate) fn serve_stale(&self, now: u64, wake: &mut Vec<Waker>) {
@@ -274,24 +251,5 @@ impl TimeShared {
     /// Number of timers in the wheel (metrics and tests).
     pub(crate) fn len(&self) -> usize {
         self.wheel.lock().len()
-    }
-}
-
-#[cfg(all(test, not(loom)))]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ticks_round_toward_the_deadline_and_saturate() {
-        let clock = Clock::new();
-        let at = |d: Duration| clock.origin + d;
-        assert_eq!(clock.tick_ceil(at(Duration::from_millis(7))), 7);
-        assert_eq!(clock.tick_ceil(at(Duration::from_micros(7_001))), 8);
-        assert_eq!(clock.tick_floor(at(Duration::from_micros(7_999))), 7);
-        // 2^64 ms + 384 ms: truncated, this would be tick 384.
-        let far = at(Duration::from_secs(18_446_744_073_709_552));
-        assert_eq!(clock.tick_ceil(far), u64::MAX);
-        assert_eq!(clock.tick_floor(far), u64::MAX);
-        assert!(clock.until(u64::MAX) > Duration::from_secs(86_400 * 365 * 1_000));
     }
 }
