@@ -1,0 +1,75 @@
+//! Running [hyper] 1.x on weft (cargo feature `hyper`).
+//!
+//! hyper 1.x is runtime-agnostic: it asks its user for three things, and
+//! this module gives weft's:
+//!
+//! | hyper wants | weft gives | what it does |
+//! |---|---|---|
+//! | [`hyper::rt::Executor`] | [`WeftExecutor`] | spawns hyper's background futures (HTTP/2 streams and connections, hyper-util's pooled client) as weft tasks |
+//! | [`hyper::rt::Timer`] | [`WeftTimer`] | timeouts (`header_read_timeout`, HTTP/2 keep-alive pings) on weft's timer wheels; its sleeps are [`WeftSleep`] |
+//! | [`hyper::rt::Read`] + [`hyper::rt::Write`] | [`WeftIo<T>`] | wraps any `futures_io::AsyncRead + AsyncWrite + Unpin`, such as [`crate::net::TcpStream`] or [`crate::net::UnixStream`] |
+//!
+//! The names mirror hyper-util's `TokioExecutor`, `TokioTimer` and
+//! `TokioIo`, so porting a hyper program from Tokio is a rename.
+//!
+//! # Example
+//!
+//! A hello-world HTTP/1.1 server and one client request over a weft
+//! `TcpStream` (needs hyper's `http1`, `server` and `client` features and
+//! `http-body-util`):
+//!
+//! ```
+//! use std::convert::Infallible;
+//!
+//! use http_body_util::{BodyExt, Full};
+//! use hyper::body::{Bytes, Incoming};
+//! use hyper::{Request, Response};
+//! use weft::hyper::{WeftIo, WeftTimer};
+//! use weft::net::{TcpListener, TcpStream};
+//!
+//! async fn hello(_req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+//!     Ok(Response::new(Full::new(Bytes::from_static(b"hello, world"))))
+//! }
+//!
+//! weft::runtime::Runtime::new().unwrap().block_on(async {
+//!     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+//!     let addr = listener.local_addr().unwrap();
+//!
+//!     // The server: one task per connection.
+//!     weft::spawn(async move {
+//!         loop {
+//!             let (stream, _) = listener.accept().await.unwrap();
+//!             weft::spawn(async move {
+//!                 let service = hyper::service::service_fn(hello);
+//!                 let _ = hyper::server::conn::http1::Builder::new()
+//!                     .timer(WeftTimer::new())
+//!                     .serve_connection(WeftIo::new(stream), service)
+//!                     .await;
+//!             });
+//!         }
+//!     });
+//!
+//!     // The client: the connection future runs as its own task.
+//!     let stream = TcpStream::connect(addr).await.unwrap();
+//!     let (mut sender, conn) =
+//!         hyper::client::conn::http1::handshake(WeftIo::new(stream)).await.unwrap();
+//!     weft::spawn(conn);
+//!
+//!     let req = Request::get("/")
+//!         .header("host", "localhost")
+//!         .body(http_body_util::Empty::<Bytes>::new())
+//!         .unwrap();
+//!     let res = sender.send_request(req).await.unwrap();
+//!     assert_eq!(res.status(), 200);
+//!     let body = res.into_body().collect().await.unwrap().to_bytes();
+//!     assert_eq!(&body[..], b"hello, world");
+//! });
+//! ```
+
+mod executor;
+mod io;
+mod timer;
+
+pub use executor::WeftExecutor;
+pub use io::WeftIo;
+pub use timer::{WeftSleep, WeftTimer};
