@@ -9,6 +9,14 @@
 //! | [`hyper::rt::Timer`] | [`WeftTimer`] | timeouts (`header_read_timeout`, HTTP/2 keep-alive pings) on weft's timer wheels; its sleeps are [`WeftSleep`] |
 //! | [`hyper::rt::Read`] + [`hyper::rt::Write`] | [`WeftIo<T>`] | wraps any `futures_io::AsyncRead + AsyncWrite + Unpin`, such as [`crate::net::TcpStream`] or [`crate::net::UnixStream`] |
 //!
+//! and, on top of them:
+//!
+//! | what | weft gives | the Tokio-side counterpart |
+//! |---|---|---|
+//! | a server loop for a tower service (an axum `Router`), HTTP/1.1 + HTTP/2, graceful shutdown | [`serve`] | `axum::serve` |
+//! | hyper's I/O traits back to `futures_io` (an upgraded connection for async-tungstenite) | [`FuturesIo<T>`] | `TokioIo` the other way |
+//! | plain-TCP connections for hyper-util's pooled `client::legacy::Client` (feature `hyper-client`) | `Connector` | `HttpConnector` |
+//!
 //! The names mirror hyper-util's `TokioExecutor`, `TokioTimer` and
 //! `TokioIo`, so porting a hyper program from Tokio is a rename.
 //!
@@ -66,10 +74,18 @@
 //! });
 //! ```
 
+#[cfg(feature = "hyper-client")]
+mod connector;
 mod executor;
+mod futures_io;
 mod io;
+mod serve;
 mod timer;
 
+#[cfg(feature = "hyper-client")]
+pub use connector::{Connecting, Connector};
 pub use executor::WeftExecutor;
+pub use futures_io::FuturesIo;
 pub use io::WeftIo;
+pub use serve::{serve, Serve};
 pub use timer::{WeftSleep, WeftTimer};
