@@ -37,7 +37,11 @@ const MAX_BACKOFF: Duration = Duration::from_secs(1);
 /// `service` is any cloneable tower [`Service`] of `Request<Incoming>`,
 /// such as an `axum::Router` or a `tower::service_fn`; each connection gets
 /// its own clone. Connections are weft tasks, with `TCP_NODELAY` set, and
-/// may be upgraded (`hyper::upgrade::on`, for WebSockets).
+/// may be upgraded (`hyper::upgrade::on`, for WebSockets; HTTP/2's extended
+/// CONNECT is enabled too). hyper gets a [`WeftTimer`], so its HTTP/1.1
+/// header-read timeout (30 s) is on: a client that opens a connection and
+/// sends a request head too slowly is disconnected (`axum::serve` gives
+/// hyper no timer, so has no such limit).
 ///
 /// The returned [`Serve`] runs when awaited, and returns only on an error
 /// of the listener that retrying cannot cure, which never happens today:
@@ -172,7 +176,9 @@ where
     let graceful = GracefulShutdown::new();
     let mut builder = Builder::new(WeftExecutor::new());
     builder.http1().timer(WeftTimer::new());
-    builder.http2().timer(WeftTimer::new());
+    // Extended CONNECT (RFC 8441): WebSockets over HTTP/2, as axum::serve
+    // enables it.
+    builder.http2().timer(WeftTimer::new()).enable_connect_protocol();
     // Shared by every connection task (the builder is cloned per connection
     // otherwise; this is one reference count).
     let builder = Arc::new(builder);
