@@ -71,7 +71,7 @@ fn router() -> Router {
 }
 
 /// `axum_hello`: a task on a worker binds a listener and spawns the
-/// runtime's server loop for [`router`]; it connects `conns` clients
+/// runtime's server loop for the `router()`; it connects `conns` clients
 /// (`TCP_NODELAY`), spawns one load task per client (hyper's client
 /// handshake, then `reqs` keep-alive requests one after the other, each
 /// response read and checked), and finally stops the server gracefully.

@@ -13,7 +13,7 @@
 //!
 //! | what | weft gives | the Tokio-side counterpart |
 //! |---|---|---|
-//! | a server loop for a tower service (an axum `Router`), HTTP/1.1 + HTTP/2, graceful shutdown | [`serve`] | `axum::serve` |
+//! | a server loop for a tower service (an axum `Router`), HTTP/1.1 + HTTP/2, graceful shutdown | [`serve()`] | `axum::serve` |
 //! | hyper's I/O traits back to `futures_io` (an upgraded connection for async-tungstenite) | [`FuturesIo<T>`] | `TokioIo` the other way |
 //! | plain-TCP connections for hyper-util's pooled `client::legacy::Client` (feature `hyper-client`) | `Connector` | `HttpConnector` |
 //!
