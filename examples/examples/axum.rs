@@ -18,6 +18,11 @@
 //! | `GET /kv/{key}` | one value, or 404 |
 //! | `PUT /kv/{key}` | stores the JSON body, answers `{"key", "previous"}` |
 //! | `POST /hits` | adds one to the counter, answers `{"hits": n}` |
+//! | `GET /whoami` | the client's address |
+//!
+//! The client address comes from `weft::hyper::serve_with`, which makes a
+//! router per connection (here: the shared one plus an `Extension` holding
+//! the peer's address), as axum's `into_make_service_with_connect_info`.
 //!
 //! By default it serves on a free port of 127.0.0.1, checks every route
 //! with hyper-util's pooled client (over weft `TcpStream`s, through
@@ -45,7 +50,7 @@ use std::sync::{Arc, Mutex};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::{Method, Request};
@@ -106,12 +111,17 @@ async fn hit(State(state): State<AppState>) -> Json<Value> {
     Json(json!({ "hits": hits }))
 }
 
+async fn whoami(Extension(peer): Extension<SocketAddr>) -> String {
+    peer.to_string()
+}
+
 fn app() -> Router {
     Router::new()
         .route("/", get(hello))
         .route("/kv", get(list))
         .route("/kv/{key}", get(get_key).put(put_key))
         .route("/hits", post(hit))
+        .route("/whoami", get(whoami))
         .with_state(AppState::default())
 }
 
@@ -141,6 +151,13 @@ async fn call(
     (status, value)
 }
 
+/// The app for each connection: the shared router plus the client's
+/// address (the state inside stays shared: the router holds `Arc`s).
+fn app_per_connection() -> impl FnMut(SocketAddr) -> Router + Send + 'static {
+    let app = app();
+    move |peer| app.clone().layer(Extension(peer))
+}
+
 /// Every route, checked through hyper-util's pooled client.
 async fn check(addr: SocketAddr) {
     let client: HttpClient = Client::builder(WeftExecutor::new())
@@ -167,6 +184,11 @@ async fn check(addr: SocketAddr) {
     assert_eq!(all, (200, json!({ "lang": { "name": "Rust" }, "runtime": "weft" })));
     let some = call(&client, Method::GET, url("/kv?prefix=run"), None).await;
     assert_eq!(some, (200, json!({ "runtime": "weft" })));
+
+    let (status, me) = call(&client, Method::GET, url("/whoami"), None).await;
+    assert_eq!(status, 200);
+    let me: SocketAddr = me.as_str().expect("an address").parse().expect("an address");
+    assert!(me.ip().is_loopback());
 
     // Concurrent requests: the shared counter counts each exactly once.
     let hits: Vec<_> = (0..20)
@@ -205,7 +227,7 @@ fn main() -> io::Result<()> {
                     "axum on weft: serving on http://{} (Ctrl-C stops)",
                     listener.local_addr()?
                 );
-                weft::hyper::serve(listener, app())
+                weft::hyper::serve_with(listener, app_per_connection())
                     .with_graceful_shutdown(async {
                         let _ = weft::signal::ctrl_c().await;
                     })
@@ -223,7 +245,7 @@ fn main() -> io::Result<()> {
         let addr = listener.local_addr()?;
         let (stop, stopped) = futures_channel::oneshot::channel::<()>();
         let server = weft::spawn(
-            weft::hyper::serve(listener, app())
+            weft::hyper::serve_with(listener, app_per_connection())
                 .with_graceful_shutdown(async {
                     let _ = stopped.await;
                 })

@@ -11,7 +11,7 @@
 mod common;
 
 use std::convert::Infallible;
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -42,11 +42,13 @@ fn run<F: Future<Output = ()>>(flavor: Flavor, test: F) {
 /// A cloneable tower service, as `axum::Router` is:
 /// - `/version`: the request's HTTP version, as `Debug` prints it;
 /// - `/slow`: reports on `started`, then answers once `release` fires;
+/// - `/peer`: the client address it was made for (`serve_with`), or `none`;
 /// - anything else: the path back.
 #[derive(Clone)]
 struct App {
     started: mpsc::UnboundedSender<()>,
     release: Shared<oneshot::Receiver<()>>,
+    peer: Option<SocketAddr>,
 }
 
 impl tower_service::Service<Request<Incoming>> for App {
@@ -63,6 +65,7 @@ impl tower_service::Service<Request<Incoming>> for App {
         Box::pin(async move {
             let body = match req.uri().path() {
                 "/version" => format!("{:?}", req.version()),
+                "/peer" => app.peer.map_or("none".to_string(), |peer| peer.to_string()),
                 "/slow" => {
                     let _ = app.started.unbounded_send(());
                     let _ = app.release.await;
@@ -90,7 +93,7 @@ async fn start() -> Server {
     let (started_tx, started) = mpsc::unbounded();
     let (release, release_rx) = oneshot::channel();
     let (stop, stop_rx) = oneshot::channel::<()>();
-    let app = App { started: started_tx, release: release_rx.shared() };
+    let app = App { started: started_tx, release: release_rx.shared(), peer: None };
     let done = Arc::new(AtomicBool::new(false));
     let flag = done.clone();
     let serving = weft::hyper::serve(listener, app).with_graceful_shutdown(async {
@@ -144,6 +147,38 @@ fn serves_http1_keep_alive(flavor: Flavor) {
         }
         server.stop.send(()).unwrap();
         server.task.await.unwrap().unwrap();
+    });
+}
+
+both_flavors!(serve_with_makes_a_service_per_connection);
+
+/// `serve_with` calls its closure with each connection's peer address.
+fn serve_with_makes_a_service_per_connection(flavor: Flavor) {
+    run(flavor, async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (started, _) = mpsc::unbounded();
+        let (_release, release) = oneshot::channel();
+        let app = App { started, release: release.shared(), peer: None };
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = weft::spawn(
+            weft::hyper::serve_with(listener, move |peer| App { peer: Some(peer), ..app.clone() })
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .into_future(),
+        );
+        for _ in 0..2 {
+            let stream = TcpStream::connect(addr).await.unwrap();
+            let local = stream.local_addr().unwrap();
+            let (mut sender, conn) =
+                hyper::client::conn::http1::handshake(WeftIo::new(stream)).await.unwrap();
+            weft::spawn(conn);
+            let res = sender.send_request(get("/peer")).await.unwrap();
+            assert_eq!(body_of(res).await, local.to_string());
+        }
+        stop.send(()).unwrap();
+        server.await.unwrap().unwrap();
     });
 }
 

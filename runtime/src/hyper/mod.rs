@@ -14,6 +14,7 @@
 //! | what | weft gives | the Tokio-side counterpart |
 //! |---|---|---|
 //! | a server loop for a tower service (an axum `Router`), HTTP/1.1 + HTTP/2, graceful shutdown | [`serve()`] | `axum::serve` |
+//! | the same with a service made per connection from the peer's address | [`serve_with`] | `into_make_service_with_connect_info` |
 //! | hyper's I/O traits back to `futures_io` (an upgraded connection for async-tungstenite) | [`FuturesIo<T>`] | `TokioIo` the other way |
 //! | plain-TCP connections for hyper-util's pooled `client::legacy::Client` (feature `hyper-client`) | `Connector` | `HttpConnector` |
 //!
@@ -87,5 +88,5 @@ pub use connector::{Connecting, Connector};
 pub use executor::WeftExecutor;
 pub use futures_io::FuturesIo;
 pub use io::WeftIo;
-pub use serve::{serve, Serve};
+pub use serve::{serve, serve_with, MakeService, PerConnection, Serve};
 pub use timer::{WeftSleep, WeftTimer};

@@ -101,29 +101,124 @@ where
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
-    Serve { listener, service, signal: std::future::pending() }
+    Serve { listener, make_service: service, signal: std::future::pending() }
 }
 
-/// The server loop of [`serve`]: await it (it is [`IntoFuture`]), or spawn
-/// it with `weft::spawn(serve(..).into_future())`.
-#[must_use = "a Serve does nothing until awaited"]
-pub struct Serve<S, F> {
+/// [`serve()`] with a service made for each connection by `make_service`,
+/// from the peer's address (the counterpart of axum's
+/// `into_make_service_with_connect_info`): the way to hand handlers the
+/// client's address, or per-connection state. The service is still cloned
+/// per request (hyper calls services through `&self`;
+/// `TowerToHyperService` clones the tower service for each call).
+///
+/// ```
+/// # use std::convert::Infallible;
+/// # use std::net::SocketAddr;
+/// # use http_body_util::Full;
+/// # use hyper::body::{Bytes, Incoming};
+/// # use hyper::{Request, Response};
+/// # #[derive(Clone)]
+/// # struct App;
+/// # impl App {
+/// #     fn with_peer(&self, _peer: SocketAddr) -> App { App }
+/// # }
+/// # impl tower_service::Service<Request<Incoming>> for App {
+/// #     type Response = Response<Full<Bytes>>;
+/// #     type Error = Infallible;
+/// #     type Future = std::future::Ready<Result<Self::Response, Infallible>>;
+/// #     fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Infallible>> {
+/// #         std::task::Poll::Ready(Ok(()))
+/// #     }
+/// #     fn call(&mut self, _: Request<Incoming>) -> Self::Future {
+/// #         std::future::ready(Ok(Response::new(Full::new(Bytes::new()))))
+/// #     }
+/// # }
+/// # weft::runtime::Runtime::new().unwrap().block_on(async {
+/// let listener = weft::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+/// let app = App;
+/// let server = weft::hyper::serve_with(listener, move |peer: SocketAddr| app.with_peer(peer))
+///     .with_graceful_shutdown(async {});
+/// server.await.unwrap();
+/// # });
+/// ```
+pub fn serve_with<F, S, B>(
     listener: TcpListener,
-    service: S,
+    make_service: F,
+) -> Serve<PerConnection<F>, Pending<()>>
+where
+    F: FnMut(SocketAddr) -> S + Send + 'static,
+    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    Serve { listener, make_service: PerConnection(make_service), signal: std::future::pending() }
+}
+
+/// Where [`Serve`] gets each connection's service: a cloneable service is
+/// cloned ([`serve()`]), a [`PerConnection`] closure is called
+/// ([`serve_with`]).
+pub trait MakeService: Send + 'static {
+    /// The service of one connection.
+    type Service;
+
+    /// The service for a connection from `peer`.
+    fn make_service(&mut self, peer: SocketAddr) -> Self::Service;
+}
+
+impl<S> MakeService for S
+where
+    S: Service<Request<Incoming>> + Clone + Send + 'static,
+{
+    type Service = S;
+
+    fn make_service(&mut self, _peer: SocketAddr) -> S {
+        self.clone()
+    }
+}
+
+/// The closure of [`serve_with`], as a [`MakeService`].
+pub struct PerConnection<F>(F);
+
+impl<F, S> MakeService for PerConnection<F>
+where
+    F: FnMut(SocketAddr) -> S + Send + 'static,
+{
+    type Service = S;
+
+    fn make_service(&mut self, peer: SocketAddr) -> S {
+        (self.0)(peer)
+    }
+}
+
+impl<F> fmt::Debug for PerConnection<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PerConnection(..)")
+    }
+}
+
+/// The server loop of [`serve()`] and [`serve_with`]: await it (it is
+/// [`IntoFuture`]), or spawn it with `weft::spawn(serve(..).into_future())`.
+#[must_use = "a Serve does nothing until awaited"]
+pub struct Serve<M, F> {
+    listener: TcpListener,
+    make_service: M,
     signal: F,
 }
 
-impl<S, F> Serve<S, F> {
+impl<M, F> Serve<M, F> {
     /// Stops the server when `signal` completes: it accepts no more
     /// connections (the listener is closed, so new ones are refused), tells
     /// each open connection to finish (HTTP/1.1: after its in-flight
     /// request, HTTP/2: a GOAWAY, then the open streams complete), waits
     /// until they all have, and returns `Ok(())`.
-    pub fn with_graceful_shutdown<G>(self, signal: G) -> Serve<S, G>
+    pub fn with_graceful_shutdown<G>(self, signal: G) -> Serve<M, G>
     where
         G: Future<Output = ()> + Send + 'static,
     {
-        Serve { listener: self.listener, service: self.service, signal }
+        Serve { listener: self.listener, make_service: self.make_service, signal }
     }
 
     /// The address the listener is bound to.
@@ -132,14 +227,15 @@ impl<S, F> Serve<S, F> {
     }
 }
 
-impl<S, F> fmt::Debug for Serve<S, F> {
+impl<M, F> fmt::Debug for Serve<M, F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Serve").field("listener", &self.listener).finish_non_exhaustive()
     }
 }
 
-impl<S, B, F> IntoFuture for Serve<S, F>
+impl<M, S, B, F> IntoFuture for Serve<M, F>
 where
+    M: MakeService<Service = S>,
     S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Into<BoxError>,
@@ -152,7 +248,7 @@ where
     type IntoFuture = Pin<Box<dyn Future<Output = io::Result<()>> + Send>>;
 
     fn into_future(self) -> Self::IntoFuture {
-        Box::pin(run(self.listener, self.service, self.signal))
+        Box::pin(run(self.listener, self.make_service, self.signal))
     }
 }
 
@@ -162,8 +258,9 @@ enum Event {
     Stop,
 }
 
-async fn run<S, B, F>(listener: TcpListener, service: S, signal: F) -> io::Result<()>
+async fn run<M, S, B, F>(listener: TcpListener, mut make_service: M, signal: F) -> io::Result<()>
 where
+    M: MakeService<Service = S>,
     S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Into<BoxError>,
@@ -194,9 +291,9 @@ where
             listener.poll_accept(cx).map(Event::Accepted)
         })
         .await;
-        let stream = match event {
+        let (stream, peer) = match event {
             Event::Stop => break,
-            Event::Accepted(Ok((stream, _peer))) => stream,
+            Event::Accepted(Ok(accepted)) => accepted,
             Event::Accepted(Err(e)) if is_connection_error(&e) => continue,
             Event::Accepted(Err(_)) => {
                 // Out of descriptors, memory or buffers: retrying at once
@@ -223,7 +320,7 @@ where
         let _ = stream.set_nodelay(true);
         let watcher = graceful.watcher();
         let builder = Arc::clone(&builder);
-        let service = TowerToHyperService::new(service.clone());
+        let service = TowerToHyperService::new(make_service.make_service(peer));
         crate::spawn(async move {
             let conn = builder.serve_connection_with_upgrades(WeftIo::new(stream), service);
             // A connection's error (the peer went away, a malformed
