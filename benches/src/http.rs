@@ -68,7 +68,7 @@ async fn serve<R: HyperRt>(stream: R::TcpStream) -> hyper::Result<()> {
 
 /// Sends `reqs` GET requests over one keep-alive connection, each response
 /// read in full (and checked) before the next request; then closes.
-async fn load<R: HyperRt>(stream: R::TcpStream, reqs: usize) -> io::Result<()> {
+pub(crate) async fn load<R: HyperRt>(stream: R::TcpStream, reqs: usize) -> io::Result<()> {
     let (mut sender, conn) =
         hyper::client::conn::http1::handshake::<_, Empty<Bytes>>(R::hyper_io(stream))
             .await

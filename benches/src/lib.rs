@@ -13,7 +13,9 @@
 //! through `futures_util`'s `AsyncReadExt`/`AsyncWriteExt` on weft and
 //! Tokio's `tokio::io` extension traits on Tokio; for the HTTP workload in
 //! [`http`], hyper 1.x over each runtime's sockets, through
-//! `weft::hyper::WeftIo` and hyper-util's `TokioIo`; for the CPU-bound
+//! `weft::hyper::WeftIo` and hyper-util's `TokioIo`; for the axum workload
+//! in [`axum`], one axum `Router` under `weft::hyper::serve` and
+//! `axum::serve`; for the CPU-bound
 //! workloads in [`cpu`], weft's CPU pool and each runtime's blocking pool,
 //! and a rayon pool beside Tokio). [`chart`] draws the
 //! `compare` ratios as an SVG bar chart; [`groups`] sets up the criterion
@@ -26,6 +28,7 @@
 //! weft with its CPU pool at `Background` priority).
 
 pub mod alloc;
+pub mod axum;
 pub mod blocking;
 pub mod chart;
 pub mod cpu;

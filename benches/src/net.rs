@@ -36,7 +36,7 @@ const FD_SPARE: u64 = 512;
 /// Longest wait for the idle readers to register before giving up.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
-fn localhost() -> SocketAddr {
+pub(crate) fn localhost() -> SocketAddr {
     SocketAddr::from((Ipv4Addr::LOCALHOST, 0))
 }
 

@@ -12,7 +12,9 @@
 //! and `idle_conns` (memory per idle connection, each sample in a child
 //! process: this binary run with a hidden `--idle-conns-child` argument);
 //! and, in the same `net` group, `http_hello` (see `weft_benches::http`:
-//! hyper 1.x server and client on each runtime, time per request).
+//! hyper 1.x server and client on each runtime, time per request) and
+//! `axum_hello` (see `weft_benches::axum`: one axum `Router` under
+//! `weft::hyper::serve` and under `axum::serve`, time per request).
 //!
 //! Last come the current-thread rows (group `current_thread`, labelled
 //! `ct: ...`): weft's `Builder::new_current_thread` against Tokio's, both
@@ -53,6 +55,7 @@ use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::time::Duration;
 
 use weft_benches::alloc::{self, CountingAlloc};
+use weft_benches::axum::{self, AxumRt};
 use weft_benches::blocking::{self, LATENCY_BURST, LATENCY_JOBS, THROUGHPUT_JOBS};
 use weft_benches::chart;
 use weft_benches::http::{self, HyperRt, HTTP_CONNS, HTTP_REQS};
@@ -146,7 +149,7 @@ fn measure(opts: &Options, dog: &Watchdog) -> Measured {
     let mut blocking_rows = BlockingRows::new();
     let mut net_rows = NetRows::new();
     if groups.net {
-        eprintln!("compare: warm-up tcp_echo, http_hello");
+        eprintln!("compare: warm-up tcp_echo, http_hello, axum_hello");
         NetRows::new().sample(true, dog);
     }
     let mut ct_rows = CurrentThreadRows::new();
@@ -237,6 +240,7 @@ fn measure(opts: &Options, dog: &Watchdog) -> Measured {
     if groups.net {
         rows.push(net_rows.echo);
         rows.push(net_rows.http);
+        rows.push(net_rows.axum);
         let idle_rows;
         (idle_rows, idle_conns) = idle_conns_rows(opts.fd_limit, dog);
         rows.extend(idle_rows);
@@ -350,7 +354,13 @@ fn main() -> ExitCode {
          task) and sends {HTTP_REQS} keep-alive `GET /` one after the other, reading \
          each response body in full; ns per request = time from spawning the clients \
          (TCP connections already open) to the last one done / {http_reqs}, on a fresh \
-         runtime after a warm-up run of {HTTP_WARM_REQS} requests per connection.\n\n\
+         runtime after a warm-up run of {HTTP_WARM_REQS} requests per connection. \
+         `axum_hello`: the same clients and count, against one axum `Router` \
+         (`GET /` answering `Hello, World!`) served by `weft::hyper::serve` on weft \
+         and `axum::serve` on Tokio (both hyper-util's `auto::Builder`, a task per \
+         connection, `TCP_NODELAY`, graceful shutdown armed; weft's gives hyper a \
+         timer, so its 30 s header-read timeout is armed per request, axum's does \
+         not).\n\n\
          Current-thread rows (`ct: ...`): the same workloads on weft's \
          `Builder::new_current_thread()` and Tokio's `Builder::new_current_thread()`, \
          both `enable_all`: every task runs on the one thread inside `block_on`, \

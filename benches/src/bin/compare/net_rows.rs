@@ -35,10 +35,23 @@ pub(super) fn http_sample<R: HyperRt>(dog: &Watchdog) -> f64 {
     elapsed.as_secs_f64() * 1e9 / (HTTP_CONNS * HTTP_REQS) as f64
 }
 
+/// `axum_hello` on a fresh `R` runtime: a warm-up run of
+/// [`HTTP_WARM_REQS`] requests per connection, then ns per request of a
+/// timed run (as [`http_sample`], through each runtime's axum server loop).
+pub(super) fn axum_sample<R: AxumRt>(dog: &Watchdog) -> f64 {
+    dog.starting(format!("axum_hello on {}", R::NAME));
+    let rt = R::with_workers(WORKER_THREADS);
+    axum::axum_hello(&rt, HTTP_CONNS, HTTP_WARM_REQS);
+    let elapsed = axum::axum_hello(&rt, HTTP_CONNS, HTTP_REQS);
+    drop(rt);
+    elapsed.as_secs_f64() * 1e9 / (HTTP_CONNS * HTTP_REQS) as f64
+}
+
 /// The networking rows measured round by round.
 pub(super) struct NetRows {
     pub(super) echo: Row,
     pub(super) http: Row,
+    pub(super) axum: Row,
 }
 
 impl NetRows {
@@ -50,6 +63,9 @@ impl NetRows {
             http: Row::new(format!(
                 "http_hello (hyper, {HTTP_CONNS} keep-alive conns × {HTTP_REQS} reqs; ns/req)"
             )),
+            axum: Row::new(format!(
+                "axum_hello (axum Router, {HTTP_CONNS} keep-alive conns × {HTTP_REQS} reqs; ns/req)"
+            )),
         }
     }
 
@@ -59,11 +75,15 @@ impl NetRows {
             self.echo.tokio.push(echo_sample::<Tokio>(Flavor::MultiThread, dog));
             self.http.weft.push(http_sample::<Weft>(dog));
             self.http.tokio.push(http_sample::<Tokio>(dog));
+            self.axum.weft.push(axum_sample::<Weft>(dog));
+            self.axum.tokio.push(axum_sample::<Tokio>(dog));
         } else {
             self.echo.tokio.push(echo_sample::<Tokio>(Flavor::MultiThread, dog));
             self.echo.weft.push(echo_sample::<Weft>(Flavor::MultiThread, dog));
             self.http.tokio.push(http_sample::<Tokio>(dog));
             self.http.weft.push(http_sample::<Weft>(dog));
+            self.axum.tokio.push(axum_sample::<Tokio>(dog));
+            self.axum.weft.push(axum_sample::<Weft>(dog));
         }
     }
 }
