@@ -134,6 +134,7 @@ impl<R> Slot<R> {
 
     /// Looks at the resources of a slot in flight (the ring reads which
     /// operation it is; nothing the kernel uses is read or moved).
+    #[cfg(not(loom))]
     pub(crate) fn with_in_flight<T>(&self, f: impl FnOnce(&R) -> T) -> Option<T> {
         match &*self.state.lock() {
             State::InFlight { res, .. } => Some(f(res)),
@@ -168,8 +169,7 @@ impl<R> Inflight<R> {
         self.slab.insert(slot) as u64
     }
 
-    /// The slot under `key`, if still in flight (for resubmitting the rest
-    /// of a short write with the same key).
+    /// The slot under `key`, if still in flight.
     pub(crate) fn get(&self, key: u64) -> Option<&Arc<Slot<R>>> {
         self.slab.get(key as usize)
     }
@@ -185,6 +185,7 @@ impl<R> Inflight<R> {
     }
 
     /// The keys in flight (for cancelling them at shutdown).
+    #[cfg(not(loom))]
     pub(crate) fn keys(&self) -> Vec<u64> {
         self.slab.iter().map(|(key, _)| key as u64).collect()
     }
