@@ -29,6 +29,7 @@ pub mod alloc;
 pub mod blocking;
 pub mod chart;
 pub mod cpu;
+pub mod fs;
 pub mod groups;
 pub mod http;
 pub mod net;
