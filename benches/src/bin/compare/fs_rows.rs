@@ -25,8 +25,17 @@ pub(super) struct FsRows {
 
 impl FsRows {
     pub(super) fn new() -> FsRows {
+        FsRows::over(Arc::new(Fixture::new()))
+    }
+
+    /// Empty rows over the same files (after a warm-up round).
+    pub(super) fn emptied(&self) -> FsRows {
+        FsRows::over(self.fixture.clone())
+    }
+
+    fn over(fixture: Arc<Fixture>) -> FsRows {
         FsRows {
-            fixture: Arc::new(Fixture::new()),
+            fixture,
             read_small: Row::new(format!(
                 "fs_read_small: fs::read of {SMALL_FILES} 4 KiB files (µs/file)"
             )),

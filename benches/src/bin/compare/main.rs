@@ -171,7 +171,7 @@ fn measure(opts: &Options, dog: &Watchdog) -> Measured {
     if let Some(rows) = &mut fs_rows {
         eprintln!("compare: warm-up fs");
         rows.sample(true, dog);
-        *rows = FsRows::new();
+        *rows = rows.emptied();
     }
     let mut cpu_rows = CpuRows::new();
     if groups.cpu {
