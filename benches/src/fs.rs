@@ -233,7 +233,6 @@ mod weft_side {
         random_read_weft,
         write_sync_weft
     );
-
 }
 
 mod tokio_side {
@@ -250,9 +249,7 @@ mod tokio_side {
         random_read_tokio,
         write_sync_tokio
     );
-
 }
 
 pub use tokio_side::{random_read_tokio, read_small_tokio, write_sync_tokio};
 pub use weft_side::{random_read_weft, read_small_weft, write_sync_weft};
-

@@ -134,7 +134,9 @@ enum Kind {
     Seek(SeekFrom),
     /// `sync_all`/`sync_data` (`ring_fsync: Some(data_only)`, which the
     /// ring can do) or `set_len` (`None`, pool only).
-    Sync { ring_fsync: Option<bool> },
+    Sync {
+        ring_fsync: Option<bool>,
+    },
     Metadata,
 }
 
@@ -658,7 +660,10 @@ impl File {
     where
         J: FnOnce(&StdFile, &mut Buf) -> io::Result<()> + Send + 'static,
     {
-        match self.run(Kind::Sync { ring_fsync: fsync }, move |std, buf| Op::Sync(job(std, buf))).await? {
+        match self
+            .run(Kind::Sync { ring_fsync: fsync }, move |std, buf| Op::Sync(job(std, buf)))
+            .await?
+        {
             Op::Sync(result) => result,
             _ => unreachable!("a sync job gives a unit result"),
         }

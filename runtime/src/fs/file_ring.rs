@@ -26,19 +26,19 @@ pub(super) enum RingJob {
     /// use it).
     Op { fut: OpFuture, buf: Option<Buf> },
     /// Done already (a seek, or a write whose seek back failed).
-    Done(Option<(Op, Buf)>),
+    Done(Option<Box<(Op, Buf)>>),
 }
 
 impl RingJob {
     pub(super) fn done(op: Op, buf: Buf) -> RingJob {
-        RingJob::Done(Some((op, buf)))
+        RingJob::Done(Some(Box::new((op, buf))))
     }
 
     /// The operation's result and the file's buffer, once complete.
     pub(super) fn poll(&mut self, cx: &mut Context<'_>, kind: Kind) -> Poll<(Op, Buf)> {
         let (fut, buf) = match self {
             RingJob::Done(done) => {
-                return Poll::Ready(done.take().expect("a finished job is collected once"))
+                return Poll::Ready(*done.take().expect("a finished job is collected once"))
             }
             RingJob::Op { fut, buf } => (fut, buf),
         };
@@ -61,10 +61,17 @@ impl RingJob {
 
 /// [`File::start_ring`]: `None` without rings or for an operation the
 /// ring does not do.
-pub(super) fn start(file: &mut File, rt: &Handle, kind: Kind, arg: usize) -> Option<io::Result<()>> {
+pub(super) fn start(
+    file: &mut File,
+    rt: &Handle,
+    kind: Kind,
+    arg: usize,
+) -> Option<io::Result<()>> {
     let (ring, now) = rt.shared.uring()?;
     let op = match kind {
-        Kind::Read => uring::Op::Read { offset: CURRENT_POSITION, len: arg.min(u32::MAX as usize) as u32 },
+        Kind::Read => {
+            uring::Op::Read { offset: CURRENT_POSITION, len: arg.min(u32::MAX as usize) as u32 }
+        }
         Kind::Write => uring::Op::Write { offset: CURRENT_POSITION },
         Kind::Sync { ring_fsync: Some(data_only) } => uring::Op::Fsync { data_only },
         _ => return None,

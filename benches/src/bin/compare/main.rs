@@ -74,8 +74,8 @@ use weft_benches::{Flavor, Rt, Tokio, Weft, WeftNoStall, Workload, WORKER_THREAD
 mod args;
 mod blocking_rows;
 mod cpu_rows;
-mod fs_rows;
 mod ct_rows;
+mod fs_rows;
 mod net_rows;
 mod stall_rows;
 mod timer_rows;
@@ -84,8 +84,8 @@ mod watchdog;
 use args::{parse_args, Options};
 use blocking_rows::{BlockingRows, PoolThreads};
 use cpu_rows::CpuRows;
-use fs_rows::FsRows;
 use ct_rows::CurrentThreadRows;
+use fs_rows::FsRows;
 use net_rows::{
     idle_conns_child, idle_conns_rows, NetRows, ECHO_WARM_MSGS, HTTP_WARM_REQS, IDLE_CHILD_ARG,
 };

@@ -298,8 +298,6 @@ impl DriverHandle {
 fn uring_for(registry: &mio::Registry) -> Option<uring::Ring> {
     let ring = uring::Ring::new().ok()?;
     let fd = ring.eventfd();
-    registry
-        .register(&mut mio::unix::SourceFd(&fd), URING_TOKEN, mio::Interest::READABLE)
-        .ok()?;
+    registry.register(&mut mio::unix::SourceFd(&fd), URING_TOKEN, mio::Interest::READABLE).ok()?;
     Some(ring)
 }

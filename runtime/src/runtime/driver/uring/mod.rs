@@ -103,7 +103,8 @@ impl Ring {
     /// # Errors
     /// The ring is shut down, or `res` lacks what `op` needs.
     pub(crate) fn submit(&self, op: Op, mut res: Res, now: bool) -> io::Result<OpFuture> {
-        let entry = res.entry(op).ok_or_else(|| io::Error::other("weft: malformed ring operation"))?;
+        let entry =
+            res.entry(op).ok_or_else(|| io::Error::other("weft: malformed ring operation"))?;
         let slot = Slot::new(res);
         {
             let mut inner = self.inner.lock();
@@ -284,8 +285,10 @@ impl Inner {
     fn cancel_optional(&mut self) {
         for key in self.inflight.keys() {
             let optional = self.inflight.get(key).is_some_and(|slot| {
-                slot.with_in_flight(|res| !matches!(res.op, Some(Op::Write { .. } | Op::Fsync { .. })))
-                    .unwrap_or(false)
+                slot.with_in_flight(|res| {
+                    !matches!(res.op, Some(Op::Write { .. } | Op::Fsync { .. }))
+                })
+                .unwrap_or(false)
             });
             if optional {
                 let cancel = io_uring::opcode::AsyncCancel::new(key).build().user_data(CANCEL_KEY);
@@ -358,5 +361,7 @@ pub(crate) fn result(res: i32) -> io::Result<u32> {
 }
 
 fn shut_down_error() -> io::Error {
-    io::Error::other("the filesystem operation was cancelled before it ran: the runtime is shut down")
+    io::Error::other(
+        "the filesystem operation was cancelled before it ran: the runtime is shut down",
+    )
 }

@@ -71,17 +71,17 @@ impl Res {
                 let rest = &self.buf[self.done..];
                 // At most a u32 per SQE; the rest goes as a continuation.
                 let len = rest.len().min(u32::MAX as usize) as u32;
-                let offset = if offset == CURRENT_POSITION {
-                    offset
-                } else {
-                    offset + self.done as u64
-                };
+                let offset =
+                    if offset == CURRENT_POSITION { offset } else { offset + self.done as u64 };
                 opcode::Write::new(fd, rest.as_ptr(), len).offset(offset).build()
             }
             Op::Fsync { data_only } => {
                 let fd = types::Fd(self.file.as_ref()?.as_raw_fd());
-                let flags =
-                    if data_only { types::FsyncFlags::DATASYNC } else { types::FsyncFlags::empty() };
+                let flags = if data_only {
+                    types::FsyncFlags::DATASYNC
+                } else {
+                    types::FsyncFlags::empty()
+                };
                 opcode::Fsync::new(fd).flags(flags).build()
             }
             Op::Open { flags, mode } => opcode::OpenAt::new(at, self.path.as_ref()?.as_ptr())
