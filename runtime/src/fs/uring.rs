@@ -13,7 +13,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::runtime::driver::uring::{result, Op, OpFuture, Res};
+use crate::runtime::driver::uring::{result, Op, OpFuture, Res, CURRENT_POSITION};
 use crate::runtime::Handle;
 
 /// The current runtime, when it has rings.
@@ -74,7 +74,9 @@ impl Uring {
         let outcome = loop {
             let res = Res { file: Some(file.clone()), ..Res::default() };
             let len = chunk as u32;
-            match self.run(Op::Read { offset: data.len() as u64, len }, res).await {
+            // At the descriptor's position (ours alone): works on pipes
+            // and other unseekable files too, as read(2) does.
+            match self.run(Op::Read { offset: CURRENT_POSITION, len }, res).await {
                 Ok((0, _)) => break Ok(()),
                 Ok((_, res)) => {
                     data.extend_from_slice(&res.buf);
@@ -99,7 +101,7 @@ impl Uring {
             Ok(())
         } else {
             let res = Res { file: Some(file.clone()), buf: contents, ..Res::default() };
-            write_outcome(self.run(Op::Write { offset: 0 }, res).await, len)
+            write_outcome(self.run(Op::Write { offset: CURRENT_POSITION }, res).await, len)
         };
         let file = Arc::try_unwrap(file).expect("the write dropped its file clone");
         self.close(file.into());

@@ -63,6 +63,9 @@ pub(crate) struct Ring {
 struct Inner {
     uring: IoUring,
     inflight: Inflight<Res>,
+    /// Wakers of operations completed while pushing into a full queue,
+    /// woken once the lock is released (a waker may submit again).
+    deferred: Vec<Waker>,
 }
 
 impl Ring {
@@ -82,7 +85,7 @@ impl Ring {
         let eventfd = unsafe { OwnedFd::from_raw_fd(fd) };
         uring.submitter().register_eventfd(eventfd.as_raw_fd())?;
         Ok(Ring {
-            inner: Mutex::new(Inner { uring, inflight: Inflight::new() }),
+            inner: Mutex::new(Inner { uring, inflight: Inflight::new(), deferred: Vec::new() }),
             eventfd,
             unsubmitted: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
@@ -106,7 +109,7 @@ impl Ring {
         let entry =
             res.entry(op).ok_or_else(|| io::Error::other("weft: malformed ring operation"))?;
         let slot = Slot::new(res);
-        {
+        let deferred = {
             let mut inner = self.inner.lock();
             // Under the lock, which `close` takes after setting the flag:
             // an operation either lands before the shutdown's cancellations
@@ -128,7 +131,9 @@ impl Ring {
             if now {
                 self.flush_locked(&mut inner);
             }
-        }
+            std::mem::take(&mut inner.deferred)
+        };
+        wake_all(deferred);
         // Relaxed: statistics.
         self.submitted.fetch_add(1, Relaxed);
         Ok(OpFuture { slot })
@@ -172,9 +177,9 @@ impl Ring {
                 libc::read(self.eventfd.as_raw_fd(), count.as_mut_ptr().cast(), count.len())
             };
         }
-        let mut wakers = Vec::new();
-        {
+        let wakers = {
             let mut inner = self.inner.lock();
+            let mut wakers = std::mem::take(&mut inner.deferred);
             let reaped = inner.reap(&mut wakers);
             // Relaxed: statistics.
             self.completed.fetch_add(reaped, Relaxed);
@@ -182,11 +187,10 @@ impl Ring {
                 // Continuations (the rest of short writes) go at once.
                 self.flush_locked(&mut inner);
             }
-        }
-        for waker in wakers {
-            // Any waker: a panic must not unwind into the worker loop.
-            crate::unwind::contain(|| waker.wake());
-        }
+            wakers.append(&mut inner.deferred);
+            wakers
+        };
+        wake_all(wakers);
     }
 
     /// Whether the runtime shut down (new operations are refused).
@@ -232,15 +236,12 @@ impl Inner {
                 return;
             }
             // Full: hand the queue to the kernel and retry (EBUSY while
-            // the completion queue is full: reap to make room).
+            // the completion queue is full: reap to make room; the wakers
+            // wait for the lock's release).
             if self.uring.submit().is_err() {
-                let mut wakers = Vec::new();
+                let mut wakers = std::mem::take(&mut self.deferred);
                 self.reap(&mut wakers);
-                // Woken after the lock is released would be better; a full
-                // queue is rare, and these wakes only schedule tasks.
-                for waker in wakers {
-                    crate::unwind::contain(|| waker.wake());
-                }
+                self.deferred = wakers;
             }
         }
     }
@@ -323,9 +324,16 @@ impl Drop for Ring {
             }
             inner.reap(&mut wakers);
         }
-        for waker in wakers {
-            crate::unwind::contain(|| waker.wake());
-        }
+        wakers.append(&mut inner.deferred);
+        wake_all(wakers);
+    }
+}
+
+/// Wakes completed operations' tasks, outside the ring's lock.
+fn wake_all(wakers: Vec<Waker>) {
+    for waker in wakers {
+        // Any waker: a panic must not unwind into the worker loop.
+        crate::unwind::contain(|| waker.wake());
     }
 }
 
