@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 
 cargo test --workspace --all-targets
 cargo test --workspace --doc
+# weft::fs on the blocking-pool fallback (the run above takes the workers'
+# io_uring rings wherever the kernel allows them).
+WEFT_IO_URING=0 cargo test -p weft --test fs --test fs_dir --test fs_uring
 cargo test -p weft --features hyper --test hyper
 cargo test -p weft --features tokio-io --test tokio_io
 cargo test -p weft --features tracing --test tracing

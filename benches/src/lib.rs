@@ -32,6 +32,7 @@ pub mod axum;
 pub mod blocking;
 pub mod chart;
 pub mod cpu;
+pub mod fs;
 pub mod groups;
 pub mod http;
 pub mod net;

@@ -613,3 +613,84 @@ impl PollSlotModel {
         self.0.read().map(|(_seq, id, at)| (id, at))
     }
 }
+
+use crate::runtime::driver::uring_slot::{Completed, Inflight, Slot};
+
+/// A ring's in-flight table alone (no kernel under loom): the model plays
+/// the kernel, the reaper and the shutdown against a future's poll and
+/// drop (see `runtime/driver/uring/slot.rs`).
+pub struct UringTable<R>(Mutex<Inflight<R>>);
+
+/// The future's side of one operation's slot.
+pub struct UringOp<R>(Arc<Slot<R>>);
+
+impl<R> UringTable<R> {
+    /// An empty table.
+    pub fn new() -> UringTable<R> {
+        UringTable(Mutex::new(Inflight::new()))
+    }
+
+    /// Submits an operation lending `res`; returns its key and the
+    /// future's side.
+    pub fn submit(&self, res: R) -> (u64, UringOp<R>) {
+        let slot = Slot::new(res);
+        let key = self.0.lock().insert(slot.clone());
+        (key, UringOp(slot))
+    }
+
+    /// The reaper took the CQE for `key` in (the kernel is done with the
+    /// resources): completes the slot, lets go of it, wakes the waker
+    /// after the lock. False if `key` was not in flight.
+    pub fn complete(&self, key: u64, result: i32) -> bool {
+        let waker = {
+            let mut table = self.0.lock();
+            let Some(slot) = table.get(key) else { return false };
+            match slot.complete(result, |_, result| Ok::<i32, ()>(result)) {
+                Completed::Done(waker) => {
+                    table.complete(key);
+                    waker
+                }
+                Completed::Again(()) => unreachable!("the model's step always ends"),
+            }
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        true
+    }
+
+    /// Operations whose completion is still due.
+    pub fn in_flight(&self) -> usize {
+        self.0.lock().len()
+    }
+
+    /// The end of a ring whose kernel side finished: drops the table's
+    /// references. Returns how many were left.
+    pub fn take_all(&self) -> usize {
+        let slots = self.0.lock().take_all();
+        slots.len()
+    }
+}
+
+impl<R> Default for UringTable<R> {
+    fn default() -> Self {
+        UringTable::new()
+    }
+}
+
+impl<R> UringOp<R> {
+    /// The future's poll.
+    pub fn poll(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<(i32, R)> {
+        self.0.poll(cx)
+    }
+
+    /// The future's drop.
+    pub fn abandon(&self) -> bool {
+        self.0.abandon()
+    }
+
+    /// Whether the completion is still due.
+    pub fn is_in_flight(&self) -> bool {
+        self.0.is_in_flight()
+    }
+}

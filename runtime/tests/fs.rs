@@ -520,7 +520,14 @@ fn a_seek_given_up_on_reports_its_error_to_the_next_operation() {
         let dir = TempDir::new("abandoned-seek");
         let path = dir.0.join("short");
         std::fs::write(&path, b"0123456789").unwrap();
-        let rt = one_pool_thread_runtime();
+        // The blocking-pool path: there a seek is a pool job that can be
+        // given up on; on the io_uring path a seek completes inline.
+        let rt = Builder::new_multi_thread()
+            .worker_threads(2)
+            .max_blocking_threads(1)
+            .io_uring(false)
+            .build()
+            .unwrap();
         rt.block_on(async {
             let mut file = OpenOptions::new().read(true).write(true).open(&path).await?;
             assert_eq!(read_byte(&mut file).await?, b'0');

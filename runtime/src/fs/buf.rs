@@ -87,6 +87,27 @@ impl Buf {
         result
     }
 
+    /// A buffer holding `data` just read (nothing handed out yet).
+    #[cfg(all(target_os = "linux", not(loom)))]
+    pub(super) fn from_read(data: Vec<u8>) -> Buf {
+        Buf { data, pos: 0 }
+    }
+
+    /// The bytes to write, for an operation that lends them to the kernel
+    /// (the buffer is left empty).
+    #[cfg(all(target_os = "linux", not(loom)))]
+    pub(super) fn take_data(&mut self) -> Vec<u8> {
+        debug_assert_eq!(self.pos, 0, "a write buffer holds no read bytes");
+        std::mem::take(&mut self.data)
+    }
+
+    /// An empty buffer reusing `data`'s allocation.
+    #[cfg(all(target_os = "linux", not(loom)))]
+    pub(super) fn recycle(mut data: Vec<u8>) -> Buf {
+        data.clear();
+        Buf { data, pos: 0 }
+    }
+
     fn clear(&mut self) {
         self.data.clear();
         self.pos = 0;

@@ -40,6 +40,10 @@ use crate::runtime::blocking::spawn_mandatory_blocking;
 use crate::runtime::Handle;
 use crate::task::JoinHandle;
 
+#[cfg(all(target_os = "linux", not(loom)))]
+#[path = "file_ring.rs"]
+mod ring_job;
+
 /// An open file on the filesystem, read and written through the runtime's
 /// blocking pool.
 ///
@@ -110,7 +114,15 @@ struct Pending {
 
 enum State {
     Idle(Buf),
-    Busy(Kind, JoinHandle<(Op, Buf)>),
+    Busy(Kind, Job),
+}
+
+/// The operation in flight: a pool job, or (see `ring_job`) a ring
+/// operation or an inline one's result.
+enum Job {
+    Pool(JoinHandle<(Op, Buf)>),
+    #[cfg(all(target_os = "linux", not(loom)))]
+    Ring(ring_job::RingJob),
 }
 
 /// What the job in flight does (a seek with its requested target, so a
@@ -120,7 +132,11 @@ enum Kind {
     Read,
     Write,
     Seek(SeekFrom),
-    Sync,
+    /// `sync_all`/`sync_data` (`ring_fsync: Some(data_only)`, which the
+    /// ring can do) or `set_len` (`None`, pool only).
+    Sync {
+        ring_fsync: Option<bool>,
+    },
     Metadata,
 }
 
@@ -141,7 +157,7 @@ impl Kind {
             Kind::Read => Op::Read(Err(err)),
             Kind::Write => Op::Write(Err(err)),
             Kind::Seek(_) => Op::Seek(Err(err)),
-            Kind::Sync => Op::Sync(Err(err)),
+            Kind::Sync { .. } => Op::Sync(Err(err)),
             Kind::Metadata => Op::Metadata(Err(err)),
         }
     }
@@ -175,6 +191,10 @@ impl File {
     /// ```
     pub async fn open(path: impl AsRef<Path>) -> io::Result<File> {
         let path = path.as_ref().to_owned();
+        #[cfg(all(target_os = "linux", not(loom)))]
+        if let Some(ring) = super::uring::Uring::current() {
+            return ring.open(&path, libc::O_RDONLY, 0).await.map(File::from_std);
+        }
         asyncify(move || StdFile::open(path)).await.map(File::from_std)
     }
 
@@ -204,6 +224,11 @@ impl File {
     /// ```
     pub async fn create(path: impl AsRef<Path>) -> io::Result<File> {
         let path = path.as_ref().to_owned();
+        #[cfg(all(target_os = "linux", not(loom)))]
+        if let Some(ring) = super::uring::Uring::current() {
+            let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC;
+            return ring.open(&path, flags, 0o666).await.map(File::from_std);
+        }
         asyncify(move || StdFile::create(path)).await.map(File::from_std)
     }
 
@@ -232,6 +257,11 @@ impl File {
     /// ```
     pub async fn create_new(path: impl AsRef<Path>) -> io::Result<File> {
         let path = path.as_ref().to_owned();
+        #[cfg(all(target_os = "linux", not(loom)))]
+        if let Some(ring) = super::uring::Uring::current() {
+            let flags = libc::O_RDWR | libc::O_CREAT | libc::O_EXCL;
+            return ring.open(&path, flags, 0o666).await.map(File::from_std);
+        }
         asyncify(move || StdFile::create_new(path)).await.map(File::from_std)
     }
 
@@ -407,7 +437,7 @@ impl File {
     /// # }).unwrap();
     /// ```
     pub async fn set_len(&mut self, size: u64) -> io::Result<()> {
-        self.run_sync(move |std, buf| {
+        self.run_sync(None, move |std, buf| {
             seek_back(std, buf.unread())?;
             buf.discard_unread();
             std.set_len(size)
@@ -440,7 +470,7 @@ impl File {
     /// # }).unwrap();
     /// ```
     pub async fn sync_all(&mut self) -> io::Result<()> {
-        self.run_sync(|std, _| std.sync_all()).await
+        self.run_sync(Some(false), |std, _| std.sync_all()).await
     }
 
     /// Like [`sync_all`](File::sync_all) but may skip metadata that is not
@@ -468,7 +498,7 @@ impl File {
     /// # }).unwrap();
     /// ```
     pub async fn sync_data(&mut self) -> io::Result<()> {
-        self.run_sync(|std, _| std.sync_data()).await
+        self.run_sync(Some(true), |std, _| std.sync_data()).await
     }
 
     /// Sets the largest number of bytes one read or write moves through the
@@ -522,7 +552,7 @@ impl File {
         });
         match handle {
             Some(handle) => {
-                self.state = State::Busy(kind, handle);
+                self.state = State::Busy(kind, Job::Pool(handle));
                 Ok(())
             }
             None => {
@@ -534,14 +564,33 @@ impl File {
         }
     }
 
+    /// Starts the operation on the current worker's io_uring, if the
+    /// runtime has rings and the ring can do `kind` (a read of `arg` bytes,
+    /// a write of the buffer after moving back over `arg` bytes read ahead,
+    /// a `sync_all`/`sync_data`); `None` otherwise, for the pool. The
+    /// errors are `start`'s.
+    fn start_ring(&mut self, rt: &Handle, kind: Kind, arg: usize) -> Option<io::Result<()>> {
+        #[cfg(all(target_os = "linux", not(loom)))]
+        return ring_job::start(self, rt, kind, arg);
+        #[cfg(not(all(target_os = "linux", not(loom))))]
+        {
+            let _ = (rt, kind, arg);
+            None
+        }
+    }
+
     /// Waits for the job in flight and makes the file idle again; returns
     /// the job's result, `None` if the file was idle. A job that panicked
     /// or was cancelled gives its kind's error (and a fresh buffer).
     fn poll_complete(&mut self, cx: &mut Context<'_>) -> Poll<Option<Op>> {
-        let State::Busy(kind, handle) = &mut self.state else { return Poll::Ready(None) };
-        let (op, buf) = match ready!(Pin::new(handle).poll(cx)) {
-            Ok(done) => done,
-            Err(err) => (kind.failed(join_error(err)), Buf::new()),
+        let State::Busy(kind, job) = &mut self.state else { return Poll::Ready(None) };
+        let (op, buf) = match job {
+            Job::Pool(handle) => match ready!(Pin::new(handle).poll(cx)) {
+                Ok(done) => done,
+                Err(err) => (kind.failed(join_error(err)), Buf::new()),
+            },
+            #[cfg(all(target_os = "linux", not(loom)))]
+            Job::Ring(job) => ready!(job.poll(cx, *kind)),
         };
         self.state = State::Idle(buf);
         Poll::Ready(Some(op))
@@ -596,16 +645,25 @@ impl File {
         J: FnOnce(&StdFile, &mut Buf) -> Op + Send + 'static,
     {
         poll_fn(|cx| self.poll_settle(cx)).await?;
-        self.start(&Handle::current(), kind, job)?;
+        let rt = Handle::current();
+        if let Some(started) = self.start_ring(&rt, kind, 0) {
+            started?;
+        } else {
+            self.start(&rt, kind, job)?;
+        }
         Ok(poll_fn(|cx| self.poll_complete(cx)).await.expect("the job just started is in flight"))
     }
 
-    /// [`run`](File::run) for the jobs without a value (`Kind::Sync`).
-    async fn run_sync<J>(&mut self, job: J) -> io::Result<()>
+    /// [`run`](File::run) for the jobs without a value (`Kind::Sync`);
+    /// `fsync` (`Some(data_only)`) goes on the ring where there is one.
+    async fn run_sync<J>(&mut self, fsync: Option<bool>, job: J) -> io::Result<()>
     where
         J: FnOnce(&StdFile, &mut Buf) -> io::Result<()> + Send + 'static,
     {
-        match self.run(Kind::Sync, move |std, buf| Op::Sync(job(std, buf))).await? {
+        match self
+            .run(Kind::Sync { ring_fsync: fsync }, move |std, buf| Op::Sync(job(std, buf)))
+            .await?
+        {
             Op::Sync(result) => result,
             _ => unreachable!("a sync job gives a unit result"),
         }
@@ -641,7 +699,12 @@ impl AsyncRead for File {
                 State::Idle(_) => {
                     let rt = Handle::current();
                     let len = dst.len().min(me.max_buf_size);
-                    me.start(&rt, Kind::Read, move |std, buf| Op::Read(buf.read_from(std, len)))?;
+                    match me.start_ring(&rt, Kind::Read, len) {
+                        Some(started) => started?,
+                        None => me.start(&rt, Kind::Read, move |std, buf| {
+                            Op::Read(buf.read_from(std, len))
+                        })?,
+                    }
                 }
                 State::Busy(..) => match ready!(me.poll_complete(cx)) {
                     // End of file.
@@ -680,11 +743,17 @@ impl AsyncWrite for File {
                     // Write where the caller is, not where the read-ahead is.
                     let back = buf.discard_unread();
                     let n = buf.copy_from(src, me.max_buf_size);
-                    let started = me.start(&rt, Kind::Write, move |std, buf| {
-                        let result = seek_back(std, back).and_then(|()| buf.write_to(std));
-                        buf.discard_unread(); // empty even if the seek failed
-                        Op::Write(result)
-                    });
+                    // The ring writes at the descriptor's position, so the
+                    // read-ahead goes back first (`start_ring` undoes it if
+                    // the ring refuses).
+                    let started = match me.start_ring(&rt, Kind::Write, back) {
+                        Some(started) => started,
+                        None => me.start(&rt, Kind::Write, move |std, buf| {
+                            let result = seek_back(std, back).and_then(|()| buf.write_to(std));
+                            buf.discard_unread(); // empty even if the seek failed
+                            Op::Write(result)
+                        }),
+                    };
                     if let Err(err) = started {
                         // Refused (shut down): nothing was written. Give the
                         // read-ahead back as the job would have (lseek only).
@@ -745,13 +814,21 @@ impl AsyncSeek for File {
                         }
                         absolute => absolute,
                     };
-                    me.start(&rt, Kind::Seek(pos), move |mut std, buf| {
+                    let job = move |mut std: &StdFile, buf: &mut Buf| {
                         let result = std.seek(target);
                         if result.is_ok() {
                             buf.discard_unread();
                         }
                         Op::Seek(result)
-                    })?;
+                    };
+                    // With rings, lseek (no I/O, it only moves the offset)
+                    // runs inline rather than on the pool.
+                    #[cfg(all(target_os = "linux", not(loom)))]
+                    if let Some(started) = ring_job::seek(me, &rt, pos, job) {
+                        started?;
+                        continue;
+                    }
+                    me.start(&rt, Kind::Seek(pos), job)?;
                 }
             }
         }

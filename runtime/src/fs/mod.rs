@@ -79,6 +79,8 @@ mod links;
 mod open_options;
 mod ops;
 mod read_dir;
+#[cfg(all(target_os = "linux", not(loom)))]
+mod uring;
 
 use std::io;
 

@@ -28,6 +28,10 @@ use super::asyncify;
 /// ```
 pub async fn read(path: impl AsRef<Path>) -> io::Result<Vec<u8>> {
     let path = path.as_ref().to_owned();
+    #[cfg(all(target_os = "linux", not(loom)))]
+    if let Some(ring) = super::uring::Uring::current() {
+        return ring.read_file(&path).await;
+    }
     asyncify(move || std::fs::read(path)).await
 }
 
@@ -57,6 +61,13 @@ pub async fn read(path: impl AsRef<Path>) -> io::Result<Vec<u8>> {
 /// ```
 pub async fn read_to_string(path: impl AsRef<Path>) -> io::Result<String> {
     let path = path.as_ref().to_owned();
+    #[cfg(all(target_os = "linux", not(loom)))]
+    if let Some(ring) = super::uring::Uring::current() {
+        let bytes = ring.read_file(&path).await?;
+        return String::from_utf8(bytes).map_err(|_| {
+            io::Error::new(io::ErrorKind::InvalidData, "stream did not contain valid UTF-8")
+        });
+    }
     asyncify(move || std::fs::read_to_string(path)).await
 }
 
@@ -84,6 +95,10 @@ pub async fn read_to_string(path: impl AsRef<Path>) -> io::Result<String> {
 pub async fn write(path: impl AsRef<Path>, contents: impl AsRef<[u8]>) -> io::Result<()> {
     let path = path.as_ref().to_owned();
     let contents = contents.as_ref().to_owned();
+    #[cfg(all(target_os = "linux", not(loom)))]
+    if let Some(ring) = super::uring::Uring::current() {
+        return ring.write_file(&path, contents).await;
+    }
     asyncify(move || std::fs::write(path, contents)).await
 }
 
@@ -110,6 +125,10 @@ pub async fn write(path: impl AsRef<Path>, contents: impl AsRef<[u8]>) -> io::Re
 /// ```
 pub async fn create_dir(path: impl AsRef<Path>) -> io::Result<()> {
     let path = path.as_ref().to_owned();
+    #[cfg(all(target_os = "linux", not(loom)))]
+    if let Some(ring) = super::uring::Uring::current() {
+        return ring.mkdir(&path).await;
+    }
     asyncify(move || std::fs::create_dir(path)).await
 }
 
@@ -161,6 +180,10 @@ pub async fn create_dir_all(path: impl AsRef<Path>) -> io::Result<()> {
 /// ```
 pub async fn remove_file(path: impl AsRef<Path>) -> io::Result<()> {
     let path = path.as_ref().to_owned();
+    #[cfg(all(target_os = "linux", not(loom)))]
+    if let Some(ring) = super::uring::Uring::current() {
+        return ring.unlink(&path, false).await;
+    }
     asyncify(move || std::fs::remove_file(path)).await
 }
 
@@ -185,6 +208,10 @@ pub async fn remove_file(path: impl AsRef<Path>) -> io::Result<()> {
 /// ```
 pub async fn remove_dir(path: impl AsRef<Path>) -> io::Result<()> {
     let path = path.as_ref().to_owned();
+    #[cfg(all(target_os = "linux", not(loom)))]
+    if let Some(ring) = super::uring::Uring::current() {
+        return ring.unlink(&path, true).await;
+    }
     asyncify(move || std::fs::remove_dir(path)).await
 }
 
@@ -238,6 +265,10 @@ pub async fn remove_dir_all(path: impl AsRef<Path>) -> io::Result<()> {
 pub async fn rename(from: impl AsRef<Path>, to: impl AsRef<Path>) -> io::Result<()> {
     let from = from.as_ref().to_owned();
     let to = to.as_ref().to_owned();
+    #[cfg(all(target_os = "linux", not(loom)))]
+    if let Some(ring) = super::uring::Uring::current() {
+        return ring.rename(&from, &to).await;
+    }
     asyncify(move || std::fs::rename(from, to)).await
 }
 

@@ -63,6 +63,7 @@ pub struct Builder {
     cpu_queue_capacity: Option<usize>,
     cpu_priority: CpuPriority,
     start_paused: bool,
+    io_uring: bool,
 }
 
 impl Builder {
@@ -89,6 +90,9 @@ impl Builder {
             cpu_queue_capacity: None,
             cpu_priority: CpuPriority::Idle,
             start_paused: false,
+            // The environment can turn the default off (CI runs the fs
+            // tests on both paths this way).
+            io_uring: std::env::var_os("WEFT_IO_URING").is_none_or(|v| v != "0"),
         }
     }
 
@@ -130,6 +134,31 @@ impl Builder {
     /// exiting (default 10 s).
     pub fn thread_keep_alive(&mut self, duration: Duration) -> &mut Self {
         self.thread_keep_alive = duration;
+        self
+    }
+
+    /// Whether each worker gets an io_uring for `weft::fs` (default on,
+    /// unless the environment sets `WEFT_IO_URING=0`). With it, file
+    /// operations io_uring can do (open, read, write, sync, close, rename,
+    /// unlink, mkdir) complete on the worker without a blocking-pool
+    /// thread; the rest still use the pool. Where the kernel refuses a
+    /// ring (not Linux, an old kernel, the `io_uring_disabled` sysctl, a
+    /// seccomp filter) or with `false`, every `weft::fs` call goes through
+    /// the blocking pool. [`RuntimeMetrics::io_uring_enabled`] says which
+    /// path a runtime took.
+    ///
+    /// ```
+    /// let rt = weft::runtime::Builder::new_multi_thread()
+    ///     .worker_threads(2)
+    ///     .io_uring(false)
+    ///     .build()
+    ///     .unwrap();
+    /// assert!(!rt.metrics().io_uring_enabled());
+    /// ```
+    ///
+    /// [`RuntimeMetrics::io_uring_enabled`]: crate::runtime::RuntimeMetrics::io_uring_enabled
+    pub fn io_uring(&mut self, enabled: bool) -> &mut Self {
+        self.io_uring = enabled;
         self
     }
 
@@ -355,6 +384,7 @@ impl Builder {
         let config = Config {
             global_queue_interval: self.global_queue_interval,
             event_interval: self.event_interval,
+            io_uring: self.io_uring,
             current_thread,
             poll_time_histogram: self.poll_time_histogram,
             schedule_latency_histogram: self.schedule_latency_histogram,
@@ -425,6 +455,7 @@ impl fmt::Debug for Builder {
             .field("poll_time_histogram", &self.poll_time_histogram)
             .field("schedule_latency_histogram", &self.schedule_latency_histogram)
             .field("cpu_threads", &self.cpu_threads)
+            .field("io_uring", &self.io_uring)
             .field("cpu_queue_capacity", &self.cpu_queue_capacity)
             .field("cpu_priority", &self.cpu_priority)
             .field("start_paused", &self.start_paused)

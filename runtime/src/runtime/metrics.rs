@@ -55,6 +55,30 @@ impl RuntimeMetrics {
         self.shared.blocking_pool().metrics().queue_depth
     }
 
+    /// Whether `weft::fs` runs on the workers' io_uring rings (see
+    /// [`Builder::io_uring`](crate::runtime::Builder::io_uring)); false on
+    /// the blocking-pool fallback.
+    pub fn io_uring_enabled(&self) -> bool {
+        self.uring_counts().0
+    }
+
+    /// File operations submitted to the workers' io_uring rings.
+    pub fn io_uring_ops_submitted(&self) -> u64 {
+        self.uring_counts().1
+    }
+
+    /// File operations completed on the workers' io_uring rings.
+    pub fn io_uring_ops_completed(&self) -> u64 {
+        self.uring_counts().2
+    }
+
+    fn uring_counts(&self) -> (bool, u64, u64) {
+        #[cfg(all(target_os = "linux", not(loom)))]
+        return self.shared.uring_counts();
+        #[cfg(not(all(target_os = "linux", not(loom))))]
+        (false, 0, 0)
+    }
+
     /// Blocking jobs completed (including `block_in_place` hand-offs).
     pub fn blocking_jobs_completed(&self) -> u64 {
         self.shared.blocking_pool().metrics().jobs_completed

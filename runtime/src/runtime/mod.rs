@@ -5,7 +5,7 @@ mod builder;
 pub(super) mod context;
 pub(super) mod coop;
 pub(super) mod cpu;
-pub(super) mod driver;
+pub(crate) mod driver;
 mod handle;
 mod histogram;
 mod metrics;

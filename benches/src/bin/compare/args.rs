@@ -18,6 +18,7 @@ pub(super) struct Groups {
     pub(super) current_thread: bool,
     pub(super) stall: bool,
     pub(super) cpu: bool,
+    pub(super) fs: bool,
 }
 
 impl Groups {
@@ -29,8 +30,9 @@ impl Groups {
         current_thread: true,
         stall: true,
         cpu: true,
+        fs: true,
     };
-    const NAMES: &'static str = "scheduler, timers, blocking, net, current_thread, stall, cpu";
+    const NAMES: &'static str = "scheduler, timers, blocking, net, current_thread, stall, cpu, fs";
 
     pub(super) fn parse(list: &str) -> Result<Groups, String> {
         let mut groups = Groups {
@@ -41,6 +43,7 @@ impl Groups {
             current_thread: false,
             stall: false,
             cpu: false,
+            fs: false,
         };
         for name in list.split(',') {
             match name.trim() {
@@ -51,6 +54,7 @@ impl Groups {
                 "current_thread" => groups.current_thread = true,
                 "stall" => groups.stall = true,
                 "cpu" => groups.cpu = true,
+                "fs" => groups.fs = true,
                 other => {
                     return Err(format!("unknown group {other:?} (groups: {})", Groups::NAMES))
                 }

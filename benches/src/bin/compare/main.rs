@@ -24,6 +24,12 @@
 //! wait for their tasks in `block_on` rather than on a channel (see
 //! `weft_benches::workloads::done_channel`).
 //!
+//! Then the file rows (group `fs`, see `weft_benches::fs`):
+//! `fs_read_small`, `fs_random_read` (mean and p99) and `fs_write_sync`,
+//! `weft::fs` on its default path (the workers' io_uring rings where the
+//! kernel allows them) against `tokio::fs`; the run also prints how many
+//! blocking-pool jobs weft ran during its read rows (0 on the ring path).
+//!
 //! Then the stall-detection rows (group `stall`, labelled `stall on/off:
 //! ...`, in a table of their own): weft with stall detection on (the
 //! default builder, [`Weft`]) against weft with it off
@@ -46,7 +52,7 @@
 //!
 //! Usage: `cargo run --release -p weft-benches --bin compare -- [--quick] [--rounds N]
 //! [--only GROUP,...]`; `--only` (groups `scheduler`, `timers`, `blocking`,
-//! `net`, `current_thread`, `stall`, `cpu`) runs some groups of rows and leaves
+//! `net`, `current_thread`, `stall`, `cpu`, `fs`) runs some groups of rows and leaves
 //! `results/latest.md` and `results/latest.svg` alone.
 
 use std::path::Path;
@@ -72,6 +78,7 @@ mod args;
 mod blocking_rows;
 mod cpu_rows;
 mod ct_rows;
+mod fs_rows;
 mod net_rows;
 mod stall_rows;
 mod timer_rows;
@@ -81,6 +88,7 @@ use args::{parse_args, Options};
 use blocking_rows::{BlockingRows, PoolThreads};
 use cpu_rows::CpuRows;
 use ct_rows::CurrentThreadRows;
+use fs_rows::FsRows;
 use net_rows::{
     idle_conns_child, idle_conns_rows, NetRows, ECHO_WARM_MSGS, HTTP_WARM_REQS, IDLE_CHILD_ARG,
 };
@@ -162,6 +170,12 @@ fn measure(opts: &Options, dog: &Watchdog) -> Measured {
         eprintln!("compare: warm-up stall");
         StallRows::new().sample(true, dog);
     }
+    let mut fs_rows = groups.fs.then(FsRows::new);
+    if let Some(rows) = &mut fs_rows {
+        eprintln!("compare: warm-up fs");
+        rows.sample(true, dog);
+        *rows = rows.emptied();
+    }
     let mut cpu_rows = CpuRows::new();
     if groups.cpu {
         eprintln!("compare: warm-up cpu");
@@ -199,6 +213,9 @@ fn measure(opts: &Options, dog: &Watchdog) -> Measured {
         }
         if groups.cpu {
             cpu_rows.sample(round, dog);
+        }
+        if let Some(rows) = &mut fs_rows {
+            rows.sample(weft_first, dog);
         }
     }
 
@@ -247,6 +264,14 @@ fn measure(opts: &Options, dog: &Watchdog) -> Measured {
     }
     if groups.current_thread {
         rows.extend(ct_rows.into_rows());
+    }
+    if let Some(fs) = fs_rows {
+        eprintln!(
+            "compare: fs: weft io_uring {}, blocking-pool jobs during weft's read rows: {}",
+            if fs.weft_io_uring { "on" } else { "off (fallback)" },
+            fs.weft_read_blocking_jobs
+        );
+        rows.extend(fs.into_rows());
     }
     let stall_rows = if groups.stall { stall_rows.into_rows(dog) } else { Vec::new() };
     let cpu_section = if groups.cpu { cpu_rows.section() } else { String::new() };

@@ -59,6 +59,13 @@ mod condvar_wait;
 #[cfg(loom)]
 use condvar_wait::Wait;
 
+#[cfg(all(target_os = "linux", not(loom)))]
+pub(crate) mod uring;
+/// The slot protocol alone, for the loom model (no ring under loom).
+#[cfg(loom)]
+#[path = "uring/slot.rs"]
+pub(crate) mod uring_slot;
+
 pub(crate) mod scheduled_io;
 pub(crate) mod sources;
 
@@ -71,6 +78,11 @@ const EMPTY: usize = 0;
 const PARKED: usize = 1;
 const NOTIFIED: usize = 2;
 
+/// Token of the ring's eventfd; sources' tokens never reach it (their
+/// generation is bounded, see `sources`).
+#[cfg(all(target_os = "linux", not(loom)))]
+const URING_TOKEN: mio::Token = mio::Token(usize::MAX - 1);
+
 struct DriverShared {
     state: AtomicUsize,
     wait: Wait,
@@ -78,6 +90,10 @@ struct DriverShared {
     sources: sources::Sources,
     #[cfg(not(loom))]
     io: io::IoRegistry,
+    /// The worker's io_uring (`None`: off, or unavailable), whose eventfd
+    /// is registered with the poll under [`URING_TOKEN`].
+    #[cfg(all(target_os = "linux", not(loom)))]
+    uring: Option<uring::Ring>,
     /// Dispatch rounds, stamped on readiness (see scheduled_io).
     #[cfg(not(loom))]
     tick: AtomicUsize,
@@ -104,15 +120,25 @@ pub(crate) struct DriverHandle {
 }
 
 impl Driver {
-    /// A driver and its handle.
+    /// A driver and its handle, without an io_uring.
     pub(crate) fn new() -> std::io::Result<(Driver, DriverHandle)> {
+        Driver::with_io_uring(false)
+    }
+
+    /// A driver and its handle; with `io_uring`, it also gets a ring if the
+    /// kernel allows one (otherwise files go through the blocking pool).
+    pub(crate) fn with_io_uring(_io_uring: bool) -> std::io::Result<(Driver, DriverHandle)> {
         let (wait, events, _registry) = Wait::new()?;
+        #[cfg(all(target_os = "linux", not(loom)))]
+        let uring = if _io_uring { uring_for(&_registry) } else { None };
         let shared = Arc::new(DriverShared {
             state: AtomicUsize::new(EMPTY),
             wait,
             sources: sources::Sources::new(),
             #[cfg(not(loom))]
             io: io::IoRegistry::new(_registry),
+            #[cfg(all(target_os = "linux", not(loom)))]
+            uring,
             #[cfg(not(loom))]
             tick: AtomicUsize::new(0),
         });
@@ -133,6 +159,13 @@ impl Driver {
     pub(crate) fn park(&mut self, timeout: Option<Duration>) {
         let shared = &self.shared;
         let state = &shared.state;
+        // Ring operations queued since the last turn go to the kernel in
+        // one batch, before any wait (a completion signals the eventfd, so
+        // the wait below returns for it).
+        #[cfg(all(target_os = "linux", not(loom)))]
+        if let Some(ring) = &shared.uring {
+            ring.flush();
+        }
         // SeqCst on the whole protocol: it is off the hot path (a worker
         // only gets here with nothing to do, or every event_interval ticks)
         // and pairs with unpark's swap.
@@ -172,6 +205,11 @@ impl Driver {
     /// this thread. False if the sibling's poll is busy (its owner or
     /// another sibling is in it).
     pub(crate) fn serve(&mut self, other: &DriverHandle) -> bool {
+        // A stuck owner's queued ring operations go out too.
+        #[cfg(all(target_os = "linux", not(loom)))]
+        if let Some(ring) = &other.shared.uring {
+            ring.flush();
+        }
         if !other.shared.wait.try_poll_now(&mut self.events) {
             return false;
         }
@@ -188,6 +226,12 @@ impl DriverShared {
         events: &mio::Events,
         scratch: &mut Vec<(Arc<scheduled_io::ScheduledIo>, scheduled_io::Ready)>,
     ) {
+        #[cfg(all(target_os = "linux", not(loom)))]
+        if let Some(ring) = &self.uring {
+            // After every poll: completions posted inline by a flush are
+            // taken in even before their eventfd event is seen.
+            ring.reap(events.iter().any(|event| event.token() == URING_TOKEN));
+        }
         if events.is_empty() {
             return;
         }
@@ -208,7 +252,17 @@ impl DriverHandle {
 
     /// True if I/O sources are registered here (worth serving when stale).
     pub(super) fn has_sources(&self) -> bool {
+        #[cfg(all(target_os = "linux", not(loom)))]
+        if self.shared.uring.as_ref().is_some_and(|ring| ring.in_flight() > 0) {
+            return true;
+        }
         self.shared.sources.has_sources()
+    }
+
+    /// The worker's io_uring, if it has one.
+    #[cfg(all(target_os = "linux", not(loom)))]
+    pub(crate) fn uring(&self) -> Option<&uring::Ring> {
+        self.shared.uring.as_ref()
     }
 
     /// Shutdown began: every later registration with this driver fails
@@ -221,6 +275,12 @@ impl DriverHandle {
     /// The runtime shut down: every wait on this driver's sources fails,
     /// and so does every later registration.
     pub(crate) fn shutdown_io(&self) {
+        // Ring operations: new ones refused, the optional ones cancelled;
+        // dropping the ring waits for the rest.
+        #[cfg(all(target_os = "linux", not(loom)))]
+        if let Some(ring) = &self.shared.uring {
+            ring.close();
+        }
         self.shared.sources.shutdown();
     }
 
@@ -230,4 +290,14 @@ impl DriverHandle {
     pub(crate) fn sources(&self) -> &sources::Sources {
         &self.shared.sources
     }
+}
+
+/// A ring whose eventfd wakes this driver's poll; `None` where io_uring is
+/// unavailable (the fallback: files go through the blocking pool).
+#[cfg(all(target_os = "linux", not(loom)))]
+fn uring_for(registry: &mio::Registry) -> Option<uring::Ring> {
+    let ring = uring::Ring::new().ok()?;
+    let fd = ring.eventfd();
+    registry.register(&mut mio::unix::SourceFd(&fd), URING_TOKEN, mio::Interest::READABLE).ok()?;
+    Some(ring)
 }

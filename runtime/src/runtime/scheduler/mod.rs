@@ -59,6 +59,8 @@ pub(super) type Unqueued = task::Unqueued<Arc<Shared>>;
 pub(super) struct Config {
     pub(super) global_queue_interval: u32,
     pub(super) event_interval: u32,
+    /// Give each worker's driver an io_uring, if the kernel allows.
+    pub(super) io_uring: bool,
     /// One worker, run by the thread in `block_on` (no worker threads).
     pub(super) current_thread: bool,
     /// Time every poll into a per-worker histogram.
@@ -162,7 +164,7 @@ impl Shared {
         let mut cores = Vec::with_capacity(workers);
         for index in 0..workers {
             let local = Worker::new_fifo();
-            let (driver, handle) = Driver::new()?;
+            let (driver, handle) = Driver::with_io_uring(config.io_uring)?;
             remotes.push(CachePadded::new(Remote {
                 stealer: local.stealer(),
                 lifo: LifoSlot::new(),
@@ -512,6 +514,34 @@ impl Shared {
         // Relaxed: only spreads timers over the wheels.
         self.current_worker()
             .unwrap_or_else(|| self.timer_rr.fetch_add(1, Relaxed) % self.num_workers())
+    }
+
+    /// The io_uring for a file operation made on this thread, and whether
+    /// to submit it at once: this worker's (its flush batches it), or, off
+    /// the workers, one picked round robin (submitted at once, as its
+    /// owner may sleep). `None`: the runtime has no rings.
+    #[cfg(all(target_os = "linux", not(loom)))]
+    pub(crate) fn uring(&self) -> Option<(&crate::runtime::driver::uring::Ring, bool)> {
+        let (worker, now) = match self.current_worker() {
+            Some(worker) => (worker, false),
+            // Relaxed: only spreads operations over the rings.
+            None => (self.timer_rr.fetch_add(1, Relaxed) % self.num_workers(), true),
+        };
+        self.remotes[worker].driver.uring().map(|ring| (ring, now))
+    }
+
+    /// Whether the workers have io_uring rings, and the ring operations
+    /// submitted and completed on all of them.
+    #[cfg(all(target_os = "linux", not(loom)))]
+    pub(crate) fn uring_counts(&self) -> (bool, u64, u64) {
+        let mut counts = (false, 0, 0);
+        for remote in self.remotes.iter() {
+            if let Some(ring) = remote.driver.uring() {
+                let (submitted, completed) = ring.counts();
+                counts = (true, counts.1 + submitted, counts.2 + completed);
+            }
+        }
+        counts
     }
 
     /// Registers an I/O source with the driver of the worker it belongs to

@@ -249,6 +249,7 @@ mod tests {
         let config = Config {
             global_queue_interval: 31,
             event_interval: 61,
+            io_uring: false,
             current_thread: false,
             poll_time_histogram: false,
             schedule_latency_histogram: false,

@@ -1,0 +1,141 @@
+//! The operations weft submits to a ring, and the memory each one lends
+//! the kernel ([`Res`], which lives in the operation's slot).
+
+use std::ffi::CString;
+use std::fs::File as StdFile;
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::Arc;
+
+use io_uring::{opcode, squeue, types};
+
+/// "At the file's position": `read`/`write` with this offset use and
+/// advance the descriptor's own offset, as read(2)/write(2) do.
+pub(crate) const CURRENT_POSITION: u64 = u64::MAX;
+
+/// One operation, as the caller describes it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Op {
+    /// Reads up to `len` bytes at `offset` into the slot's buffer.
+    Read { offset: u64, len: u32 },
+    /// Writes the whole buffer at `offset`, resubmitting the rest of a
+    /// short write (from the reaper, so it finishes without a poller).
+    Write { offset: u64 },
+    /// `fsync` (`fdatasync` with `data_only`).
+    Fsync { data_only: bool },
+    /// `openat(AT_FDCWD, path, flags, mode)`; the result is the new fd.
+    Open { flags: i32, mode: u32 },
+    /// `close(fd)`.
+    Close { fd: RawFd },
+    /// `renameat(AT_FDCWD, path, AT_FDCWD, path2)`.
+    Rename,
+    /// `unlinkat(AT_FDCWD, path, AT_REMOVEDIR if dir)`.
+    Unlink { dir: bool },
+    /// `mkdirat(AT_FDCWD, path, mode)`.
+    MkDir { mode: u32 },
+}
+
+/// What an operation lends the kernel until its completion: the slot owns
+/// it (see `slot`), so none of it moves or drops while the kernel may use
+/// it.
+#[derive(Debug, Default)]
+pub(crate) struct Res {
+    /// A read's destination (its length is the capacity in use), or a
+    /// write's bytes.
+    pub(crate) buf: Vec<u8>,
+    /// The path arguments.
+    pub(crate) path: Option<CString>,
+    pub(crate) path2: Option<CString>,
+    /// Keeps the descriptor open until the completion (a read, write or
+    /// sync on a `File`); dropped before the future sees the result.
+    pub(crate) file: Option<Arc<StdFile>>,
+    /// A write's progress: bytes of `buf` written so far.
+    pub(crate) done: usize,
+    /// The operation itself (a short write continues from it).
+    pub(crate) op: Option<Op>,
+}
+
+impl Res {
+    /// The SQE for `op`, pointing into `self`; `None` if `op` needs a
+    /// resource `self` lacks (a caller bug, reported as an error).
+    pub(crate) fn entry(&mut self, op: Op) -> Option<squeue::Entry> {
+        let at = types::Fd(libc::AT_FDCWD);
+        let entry = match op {
+            Op::Read { offset, len } => {
+                let fd = types::Fd(self.file.as_ref()?.as_raw_fd());
+                self.buf.clear();
+                self.buf.reserve_exact(len as usize);
+                opcode::Read::new(fd, self.buf.as_mut_ptr(), len).offset(offset).build()
+            }
+            Op::Write { offset } => {
+                let fd = types::Fd(self.file.as_ref()?.as_raw_fd());
+                let rest = &self.buf[self.done..];
+                // At most a u32 per SQE; the rest goes as a continuation.
+                let len = rest.len().min(u32::MAX as usize) as u32;
+                let offset =
+                    if offset == CURRENT_POSITION { offset } else { offset + self.done as u64 };
+                opcode::Write::new(fd, rest.as_ptr(), len).offset(offset).build()
+            }
+            Op::Fsync { data_only } => {
+                let fd = types::Fd(self.file.as_ref()?.as_raw_fd());
+                let flags = if data_only {
+                    types::FsyncFlags::DATASYNC
+                } else {
+                    types::FsyncFlags::empty()
+                };
+                opcode::Fsync::new(fd).flags(flags).build()
+            }
+            Op::Open { flags, mode } => opcode::OpenAt::new(at, self.path.as_ref()?.as_ptr())
+                .flags(flags | libc::O_CLOEXEC)
+                .mode(mode)
+                .build(),
+            Op::Close { fd } => opcode::Close::new(types::Fd(fd)).build(),
+            Op::Rename => opcode::RenameAt::new(
+                at,
+                self.path.as_ref()?.as_ptr(),
+                at,
+                self.path2.as_ref()?.as_ptr(),
+            )
+            .build(),
+            Op::Unlink { dir } => opcode::UnlinkAt::new(at, self.path.as_ref()?.as_ptr())
+                .flags(if dir { libc::AT_REMOVEDIR } else { 0 })
+                .build(),
+            Op::MkDir { mode } => {
+                opcode::MkDirAt::new(at, self.path.as_ref()?.as_ptr()).mode(mode).build()
+            }
+        };
+        self.op = Some(op);
+        Some(entry)
+    }
+
+    /// A completion with `result` arrived: `Ok(result)` ends the operation,
+    /// `Err(entry)` continues a short write. At the end the file clone is
+    /// dropped (so the `File` is the descriptor's one owner again when it
+    /// sees the result) and a read's buffer takes the length read.
+    pub(crate) fn step(&mut self, result: i32) -> Result<i32, squeue::Entry> {
+        match self.op {
+            Some(Op::Write { offset }) if result > 0 => {
+                self.done += result as usize;
+                if self.done < self.buf.len() {
+                    if let Some(entry) = self.entry(Op::Write { offset }) {
+                        return Err(entry);
+                    }
+                }
+            }
+            Some(Op::Read { .. }) if result > 0 => {
+                // SAFETY: the kernel initialised the first `result` bytes
+                // of the reserved capacity (`result` is at most the `len`
+                // reserved in `entry`), and its completion was reaped, so
+                // it no longer writes there.
+                unsafe { self.buf.set_len(result as usize) };
+            }
+            _ => {}
+        }
+        self.file = None;
+        match self.op {
+            // A write ends with its error, or with the total written (in
+            // `done` too; short only if the kernel wrote nothing more).
+            Some(Op::Write { .. }) if result >= 0 => Ok(self.done.min(i32::MAX as usize) as i32),
+            _ => Ok(result),
+        }
+    }
+}
