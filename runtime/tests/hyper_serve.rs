@@ -355,3 +355,27 @@ mod client {
         });
     }
 }
+
+// A socket that is not listening cannot become a server by waiting: the
+// accept error (EINVAL) is returned instead of retried forever.
+both_flavors!(an_unusable_listener_is_an_error);
+fn an_unusable_listener_is_an_error(flavor: Flavor) {
+    use std::os::fd::FromRawFd;
+    run(flavor, async {
+        // SAFETY: plain socket(2) with constant arguments; its result is
+        // checked before use.
+        let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+        assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+        // SAFETY: `fd` is a socket this test just opened and owns; the
+        // listener takes it over (and closes it).
+        let std_listener = unsafe { std::net::TcpListener::from_raw_fd(fd) };
+        let listener = TcpListener::from_std(std_listener).unwrap();
+        let app = App {
+            started: mpsc::unbounded().0,
+            release: oneshot::channel().1.shared(),
+            peer: None,
+        };
+        let err = weft::hyper::serve(listener, app).into_future().await.unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EINVAL), "{err}");
+    });
+}

@@ -29,6 +29,11 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(1);
 /// Longest pause: the condition may last, but a server that waits longer
 /// than this to try again would look dead once it has cleared.
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
+/// Connection-level accept errors skipped in a row before the loop pauses
+/// as for a resource error: each skip accepts again at once, so an error
+/// that does not clear (a listener that is not a stream socket reports
+/// `EOPNOTSUPP`, one of the "retry" errors, forever) would spin otherwise.
+const MAX_SKIPPED_IN_A_ROW: u32 = 64;
 
 /// Serves HTTP/1.1 and HTTP/2 (the version each connection speaks, found
 /// from its first bytes) on `listener` with `service`, on weft's executor,
@@ -44,13 +49,17 @@ const MAX_BACKOFF: Duration = Duration::from_secs(1);
 /// hyper no timer, so has no such limit).
 ///
 /// The returned [`Serve`] runs when awaited, and returns only on an error
-/// of the listener that retrying cannot cure, which never happens today:
+/// of the listener that retrying cannot cure:
 /// - connection-level accept errors (the peer reset or abandoned the
-///   connection before it was accepted) are skipped;
+///   connection before it was accepted) are skipped, up to 64 in a row;
+///   more than that in a row are treated as the next kind, so even an
+///   error that never clears cannot spin the worker;
 /// - any other accept error (`EMFILE`, `ENFILE`, `ENOMEM`, `ENOBUFS`...)
 ///   pauses accepting, 1 ms at first, doubling up to 1 s while the errors
 ///   go on, so a server out of file descriptors neither spins nor exits.
-///   Nothing is logged.
+///   Nothing is logged;
+/// - an error that says the listener itself is unusable (`EBADF`,
+///   `ENOTSOCK`, `EINVAL`: not a listening socket) is returned.
 ///
 /// [`Serve::with_graceful_shutdown`] adds a stop signal.
 ///
@@ -214,6 +223,16 @@ impl<M, F> Serve<M, F> {
     /// each open connection to finish (HTTP/1.1: after its in-flight
     /// request, HTTP/2: a GOAWAY, then the open streams complete), waits
     /// until they all have, and returns `Ok(())`.
+    ///
+    /// There is no deadline on that wait, as with `axum::serve`: an HTTP/2
+    /// stream or a response the client never finishes reading holds it
+    /// up, and so does a WebSocket over HTTP/2 (extended CONNECT); one
+    /// upgraded from HTTP/1.1 is its own task by then and is not waited
+    /// for. Bound it with [`weft::time::timeout`](crate::time::timeout)
+    /// around the await where that matters. Dropping the `Serve` future
+    /// (the timeout firing, for one) closes the listener and tells every
+    /// connection to finish as the signal does, without waiting: idle
+    /// connections close, requests in flight finish on their own tasks.
     pub fn with_graceful_shutdown<G>(self, signal: G) -> Serve<M, G>
     where
         G: Future<Output = ()> + Send + 'static,
@@ -280,6 +299,7 @@ where
     // otherwise; this is one reference count).
     let builder = Arc::new(builder);
     let mut backoff = FIRST_BACKOFF;
+    let mut skipped_in_a_row = 0u32;
 
     loop {
         // The signal is polled first: once it has fired, no connection
@@ -294,7 +314,13 @@ where
         let (stream, peer) = match event {
             Event::Stop => break,
             Event::Accepted(Ok(accepted)) => accepted,
-            Event::Accepted(Err(e)) if is_connection_error(&e) => continue,
+            Event::Accepted(Err(e)) if is_listener_error(&e) => return Err(e),
+            Event::Accepted(Err(e))
+                if is_connection_error(&e) && skipped_in_a_row < MAX_SKIPPED_IN_A_ROW =>
+            {
+                skipped_in_a_row += 1;
+                continue;
+            }
             Event::Accepted(Err(_)) => {
                 // Out of descriptors, memory or buffers: retrying at once
                 // would fail the same way and spin; wait (but not past the
@@ -311,10 +337,12 @@ where
                     break;
                 }
                 backoff = (backoff * 2).min(MAX_BACKOFF);
+                skipped_in_a_row = 0;
                 continue;
             }
         };
         backoff = FIRST_BACKOFF;
+        skipped_in_a_row = 0;
         // Responses go out as soon as they are written; hyper already
         // batches its writes. A failure only costs latency.
         let _ = stream.set_nodelay(true);
@@ -335,6 +363,12 @@ where
     drop(listener);
     graceful.shutdown().await;
     Ok(())
+}
+
+/// Whether `e` says the listener itself is unusable (closed, not a socket,
+/// not listening): no pause cures that.
+fn is_listener_error(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EBADF | libc::ENOTSOCK | libc::EINVAL))
 }
 
 /// Whether `e` is about one connection that failed before it was accepted
@@ -386,6 +420,10 @@ mod tests {
         }
         for errno in [libc::ECONNABORTED, libc::ECONNRESET, libc::EINTR, libc::EPROTO] {
             assert!(is_connection_error(&io::Error::from_raw_os_error(errno)), "{errno}");
+        }
+        for errno in [libc::EBADF, libc::ENOTSOCK, libc::EINVAL] {
+            let e = io::Error::from_raw_os_error(errno);
+            assert!(is_listener_error(&e) && !is_connection_error(&e), "{errno}");
         }
     }
 }
