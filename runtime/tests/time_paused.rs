@@ -260,3 +260,34 @@ fn an_unpaused_runtime_keeps_the_real_clock() {
         assert!(wall.elapsed() >= 10 * MS, "fired before its real deadline");
     });
 }
+
+// `advance` returns once the tasks its timers woke have run, not after one
+// of them (each `#[weft::test]` body is a `block_on` future, polled again
+// after every task once woken).
+#[weft::test(start_paused = true)]
+async fn advance_lets_every_woken_task_run() {
+    let done = Arc::new(Mutex::new(0));
+    for _ in 0..3 {
+        let done = done.clone();
+        weft::spawn(async move {
+            sleep(10 * MS).await;
+            // And one task woken by a woken task.
+            weft::spawn(async move {
+                *done.lock().unwrap() += 1;
+            });
+        });
+    }
+    for _ in 0..10 {
+        yield_now().await; // each yield lets one task register its timer
+    }
+    assert_eq!(*done.lock().unwrap(), 0);
+    advance(10 * MS).await;
+    assert_eq!(*done.lock().unwrap(), 3);
+}
+
+#[test]
+#[should_panic(expected = "needs the current-thread runtime")]
+fn advance_on_a_multi_thread_runtime_names_the_flavor() {
+    let rt = Builder::new_multi_thread().worker_threads(1).build().unwrap();
+    rt.block_on(advance(MS));
+}

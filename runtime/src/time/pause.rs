@@ -56,6 +56,12 @@ fn refused(what: &str, err: PauseError) -> ! {
 /// there is no auto-advance: the job may be about to wake something at the
 /// current time.
 ///
+/// Auto-advance looks at what the thread running the runtime can see: its
+/// tasks and its own `block_on` future. A second thread inside
+/// `Handle::block_on` of the same runtime polls its future on its own, so
+/// the clock may jump again before that future has run after its timer
+/// fired; drive a paused runtime from one thread.
+///
 /// [`Builder::start_paused`](crate::runtime::Builder::start_paused) (and
 /// `#[weft::test(start_paused = true)]`) starts a runtime paused.
 ///
@@ -118,7 +124,10 @@ pub fn resume() {
 
 /// Moves the current runtime's paused clock forward by `duration`, in one
 /// jump: every timer due by then fires (its task is woken), then the
-/// calling task yields once so that they may run.
+/// calling task yields until the tasks woken (and those they woke) have
+/// run, up to 64 times (Tokio's scheduler runs a batch of tasks before it
+/// polls `block_on`'s future again; weft polls a woken one after each
+/// task, so it yields as often as there is work).
 ///
 /// # Panics
 /// When polled: outside a weft runtime, or if the clock is not paused.
@@ -148,5 +157,14 @@ pub async fn advance(duration: Duration) {
     // Wakes a worker parked elsewhere (`advance` awaited through
     // `Handle::block_on` on another thread).
     shared.unpark_workers();
-    crate::task::yield_now().await;
+    for _ in 0..MAX_SETTLE_YIELDS {
+        crate::task::yield_now().await;
+        if shared.queued_tasks() == 0 {
+            break;
+        }
+    }
 }
+
+/// The most yields [`advance`] makes for the tasks it woke: bounded, so a
+/// task that always wakes itself cannot keep `advance` from returning.
+const MAX_SETTLE_YIELDS: usize = 64;

@@ -340,6 +340,13 @@ impl Shared {
     }
 
     /// Tasks queued on `worker`: its deque plus its LIFO slot.
+    /// Tasks queued anywhere in the runtime (injector, deques, LIFO
+    /// slots); a racy sum, for `weft::time::advance` to let woken tasks run.
+    pub(crate) fn queued_tasks(&self) -> usize {
+        self.injector_depth()
+            + (0..self.remotes.len()).map(|w| self.worker_queue_depth(w)).sum::<usize>()
+    }
+
     pub(super) fn worker_queue_depth(&self, worker: usize) -> usize {
         let remote = &self.remotes[worker];
         remote.stealer.len() + usize::from(remote.lifo.is_occupied())

@@ -123,6 +123,9 @@ impl Clock {
 
     /// Lets the time run again from where it stands.
     pub(crate) fn resume(&self) -> Result<(), PauseError> {
+        if !self.can_pause {
+            return Err(PauseError::MultiThread);
+        }
         let mut state = self.state.lock();
         if state.unfrozen.is_some() {
             return Err(PauseError::NotPaused);
@@ -133,6 +136,9 @@ impl Clock {
 
     /// Moves the paused time forward by `by`.
     pub(crate) fn advance(&self, by: Duration) -> Result<(), PauseError> {
+        if !self.can_pause {
+            return Err(PauseError::MultiThread);
+        }
         let mut state = self.state.lock();
         if state.unfrozen.is_some() {
             return Err(PauseError::NotPaused);
@@ -274,6 +280,8 @@ mod tests {
         assert_eq!(Clock::new(false, true).unwrap_err(), PauseError::MultiThread);
         let clock = Clock::new(false, false).unwrap();
         assert_eq!(clock.pause(), Err(PauseError::MultiThread));
+        assert_eq!(clock.resume(), Err(PauseError::MultiThread));
+        assert_eq!(clock.advance(Duration::ZERO), Err(PauseError::MultiThread));
         assert!(!clock.is_virtual());
     }
 }
