@@ -11,12 +11,18 @@ cargo test --workspace --doc
 # io_uring rings wherever the kernel allows them).
 WEFT_IO_URING=0 cargo test -p weft --test fs --test fs_dir --test fs_uring
 cargo test -p weft --features hyper --test hyper
+cargo test -p weft --features hyper-client --test hyper_serve
 cargo test -p weft --features tokio-io --test tokio_io
 cargo test -p weft --features tracing --test tracing
 # Stall reports' stack sampling (a signal handler walking the stack) is
 # built only with its feature.
 cargo test -p weft --features stall-backtrace --lib stall
 cargo test -p weft --features stall-backtrace --test stall
+
+# The ecosystem examples check themselves (a client against their own
+# server) and exit 0; a hang fails through the timeout.
+timeout 300 cargo run -q -p weft-examples --example axum
+timeout 300 cargo run -q -p weft-examples --example websocket
 
 RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-2}" \
     cargo test -p weft-loom-tests --release --target-dir target/loom
