@@ -118,8 +118,9 @@ impl<E: StreamSource> PollEvented<E> {
     /// [`poll_read`](Self::poll_read) into memory that may be
     /// uninitialised (the unfilled part of a `tokio::io::ReadBuf`), so it
     /// need not be zeroed first. Returns how many bytes read(2) wrote at
-    /// the front of `buf`.
-    #[cfg(all(feature = "tokio-io", unix))]
+    /// the front of `buf`. (Also behind `WeftIo`'s `hyper::rt::Read` for
+    /// weft's own streams, into hyper's `ReadBufCursor`.)
+    #[cfg(all(any(feature = "tokio-io", feature = "hyper"), unix))]
     pub(crate) fn poll_read_uninit(
         &self,
         cx: &mut Context<'_>,
