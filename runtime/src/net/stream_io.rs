@@ -170,9 +170,15 @@ impl<E: StreamSource> PollEvented<E> {
 
     /// `AsyncWrite::poll_close`: shuts down the write side at once, so the
     /// peer reads end-of-file. (`poll_flush` has nothing to do: writes go
-    /// straight to the socket.)
+    /// straight to the socket.) A connection the peer already reset is
+    /// closed in both directions, so `ENOTCONN` from shutdown(2) means the
+    /// close has nothing left to do and counts as success (hyper, for one,
+    /// would otherwise report every client that hangs up abruptly).
     pub(super) fn poll_close(&self) -> Poll<io::Result<()>> {
-        Poll::Ready(self.shutdown(Shutdown::Write))
+        Poll::Ready(match self.shutdown(Shutdown::Write) {
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(()),
+            result => result,
+        })
     }
 
     /// Shuts down the read side, the write side, or both.
