@@ -5,13 +5,13 @@
 //! Usage: `profile_workload RUNTIME FLAVOR WORKLOAD [ITERS]`, with RUNTIME
 //! `weft` or `tokio`, FLAVOR `ct` (current-thread), `mt` (multi-threaded,
 //! `WORKER_THREADS` workers) or `mt1` (multi-threaded, one worker),
-//! WORKLOAD a name from `Workload::name` or `http_hello`, and ITERS
-//! (default 1, at most 1000) the workload's iterations; for `http_hello`,
-//! ITERS is the requests each of its [`HTTP_PROFILE_CONNS`] keep-alive
-//! connections sends (server and hyper client both in the process, so a
-//! count covers both sides). The cost of one unit of work is the difference
+//! WORKLOAD a name from `Workload::name`, `http_hello` or `axum_hello`, and
+//! ITERS (default 1, at most 1000) the workload's iterations; for
+//! `http_hello` and `axum_hello`, ITERS is the requests each of its
+//! [`HTTP_PROFILE_CONNS`] keep-alive connections sends (server and hyper
+//! client both in the process, so a count covers both sides). The cost of one unit of work is the difference
 //! between two runs with different ITERS divided by the units added, which
-//! cancels the process and runtime set-up (and, for `http_hello`, the
+//! cancels the process and runtime set-up (and, for the HTTP ones, the
 //! connection set-up and teardown):
 //!
 //! ```text
@@ -29,10 +29,11 @@
 
 use std::process::ExitCode;
 
-use weft_benches::http::{http_hello, HyperRt};
+use weft_benches::axum::{axum_hello, AxumRt};
+use weft_benches::http::http_hello;
 use weft_benches::{Tokio, Weft, Workload, WORKER_THREADS};
 
-/// Keep-alive connections in the `http_hello` workload.
+/// Keep-alive connections in the `http_hello` and `axum_hello` workloads.
 const HTTP_PROFILE_CONNS: usize = 8;
 
 /// The workload to run: a scheduler workload or the HTTP one.
@@ -40,6 +41,7 @@ const HTTP_PROFILE_CONNS: usize = 8;
 enum Job {
     Sched(Workload),
     HttpHello,
+    AxumHello,
 }
 
 impl Job {
@@ -47,6 +49,7 @@ impl Job {
         match self {
             Job::Sched(w) => w.name(),
             Job::HttpHello => "http_hello",
+            Job::AxumHello => "axum_hello",
         }
     }
 }
@@ -77,13 +80,13 @@ fn usage() -> ExitCode {
     let names: Vec<_> = ALL.iter().map(|w| w.name()).collect();
     eprintln!(
         "usage: profile_workload weft|tokio ct|mt|mt1 WORKLOAD [ITERS<={MAX_ITERS}]\n\
-         workloads: {}, http_hello",
+         workloads: {}, http_hello, axum_hello",
         names.join(", ")
     );
     ExitCode::from(2)
 }
 
-fn run<R: HyperRt>(flavor: Flavor, job: Job, iters: u64) {
+fn run<R: AxumRt>(flavor: Flavor, job: Job, iters: u64) {
     let rt = match flavor.workers {
         None => R::current_thread(),
         Some(n) => R::with_workers(n),
@@ -93,6 +96,10 @@ fn run<R: HyperRt>(flavor: Flavor, job: Job, iters: u64) {
         Job::HttpHello => {
             let reqs = usize::try_from(iters).expect("ITERS fits usize");
             http_hello(&rt, HTTP_PROFILE_CONNS, reqs)
+        }
+        Job::AxumHello => {
+            let reqs = usize::try_from(iters).expect("ITERS fits usize");
+            axum_hello(&rt, HTTP_PROFILE_CONNS, reqs)
         }
     };
     println!(
@@ -115,13 +122,13 @@ fn main() -> ExitCode {
         "mt1" => Flavor { workers: Some(1), name: "mt1" },
         _ => return usage(),
     };
-    let job = if args[2] == "http_hello" {
-        Job::HttpHello
-    } else {
-        match ALL.iter().copied().find(|w| w.name() == args[2]) {
+    let job = match args[2].as_str() {
+        "http_hello" => Job::HttpHello,
+        "axum_hello" => Job::AxumHello,
+        name => match ALL.iter().copied().find(|w| w.name() == name) {
             Some(w) => Job::Sched(w),
             None => return usage(),
-        }
+        },
     };
     let iters = match args.get(3).map(|s| s.parse::<u64>()) {
         None => 1,
