@@ -107,13 +107,18 @@ SUITES=(
     # Tokio's I/O traits on weft's streams (feature tokio-io): socket reads
     # go into a ReadBuf's uninitialised part through read(2).
     "weft:tokio-io tokio_io"
+    # hyper on weft (features hyper, hyper-client; one build for both):
+    # WeftIo's reads of weft's own streams go into the uninitialised part
+    # of hyper's read buffer through read(2); serve's graceful shutdown.
+    "weft:hyper-client hyper"
+    "weft:hyper-client hyper_serve"
     # The blocking pool on its own.
     "weft-blocking lib"
     "weft-blocking pool"
 )
 # Not run: time_blocked (its one test asserts timer lateness in ms),
-# macros_ui (trybuild compile errors, nothing runs), hyper and tracing (they
-# need a build with those features; their runtime paths are the above).
+# macros_ui (trybuild compile errors, nothing runs), tracing (it needs a
+# build with that feature; its runtime paths are the above).
 
 TIMEOUT="${MEMCHECK_TIMEOUT:-900}"
 

@@ -12,8 +12,10 @@ mod common;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -241,4 +243,117 @@ fn executor_with_handle_spawns_from_outside(flavor: Flavor) {
         .unwrap();
     let got = rt.block_on(async { weft::time::timeout(LIMIT, rx).await });
     assert_eq!(got.expect("the spawned task never ran").unwrap(), 42);
+}
+
+/// A `futures_io` stream that is not one of weft's own types, so `WeftIo`
+/// takes its generic read path (a zero-filled buffer) for it.
+struct Forward<S>(S);
+
+impl<S: futures_io::AsyncRead + Unpin> futures_io::AsyncRead for Forward<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl<S: futures_io::AsyncWrite + Unpin> futures_io::AsyncWrite for Forward<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_close(cx)
+    }
+}
+
+/// Serves `service` on `server` and sends `/` and `/big` from `client`
+/// (keep-alive, three rounds), checking both bodies.
+async fn serve_and_check<S>(server: S, client: S)
+where
+    S: futures_io::AsyncRead + futures_io::AsyncWrite + Unpin + Send + 'static,
+{
+    weft::spawn(async move {
+        let _ = hyper::server::conn::http1::Builder::new()
+            .serve_connection(
+                WeftIo::with_write_vectored(server, false),
+                hyper::service::service_fn(service),
+            )
+            .await;
+    });
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake::<_, Empty<Bytes>>(WeftIo::new(client))
+            .await
+            .unwrap();
+    weft::spawn(async move {
+        let _ = conn.await;
+    });
+    for _ in 0..3 {
+        sender.ready().await.unwrap();
+        let res = sender.send_request(get("/")).await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(&res.into_body().collect().await.unwrap().to_bytes()[..], HELLO);
+        sender.ready().await.unwrap();
+        let res = sender.send_request(get("/big")).await.unwrap();
+        let body = res.into_body().collect().await.unwrap().to_bytes();
+        assert!(body[..] == big_body()[..], "1 MiB body differs");
+    }
+}
+
+both_flavors!(unix_stream_and_foreign_stream_serve_http);
+/// `WeftIo` reads weft's `UnixStream` straight into hyper's buffer, and a
+/// stream type of its own (generic path, zero-filled buffer) still works.
+fn unix_stream_and_foreign_stream_serve_http(flavor: Flavor) {
+    run(flavor, async {
+        let (server, client) = weft::net::UnixStream::pair().unwrap();
+        serve_and_check(server, client).await;
+
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        serve_and_check(Forward(server), Forward(client)).await;
+    });
+}
+
+both_flavors!(shutdown_after_peer_reset_succeeds);
+/// A client that resets its connection (zero linger, then close) leaves the
+/// server's socket unconnected; closing it then is not an error, through
+/// the stream's own `close` or `WeftIo::poll_shutdown` (what hyper calls
+/// when a connection ends).
+fn shutdown_after_peer_reset_succeeds(flavor: Flavor) {
+    run(flavor, async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        for via_hyper in [false, true] {
+            let socket = weft::net::TcpSocket::new_v4().unwrap();
+            socket.set_linger(Some(Duration::ZERO)).unwrap();
+            let client = socket.connect(addr).await.unwrap();
+            let (mut server, _) = listener.accept().await.unwrap();
+            drop(client);
+            // The reset has arrived once a read fails (or returns
+            // end-of-file; the client sent nothing).
+            let mut buf = [0u8; 16];
+            if let Ok(n) = server.read(&mut buf).await {
+                assert_eq!(n, 0, "the client sent nothing");
+            }
+            if via_hyper {
+                let mut io = WeftIo::new(server);
+                std::future::poll_fn(|cx| hyper::rt::Write::poll_shutdown(Pin::new(&mut io), cx))
+                    .await
+                    .expect("shutdown after the peer's reset");
+            } else {
+                server.close().await.expect("close after the peer's reset");
+            }
+        }
+    });
 }

@@ -1,5 +1,7 @@
 //! [`WeftIo`]: a `futures_io` stream as hyper's `Read` + `Write`.
 
+#[cfg(unix)]
+use std::any::Any;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -16,9 +18,12 @@ const MAX_READ: usize = 64 * 1024;
 /// [`crate::net::UnixStream`], or any `AsyncRead + AsyncWrite + Unpin`) to
 /// hyper's [`hyper::rt::Read`] and [`hyper::rt::Write`].
 ///
-/// - Reads zero-fill the part of hyper's buffer they offer (at most 64 KiB)
-///   and hand it to `poll_read` as an ordinary `&mut [u8]`, so no
-///   uninitialised memory ever reaches the stream.
+/// - For weft's own [`TcpStream`](crate::net::TcpStream) and
+///   [`UnixStream`](crate::net::UnixStream) (on Unix), reads go straight
+///   from read(2) into the unfilled part of hyper's buffer, which is never
+///   zeroed. Any other stream's reads zero-fill the part of hyper's buffer
+///   they offer (at most 64 KiB) and hand it to `poll_read` as an ordinary
+///   `&mut [u8]`, so no uninitialised memory ever reaches that stream.
 /// - Vectored writes go to `poll_write_vectored` (weft's sockets do real
 ///   `writev`), and [`WeftIo::new`] tells hyper so; for a stream whose
 ///   vectored write only writes the first buffer (futures-io's default),
@@ -64,41 +69,95 @@ impl<T> WeftIo<T> {
     }
 }
 
+/// `T: 'static` lets the read tell weft's own streams apart (by type id,
+/// decided at compile time) and read into hyper's buffer without zeroing
+/// it.
 impl<T> ::hyper::rt::Read for WeftIo<T>
 where
-    T: AsyncRead + Unpin,
+    T: AsyncRead + Unpin + 'static,
 {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-        mut buf: ReadBufCursor<'_>,
+        buf: ReadBufCursor<'_>,
     ) -> Poll<io::Result<()>> {
-        let len = buf.remaining().min(MAX_READ);
-        // Safe: zero-fills whatever of the first `len` unfilled bytes was
-        // not initialised yet, and marks them initialised in `buf`.
-        let dst = buf.initialize_unfilled_to(len);
-        let n = match Pin::new(&mut self.get_mut().inner).poll_read(cx, dst) {
+        let this = self.get_mut();
+        #[cfg(unix)]
+        {
+            let inner: &dyn Any = &this.inner;
+            if let Some(stream) = inner.downcast_ref::<crate::net::TcpStream>() {
+                return poll_read_uninit(stream, cx, buf);
+            }
+            if let Some(stream) = inner.downcast_ref::<crate::net::UnixStream>() {
+                return poll_read_uninit(stream, cx, buf);
+            }
+        }
+        poll_read_zeroed(&mut this.inner, cx, buf)
+    }
+}
+
+/// One read from weft's own stream straight into the unfilled part of
+/// `buf`, uninitialised memory included.
+#[cfg(unix)]
+fn poll_read_uninit<S>(
+    stream: &S,
+    cx: &mut Context<'_>,
+    mut buf: ReadBufCursor<'_>,
+) -> Poll<io::Result<()>>
+where
+    S: crate::net::SplitStream,
+    S::Source: std::os::fd::AsRawFd,
+{
+    let n = {
+        // SAFETY: `as_mut` requires that no initialised byte be
+        // de-initialised through the slice: `poll_read_uninit` hands it to
+        // read(2), which only ever writes bytes into it.
+        let unfilled = unsafe { buf.as_mut() };
+        match stream.poll_evented().poll_read_uninit(cx, unfilled) {
             Poll::Ready(Ok(n)) => n,
             Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
             Poll::Pending => return Poll::Pending,
-        };
-        if n > len {
-            // `AsyncRead` is a safe trait: a broken implementation must not
-            // make us claim bytes beyond the initialised slice.
-            return Poll::Ready(Err(io::Error::other(
-                "AsyncRead::poll_read returned more bytes than the buffer holds",
-            )));
         }
-        // SAFETY: `advance(n)` requires the `n` bytes after the filled part
-        // to be initialised. `initialize_unfilled_to(len)` initialised the
-        // first `len` unfilled bytes (and recorded them as initialised in
-        // the buffer), and nothing has moved the filled cursor since;
-        // `n <= len` was checked just above. (The reader wrote real data
-        // into the first `n` of them; even if it had not, they are zeros,
-        // never uninitialised memory.)
-        unsafe { buf.advance(n) };
-        Poll::Ready(Ok(()))
+    };
+    // SAFETY: `advance(n)` requires the `n` bytes after the filled part to
+    // be initialised: `poll_read_uninit` returned `n`, the count read(2)
+    // wrote at the front of the unfilled part (at most its length).
+    unsafe { buf.advance(n) };
+    Poll::Ready(Ok(()))
+}
+
+/// One read from any `futures_io` stream into a zero-filled front of the
+/// unfilled part of `buf` (an `AsyncRead` takes only initialised memory).
+fn poll_read_zeroed<T: AsyncRead + Unpin>(
+    inner: &mut T,
+    cx: &mut Context<'_>,
+    mut buf: ReadBufCursor<'_>,
+) -> Poll<io::Result<()>> {
+    let len = buf.remaining().min(MAX_READ);
+    // Safe: zero-fills whatever of the first `len` unfilled bytes was
+    // not initialised yet, and marks them initialised in `buf`.
+    let dst = buf.initialize_unfilled_to(len);
+    let n = match Pin::new(inner).poll_read(cx, dst) {
+        Poll::Ready(Ok(n)) => n,
+        Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+        Poll::Pending => return Poll::Pending,
+    };
+    if n > len {
+        // `AsyncRead` is a safe trait: a broken implementation must not
+        // make us claim bytes beyond the initialised slice.
+        return Poll::Ready(Err(io::Error::other(
+            "AsyncRead::poll_read returned more bytes than the buffer holds",
+        )));
     }
+    // SAFETY: `advance(n)` requires the `n` bytes after the filled part
+    // to be initialised. `initialize_unfilled_to(len)` initialised the
+    // first `len` unfilled bytes (and recorded them as initialised in
+    // the buffer), and nothing has moved the filled cursor since;
+    // `n <= len` was checked just above. (The reader wrote real data
+    // into the first `n` of them; even if it had not, they are zeros,
+    // never uninitialised memory.)
+    unsafe { buf.advance(n) };
+    Poll::Ready(Ok(()))
 }
 
 impl<T> ::hyper::rt::Write for WeftIo<T>

@@ -7,7 +7,7 @@
 //! |---|---|---|
 //! | [`hyper::rt::Executor`] | [`WeftExecutor`] | spawns hyper's background futures (HTTP/2 streams and connections, hyper-util's pooled client) as weft tasks |
 //! | [`hyper::rt::Timer`] | [`WeftTimer`] | timeouts (`header_read_timeout`, HTTP/2 keep-alive pings) on weft's timer wheels; its sleeps are [`WeftSleep`] |
-//! | [`hyper::rt::Read`] + [`hyper::rt::Write`] | [`WeftIo<T>`] | wraps any `futures_io::AsyncRead + AsyncWrite + Unpin`, such as [`crate::net::TcpStream`] or [`crate::net::UnixStream`] |
+//! | [`hyper::rt::Read`] + [`hyper::rt::Write`] | [`WeftIo<T>`] | wraps any `futures_io::AsyncRead + AsyncWrite + Unpin + 'static`, such as [`crate::net::TcpStream`] or [`crate::net::UnixStream`] (whose reads go straight into hyper's buffer, never zeroed) |
 //!
 //! and, on top of them:
 //!

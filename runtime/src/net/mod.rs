@@ -33,7 +33,7 @@ pub mod unix;
 
 pub use addr::{lookup_host, ToSocketAddrs};
 pub(super) use poll_evented::PollEvented;
-#[cfg(feature = "tokio-io")]
+#[cfg(any(feature = "tokio-io", all(feature = "hyper", unix)))]
 pub(crate) use split::SplitStream;
 pub use tcp::{TcpListener, TcpSocket, TcpStream};
 pub use udp::UdpSocket;

@@ -118,8 +118,9 @@ impl<E: StreamSource> PollEvented<E> {
     /// [`poll_read`](Self::poll_read) into memory that may be
     /// uninitialised (the unfilled part of a `tokio::io::ReadBuf`), so it
     /// need not be zeroed first. Returns how many bytes read(2) wrote at
-    /// the front of `buf`.
-    #[cfg(all(feature = "tokio-io", unix))]
+    /// the front of `buf`. (Also behind `WeftIo`'s `hyper::rt::Read` for
+    /// weft's own streams, into hyper's `ReadBufCursor`.)
+    #[cfg(all(any(feature = "tokio-io", feature = "hyper"), unix))]
     pub(crate) fn poll_read_uninit(
         &self,
         cx: &mut Context<'_>,
@@ -169,9 +170,15 @@ impl<E: StreamSource> PollEvented<E> {
 
     /// `AsyncWrite::poll_close`: shuts down the write side at once, so the
     /// peer reads end-of-file. (`poll_flush` has nothing to do: writes go
-    /// straight to the socket.)
+    /// straight to the socket.) A connection the peer already reset is
+    /// closed in both directions, so `ENOTCONN` from shutdown(2) means the
+    /// close has nothing left to do and counts as success (hyper, for one,
+    /// would otherwise report every client that hangs up abruptly).
     pub(super) fn poll_close(&self) -> Poll<io::Result<()>> {
-        Poll::Ready(self.shutdown(Shutdown::Write))
+        Poll::Ready(match self.shutdown(Shutdown::Write) {
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(()),
+            result => result,
+        })
     }
 
     /// Shuts down the read side, the write side, or both.
