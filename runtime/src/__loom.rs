@@ -645,7 +645,7 @@ impl<R> UringTable<R> {
         let waker = {
             let mut table = self.0.lock();
             let Some(slot) = table.get(key) else { return false };
-            match slot.complete(result, |_, result| Ok::<i32, ()>(result)) {
+            match slot.complete(result, |_, result| Ok::<i32, ()>(result), |res, _| drop(res)) {
                 Completed::Done(waker) => {
                     table.complete(key);
                     waker
@@ -686,7 +686,7 @@ impl<R> UringOp<R> {
 
     /// The future's drop.
     pub fn abandon(&self) -> bool {
-        self.0.abandon()
+        self.0.abandon(|res, _| drop(res))
     }
 
     /// Whether the completion is still due.
