@@ -30,6 +30,14 @@ fn on_worker<T: Send + 'static>(
     rt.block_on(rt.spawn(fut)).unwrap()
 }
 
+/// Serializes this file's tests: some count the process's descriptors,
+/// which the others' files would change.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// Descriptors open in this process.
 fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").map(|dir| dir.count()).unwrap_or(0)
@@ -52,6 +60,7 @@ fn rings_here() -> bool {
 
 #[test]
 fn io_uring_false_takes_the_blocking_pool() {
+    let _serial = serial();
     with_timeout("uring-off", 60, || {
         let dir = TempDir::new("uring-off");
         let rt = Builder::new_multi_thread().worker_threads(2).io_uring(false).build().unwrap();
@@ -75,6 +84,7 @@ fn io_uring_false_takes_the_blocking_pool() {
 
 #[test]
 fn ring_operations_use_no_pool_thread() {
+    let _serial = serial();
     if !rings_here() {
         eprintln!("io_uring unavailable here: skipped (the fallback is tested by fs.rs)");
         return;
@@ -119,6 +129,7 @@ fn ring_operations_use_no_pool_thread() {
 /// completion (memcheck runs this to catch a buffer freed too early).
 #[test]
 fn futures_dropped_mid_operation_leave_their_buffers_to_the_slot() {
+    let _serial = serial();
     with_timeout("uring-drop", 120, || {
         let dir = TempDir::new("uring-drop");
         let path = dir.0.join("data");
@@ -147,6 +158,7 @@ fn futures_dropped_mid_operation_leave_their_buffers_to_the_slot() {
 /// nothing is corrupted and no descriptor leaks.
 #[test]
 fn a_read_abandoned_in_flight_delivers_its_bytes_to_the_next_read() {
+    let _serial = serial();
     with_timeout("uring-abandon-read", 120, || {
         let rt = ring_runtime();
         let before = open_fds();
@@ -179,6 +191,7 @@ fn a_read_abandoned_in_flight_delivers_its_bytes_to_the_next_read() {
 /// opens the file, and the ring closes the new descriptor nobody took.
 #[test]
 fn dropped_opens_close_their_new_descriptors() {
+    let _serial = serial();
     with_timeout("uring-open-leak", 120, || {
         let dir = TempDir::new("uring-open-leak");
         let path = dir.0.join("f");
@@ -208,6 +221,7 @@ fn dropped_opens_close_their_new_descriptors() {
 /// submits them all in one poll): every one completes.
 #[test]
 fn more_operations_than_the_completion_queue_all_complete() {
+    let _serial = serial();
     with_timeout("uring-cq", 120, || {
         let dir = TempDir::new("uring-cq");
         let path = dir.0.join("f");
@@ -227,29 +241,31 @@ fn more_operations_than_the_completion_queue_all_complete() {
 }
 
 /// A `File` written from a thread outside the workers (through a
-/// `Handle`), which then exits: the write reaches the file (io_uring would
-/// cancel a request of an exiting thread, so such a thread takes the
-/// pool).
+/// `Handle`), which then exits while its write still blocks (into a pipe
+/// whose reader is slow): every byte arrives. io_uring cancels the
+/// requests of a thread that exits, so such a thread takes the pool.
 #[test]
 fn a_write_from_a_thread_that_exits_is_not_lost() {
+    let _serial = serial();
     with_timeout("uring-thread-exit", 120, || {
-        let dir = TempDir::new("uring-thread-exit");
-        let path = dir.0.join("w");
         let rt = ring_runtime();
         let handle = rt.handle().clone();
-        let data: Vec<u8> = (0..4 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
-        let (p, d) = (path.clone(), data.clone());
+        let (reader, writer) = pipe();
+        let data: Vec<u8> = (0..512 * 1024u32).map(|i| (i % 251) as u8).collect();
+        let d = data.clone();
         std::thread::spawn(move || {
             handle.block_on(async move {
-                let std = std::fs::File::create(&p).unwrap();
-                let mut file = File::from_std(std);
+                let mut file = File::from_std(writer);
+                // Returns once the write started (a `File` buffers it).
                 file.write_all(&d).await.unwrap();
-                file.flush().await.unwrap();
             })
         })
         .join()
         .unwrap();
-        assert_eq!(std::fs::read(&path).unwrap(), data);
+        let mut all = Vec::new();
+        std::io::Read::read_to_end(&mut { reader }, &mut all).unwrap();
+        assert_eq!(all.len(), data.len());
+        assert_eq!(all, data);
         drop(rt);
     });
 }
@@ -258,6 +274,7 @@ fn a_write_from_a_thread_that_exits_is_not_lost() {
 /// between workers: every completion reaches its task wherever it runs.
 #[test]
 fn completions_reach_tasks_on_any_worker() {
+    let _serial = serial();
     with_timeout("uring-steal", 120, || {
         let dir = TempDir::new("uring-steal");
         let rt = ring_runtime();
@@ -289,6 +306,7 @@ fn completions_reach_tasks_on_any_worker() {
 /// operations whose outcome nobody needs).
 #[test]
 fn dropping_the_runtime_waits_for_ring_writes() {
+    let _serial = serial();
     with_timeout("uring-shutdown", 60, || {
         let dir = TempDir::new("uring-shutdown");
         let path = dir.0.join("w");
@@ -312,6 +330,7 @@ fn dropping_the_runtime_waits_for_ring_writes() {
 /// it, and every byte the caller was told is written arrives.
 #[test]
 fn dropping_the_runtime_waits_for_a_blocked_ring_write() {
+    let _serial = serial();
     if !rings_here() {
         eprintln!("io_uring unavailable here: skipped");
         return;
