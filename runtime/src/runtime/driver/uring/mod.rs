@@ -419,7 +419,7 @@ impl Inner {
                 // them on an enter with GETEVENTS. Submits nothing (any
                 // thread may reap, only the owner submits).
                 // SAFETY: no SQE is submitted and no argument is passed.
-                let _ = unsafe {
+                let flushed = unsafe {
                     self.uring.submitter().enter::<libc::sigset_t>(
                         0,
                         0,
@@ -427,7 +427,9 @@ impl Inner {
                         None,
                     )
                 };
-                continue;
+                if flushed.is_ok() {
+                    continue;
+                }
             }
             if seen == 0 {
                 break;

@@ -188,7 +188,6 @@ impl<R> Inflight<R> {
     }
 
     /// The keys in flight (for cancelling them at shutdown).
-    #[cfg(not(loom))]
     pub(crate) fn keys(&self) -> Vec<u64> {
         self.slab.iter().map(|(key, _)| key as u64).collect()
     }
