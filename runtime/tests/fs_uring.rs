@@ -371,3 +371,21 @@ fn check_dir_is_empty_but(dir: &Path, name: &str) {
         .collect();
     assert_eq!(names, [name]);
 }
+
+/// `shutdown_timeout` bounds the workers' wait for ring writes: a write
+/// into a pipe nobody reads does not hold the shutdown past its deadline
+/// (its slot is leaked, never freed under the kernel).
+#[test]
+fn shutdown_timeout_bounds_the_wait_for_a_stuck_ring_write() {
+    let _serial = serial();
+    with_timeout("uring-shutdown-timeout", 60, || {
+        let rt = ring_runtime();
+        let (reader, writer) = pipe();
+        on_worker(&rt, async move {
+            let mut file = File::from_std(writer);
+            file.write_all(&vec![5u8; 512 * 1024]).await.unwrap();
+        });
+        rt.shutdown_timeout(std::time::Duration::from_millis(200));
+        drop(reader);
+    });
+}
