@@ -389,3 +389,33 @@ fn shutdown_timeout_bounds_the_wait_for_a_stuck_ring_write() {
         drop(reader);
     });
 }
+
+/// A whole-file read started on a worker (its open on the ring) whose
+/// future then moves off the workers (finished by `block_on`): the rest of
+/// its operations take the blocking pool, one by one, and the result is
+/// the file's contents.
+#[test]
+fn an_operation_moved_off_the_workers_finishes_on_the_pool() {
+    let _serial = serial();
+    with_timeout("uring-moved", 60, || {
+        let dir = TempDir::new("uring-moved");
+        let path = dir.0.join("f");
+        let data: Vec<u8> = (0..300 * 1024u32).map(|i| (i % 241) as u8).collect();
+        std::fs::write(&path, &data).unwrap();
+        let rt = ring_runtime();
+        let metrics = rt.metrics();
+        let mut read = on_worker(&rt, async move {
+            let mut read = Box::pin(fs::read(path));
+            let _ = poll_once(&mut read);
+            read
+        });
+        let before = metrics.blocking_jobs_completed();
+        assert_eq!(rt.block_on(&mut read).unwrap(), data);
+        if metrics.io_uring_enabled() {
+            assert!(
+                wait_until(LONG, || metrics.blocking_jobs_completed() > before),
+                "the rest of the read ran on the pool"
+            );
+        }
+    });
+}

@@ -172,11 +172,11 @@ impl Res {
                     }
                     Op::Write { offset } => {
                         let rest = &self.buf[self.done..];
-                        if rest.is_empty() {
-                            return self.done.min(i32::MAX as usize) as i32;
-                        }
                         let ptr = rest.as_ptr().cast();
-                        if offset == CURRENT_POSITION {
+                        if rest.is_empty() {
+                            // Nothing (left) to write: ends as a write of 0.
+                            0
+                        } else if offset == CURRENT_POSITION {
                             libc::write(fd, ptr, rest.len())
                         } else {
                             let at = (offset + self.done as u64) as libc::off_t;
