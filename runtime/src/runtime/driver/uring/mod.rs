@@ -313,7 +313,9 @@ impl Ring {
             if owner {
                 self.flush();
             }
-            self.reap(false, owner);
+            // The owner, out of its loop, is the eventfd's only reader now;
+            // another thread leaves it to the owner's poll and sleeps.
+            self.reap(owner, owner);
             if self.inner.lock().pending_for(if owner { None } else { Some(me) }) == 0 {
                 return;
             }
@@ -323,11 +325,16 @@ impl Ring {
                 Some(deadline) => (deadline - now).min(Duration::from_millis(50)),
                 None => Duration::from_millis(50),
             };
-            self.wait_eventfd(wait);
+            if owner {
+                self.wait_eventfd(wait);
+            } else {
+                std::thread::sleep(wait.min(Duration::from_millis(5)));
+            }
         }
     }
 
-    /// Sleeps until a completion signals the eventfd or `wait` passes.
+    /// Sleeps until a completion signals the eventfd or `wait` passes (for
+    /// the eventfd's only reader: a count left set returns at once).
     fn wait_eventfd(&self, wait: Duration) {
         let mut fds =
             libc::pollfd { fd: self.eventfd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
@@ -519,7 +526,9 @@ impl Drop for Ring {
         }
         loop {
             self.inner.get_mut().flush();
-            self.reap(false, false);
+            // Nobody else reads the eventfd any more: reset it, so the
+            // wait below sleeps until the next completion.
+            self.reap(true, false);
             if self.inner.get_mut().inflight.len() == 0 {
                 break;
             }
