@@ -404,11 +404,14 @@ fn an_operation_moved_off_the_workers_finishes_on_the_pool() {
         std::fs::write(&path, &data).unwrap();
         let rt = ring_runtime();
         let metrics = rt.metrics();
+        // In a `Vec`: the task hands the started future over, not awaits it.
         let mut read = on_worker(&rt, async move {
             let mut read = Box::pin(fs::read(path));
             let _ = poll_once(&mut read);
-            read
-        });
+            vec![read]
+        })
+        .pop()
+        .unwrap();
         let before = metrics.blocking_jobs_completed();
         assert_eq!(rt.block_on(&mut read).unwrap(), data);
         if metrics.io_uring_enabled() {
