@@ -2,7 +2,13 @@
 //! slot.rs`): the completion (the reaper, after the kernel finished with
 //! the lent memory) racing the future's poll, its drop, and the runtime's
 //! shutdown. The lent memory is freed exactly once, never while the
-//! "kernel" still uses it, and a future that waits is woken.
+//! "kernel" still uses it, and a future that waits is woken. The shutdown
+//! models cover `Ring::close` against a submission (refused, or seen by
+//! the close's cancellations) and a cancellation racing the completion of
+//! an open whose future is dropped (the new fd is closed exactly once,
+//! whichever wins). The kernel and the ring's own queues are not modelled
+//! (no io_uring under loom): the table, its closed flag and the slot are
+//! the shared state the threads race on, through `crate::loom`.
 #![cfg(loom)]
 
 use std::sync::Arc as StdArc;
@@ -130,5 +136,85 @@ fn shutdown_waits_for_the_completion_before_freeing() {
         assert_eq!(shutdown.join().unwrap(), 0, "nothing left in flight to free");
         reaper.join().unwrap();
         assert_eq!(freed.load(SeqCst), 1);
+    });
+}
+
+/// `Ring::submit` against `Ring::close`: a submission either is refused or
+/// lands before the close, which then sees it (to cancel it or wait for
+/// it); none slips in unseen.
+#[test]
+fn submit_racing_close_is_refused_or_seen_by_the_close() {
+    loom::model(|| {
+        let table = Arc::new(UringTable::new());
+        let t = table.clone();
+        let closer = thread::spawn(move || t.close());
+        let (res, kernel_using, freed) = lent();
+        let submitted = table.try_submit(res);
+        let seen = closer.join().unwrap();
+        match submitted {
+            Ok((key, op)) => {
+                assert!(seen.contains(&key), "a submission landed after the close unseen");
+                op.abandon();
+                drop(op);
+                kernel_completes(&table, key, &kernel_using);
+                assert_eq!(freed.load(SeqCst), 1);
+            }
+            Err(res) => {
+                // Refused: the memory came back, never lent.
+                kernel_using.store(false, SeqCst);
+                drop(res);
+                assert_eq!(freed.load(SeqCst), 1);
+            }
+        }
+        assert_eq!(table.in_flight(), 0);
+    });
+}
+
+/// An open's "fd": counted open until the orphan hook closes it.
+struct OpenRes {
+    open_fds: Arc<AtomicUsize>,
+}
+
+/// The shutdown's cancellation racing an open's completion, with the
+/// future dropped meanwhile: exactly one CQE is posted (the kernel's
+/// result or ECANCELED, whichever wins), and a new fd nobody took is
+/// closed exactly once (by the reaper or by the future's drop).
+#[test]
+fn cancellation_racing_an_open_closes_the_orphan_fd_once() {
+    loom::model(|| {
+        let table = Arc::new(UringTable::new());
+        let open_fds = Arc::new(AtomicUsize::new(0));
+        let (key, op) = table.submit(OpenRes { open_fds: open_fds.clone() });
+        // Who posts the one CQE: the kernel (open done) or the cancel.
+        let decided = Arc::new(AtomicBool::new(false));
+        let orphan = |res: OpenRes, result: i32| {
+            if result >= 0 {
+                res.open_fds.fetch_sub(1, SeqCst);
+            }
+        };
+
+        let (t, d, fds) = (table.clone(), decided.clone(), open_fds.clone());
+        let kernel = thread::spawn(move || {
+            if d.compare_exchange(false, true, SeqCst, SeqCst).is_ok() {
+                fds.fetch_add(1, SeqCst);
+                assert!(t.complete_with(key, 3, orphan));
+            }
+        });
+        let (t, d) = (table.clone(), decided.clone());
+        let shutdown = thread::spawn(move || {
+            for key in t.close() {
+                if d.compare_exchange(false, true, SeqCst, SeqCst).is_ok() {
+                    assert!(t.complete_with(key, -125, orphan));
+                }
+            }
+        });
+
+        op.abandon_with(orphan);
+        drop(op);
+        kernel.join().unwrap();
+        shutdown.join().unwrap();
+        assert_eq!(open_fds.load(SeqCst), 0, "the orphaned fd leaked or closed twice");
+        assert_eq!(table.in_flight(), 0);
+        assert!(table.try_submit(OpenRes { open_fds: open_fds.clone() }).is_err(), "closed");
     });
 }

@@ -9,7 +9,7 @@
 use std::collections::VecDeque;
 use std::future::Future;
 
-use crate::loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use crate::loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use crate::loom::sync::{Arc, Mutex};
 use crate::runtime::task::{
     self, list::OwnedTasks, JoinHandle, Notified, Schedule, Task, Unqueued,
@@ -618,8 +618,13 @@ use crate::runtime::driver::uring_slot::{Completed, Inflight, Slot};
 
 /// A ring's in-flight table alone (no kernel under loom): the model plays
 /// the kernel, the reaper and the shutdown against a future's poll and
-/// drop (see `runtime/driver/uring/slot.rs`).
-pub struct UringTable<R>(Mutex<Inflight<R>>);
+/// drop (see `runtime/driver/uring/slot.rs`). Its `closed` flag is read
+/// and set under the table's lock, as `Ring::submit` and `Ring::close` do
+/// with the ring's.
+pub struct UringTable<R> {
+    table: Mutex<Inflight<R>>,
+    closed: AtomicBool,
+}
 
 /// The future's side of one operation's slot.
 pub struct UringOp<R>(Arc<Slot<R>>);
@@ -627,25 +632,52 @@ pub struct UringOp<R>(Arc<Slot<R>>);
 impl<R> UringTable<R> {
     /// An empty table.
     pub fn new() -> UringTable<R> {
-        UringTable(Mutex::new(Inflight::new()))
+        UringTable { table: Mutex::new(Inflight::new()), closed: AtomicBool::new(false) }
     }
 
     /// Submits an operation lending `res`; returns its key and the
     /// future's side.
     pub fn submit(&self, res: R) -> (u64, UringOp<R>) {
         let slot = Slot::new(res);
-        let key = self.0.lock().insert(slot.clone());
+        let key = self.table.lock().insert(slot.clone());
         (key, UringOp(slot))
+    }
+
+    /// `Ring::submit`: refused once the table is closed (`Err` gives the
+    /// resources back, never lent); the flag is read under the lock
+    /// `close` sets it under.
+    pub fn try_submit(&self, res: R) -> Result<(u64, UringOp<R>), R> {
+        let mut table = self.table.lock();
+        if self.closed.load(SeqCst) {
+            return Err(res);
+        }
+        let slot = Slot::new(res);
+        let key = table.insert(slot.clone());
+        Ok((key, UringOp(slot)))
+    }
+
+    /// `Ring::close`: sets the flag under the lock and returns the keys in
+    /// flight then (the operations the shutdown cancels or waits for).
+    pub fn close(&self) -> Vec<u64> {
+        let table = self.table.lock();
+        self.closed.store(true, SeqCst);
+        table.keys()
     }
 
     /// The reaper took the CQE for `key` in (the kernel is done with the
     /// resources): completes the slot, lets go of it, wakes the waker
     /// after the lock. False if `key` was not in flight.
     pub fn complete(&self, key: u64, result: i32) -> bool {
+        self.complete_with(key, result, |res, _| drop(res))
+    }
+
+    /// [`UringTable::complete`], with `orphan` getting an abandoned slot's
+    /// resources and result (the ring closes an orphaned open's fd).
+    pub fn complete_with(&self, key: u64, result: i32, orphan: impl FnOnce(R, i32)) -> bool {
         let waker = {
-            let mut table = self.0.lock();
+            let mut table = self.table.lock();
             let Some(slot) = table.get(key) else { return false };
-            match slot.complete(result, |_, result| Ok::<i32, ()>(result)) {
+            match slot.complete(result, |_, result| Ok::<i32, ()>(result), orphan) {
                 Completed::Done(waker) => {
                     table.complete(key);
                     waker
@@ -661,13 +693,13 @@ impl<R> UringTable<R> {
 
     /// Operations whose completion is still due.
     pub fn in_flight(&self) -> usize {
-        self.0.lock().len()
+        self.table.lock().len()
     }
 
     /// The end of a ring whose kernel side finished: drops the table's
     /// references. Returns how many were left.
     pub fn take_all(&self) -> usize {
-        let slots = self.0.lock().take_all();
+        let slots = self.table.lock().take_all();
         slots.len()
     }
 }
@@ -686,7 +718,14 @@ impl<R> UringOp<R> {
 
     /// The future's drop.
     pub fn abandon(&self) -> bool {
-        self.0.abandon()
+        self.0.abandon(|res, _| drop(res))
+    }
+
+    /// The future's drop, with `orphan` getting the resources and result
+    /// of a slot that completed before it (as `OpFuture`'s drop closes an
+    /// open's fd nobody took).
+    pub fn abandon_with(&self, orphan: impl FnOnce(R, i32)) -> bool {
+        self.0.abandon(orphan)
     }
 
     /// Whether the completion is still due.

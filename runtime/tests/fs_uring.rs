@@ -21,6 +21,38 @@ fn ring_runtime() -> Runtime {
     Builder::new_multi_thread().worker_threads(2).build().unwrap()
 }
 
+/// Runs `fut` as a task on `rt`'s workers (where the rings are) and
+/// returns its output.
+fn on_worker<T: Send + 'static>(
+    rt: &Runtime,
+    fut: impl std::future::Future<Output = T> + Send + 'static,
+) -> T {
+    rt.block_on(rt.spawn(fut)).unwrap()
+}
+
+/// Serializes this file's tests: some count the process's descriptors,
+/// which the others' files would change.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Descriptors open in this process.
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").map(|dir| dir.count()).unwrap_or(0)
+}
+
+/// A pipe: (read end, write end), as standard files.
+fn pipe() -> (std::fs::File, std::fs::File) {
+    use std::os::fd::FromRawFd;
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 writes two descriptors into the array.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // SAFETY: fresh descriptors nobody else owns.
+    unsafe { (std::fs::File::from_raw_fd(fds[0]), std::fs::File::from_raw_fd(fds[1])) }
+}
+
 /// Whether this environment gives rings (kernel allows, not turned off).
 fn rings_here() -> bool {
     ring_runtime().metrics().io_uring_enabled()
@@ -28,6 +60,7 @@ fn rings_here() -> bool {
 
 #[test]
 fn io_uring_false_takes_the_blocking_pool() {
+    let _serial = serial();
     with_timeout("uring-off", 60, || {
         let dir = TempDir::new("uring-off");
         let rt = Builder::new_multi_thread().worker_threads(2).io_uring(false).build().unwrap();
@@ -51,6 +84,7 @@ fn io_uring_false_takes_the_blocking_pool() {
 
 #[test]
 fn ring_operations_use_no_pool_thread() {
+    let _serial = serial();
     if !rings_here() {
         eprintln!("io_uring unavailable here: skipped (the fallback is tested by fs.rs)");
         return;
@@ -61,7 +95,9 @@ fn ring_operations_use_no_pool_thread() {
         let metrics = rt.metrics();
         let before = metrics.blocking_jobs_completed();
         let d = dir.0.clone();
-        rt.block_on(async move {
+        // In a task: only a worker submits to its ring (`block_on` on the
+        // multi-thread flavor takes the pool).
+        on_worker(&rt, async move {
             let path = d.join("a");
             fs::write(&path, vec![7u8; 100_000]).await?;
             assert_eq!(fs::read(&path).await?, vec![7u8; 100_000]);
@@ -93,30 +129,21 @@ fn ring_operations_use_no_pool_thread() {
 /// completion (memcheck runs this to catch a buffer freed too early).
 #[test]
 fn futures_dropped_mid_operation_leave_their_buffers_to_the_slot() {
+    let _serial = serial();
     with_timeout("uring-drop", 120, || {
         let dir = TempDir::new("uring-drop");
         let path = dir.0.join("data");
         std::fs::write(&path, vec![1u8; 256 * 1024]).unwrap();
         let rt = ring_runtime();
-        rt.block_on(async {
-            let mut file = File::open(&path).await?;
+        on_worker(&rt, async move {
             for round in 0..200 {
-                let mut read = Box::pin(fs::read(&path));
+                let mut read = Box::pin(fs::read(path.clone()));
                 let _ = poll_once(&mut read);
                 drop(read);
-                let mut buf = vec![0u8; 64 * 1024];
-                let mut one = Box::pin(file.read(&mut buf));
-                let _ = poll_once(&mut one);
-                drop(one);
                 if round % 50 == 0 {
                     weft::task::yield_now().await;
                 }
             }
-            // The file still works, at a consistent position.
-            file.seek(io::SeekFrom::Start(0)).await?;
-            let mut all = Vec::new();
-            file.read_to_end(&mut all).await?;
-            assert_eq!(all.len(), 256 * 1024);
             io::Result::Ok(())
         })
         .unwrap();
@@ -125,10 +152,129 @@ fn futures_dropped_mid_operation_leave_their_buffers_to_the_slot() {
     });
 }
 
+/// A read really in flight (on an empty pipe, it cannot complete inline)
+/// whose future is dropped: the kernel fills the slot's buffer once data
+/// comes, and the `File` hands exactly those bytes to its next read;
+/// nothing is corrupted and no descriptor leaks.
+#[test]
+fn a_read_abandoned_in_flight_delivers_its_bytes_to_the_next_read() {
+    let _serial = serial();
+    with_timeout("uring-abandon-read", 120, || {
+        let rt = ring_runtime();
+        let before = open_fds();
+        for round in 0..50u32 {
+            let (reader, mut writer) = pipe();
+            let got = on_worker(&rt, async move {
+                let mut file = File::from_std(reader);
+                let mut buf = vec![0u8; 4096];
+                let mut read = Box::pin(file.read(&mut buf));
+                assert!(poll_once(&mut read).is_pending(), "an empty pipe has nothing yet");
+                drop(read);
+                let msg = format!("round {round}");
+                std::io::Write::write_all(&mut writer, msg.as_bytes()).unwrap();
+                drop(writer);
+                let mut all = Vec::new();
+                file.read_to_end(&mut all).await.unwrap();
+                (msg, all)
+            });
+            assert_eq!(got.1, got.0.as_bytes(), "round {round}");
+        }
+        assert!(
+            wait_until(LONG, || open_fds() <= before + 2),
+            "descriptors leaked: {before} before, {} after",
+            open_fds()
+        );
+    });
+}
+
+/// Opens whose futures are dropped after the submission: the kernel still
+/// opens the file, and the ring closes the new descriptor nobody took.
+#[test]
+fn dropped_opens_close_their_new_descriptors() {
+    let _serial = serial();
+    with_timeout("uring-open-leak", 120, || {
+        let dir = TempDir::new("uring-open-leak");
+        let path = dir.0.join("f");
+        std::fs::write(&path, b"x").unwrap();
+        let rt = ring_runtime();
+        let before = open_fds();
+        on_worker(&rt, async move {
+            for round in 0..200 {
+                let mut open = Box::pin(File::open(path.clone()));
+                let _ = poll_once(&mut open);
+                drop(open);
+                if round % 20 == 0 {
+                    weft::task::yield_now().await;
+                }
+            }
+        });
+        assert!(
+            wait_until(LONG, || open_fds() <= before + 2),
+            "descriptors leaked: {before} before, {} after",
+            open_fds()
+        );
+        drop(rt);
+    });
+}
+
+/// More operations at once than the completion queue holds (one task
+/// submits them all in one poll): every one completes.
+#[test]
+fn more_operations_than_the_completion_queue_all_complete() {
+    let _serial = serial();
+    with_timeout("uring-cq", 120, || {
+        let dir = TempDir::new("uring-cq");
+        let path = dir.0.join("f");
+        std::fs::write(&path, b"x").unwrap();
+        let rt = ring_runtime();
+        let opened = on_worker(&rt, async move {
+            let opens = (0..1500).map(|_| File::open(path.clone()));
+            let files = futures_util::future::join_all(opens).await;
+            files.into_iter().filter(Result::is_ok).count()
+        });
+        assert_eq!(opened, 1500);
+        let metrics = rt.metrics();
+        if metrics.io_uring_enabled() {
+            assert!(metrics.io_uring_ops_completed() >= 1500);
+        }
+    });
+}
+
+/// A `File` written from a thread outside the workers (through a
+/// `Handle`), which then exits while its write still blocks (into a pipe
+/// whose reader is slow): every byte arrives. io_uring cancels the
+/// requests of a thread that exits, so such a thread takes the pool.
+#[test]
+fn a_write_from_a_thread_that_exits_is_not_lost() {
+    let _serial = serial();
+    with_timeout("uring-thread-exit", 120, || {
+        let rt = ring_runtime();
+        let handle = rt.handle().clone();
+        let (reader, writer) = pipe();
+        let data: Vec<u8> = (0..512 * 1024u32).map(|i| (i % 251) as u8).collect();
+        let d = data.clone();
+        std::thread::spawn(move || {
+            handle.block_on(async move {
+                let mut file = File::from_std(writer);
+                // Returns once the write started (a `File` buffers it).
+                file.write_all(&d).await.unwrap();
+            })
+        })
+        .join()
+        .unwrap();
+        let mut all = Vec::new();
+        std::io::Read::read_to_end(&mut { reader }, &mut all).unwrap();
+        assert_eq!(all.len(), data.len());
+        assert_eq!(all, data);
+        drop(rt);
+    });
+}
+
 /// Many tasks over two workers, yielding between operations so they move
 /// between workers: every completion reaches its task wherever it runs.
 #[test]
 fn completions_reach_tasks_on_any_worker() {
+    let _serial = serial();
     with_timeout("uring-steal", 120, || {
         let dir = TempDir::new("uring-steal");
         let rt = ring_runtime();
@@ -160,14 +306,16 @@ fn completions_reach_tasks_on_any_worker() {
 /// operations whose outcome nobody needs).
 #[test]
 fn dropping_the_runtime_waits_for_ring_writes() {
+    let _serial = serial();
     with_timeout("uring-shutdown", 60, || {
         let dir = TempDir::new("uring-shutdown");
         let path = dir.0.join("w");
         let rt = ring_runtime();
         let data = vec![9u8; 1024 * 1024];
-        let file = rt.block_on(async {
-            let mut file = File::create(&path).await.unwrap();
-            file.write_all(&data).await.unwrap();
+        let (p, d) = (path.clone(), data.clone());
+        let file = on_worker(&rt, async move {
+            let mut file = File::create(&p).await.unwrap();
+            file.write_all(&d).await.unwrap();
             file
         });
         drop(rt);
@@ -177,10 +325,100 @@ fn dropping_the_runtime_waits_for_ring_writes() {
     });
 }
 
+/// A ring write that cannot complete inline (into a pipe whose reader
+/// only starts draining once the runtime's drop began): the drop waits for
+/// it, and every byte the caller was told is written arrives.
+#[test]
+fn dropping_the_runtime_waits_for_a_blocked_ring_write() {
+    let _serial = serial();
+    if !rings_here() {
+        eprintln!("io_uring unavailable here: skipped");
+        return;
+    }
+    with_timeout("uring-shutdown-pipe", 120, || {
+        let rt = ring_runtime();
+        let (reader, writer) = pipe();
+        // Bigger than a pipe's buffer: the write blocks in the kernel.
+        let data: Vec<u8> = (0..512 * 1024u32).map(|i| (i % 253) as u8).collect();
+        let d = data.clone();
+        on_worker(&rt, async move {
+            let mut file = File::from_std(writer);
+            // Returns once the write is started (a `File` buffers it);
+            // the ring write goes on after this task ends.
+            file.write_all(&d).await.unwrap();
+        });
+        let dropping = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = dropping.clone();
+        let drain = std::thread::spawn(move || {
+            while !flag.load(std::sync::atomic::Ordering::SeqCst) {
+                std::thread::yield_now();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            let mut all = Vec::new();
+            std::io::Read::read_to_end(&mut { reader }, &mut all).unwrap();
+            all
+        });
+        dropping.store(true, std::sync::atomic::Ordering::SeqCst);
+        drop(rt);
+        assert_eq!(drain.join().unwrap(), data);
+    });
+}
+
 fn check_dir_is_empty_but(dir: &Path, name: &str) {
     let names: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
         .map(|entry| entry.unwrap().file_name().into_string().unwrap())
         .collect();
     assert_eq!(names, [name]);
+}
+
+/// `shutdown_timeout` bounds the workers' wait for ring writes: a write
+/// into a pipe nobody reads does not hold the shutdown past its deadline
+/// (its slot is leaked, never freed under the kernel).
+#[test]
+fn shutdown_timeout_bounds_the_wait_for_a_stuck_ring_write() {
+    let _serial = serial();
+    with_timeout("uring-shutdown-timeout", 60, || {
+        let rt = ring_runtime();
+        let (reader, writer) = pipe();
+        on_worker(&rt, async move {
+            let mut file = File::from_std(writer);
+            file.write_all(&vec![5u8; 512 * 1024]).await.unwrap();
+        });
+        rt.shutdown_timeout(std::time::Duration::from_millis(200));
+        drop(reader);
+    });
+}
+
+/// A whole-file read started on a worker (its open on the ring) whose
+/// future then moves off the workers (finished by `block_on`): the rest of
+/// its operations take the blocking pool, one by one, and the result is
+/// the file's contents.
+#[test]
+fn an_operation_moved_off_the_workers_finishes_on_the_pool() {
+    let _serial = serial();
+    with_timeout("uring-moved", 60, || {
+        let dir = TempDir::new("uring-moved");
+        let path = dir.0.join("f");
+        let data: Vec<u8> = (0..300 * 1024u32).map(|i| (i % 241) as u8).collect();
+        std::fs::write(&path, &data).unwrap();
+        let rt = ring_runtime();
+        let metrics = rt.metrics();
+        // In a `Vec`: the task hands the started future over, not awaits it.
+        let mut read = on_worker(&rt, async move {
+            let mut read = Box::pin(fs::read(path));
+            let _ = poll_once(&mut read);
+            vec![read]
+        })
+        .pop()
+        .unwrap();
+        let before = metrics.blocking_jobs_completed();
+        assert_eq!(rt.block_on(&mut read).unwrap(), data);
+        if metrics.io_uring_enabled() {
+            assert!(
+                wait_until(LONG, || metrics.blocking_jobs_completed() > before),
+                "the rest of the read ran on the pool"
+            );
+        }
+    });
 }

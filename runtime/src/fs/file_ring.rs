@@ -59,15 +59,16 @@ impl RingJob {
     }
 }
 
-/// [`File::start_ring`]: `None` without rings or for an operation the
-/// ring does not do.
+/// [`File::start_ring`]: `None` where this thread may not submit to a
+/// ring (off the workers, a worker without one) or for an operation the
+/// ring does not do: the pool runs it.
 pub(super) fn start(
     file: &mut File,
     rt: &Handle,
     kind: Kind,
     arg: usize,
 ) -> Option<io::Result<()>> {
-    let (ring, now) = rt.shared.uring()?;
+    let ring = rt.shared.uring_here()?;
     let op = match kind {
         Kind::Read => {
             uring::Op::Read { offset: CURRENT_POSITION, len: arg.min(u32::MAX as usize) as u32 }
@@ -76,6 +77,9 @@ pub(super) fn start(
         Kind::Sync { ring_fsync: Some(data_only) } => uring::Op::Fsync { data_only },
         _ => return None,
     };
+    if !ring.supports(op) {
+        return None;
+    }
     let State::Idle(buf) = &mut file.state else {
         unreachable!("a File starts an operation only when idle")
     };
@@ -97,7 +101,7 @@ pub(super) fn start(
         }
         _ => kept = Some(buf),
     }
-    match ring.submit(op, res, now) {
+    match ring.submit(op, res) {
         Ok(fut) => {
             file.state = State::Busy(kind, Job::Ring(RingJob::Op { fut, buf: kept }));
             Some(Ok(()))
@@ -123,7 +127,7 @@ pub(super) fn seek(
     pos: SeekFrom,
     job: impl FnOnce(&StdFile, &mut Buf) -> Op,
 ) -> Option<io::Result<()>> {
-    let (ring, _) = rt.shared.uring()?;
+    let ring = rt.shared.uring_here()?;
     if ring.is_closed() {
         return Some(Err(shut_down_error()));
     }

@@ -2,45 +2,50 @@
 //! `runtime/driver/uring`): the operations io_uring can do, each a ring
 //! operation submitted to the ring of the worker the task runs on, whose
 //! completion wakes the task wherever it runs by then. [`Uring::current`]
-//! is `None` on the fallback (no rings: `Builder::io_uring(false)`, or
-//! the kernel refused), and the callers use the blocking pool.
+//! is `None` on the fallback (no rings: `Builder::io_uring(false)`, the
+//! kernel refused, the current-thread flavor) and off the workers (only a
+//! ring's own worker submits to it), and the callers use the blocking
+//! pool. An operation of a sequence (open, reads, close) that finds
+//! itself where no ring may take it (the task's future moved off the
+//! workers, a worker without a ring, an opcode the kernel lacks) runs on
+//! the blocking pool alone.
 
 use std::ffi::CString;
 use std::fs::File as StdFile;
 use std::io;
-use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::runtime::driver::uring::{result, Op, OpFuture, Res, CURRENT_POSITION};
+use crate::runtime::driver::uring::{result, Op, Res, CURRENT_POSITION};
 use crate::runtime::Handle;
 
 /// The current runtime, when it has rings.
 pub(super) struct Uring(Handle);
 
 impl Uring {
-    /// The current runtime's rings, `None` on the fallback.
+    /// The current runtime's rings, `None` on the fallback or where this
+    /// thread may not submit to a ring.
     ///
     /// # Panics
     /// Outside a weft runtime (as the blocking pool's path does).
     pub(super) fn current() -> Option<Uring> {
         let handle = Handle::current();
-        handle.shared.uring()?;
+        handle.shared.uring_here()?;
         Some(Uring(handle))
     }
 
-    /// Submits `op` to the ring of the worker this thread runs (or one
-    /// picked round robin off the workers).
-    pub(super) fn submit(&self, op: Op, res: Res) -> io::Result<OpFuture> {
-        let Some((ring, now)) = self.0.shared.uring() else {
-            unreachable!("a runtime with rings keeps them")
-        };
-        ring.submit(op, res, now)
-    }
-
+    /// Runs `op` on this worker's ring, or on the blocking pool where no
+    /// ring may take it (see the module doc).
     async fn run(&self, op: Op, res: Res) -> io::Result<(u32, Res)> {
-        let (res_code, res) = self.submit(op, res)?.await;
+        let (res_code, res) = match self.0.shared.uring_here().filter(|ring| ring.supports(op)) {
+            Some(ring) => ring.submit(op, res)?.await,
+            None => {
+                let mut res = res;
+                super::asyncify(move || Ok((res.run_blocking(op), res))).await?
+            }
+        };
         result(res_code).map(|n| (n, res))
     }
 
@@ -53,12 +58,17 @@ impl Uring {
     }
 
     /// Closes `fd` on the ring without waiting (its error, like a dropped
-    /// `std::fs::File`'s, is not reported); closes it here if the ring is
-    /// shut down.
+    /// `std::fs::File`'s, is not reported); closes it here where no ring
+    /// may take it or the ring is shut down.
     fn close(&self, fd: OwnedFd) {
+        let op = Op::Close { fd: fd.as_raw_fd() };
+        let Some(ring) = self.0.shared.uring_here().filter(|ring| ring.supports(op)) else {
+            return drop(fd);
+        };
         let raw = fd.into_raw_fd();
-        match self.submit(Op::Close { fd: raw }, Res::default()) {
-            // The operation goes on without its future.
+        match ring.submit(op, Res::default()) {
+            // The operation goes on without its future (never cancelled:
+            // shutdown lets closes finish).
             Ok(close) => drop(close),
             // SAFETY: `raw` came from an `OwnedFd` and the ring refused to
             // close it: we still own it.

@@ -138,10 +138,16 @@ impl Builder {
     }
 
     /// Whether each worker gets an io_uring for `weft::fs` (default on,
-    /// unless the environment sets `WEFT_IO_URING=0`). With it, file
-    /// operations io_uring can do (open, read, write, sync, close, rename,
-    /// unlink, mkdir) complete on the worker without a blocking-pool
-    /// thread; the rest still use the pool. Where the kernel refuses a
+    /// unless the environment sets `WEFT_IO_URING=0`; multi-thread flavor
+    /// only). With it, file operations io_uring can do (open, read, write,
+    /// sync, close, rename, unlink, mkdir, where the kernel has the opcode)
+    /// made in a task on a worker complete on that worker without a
+    /// blocking-pool thread; the rest, and calls made off the workers
+    /// (`block_on`, `spawn_blocking`), still use the pool: the kernel
+    /// cancels the requests of a thread that exits, so only a worker, which
+    /// waits for its ring's writes before it exits, submits to a ring. The
+    /// current-thread flavor's core moves between `block_on` threads, so
+    /// it takes the pool throughout. Where the kernel refuses a
     /// ring (not Linux, an old kernel, the `io_uring_disabled` sysctl, a
     /// seccomp filter) or with `false`, every `weft::fs` call goes through
     /// the blocking pool. [`RuntimeMetrics::io_uring_enabled`] says which

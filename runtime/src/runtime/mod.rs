@@ -254,6 +254,8 @@ impl Runtime {
         }
         self.shut_down = true;
         let shared = &self.handle.shared;
+        #[cfg(all(target_os = "linux", not(loom)))]
+        shared.set_shutdown_deadline(deadline);
         shared.close();
         #[cfg(not(loom))]
         if let Some(monitor) = self.monitor.take() {

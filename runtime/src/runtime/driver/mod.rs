@@ -197,7 +197,7 @@ impl Driver {
         #[cfg(not(loom))]
         {
             let shared = self.shared.clone();
-            shared.dispatch(&self.events, &mut self.scratch);
+            shared.dispatch(&self.events, &mut self.scratch, true);
         }
     }
 
@@ -205,16 +205,19 @@ impl Driver {
     /// this thread. False if the sibling's poll is busy (its owner or
     /// another sibling is in it).
     pub(crate) fn serve(&mut self, other: &DriverHandle) -> bool {
-        // A stuck owner's queued ring operations go out too.
-        #[cfg(all(target_os = "linux", not(loom)))]
-        if let Some(ring) = &other.shared.uring {
-            ring.flush();
-        }
+        // A stuck owner's queued ring operations wait for it: only a
+        // ring's owner submits to it (see `uring`).
         if !other.shared.wait.try_poll_now(&mut self.events) {
             return false;
         }
         #[cfg(not(loom))]
-        other.shared.dispatch(&self.events, &mut self.scratch);
+        other.shared.dispatch(&self.events, &mut self.scratch, false);
+        // The reap may have queued a continuation (the rest of a short
+        // write) that only the owner submits.
+        #[cfg(all(target_os = "linux", not(loom)))]
+        if other.shared.uring.as_ref().is_some_and(uring::Ring::has_unsubmitted) {
+            other.unpark();
+        }
         true
     }
 }
@@ -225,12 +228,13 @@ impl DriverShared {
         &self,
         events: &mio::Events,
         scratch: &mut Vec<(Arc<scheduled_io::ScheduledIo>, scheduled_io::Ready)>,
+        _owner: bool,
     ) {
         #[cfg(all(target_os = "linux", not(loom)))]
         if let Some(ring) = &self.uring {
             // After every poll: completions posted inline by a flush are
             // taken in even before their eventfd event is seen.
-            ring.reap(events.iter().any(|event| event.token() == URING_TOKEN));
+            ring.reap(events.iter().any(|event| event.token() == URING_TOKEN), _owner);
         }
         if events.is_empty() {
             return;
@@ -265,6 +269,15 @@ impl DriverHandle {
         self.shared.uring.as_ref()
     }
 
+    /// Before a thread that ran this driver's worker core exits: waits
+    /// for the ring operations it submitted (see `uring::Ring::drain`).
+    #[cfg(all(target_os = "linux", not(loom)))]
+    pub(crate) fn drain_uring(&self, owner: bool, deadline: Option<std::time::Instant>) {
+        if let Some(ring) = &self.shared.uring {
+            ring.drain(owner, deadline);
+        }
+    }
+
     /// Shutdown began: every later registration with this driver fails
     /// (under the sources lock, so a registration either lands before this
     /// and is swept by `shutdown_io`, or sees the flag).
@@ -275,8 +288,8 @@ impl DriverHandle {
     /// The runtime shut down: every wait on this driver's sources fails,
     /// and so does every later registration.
     pub(crate) fn shutdown_io(&self) {
-        // Ring operations: new ones refused, the optional ones cancelled;
-        // dropping the ring waits for the rest.
+        // Ring operations: new ones refused; the owner cancels the
+        // optional ones and waits for the rest before its thread exits.
         #[cfg(all(target_os = "linux", not(loom)))]
         if let Some(ring) = &self.shared.uring {
             ring.close();

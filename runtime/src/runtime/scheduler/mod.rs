@@ -132,6 +132,10 @@ pub(crate) struct Shared {
     /// Round-robin wheel choice for timers created off the workers.
     timer_rr: AtomicUsize,
     shutdown: AtomicBool,
+    /// The shutdown's deadline (`None`: a plain drop, no bound), which
+    /// bounds each worker's wait for its ring's writes before it exits.
+    #[cfg(all(target_os = "linux", not(loom)))]
+    shutdown_deadline: parking_lot::Mutex<Option<std::time::Instant>>,
     /// Stalled polls the monitor reported.
     stalls: AtomicU64,
     /// Cores waiting for their worker thread to start; on a current-thread
@@ -164,7 +168,12 @@ impl Shared {
         let mut cores = Vec::with_capacity(workers);
         for index in 0..workers {
             let local = Worker::new_fifo();
-            let (driver, handle) = Driver::with_io_uring(config.io_uring)?;
+            // Rings on the multi-thread flavor only: a current-thread core moves
+            // between `block_on` threads, any of which may exit with its
+            // submissions (the kernel cancels them), so its files take the
+            // blocking pool.
+            let (driver, handle) =
+                Driver::with_io_uring(config.io_uring && !config.current_thread)?;
             remotes.push(CachePadded::new(Remote {
                 stealer: local.stealer(),
                 lifo: LifoSlot::new(),
@@ -200,6 +209,8 @@ impl Shared {
             clock,
             timer_rr: AtomicUsize::new(0),
             shutdown: AtomicBool::new(false),
+            #[cfg(all(target_os = "linux", not(loom)))]
+            shutdown_deadline: parking_lot::Mutex::new(None),
             stalls: AtomicU64::new(0),
             cores: Mutex::new(cores),
             core_waiters: Mutex::new(Vec::new()),
@@ -523,18 +534,37 @@ impl Shared {
             .unwrap_or_else(|| self.timer_rr.fetch_add(1, Relaxed) % self.num_workers())
     }
 
-    /// The io_uring for a file operation made on this thread, and whether
-    /// to submit it at once: this worker's (its flush batches it), or, off
-    /// the workers, one picked round robin (submitted at once, as its
-    /// owner may sleep). `None`: the runtime has no rings.
+    /// The io_uring a file operation made on this thread may use: this
+    /// worker's, when this thread runs a worker core in its loop (the
+    /// ring's owner, the only thread that submits to it: the kernel
+    /// cancels an exiting thread's requests, and a worker waits for its
+    /// ring before it exits). `None` elsewhere (`block_on`, the blocking
+    /// pool, another runtime), or if this worker got no ring: the caller
+    /// takes the blocking pool.
     #[cfg(all(target_os = "linux", not(loom)))]
-    pub(crate) fn uring(&self) -> Option<(&crate::runtime::driver::uring::Ring, bool)> {
-        let (worker, now) = match self.current_worker() {
-            Some(worker) => (worker, false),
-            // Relaxed: only spreads operations over the rings.
-            None => (self.timer_rr.fetch_add(1, Relaxed) % self.num_workers(), true),
-        };
-        self.remotes[worker].driver.uring().map(|ring| (ring, now))
+    pub(crate) fn uring_here(&self) -> Option<&crate::runtime::driver::uring::Ring> {
+        let worker = self.current_worker()?;
+        self.remotes[worker].driver.uring()
+    }
+
+    /// Sets the shutdown's deadline, before `close` (see
+    /// `shutdown_deadline`).
+    #[cfg(all(target_os = "linux", not(loom)))]
+    pub(crate) fn set_shutdown_deadline(&self, deadline: Option<std::time::Instant>) {
+        *self.shutdown_deadline.lock() = deadline;
+    }
+
+    /// Before a thread that ran worker `index`'s core exits: waits for the
+    /// ring operations it submitted (`owner`: it still holds the core, at
+    /// shutdown), up to the shutdown's deadline.
+    pub(crate) fn drain_uring(&self, index: usize, owner: bool) {
+        #[cfg(all(target_os = "linux", not(loom)))]
+        {
+            let deadline = *self.shutdown_deadline.lock();
+            self.remotes[index].driver.drain_uring(owner, deadline);
+        }
+        #[cfg(not(all(target_os = "linux", not(loom))))]
+        let _ = (index, owner);
     }
 
     /// Whether the workers have io_uring rings, and the ring operations

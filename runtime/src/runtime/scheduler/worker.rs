@@ -68,12 +68,21 @@ pub(crate) fn run_core(shared: Arc<Shared>, core: Box<Core>) {
     let _sampled = shared.sample_worker_thread(core.index);
     let cx = WorkerContext::new(shared.clone(), core.index);
     let _enter = context::enter(shared.clone());
-    context::set_worker(&cx, || {
-        if let Some(core) = cx.run(core, None) {
+    let index = core.index;
+    context::set_worker(&cx, || match cx.run(core, None) {
+        Some(core) => {
             shared.shutdown_core(&core);
+            // The tasks are gone (their abandoned reads and opens with
+            // them): before this thread exits, its ring's writes, syncs and
+            // closes finish (the kernel would cancel them with the thread).
+            // The core is still held, so no other thread owns the ring.
+            shared.drain_uring(index, true);
             drop(core);
             shared.core_finished();
         }
+        // The core went to another thread (`block_in_place`), which owns
+        // the ring now: wait for what this thread submitted.
+        None => shared.drain_uring(index, false),
     });
 }
 

@@ -3,7 +3,7 @@
 
 use std::ffi::CString;
 use std::fs::File as StdFile;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 
 use io_uring::{opcode, squeue, types};
@@ -34,6 +34,30 @@ pub(crate) enum Op {
     MkDir { mode: u32 },
 }
 
+impl Op {
+    /// The io_uring opcode, to ask the ring's probe whether the kernel
+    /// supports it (MKDIRAT needs 5.15, RENAMEAT and UNLINKAT 5.11).
+    pub(crate) fn opcode(self) -> u8 {
+        match self {
+            Op::Read { .. } => opcode::Read::CODE,
+            Op::Write { .. } => opcode::Write::CODE,
+            Op::Fsync { .. } => opcode::Fsync::CODE,
+            Op::Open { .. } => opcode::OpenAt::CODE,
+            Op::Close { .. } => opcode::Close::CODE,
+            Op::Rename => opcode::RenameAt::CODE,
+            Op::Unlink { .. } => opcode::UnlinkAt::CODE,
+            Op::MkDir { .. } => opcode::MkDirAt::CODE,
+        }
+    }
+
+    /// Whether shutdown must let it run to its end: a write or sync whose
+    /// `Ok` the caller may have seen (a `File`'s write returns before its
+    /// ring write ends), and a close (cancelled, it would leak the fd).
+    pub(crate) fn must_finish(self) -> bool {
+        matches!(self, Op::Write { .. } | Op::Fsync { .. } | Op::Close { .. })
+    }
+}
+
 /// What an operation lends the kernel until its completion: the slot owns
 /// it (see `slot`), so none of it moves or drops while the kernel may use
 /// it.
@@ -52,6 +76,8 @@ pub(crate) struct Res {
     pub(crate) done: usize,
     /// The operation itself (a short write continues from it).
     pub(crate) op: Option<Op>,
+    /// The thread that submitted it (which waits for it before exiting).
+    pub(crate) submitter: Option<std::thread::ThreadId>,
 }
 
 impl Res {
@@ -105,6 +131,87 @@ impl Res {
         };
         self.op = Some(op);
         Some(entry)
+    }
+
+    /// The operation ended with `result` and nobody will take it (its
+    /// future was dropped): frees what the result created. An open's new
+    /// descriptor is closed here, or it would leak.
+    pub(crate) fn orphaned(self, result: i32) {
+        if matches!(self.op, Some(Op::Open { .. })) && result >= 0 {
+            // SAFETY: the kernel opened `result` for this operation, whose
+            // future is gone: nobody else owns the descriptor.
+            drop(unsafe { OwnedFd::from_raw_fd(result) });
+        }
+    }
+
+    /// Runs `op` here, blocking (on the blocking pool: a thread that may
+    /// not submit to a ring, or an opcode the kernel lacks), with the
+    /// ring's result convention: the result, or a negative errno.
+    pub(crate) fn run_blocking(&mut self, op: Op) -> i32 {
+        let at = libc::AT_FDCWD;
+        self.op = Some(op);
+        loop {
+            let fd = self.file.as_ref().map_or(-1, |file| file.as_raw_fd());
+            let path = self.path.as_ref().map_or(std::ptr::null(), |p| p.as_ptr());
+            let path2 = self.path2.as_ref().map_or(std::ptr::null(), |p| p.as_ptr());
+            // SAFETY: every pointer is null (the call then fails with
+            // EFAULT or EBADF, as a malformed ring operation would) or
+            // points into `self`'s buffer and C strings, alive and
+            // unmoved for the call; the lengths are the buffer's own.
+            let ret: isize = unsafe {
+                match op {
+                    Op::Read { offset, len } => {
+                        self.buf.clear();
+                        self.buf.reserve_exact(len as usize);
+                        let ptr = self.buf.as_mut_ptr().cast();
+                        if offset == CURRENT_POSITION {
+                            libc::read(fd, ptr, len as usize)
+                        } else {
+                            libc::pread(fd, ptr, len as usize, offset as libc::off_t)
+                        }
+                    }
+                    Op::Write { offset } => {
+                        let rest = &self.buf[self.done..];
+                        let ptr = rest.as_ptr().cast();
+                        if rest.is_empty() {
+                            // Nothing (left) to write: ends as a write of 0.
+                            0
+                        } else if offset == CURRENT_POSITION {
+                            libc::write(fd, ptr, rest.len())
+                        } else {
+                            let at = (offset + self.done as u64) as libc::off_t;
+                            libc::pwrite(fd, ptr, rest.len(), at)
+                        }
+                    }
+                    Op::Fsync { data_only: true } => libc::fdatasync(fd) as isize,
+                    Op::Fsync { data_only: false } => libc::fsync(fd) as isize,
+                    Op::Open { flags, mode } => {
+                        libc::openat(at, path, flags | libc::O_CLOEXEC, mode) as isize
+                    }
+                    Op::Close { fd } => libc::close(fd) as isize,
+                    Op::Rename => libc::renameat(at, path, at, path2) as isize,
+                    Op::Unlink { dir } => {
+                        libc::unlinkat(at, path, if dir { libc::AT_REMOVEDIR } else { 0 }) as isize
+                    }
+                    Op::MkDir { mode } => libc::mkdirat(at, path, mode) as isize,
+                }
+            };
+            let result = if ret < 0 {
+                let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO);
+                // A close is not retried: the descriptor is gone either way.
+                if errno == libc::EINTR && !matches!(op, Op::Close { .. }) {
+                    continue;
+                }
+                -errno
+            } else {
+                ret.min(i32::MAX as isize) as i32
+            };
+            match self.step(result) {
+                Ok(result) => return result,
+                // The rest of a short write, as the reaper resubmits it.
+                Err(_) => continue,
+            }
+        }
     }
 
     /// A completion with `result` arrived: `Ok(result)` ends the operation,

@@ -51,11 +51,13 @@ impl<R> Slot<R> {
     /// like the file it held), `Err(next)` keeps it in flight to submit
     /// `next` (the rest of a short write) under the same key. On the end,
     /// returns the waker to wake once the caller released its locks; an
-    /// abandoned slot's resources are dropped here.
+    /// abandoned slot's resources go to `orphan` with the result (which
+    /// frees what the result created: an open's new descriptor).
     pub(crate) fn complete<E>(
         &self,
         result: i32,
         step: impl FnOnce(&mut R, i32) -> Result<i32, E>,
+        orphan: impl FnOnce(R, i32),
     ) -> Completed<E> {
         let mut state = self.state.lock();
         let State::InFlight { res, .. } = &mut *state else {
@@ -72,7 +74,7 @@ impl<R> Slot<R> {
                 if abandoned {
                     // Nobody waits: free now (after the unlock).
                     drop(state);
-                    drop(res);
+                    orphan(res, result);
                     Completed::Done(None)
                 } else {
                     *state = State::Done { result, res };
@@ -104,9 +106,10 @@ impl<R> Slot<R> {
     }
 
     /// The future is gone: the operation goes on, and its resources are
-    /// freed on completion (or now, if it already completed). Returns
-    /// whether it was still in flight (worth cancelling).
-    pub(crate) fn abandon(&self) -> bool {
+    /// freed on completion (or now, if it already completed: `orphan`
+    /// gets them with the result nobody took). Returns whether it was
+    /// still in flight (worth cancelling).
+    pub(crate) fn abandon(&self, orphan: impl FnOnce(R, i32)) -> bool {
         let mut state = self.state.lock();
         match &mut *state {
             State::InFlight { waker, abandoned, .. } => {
@@ -117,7 +120,9 @@ impl<R> Slot<R> {
             State::Done { .. } => {
                 let done = std::mem::replace(&mut *state, State::Empty);
                 drop(state);
-                drop(done);
+                if let State::Done { result, res } = done {
+                    orphan(res, result);
+                }
                 false
             }
             State::Empty => false,
@@ -183,7 +188,6 @@ impl<R> Inflight<R> {
     }
 
     /// The keys in flight (for cancelling them at shutdown).
-    #[cfg(not(loom))]
     pub(crate) fn keys(&self) -> Vec<u64> {
         self.slab.iter().map(|(key, _)| key as u64).collect()
     }
