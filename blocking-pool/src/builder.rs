@@ -5,6 +5,7 @@ use std::io;
 use std::time::Duration;
 
 use weft_util::unwind::Hook;
+use weft_util::ThreadName;
 
 use crate::admission::Admission;
 use crate::loom::sync::Arc;
@@ -34,7 +35,7 @@ const DEFAULT_THREAD_NAME: &str = "weft-blocking";
 pub struct PoolBuilder {
     pub(crate) max_threads: usize,
     pub(crate) keep_alive: Duration,
-    pub(crate) thread_name: String,
+    pub(crate) thread_name: ThreadName,
     pub(crate) stack_size: Option<usize>,
     pub(crate) on_thread_start: Option<Hook>,
     pub(crate) on_thread_stop: Option<Hook>,
@@ -63,7 +64,7 @@ impl PoolBuilder {
         PoolBuilder {
             max_threads: DEFAULT_MAX_THREADS,
             keep_alive: DEFAULT_KEEP_ALIVE,
-            thread_name: DEFAULT_THREAD_NAME.to_owned(),
+            thread_name: ThreadName::Fixed(DEFAULT_THREAD_NAME.to_owned()),
             stack_size: None,
             on_thread_start: None,
             on_thread_stop: None,
@@ -136,8 +137,25 @@ impl PoolBuilder {
 
     /// The name of the pool's threads (default `weft-blocking`).
     pub fn thread_name(&mut self, name: impl Into<String>) -> &mut Self {
-        self.thread_name = name.into();
+        self.thread_name = ThreadName::Fixed(name.into());
         self
+    }
+
+    /// Names each new pool thread by calling `f` (the last of this and
+    /// [`thread_name`](Self::thread_name) wins). A name `f` returns with a
+    /// NUL byte, or a panic in `f`, gives that thread the default name
+    /// (`weft-blocking`) and a line on stderr.
+    pub fn thread_name_fn<F>(&mut self, f: F) -> &mut Self
+    where
+        F: Fn() -> String + Send + Sync + 'static,
+    {
+        self.thread_name = ThreadName::Made(std::sync::Arc::new(f));
+        self
+    }
+
+    /// The name for the next thread the pool starts.
+    pub(crate) fn next_thread_name(&self) -> String {
+        self.thread_name.next("weft-blocking", DEFAULT_THREAD_NAME)
     }
 
     /// The stack size of the pool's threads, in bytes (default: the
@@ -178,13 +196,10 @@ impl PoolBuilder {
     /// 1,048,575, if `max_threads + queue_capacity` overflows `usize`, or if
     /// `thread_name` holds a NUL byte.
     pub fn build(&self) -> io::Result<Pool> {
-        if self.thread_name.contains('\0') {
+        if let Some(name) = self.thread_name.fixed().filter(|name| name.contains('\0')) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!(
-                    "weft-blocking: thread_name must not contain a NUL byte: {:?}",
-                    self.thread_name
-                ),
+                format!("weft-blocking: thread_name must not contain a NUL byte: {name:?}"),
             ));
         }
         if self.max_threads == 0 || self.max_threads > state::MAX_THREADS {

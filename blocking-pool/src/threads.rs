@@ -91,7 +91,7 @@ impl Inner {
 
     fn start_thread(this: &Arc<Self>) {
         *this.threads.lock() += 1;
-        let mut builder = thread::Builder::new().name(this.config.thread_name.clone());
+        let mut builder = thread::Builder::new().name(this.config.next_thread_name());
         if let Some(bytes) = this.config.stack_size {
             builder = builder.stack_size(bytes);
         }

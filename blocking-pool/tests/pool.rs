@@ -834,3 +834,11 @@ fn a_thread_name_with_a_nul_byte_is_an_error() {
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
     assert!(err.to_string().contains("thread_name"), "{err}");
 }
+
+#[test]
+fn thread_name_fn_names_each_new_thread() {
+    let pool = Pool::builder().thread_name_fn(|| "from-fn".to_owned()).build().unwrap();
+    let name = wait(pool.spawn(|| thread::current().name().map(str::to_owned))).unwrap();
+    assert_eq!(name.as_deref(), Some("from-fn"));
+    assert!(pool.shutdown(DEADLINE));
+}

@@ -294,3 +294,34 @@ fn enable_io_and_enable_time_are_accepted_and_change_nothing(flavor: Flavor) {
         assert_eq!(&echoed, b"ping");
     });
 }
+
+// `thread_name_fn`: each worker and blocking thread gets the function's
+// name for it; a name the OS cannot take falls back to the default.
+both_flavors!(thread_name_fn_names_each_thread, multi_thread = [2]);
+fn thread_name_fn_names_each_thread(flavor: Flavor) {
+    let (task, blocking, bad) = with_timeout("thread_name_fn", 30, move || {
+        let next = Arc::new(AtomicUsize::new(0));
+        let rt = flavor
+            .builder()
+            .thread_name_fn(move || format!("made-{}", next.fetch_add(1, Ordering::SeqCst)))
+            .build()
+            .unwrap();
+        let task = rt.block_on(rt.spawn(async { thread::current().name().map(str::to_owned) }));
+        let blocking =
+            rt.block_on(rt.spawn_blocking(|| thread::current().name().map(str::to_owned)));
+        drop(rt);
+        let rt = flavor.builder().thread_name_fn(|| "bad\0name".to_owned()).build().unwrap();
+        let bad = rt.block_on(rt.spawn_blocking(|| thread::current().name().map(str::to_owned)));
+        (task.unwrap(), blocking.unwrap(), bad.unwrap())
+    });
+    let blocking = blocking.expect("blocking threads are named");
+    assert!(blocking.starts_with("made-"), "blocking thread named {blocking:?}");
+    if !flavor.is_current_thread() {
+        let task = task.expect("workers are named");
+        assert!(
+            task.starts_with("made-") && task != blocking,
+            "worker {task:?}, pool {blocking:?}"
+        );
+    }
+    assert_eq!(bad.as_deref(), Some("weft-worker"), "a NUL name falls back to the default");
+}

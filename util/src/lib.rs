@@ -17,16 +17,20 @@
 //!   pool) produced no output.
 //! - [`unwind`]: containing panics from user code a thread must survive
 //!   (a destructor, a waker, a thread hook).
+//! - [`ThreadName`]: a builder's thread naming, fixed or a function per
+//!   thread.
 
 #![warn(missing_docs)]
 
 mod join_error;
 pub mod loom;
 mod task_id;
+mod thread_name;
 pub mod unwind;
 
 pub use join_error::JoinError;
 pub use task_id::Id;
+pub use thread_name::ThreadName;
 
 /// Loom itself, for [`thread_local_const!`]'s expansion under `--cfg loom`
 /// (the calling crate may not name loom the same way).

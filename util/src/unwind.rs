@@ -45,7 +45,7 @@ pub fn run_hook(owner: &str, name: &str, hook: Option<&Hook>) {
 }
 
 /// A panic payload's message, when it is a string.
-fn message(payload: &(dyn Any + Send)) -> &str {
+pub(crate) fn message(payload: &(dyn Any + Send)) -> &str {
     if let Some(text) = payload.downcast_ref::<&'static str>() {
         text
     } else if let Some(text) = payload.downcast_ref::<String>() {
@@ -57,7 +57,7 @@ fn message(payload: &(dyn Any + Send)) -> &str {
 
 /// Drops a caught panic payload; a panic from its destructor is caught and
 /// that second payload leaked (small, and only on this double fault).
-fn dispose(payload: Box<dyn Any + Send>) {
+pub(crate) fn dispose(payload: Box<dyn Any + Send>) {
     if let Err(again) = panic::catch_unwind(AssertUnwindSafe(|| drop(payload))) {
         std::mem::forget(again);
     }

@@ -6,11 +6,15 @@ use std::sync::Arc as StdArc;
 use std::time::Duration;
 
 use weft_util::unwind::Hook;
+use weft_util::ThreadName;
 
 use super::stall::{OnStall, StallSettings};
 use super::{Runtime, StallReport};
 use crate::runtime::cpu::{self, CpuPool, CpuPriority, CpuSettings, DEFAULT_QUEUE_PER_THREAD};
 use crate::runtime::scheduler::Config;
+
+/// The default name of workers and blocking-pool threads.
+const DEFAULT_THREAD_NAME: &str = "weft-worker";
 
 /// Which scheduler a [`Builder`] builds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,7 +52,7 @@ pub struct Builder {
     flavor: Flavor,
     worker_threads: Option<usize>,
     max_blocking_threads: usize,
-    pub(super) thread_name: String,
+    pub(super) thread_name: ThreadName,
     pub(super) thread_stack_size: Option<usize>,
     thread_keep_alive: Duration,
     event_interval: u32,
@@ -75,7 +79,7 @@ impl Builder {
             flavor: Flavor::MultiThread,
             worker_threads: None,
             max_blocking_threads: 512,
-            thread_name: "weft-worker".to_owned(),
+            thread_name: ThreadName::Fixed(DEFAULT_THREAD_NAME.to_owned()),
             thread_stack_size: None,
             thread_keep_alive: Duration::from_secs(10),
             event_interval: 61,
@@ -120,8 +124,41 @@ impl Builder {
     /// Name of the runtime's worker and blocking-pool threads (default
     /// `weft-worker`); CPU-pool threads are named `weft-cpu`.
     pub fn thread_name(&mut self, name: impl Into<String>) -> &mut Self {
-        self.thread_name = name.into();
+        self.thread_name = ThreadName::Fixed(name.into());
         self
+    }
+
+    /// Names each worker and blocking-pool thread by calling `f`, as
+    /// Tokio's `thread_name_fn` (the last of this and
+    /// [`thread_name`](Self::thread_name) wins). A name with a NUL byte, or
+    /// a panic in `f`, gives that thread the default name and a line on
+    /// stderr: the thread still starts.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    ///
+    /// let next = AtomicUsize::new(0);
+    /// let rt = weft::runtime::Builder::new_multi_thread()
+    ///     .worker_threads(2)
+    ///     .thread_name_fn(move || format!("app-{}", next.fetch_add(1, Ordering::Relaxed)))
+    ///     .build()
+    ///     .unwrap();
+    /// let name = rt.block_on(rt.spawn(async {
+    ///     std::thread::current().name().map(str::to_owned)
+    /// }));
+    /// assert!(name.unwrap().unwrap().starts_with("app-"));
+    /// ```
+    pub fn thread_name_fn<F>(&mut self, f: F) -> &mut Self
+    where
+        F: Fn() -> String + Send + Sync + 'static,
+    {
+        self.thread_name = ThreadName::Made(StdArc::new(f));
+        self
+    }
+
+    /// The name for the next worker or blocking-pool thread.
+    pub(super) fn next_thread_name(&self) -> String {
+        self.thread_name.next("weft", DEFAULT_THREAD_NAME)
     }
 
     /// Stack size of the runtime's threads, in bytes (default: std's).
@@ -364,7 +401,7 @@ impl Builder {
         if self.max_blocking_threads == 0 {
             return invalid("max_blocking_threads must be at least 1 (got 0)");
         }
-        if self.thread_name.contains('\0') {
+        if self.thread_name.fixed().is_some_and(|name| name.contains('\0')) {
             return invalid("thread_name must not contain a NUL byte");
         }
         if self.cpu_threads == Some(0) {
@@ -413,7 +450,16 @@ impl Builder {
         // this runtime's own CPU priority, such starts go to the starter.
         threads.thread_starter(cpu::at_normal_priority);
         let mut blocking = threads.clone();
-        blocking.max_threads(self.max_blocking_threads).thread_name(self.thread_name.clone());
+        blocking.max_threads(self.max_blocking_threads);
+        match &self.thread_name {
+            ThreadName::Fixed(name) => blocking.thread_name(name.clone()),
+            made @ ThreadName::Made(_) => {
+                // Checked here, so a bad name falls back to the runtime's
+                // default, not the pool's own.
+                let made = made.clone();
+                blocking.thread_name_fn(move || made.next("weft", DEFAULT_THREAD_NAME))
+            }
+        };
         if let Some(hook) = self.on_thread_start.clone() {
             blocking.on_thread_start(move || hook());
         }

@@ -92,7 +92,7 @@ impl Runtime {
             return Ok(runtime);
         }
         for index in 0..workers {
-            let mut thread = thread::Builder::new().name(builder.thread_name.clone());
+            let mut thread = thread::Builder::new().name(builder.next_thread_name());
             if let Some(size) = builder.thread_stack_size {
                 thread = thread.stack_size(size);
             }
