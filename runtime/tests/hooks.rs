@@ -207,3 +207,46 @@ fn a_hook_panic_with_stderr_closed_does_not_hang() {
         assert!(status.success(), "the child failed: {status}");
     });
 }
+
+// `on_thread_park` / `on_thread_unpark`: run around each park (of the
+// workers, or of the `block_on` thread on current-thread), in pairs, and a
+// panic in either leaves the runtime working.
+both_flavors!(park_hooks_run_around_each_park_and_may_panic);
+fn park_hooks_run_around_each_park_and_may_panic(flavor: Flavor) {
+    with_timeout("park_hooks", 30, move || {
+        let parks = Arc::new(AtomicUsize::new(0));
+        let unparks = Arc::new(AtomicUsize::new(0));
+        let (p, u) = (parks.clone(), unparks.clone());
+        let rt = flavor
+            .builder()
+            .on_thread_park(move || {
+                p.fetch_add(1, Ordering::SeqCst);
+            })
+            .on_thread_unpark(move || {
+                u.fetch_add(1, Ordering::SeqCst);
+            })
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            for _ in 0..3 {
+                weft::time::sleep(Duration::from_millis(5)).await;
+            }
+        });
+        drop(rt);
+        let (parks, unparks) = (parks.load(Ordering::SeqCst), unparks.load(Ordering::SeqCst));
+        assert!(parks >= 3, "parked {parks} times while sleeping 3 times");
+        assert_eq!(parks, unparks, "every park is followed by its unpark");
+
+        let calls = Arc::new(AtomicUsize::new(0));
+        let rt = flavor
+            .builder()
+            .on_thread_park(panicking_hook(&calls, true))
+            .on_thread_unpark(panicking_hook(&calls, false))
+            .build()
+            .unwrap();
+        rt.block_on(async { weft::time::sleep(Duration::from_millis(5)).await });
+        run_some_work(&rt, flavor);
+        drop(rt);
+        assert!(calls.load(Ordering::SeqCst) >= 2, "the hooks ran");
+    });
+}

@@ -31,6 +31,23 @@ pub(super) fn run_hook(name: &str, hook: Option<&Hook>) {
     weft_util::unwind::run_hook("weft", name, hook);
 }
 
+/// `on_thread_park` and `on_thread_unpark`, which the workers run around
+/// each wait in their driver.
+#[derive(Clone, Default)]
+pub(super) struct ParkHooks {
+    pub(super) park: Option<Hook>,
+    pub(super) unpark: Option<Hook>,
+}
+
+impl fmt::Debug for ParkHooks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ParkHooks")
+            .field("park", &self.park.is_some())
+            .field("unpark", &self.unpark.is_some())
+            .finish()
+    }
+}
+
 /// Builds a [`Runtime`] with custom settings.
 ///
 /// Setters take and return `&mut Self`, so calls chain as with Tokio:
@@ -59,6 +76,7 @@ pub struct Builder {
     global_queue_interval: u32,
     pub(super) on_thread_start: Option<Hook>,
     pub(super) on_thread_stop: Option<Hook>,
+    park_hooks: ParkHooks,
     stall_threshold: Option<Duration>,
     on_stall: Option<OnStall>,
     poll_time_histogram: bool,
@@ -86,6 +104,7 @@ impl Builder {
             global_queue_interval: 31,
             on_thread_start: None,
             on_thread_stop: None,
+            park_hooks: ParkHooks::default(),
             stall_threshold: Some(Duration::from_millis(100)),
             on_stall: None,
             poll_time_histogram: false,
@@ -249,6 +268,39 @@ impl Builder {
     /// dropping the runtime neither hangs nor panics because of it.
     pub fn on_thread_stop(&mut self, f: impl Fn() + Send + Sync + 'static) -> &mut Self {
         self.on_thread_stop = Some(StdArc::new(f));
+        self
+    }
+
+    /// Runs `f` on a worker thread each time it is about to park (wait in
+    /// its driver with nothing to run), as Tokio's `on_thread_park`; on the
+    /// current-thread flavor, on the thread in `block_on`. A panic in `f`
+    /// is caught and reported on stderr, and the worker parks as usual.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// let parks = Arc::new(AtomicUsize::new(0));
+    /// let counted = parks.clone();
+    /// let rt = weft::runtime::Builder::new_current_thread()
+    ///     .on_thread_park(move || {
+    ///         counted.fetch_add(1, Ordering::Relaxed);
+    ///     })
+    ///     .build()
+    ///     .unwrap();
+    /// rt.block_on(async { weft::time::sleep(std::time::Duration::from_millis(5)).await });
+    /// assert!(parks.load(Ordering::Relaxed) >= 1);
+    /// ```
+    pub fn on_thread_park(&mut self, f: impl Fn() + Send + Sync + 'static) -> &mut Self {
+        self.park_hooks.park = Some(StdArc::new(f));
+        self
+    }
+
+    /// Runs `f` on a worker thread each time it wakes from a park, before
+    /// it looks for work, as Tokio's `on_thread_unpark`. Panics are
+    /// contained as for [`on_thread_park`](Self::on_thread_park).
+    pub fn on_thread_unpark(&mut self, f: impl Fn() + Send + Sync + 'static) -> &mut Self {
+        self.park_hooks.unpark = Some(StdArc::new(f));
         self
     }
 
@@ -434,6 +486,7 @@ impl Builder {
             // No monitor runs under loom (see `Runtime::start_monitor`).
             watch_polls: self.stall_threshold.is_some() && !cfg!(loom),
             start_paused: self.start_paused,
+            park_hooks: self.park_hooks.clone(),
         };
         // What the blocking pool and the CPU pool share: the runtime's thread
         // settings.
@@ -502,6 +555,7 @@ impl fmt::Debug for Builder {
             .field("global_queue_interval", &self.global_queue_interval)
             .field("on_thread_start", &self.on_thread_start.is_some())
             .field("on_thread_stop", &self.on_thread_stop.is_some())
+            .field("park_hooks", &self.park_hooks)
             .field("stall_threshold", &self.stall_threshold)
             .field("on_stall", &self.on_stall.is_some())
             .field("poll_time_histogram", &self.poll_time_histogram)

@@ -72,6 +72,8 @@ pub(super) struct Config {
     pub(super) watch_polls: bool,
     /// The clock starts paused (current-thread only; see `time::clock`).
     pub(super) start_paused: bool,
+    /// `on_thread_park` / `on_thread_unpark`, run around each park.
+    pub(super) park_hooks: crate::runtime::builder::ParkHooks,
 }
 
 /// The parts of a worker that siblings and handles reach.

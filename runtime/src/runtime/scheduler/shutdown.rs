@@ -255,6 +255,7 @@ mod tests {
             schedule_latency_histogram: false,
             watch_polls: false,
             start_paused: false,
+            park_hooks: Default::default(),
         };
         let cpu = CpuPool::new(CpuSettings::default(), weft_blocking::Pool::builder(), None)
             .expect("valid CPU pool settings");
