@@ -394,8 +394,14 @@ fn dropping_the_runtime_waits_for_a_blocked_ring_write() {
 fn a_write_entered_by_a_thread_that_hands_its_core_over_is_not_lost() {
     let _serial = serial();
     with_timeout("uring-handoff", 120, || {
-        // One worker: every hand-off moves the same ring.
-        let rt = Builder::new_multi_thread().worker_threads(1).build().unwrap();
+        // One worker: every hand-off moves the same ring. Pool threads
+        // (which take the core over) exit soon after they idle.
+        let rt = Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_keep_alive(std::time::Duration::from_millis(10))
+            .build()
+            .unwrap();
+        let hand_over = || std::thread::sleep(std::time::Duration::from_millis(50));
         let (reader, writer) = pipe();
         let data: Vec<u8> = (0..1024 * 1024u32).map(|i| (i % 251) as u8).collect();
         let d = data.clone();
@@ -404,16 +410,17 @@ fn a_write_entered_by_a_thread_that_hands_its_core_over_is_not_lost() {
             // Queued on the ring (the `File` buffers it and returns).
             file.write_all(&d).await.unwrap();
             drop(file);
-            // This thread gives the core away before its next flush: the
-            // next owner enters the write; the pipe takes 64 KiB and the
-            // continuation waits for the reader.
-            weft::task::block_in_place(|| {});
+            // This thread gives the core away (to a pool thread) before its
+            // next flush: the next owner enters the write; the pipe takes
+            // 64 KiB and the rest waits for the reader.
+            weft::task::block_in_place(hand_over);
             weft::time::sleep(std::time::Duration::from_millis(100)).await;
-            // The thread that entered it hands the core over and exits.
-            weft::task::block_in_place(|| {});
+            // The thread that entered it hands the core over, and then
+            // would go idle and exit.
+            weft::task::block_in_place(hand_over);
         });
         // Let that thread reach its exit before reading.
-        std::thread::sleep(std::time::Duration::from_millis(100));
+        std::thread::sleep(std::time::Duration::from_millis(300));
         let mut all = Vec::new();
         std::io::Read::read_to_end(&mut { reader }, &mut all).unwrap();
         assert_eq!(all.len(), data.len(), "bytes lost");
