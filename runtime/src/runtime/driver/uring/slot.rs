@@ -44,7 +44,9 @@ enum State<R> {
 impl<R> Slot<R> {
     /// A slot owning `res`, in flight.
     pub(crate) fn new(res: R) -> Arc<Slot<R>> {
-        Arc::new(Slot { state: Mutex::new(State::InFlight { res, waker: None, abandoned: false, lost: false }) })
+        Arc::new(Slot {
+            state: Mutex::new(State::InFlight { res, waker: None, abandoned: false, lost: false }),
+        })
     }
 
     /// The completion arrived (`result`, the CQE's `res`). `step` looks at
