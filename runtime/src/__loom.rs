@@ -713,7 +713,7 @@ impl<R> Default for UringTable<R> {
 impl<R> UringOp<R> {
     /// The future's poll.
     pub fn poll(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<(i32, R)> {
-        self.0.poll(cx)
+        self.0.poll(cx).map(|done| done.expect("the model never loses a slot"))
     }
 
     /// The future's drop.

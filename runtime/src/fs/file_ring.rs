@@ -42,7 +42,17 @@ impl RingJob {
             }
             RingJob::Op { fut, buf } => (fut, buf),
         };
-        let (code, res) = ready!(Pin::new(fut).poll(cx));
+        let (code, res) = match ready!(Pin::new(fut).poll(cx)) {
+            Ok(done) => done,
+            // The runtime shut down and gave up on the operation in flight.
+            Err(err) => {
+                return Poll::Ready(match kind {
+                    Kind::Read => (Op::Read(Err(err)), Buf::new()),
+                    Kind::Write => (Op::Write(Err(err)), Buf::new()),
+                    _ => (Op::Sync(Err(err)), buf.take().unwrap_or_default()),
+                })
+            }
+        };
         Poll::Ready(match kind {
             Kind::Read => match uring::result(code) {
                 Ok(n) => (Op::Read(Ok(n as usize)), Buf::from_read(res.buf)),

@@ -21,6 +21,18 @@
 //! [`File`]'s operations are not cancelled once started (below); after the
 //! shutdown, a `File` operation returns that error at once.
 //!
+//! # io_uring on Linux
+//!
+//! On Linux, where the kernel allows it (and `WEFT_IO_URING=0` is not
+//! set), a call made by a task on a worker thread goes to that worker's
+//! io_uring instead of the pool: no thread blocks on it. The worker hands
+//! its queued operations to the kernel between tasks and when it parks,
+//! so **never block a worker waiting for a `weft::fs` future** (e.g.
+//! `futures::executor::block_on(weft::fs::read(p))` inside a task): the
+//! worker never gets to submit the operation, and the task hangs (the
+//! stall monitor reports it). To wait synchronously, call [`std::fs`]
+//! inside [`spawn_blocking`](crate::task::spawn_blocking) instead.
+//!
 //! # Ordering of a `File`'s operations
 //!
 //! A [`File`] runs one operation at a time, in the order they were issued.

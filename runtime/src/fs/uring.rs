@@ -40,7 +40,7 @@ impl Uring {
     /// ring may take it (see the module doc).
     async fn run(&self, op: Op, res: Res) -> io::Result<(u32, Res)> {
         let (res_code, res) = match self.0.shared.uring_here().filter(|ring| ring.supports(op)) {
-            Some(ring) => ring.submit(op, res)?.await,
+            Some(ring) => ring.submit(op, res)?.await?,
             None => {
                 let mut res = res;
                 super::asyncify(move || Ok((res.run_blocking(op), res))).await?
@@ -97,8 +97,11 @@ impl Uring {
                 Err(e) => break Err(e),
             }
         };
-        let file = Arc::try_unwrap(file).expect("the reads dropped their file clones");
-        self.close(file.into());
+        // Not ours alone only if the runtime gave up on a read in flight
+        // at its end (the clone stays leaked with the read's memory).
+        if let Ok(file) = Arc::try_unwrap(file) {
+            self.close(file.into());
+        }
         outcome.map(|()| data)
     }
 
@@ -113,8 +116,10 @@ impl Uring {
             let res = Res { file: Some(file.clone()), buf: contents, ..Res::default() };
             write_outcome(self.run(Op::Write { offset: CURRENT_POSITION }, res).await, len)
         };
-        let file = Arc::try_unwrap(file).expect("the write dropped its file clone");
-        self.close(file.into());
+        // As in `read_file`: a write the runtime gave up on keeps its clone.
+        if let Ok(file) = Arc::try_unwrap(file) {
+            self.close(file.into());
+        }
         outcome
     }
 

@@ -270,9 +270,14 @@ impl DriverHandle {
     }
 
     /// Before a thread that ran this driver's worker core exits: waits
-    /// for the ring operations it submitted (see `uring::Ring::drain`).
+    /// for the ring requests it entered (see `uring::Ring::drain`), up to
+    /// `deadline()` (read on every turn).
     #[cfg(all(target_os = "linux", not(loom)))]
-    pub(crate) fn drain_uring(&self, owner: bool, deadline: Option<std::time::Instant>) {
+    pub(crate) fn drain_uring(
+        &self,
+        owner: bool,
+        deadline: impl Fn() -> Option<std::time::Instant>,
+    ) {
         if let Some(ring) = &self.shared.uring {
             ring.drain(owner, deadline);
         }

@@ -557,14 +557,13 @@ impl Shared {
     }
 
     /// Before a thread that ran worker `index`'s core exits: waits for the
-    /// ring operations it submitted (`owner`: it still holds the core, at
-    /// shutdown), up to the shutdown's deadline.
+    /// ring requests it entered (`owner`: it still holds the core, at
+    /// shutdown: all of them), up to the shutdown's deadline, read again
+    /// on every turn (a thread that began waiting before the shutdown
+    /// obeys the deadline `shutdown_timeout` sets later).
     pub(crate) fn drain_uring(&self, index: usize, owner: bool) {
         #[cfg(all(target_os = "linux", not(loom)))]
-        {
-            let deadline = *self.shutdown_deadline.lock();
-            self.remotes[index].driver.drain_uring(owner, deadline);
-        }
+        self.remotes[index].driver.drain_uring(owner, || *self.shutdown_deadline.lock());
         #[cfg(not(all(target_os = "linux", not(loom))))]
         let _ = (index, owner);
     }

@@ -28,9 +28,17 @@
 //!   whose outcome nobody needs (reads, opens...) and waits for the rest
 //!   (writes, syncs and closes run to their end), up to the shutdown's
 //!   deadline. A thread that gave its core away (`block_in_place`) waits
-//!   the same way for what it submitted. Dropping the ring waits a short
-//!   while for stragglers and leaks what is still in flight rather than
-//!   free memory the kernel may write.
+//!   the same way for the requests it entered: the kernel ties a request
+//!   to the thread whose `io_uring_enter` consumed it, not to the one that
+//!   queued it (an owner may queue and hand the core over before its next
+//!   flush; a continuation is entered by whoever owns the ring then), so
+//!   the ring records the entering thread per SQE at each enter.
+//!   Dropping the ring waits a short while for stragglers and leaks what
+//!   is still in flight rather than free memory the kernel may write; the
+//!   futures of those operations end with an error.
+//! - Whatever a locked step frees that may block (the last reference to
+//!   a file, an abandoned open's new descriptor) is closed after the
+//!   ring's lock is released, with the wakers.
 //!
 //! Memory the kernel uses lives in the operation's [`slot::Slot`] (see
 //! there for the ownership rules).
@@ -38,7 +46,8 @@
 pub(crate) mod ops;
 pub(crate) mod slot;
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
+use std::fs::File as StdFile;
 use std::future::Future;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -94,9 +103,51 @@ struct Inner {
     /// SQEs pushed to the submission queue whose CQE was not reaped.
     in_kernel: usize,
     cq_capacity: usize,
-    /// Wakers of operations completed with the lock held, woken once it
-    /// is released (a waker may submit again).
-    deferred: Vec<Waker>,
+    /// Keys of the SQEs in the submission queue that no enter consumed
+    /// yet, oldest first (the kernel consumes them in order).
+    unentered: VecDeque<u64>,
+    /// For each key whose latest SQE the kernel took and whose CQE is not
+    /// reaped: the thread that entered it. The kernel ties a request to
+    /// the thread whose `io_uring_enter` consumed it (and cancels it if
+    /// that thread exits), which is not always the thread that called
+    /// [`Ring::submit`] (an owner that queued and handed the core away
+    /// before the next flush; a short write's continuation).
+    entered: HashMap<u64, ThreadId>,
+    /// What completed with the lock held, finished once it is released.
+    later: Later,
+}
+
+/// Work a locked ring operation leaves for after the unlock: wakers (a
+/// waker may submit again) and descriptors to close (close(2) can block,
+/// on NFS or FUSE, and must not hold every poller of the ring up).
+#[derive(Default)]
+struct Later {
+    wakers: Vec<Waker>,
+    /// Files whose last reference was an operation's, to close.
+    files: Vec<StdFile>,
+    /// Abandoned operations' resources with their results (an open's new
+    /// descriptor is closed by `Res::orphaned`).
+    orphans: Vec<(Res, i32)>,
+}
+
+impl Later {
+    fn append(&mut self, other: &mut Later) {
+        self.wakers.append(&mut other.wakers);
+        self.files.append(&mut other.files);
+        self.orphans.append(&mut other.orphans);
+    }
+
+    /// Runs outside the ring's lock: closes first, then wakes.
+    fn run(self) {
+        drop(self.files);
+        for (res, result) in self.orphans {
+            res.orphaned(result);
+        }
+        for waker in self.wakers {
+            // Any waker: a panic must not unwind into the worker loop.
+            crate::unwind::contain(|| waker.wake());
+        }
+    }
 }
 
 impl Ring {
@@ -135,7 +186,9 @@ impl Ring {
                 backlog: VecDeque::new(),
                 in_kernel: 0,
                 cq_capacity,
-                deferred: Vec::new(),
+                unentered: VecDeque::new(),
+                entered: HashMap::new(),
+                later: Later::default(),
             }),
             eventfd,
             supported,
@@ -163,11 +216,10 @@ impl Ring {
     /// # Errors
     /// The ring is shut down, or `res` lacks what `op` needs.
     pub(crate) fn submit(&self, op: Op, mut res: Res) -> io::Result<OpFuture> {
-        res.submitter = Some(std::thread::current().id());
         let entry =
             res.entry(op).ok_or_else(|| io::Error::other("weft: malformed ring operation"))?;
         let slot = Slot::new(res);
-        let (refused, deferred) = {
+        let (refused, later) = {
             let mut inner = self.inner.lock();
             // Under the lock, which `close` takes after setting the flag:
             // an operation either lands before the shutdown's cancellations
@@ -184,9 +236,9 @@ impl Ring {
                 inner.backlog.push_back(entry.user_data(key));
                 self.publish(&mut inner);
             }
-            (refused, std::mem::take(&mut inner.deferred))
+            (refused, std::mem::take(&mut inner.later))
         };
-        wake_all(deferred);
+        later.run();
         if refused {
             return Err(shut_down_error());
         }
@@ -204,13 +256,13 @@ impl Ring {
         if self.unsubmitted.load(Relaxed) == 0 {
             return;
         }
-        let deferred = {
+        let later = {
             let mut inner = self.inner.lock();
-            inner.flush();
+            inner.flush_or_panic();
             self.publish(&mut inner);
-            std::mem::take(&mut inner.deferred)
+            std::mem::take(&mut inner.later)
         };
-        wake_all(deferred);
+        later.run();
     }
 
     /// Whether SQEs wait for the owner's flush (a sibling's reap queued a
@@ -235,20 +287,18 @@ impl Ring {
         if signalled {
             self.clear_eventfd();
         }
-        let wakers = {
+        let later = {
             let mut inner = self.inner.lock();
-            let mut wakers = std::mem::take(&mut inner.deferred);
-            let reaped = inner.reap(&mut wakers);
+            let reaped = inner.reap();
             // Relaxed: statistics.
             self.completed.fetch_add(reaped, Relaxed);
             if owner {
-                inner.flush();
+                inner.flush_or_panic();
             }
             self.publish(&mut inner);
-            wakers.append(&mut inner.deferred);
-            wakers
+            std::mem::take(&mut inner.later)
         };
-        wake_all(wakers);
+        later.run();
     }
 
     fn clear_eventfd(&self) {
@@ -279,35 +329,41 @@ impl Ring {
     /// the optional ones the kernel never got. Callable from any thread:
     /// it submits nothing (the owner's [`Ring::drain`] cancels the rest).
     pub(crate) fn close(&self) {
-        let wakers = {
+        let later = {
             let mut inner = self.inner.lock();
             // SeqCst: shutdown only; under the lock, see `submit`.
             self.closed.store(true, SeqCst);
-            let mut wakers = std::mem::take(&mut inner.deferred);
-            inner.cancel_backlog(&mut wakers);
+            inner.cancel_backlog();
             self.publish(&mut inner);
-            wakers
+            std::mem::take(&mut inner.later)
         };
-        wake_all(wakers);
+        later.run();
     }
 
-    /// Before a thread that submitted to this ring exits (the kernel would
-    /// cancel its requests): waits until none of its operations is in
-    /// flight, or `deadline` passes (`None`: no bound, as a plain drop of
-    /// the runtime waits for blocking jobs). `owner`: the ring's owner at
-    /// shutdown, which closes the ring, cancels the optional operations
-    /// and keeps submitting and reaping meanwhile; otherwise a thread that
-    /// gave its core away, which waits for its own operations only while
-    /// the new owner carries on. What is left at the deadline stays in the
-    /// table (dropping the ring leaks it).
-    pub(crate) fn drain(&self, owner: bool, deadline: Option<Instant>) {
+    /// Before a thread that entered SQEs into this ring exits (the kernel
+    /// would cancel its requests): waits until none of the requests it
+    /// entered is in flight, or the shutdown's deadline passes.
+    /// `deadline` is read again on every turn (`None`: no bound, as a
+    /// plain drop of the runtime waits for blocking jobs; a thread that
+    /// began waiting before the shutdown sees its deadline once set).
+    /// `owner`: the ring's owner at shutdown, which closes the ring,
+    /// cancels the optional operations and keeps submitting and reaping
+    /// meanwhile, and waits for everything; otherwise a thread that gave
+    /// its core away, which waits for what it entered only while the new
+    /// owner carries on. What is left at the deadline stays in the table
+    /// (dropping the ring leaks it).
+    pub(crate) fn drain(&self, owner: bool, deadline: impl Fn() -> Option<Instant>) {
         let me = std::thread::current().id();
         if owner {
             self.close();
-            let mut inner = self.inner.lock();
-            inner.cancel_optional();
-            inner.flush();
-            self.publish(&mut inner);
+            let later = {
+                let mut inner = self.inner.lock();
+                inner.cancel_optional();
+                inner.flush_or_panic();
+                self.publish(&mut inner);
+                std::mem::take(&mut inner.later)
+            };
+            later.run();
         }
         loop {
             if owner {
@@ -320,7 +376,7 @@ impl Ring {
                 return;
             }
             let now = Instant::now();
-            let wait = match deadline {
+            let wait = match deadline() {
                 Some(deadline) if deadline <= now => return,
                 Some(deadline) => (deadline - now).min(Duration::from_millis(50)),
                 None => Duration::from_millis(50),
@@ -358,22 +414,40 @@ impl Inner {
                 self.backlog.push_front(entry);
                 return;
             }
+            self.unentered.push_back(entry.get_user_data());
             self.in_kernel += 1;
         }
     }
 
+    /// [`Inner::flush`] for the owner, which cannot go on without its
+    /// ring (the kernel refused it something it never refuses).
+    fn flush_or_panic(&mut self) {
+        if let Err(e) = self.flush() {
+            panic!("weft: submitting to the worker's io_uring failed: {e}");
+        }
+    }
+
     /// Gives the kernel what fits: the owner's only (see the module doc).
-    fn flush(&mut self) {
+    /// Records this thread as the one that entered what the kernel
+    /// consumed (see `entered`). Fails only on an errno the kernel has no
+    /// business returning (a bug, or the ring is broken).
+    fn flush(&mut self) -> io::Result<()> {
+        let me = std::thread::current().id();
         loop {
             self.fill();
             if self.uring.submission().is_empty() {
-                return;
+                return Ok(());
             }
             match self.uring.submit() {
-                Ok(0) => return,
-                Ok(_) => {
+                Ok(0) => return Ok(()),
+                Ok(consumed) => {
+                    for key in self.unentered.drain(..consumed.min(self.unentered.len())) {
+                        if key != CANCEL_KEY {
+                            self.entered.insert(key, me);
+                        }
+                    }
                     if self.backlog.is_empty() || self.in_kernel >= self.cq_capacity {
-                        return;
+                        return Ok(());
                     }
                 }
                 // The kernel is short of memory (EAGAIN), a completion
@@ -386,9 +460,9 @@ impl Inner {
                         Some(libc::EBUSY | libc::EAGAIN | libc::EINTR)
                     ) =>
                 {
-                    return
+                    return Ok(())
                 }
-                Err(e) => panic!("weft: submitting to the worker's io_uring failed: {e}"),
+                Err(e) => return Err(e),
             }
         }
     }
@@ -396,9 +470,13 @@ impl Inner {
     /// Completes the slots of the CQEs waiting; returns how many
     /// operations ended. Drains the kernel's overflow list too (a CQE it
     /// could not post waits there until an enter with GETEVENTS).
-    fn reap(&mut self, wakers: &mut Vec<Waker>) -> u64 {
+    /// The wakers, the files whose last reference the operations held and
+    /// the abandoned operations' resources go to `later`, for after the
+    /// unlock.
+    fn reap(&mut self) -> u64 {
         let mut ended = 0;
         let mut again = Vec::new();
+        let mut later = Later::default();
         loop {
             let mut seen = 0;
             for cqe in self.uring.completion() {
@@ -407,16 +485,28 @@ impl Inner {
                 if key == CANCEL_KEY {
                     continue;
                 }
+                // This SQE is no longer with the kernel (a continuation is
+                // entered anew, by whoever flushes it).
+                self.entered.remove(&key);
                 let Some(slot) = self.inflight.get(key) else { continue };
-                let step = |res: &mut Res, result| res.step(result);
-                match slot.complete(cqe.result(), step, Res::orphaned) {
+                let files = &mut later.files;
+                let step = |res: &mut Res, result| {
+                    let step = res.step(result);
+                    if step.is_ok() {
+                        files.extend(res.release_file());
+                    }
+                    step
+                };
+                let orphans = &mut later.orphans;
+                let orphan = |res, result| orphans.push((res, result));
+                match slot.complete(cqe.result(), step, orphan) {
                     Completed::Again(entry) => again.push(entry.user_data(key)),
                     Completed::Done(waker) => {
                         // The kernel is done with this slot's memory: the
                         // ring lets go of it (slot rule 1).
                         self.inflight.complete(key);
                         ended += 1;
-                        wakers.extend(waker);
+                        later.wakers.extend(waker);
                     }
                 }
             }
@@ -445,30 +535,22 @@ impl Inner {
         // A continuation of a write still in `inflight` under its key: its
         // buffer stays in the slot until that key's last CQE is reaped.
         self.backlog.extend(again);
+        self.later.append(&mut later);
         ended
     }
 
-    /// Operations not reaped: all of them (`None`), or those `thread`
-    /// submitted.
+    /// Operations not reaped: all of them (`None`), or the requests with
+    /// the kernel that `thread` entered (those its exit would cancel).
     fn pending_for(&self, thread: Option<ThreadId>) -> usize {
         match thread {
             None => self.inflight.len(),
-            Some(thread) => self
-                .inflight
-                .keys()
-                .into_iter()
-                .filter(|&key| {
-                    self.inflight.get(key).is_some_and(|slot| {
-                        slot.with_in_flight(|res| res.submitter == Some(thread)).unwrap_or(false)
-                    })
-                })
-                .count(),
+            Some(thread) => self.entered.values().filter(|&&by| by == thread).count(),
         }
     }
 
     /// Ends the optional operations the kernel never got, with ECANCELED
-    /// (their memory was never lent).
-    fn cancel_backlog(&mut self, wakers: &mut Vec<Waker>) {
+    /// (their memory was never lent); what they leave goes to `later`.
+    fn cancel_backlog(&mut self) {
         let backlog = std::mem::take(&mut self.backlog);
         for entry in backlog {
             let key = entry.get_user_data();
@@ -482,10 +564,16 @@ impl Inner {
                 continue;
             }
             if let Some(slot) = self.inflight.complete(key) {
-                let step = |_: &mut Res, result| Ok::<i32, ()>(result);
-                if let Completed::Done(waker) = slot.complete(-libc::ECANCELED, step, Res::orphaned)
-                {
-                    wakers.extend(waker);
+                let later = &mut self.later;
+                let files = &mut later.files;
+                let step = |res: &mut Res, result| {
+                    files.extend(res.release_file());
+                    Ok::<i32, ()>(result)
+                };
+                let orphans = &mut later.orphans;
+                let orphan = |res, result| orphans.push((res, result));
+                if let Completed::Done(waker) = slot.complete(-libc::ECANCELED, step, orphan) {
+                    later.wakers.extend(waker);
                 }
             }
         }
@@ -494,9 +582,7 @@ impl Inner {
     /// Queues an ASYNC_CANCEL for every operation with the kernel but the
     /// writes, syncs and closes (see [`Op::must_finish`]).
     fn cancel_optional(&mut self) {
-        let mut wakers = Vec::new();
-        self.cancel_backlog(&mut wakers);
-        self.deferred.append(&mut wakers);
+        self.cancel_backlog();
         for key in self.inflight.keys() {
             let optional = self.inflight.get(key).is_some_and(|slot| {
                 slot.with_in_flight(|res| res.op.is_some_and(|op| !op.must_finish()))
@@ -517,15 +603,27 @@ impl Drop for Ring {
     /// Runs after the workers drained their rings (see [`Ring::drain`]):
     /// waits a short while for what is still in flight (a ring whose owner
     /// never ran, a straggler past the shutdown's deadline), then leaks
-    /// the slots left rather than free memory the kernel may still write.
+    /// the slots left rather than free memory the kernel may still write,
+    /// and tells their futures the runtime gave up on them.
+    ///
+    /// The dropping thread, whichever it is, submits what the owner left
+    /// queued (writes whose `Ok` a `File` may have reported, their
+    /// continuations, the cancellations): queued, they would never run.
+    /// The kernel ties those requests to this thread, whose exit would
+    /// cancel them, but this thread waits for them here, and once this
+    /// returns the ring itself is torn down, which ends whatever is left
+    /// whoever entered it: the thread adds no loss of its own.
     fn drop(&mut self) {
         let deadline = Instant::now() + DROP_WAIT;
-        {
-            let inner = self.inner.get_mut();
-            inner.cancel_optional();
-        }
+        self.inner.get_mut().cancel_optional();
+        let mut can_submit = true;
         loop {
-            self.inner.get_mut().flush();
+            // Never panic here (a panic in a drop during unwinding
+            // aborts): a kernel that refuses the enter cannot be asked
+            // anything more, and what it does not have is leaked below.
+            if can_submit && self.inner.get_mut().flush().is_err() {
+                can_submit = false;
+            }
             // Nobody else reads the eventfd any more: reset it, so the
             // wait below sleeps until the next completion.
             self.reap(true, false);
@@ -534,24 +632,20 @@ impl Drop for Ring {
             }
             let now = Instant::now();
             if now >= deadline {
-                for slot in self.inner.get_mut().inflight.take_all() {
-                    // The kernel may still use the slot's memory.
+                let inner = self.inner.get_mut();
+                inner.entered.clear();
+                for slot in inner.inflight.take_all() {
+                    // Whoever awaits it learns the operation is lost; the
+                    // slot itself (and the memory the kernel may still
+                    // use) is never freed.
+                    inner.later.wakers.extend(slot.lose());
                     std::mem::forget(slot);
                 }
                 break;
             }
             self.wait_eventfd((deadline - now).min(Duration::from_millis(50)));
         }
-        let wakers = std::mem::take(&mut self.inner.get_mut().deferred);
-        wake_all(wakers);
-    }
-}
-
-/// Wakes completed operations' tasks, outside the ring's lock.
-fn wake_all(wakers: Vec<Waker>) {
-    for waker in wakers {
-        // Any waker: a panic must not unwind into the worker loop.
-        crate::unwind::contain(|| waker.wake());
+        std::mem::take(&mut self.inner.get_mut().later).run();
     }
 }
 
@@ -563,10 +657,17 @@ pub(crate) struct OpFuture {
 }
 
 impl Future for OpFuture {
-    type Output = (i32, Res);
+    /// The CQE's `res` and the resources; an error if the runtime shut
+    /// down and gave up on the operation still in flight (its resources
+    /// stay with the kernel, leaked).
+    type Output = io::Result<(i32, Res)>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<(i32, Res)> {
-        self.slot.poll(cx)
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<(i32, Res)>> {
+        self.slot.poll(cx).map(|done| {
+            done.ok_or_else(|| {
+                io::Error::other("weft: the runtime shut down with the operation in flight")
+            })
+        })
     }
 }
 

@@ -70,14 +70,13 @@ pub(crate) struct Res {
     pub(crate) path: Option<CString>,
     pub(crate) path2: Option<CString>,
     /// Keeps the descriptor open until the completion (a read, write or
-    /// sync on a `File`); dropped before the future sees the result.
+    /// sync on a `File`); let go of before the future sees the result
+    /// (see [`Res::release_file`]).
     pub(crate) file: Option<Arc<StdFile>>,
     /// A write's progress: bytes of `buf` written so far.
     pub(crate) done: usize,
     /// The operation itself (a short write continues from it).
     pub(crate) op: Option<Op>,
-    /// The thread that submitted it (which waits for it before exiting).
-    pub(crate) submitter: Option<std::thread::ThreadId>,
 }
 
 impl Res {
@@ -131,6 +130,16 @@ impl Res {
         };
         self.op = Some(op);
         Some(entry)
+    }
+
+    /// Lets go of the file clone once the operation ended (so the `File`
+    /// is the descriptor's one owner again when it sees the result).
+    /// Returns the file if this was its last reference, for the caller to
+    /// close where it holds no lock (close(2) can block).
+    pub(crate) fn release_file(&mut self) -> Option<StdFile> {
+        // `into_inner` gives the file to exactly one of the last holders
+        // that race (never to none, never dropping it itself).
+        self.file.take().and_then(Arc::into_inner)
     }
 
     /// The operation ended with `result` and nobody will take it (its
@@ -207,7 +216,10 @@ impl Res {
                 ret.min(i32::MAX as isize) as i32
             };
             match self.step(result) {
-                Ok(result) => return result,
+                Ok(result) => {
+                    self.file = None;
+                    return result;
+                }
                 // The rest of a short write, as the reaper resubmits it.
                 Err(_) => continue,
             }
@@ -215,9 +227,9 @@ impl Res {
     }
 
     /// A completion with `result` arrived: `Ok(result)` ends the operation,
-    /// `Err(entry)` continues a short write. At the end the file clone is
-    /// dropped (so the `File` is the descriptor's one owner again when it
-    /// sees the result) and a read's buffer takes the length read.
+    /// `Err(entry)` continues a short write. At the end a read's buffer
+    /// takes the length read (the caller then releases the file clone,
+    /// see [`Res::release_file`]).
     pub(crate) fn step(&mut self, result: i32) -> Result<i32, squeue::Entry> {
         match self.op {
             Some(Op::Write { offset }) if result > 0 => {
@@ -237,7 +249,6 @@ impl Res {
             }
             _ => {}
         }
-        self.file = None;
         match self.op {
             // A write ends with its error, or with the total written (in
             // `done` too; short only if the kernel wrote nothing more).

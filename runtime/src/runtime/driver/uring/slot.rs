@@ -31,8 +31,10 @@ pub(crate) struct Slot<R> {
 }
 
 enum State<R> {
-    /// Submitted (or queued to be); the kernel may use `res`.
-    InFlight { res: R, waker: Option<Waker>, abandoned: bool },
+    /// Submitted (or queued to be); the kernel may use `res`. `lost`: the
+    /// ring gave up on it at its end ([`Slot::lose`]): `res` stays here,
+    /// never freed, and the future learns it will get nothing.
+    InFlight { res: R, waker: Option<Waker>, abandoned: bool, lost: bool },
     /// Reaped: `result` is the CQE's `res`; the kernel is done with `res`.
     Done { result: i32, res: R },
     /// The future took the result, or abandoned a finished slot.
@@ -42,7 +44,9 @@ enum State<R> {
 impl<R> Slot<R> {
     /// A slot owning `res`, in flight.
     pub(crate) fn new(res: R) -> Arc<Slot<R>> {
-        Arc::new(Slot { state: Mutex::new(State::InFlight { res, waker: None, abandoned: false }) })
+        Arc::new(Slot {
+            state: Mutex::new(State::InFlight { res, waker: None, abandoned: false, lost: false }),
+        })
     }
 
     /// The completion arrived (`result`, the CQE's `res`). `step` looks at
@@ -70,7 +74,7 @@ impl<R> Slot<R> {
             Err(next) => return Completed::Again(next),
         };
         match std::mem::replace(&mut *state, State::Empty) {
-            State::InFlight { res, waker, abandoned } => {
+            State::InFlight { res, waker, abandoned, .. } => {
                 if abandoned {
                     // Nobody waits: free now (after the unlock).
                     drop(state);
@@ -85,11 +89,13 @@ impl<R> Slot<R> {
         }
     }
 
-    /// The result and the resources once complete; registers the waker
-    /// otherwise. Ready at most once.
-    pub(crate) fn poll(&self, cx: &mut Context<'_>) -> Poll<(i32, R)> {
+    /// The result and the resources once complete (`None` if the ring
+    /// lost the operation: see [`Slot::lose`]); registers the waker
+    /// otherwise. Ready with a result at most once.
+    pub(crate) fn poll(&self, cx: &mut Context<'_>) -> Poll<Option<(i32, R)>> {
         let mut state = self.state.lock();
         match &mut *state {
+            State::InFlight { lost: true, .. } => Poll::Ready(None),
             State::InFlight { waker, .. } => {
                 match waker {
                     Some(w) if w.will_wake(cx.waker()) => {}
@@ -98,7 +104,7 @@ impl<R> Slot<R> {
                 Poll::Pending
             }
             State::Done { .. } => match std::mem::replace(&mut *state, State::Empty) {
-                State::Done { result, res } => Poll::Ready((result, res)),
+                State::Done { result, res } => Poll::Ready(Some((result, res))),
                 _ => unreachable!("matched Done"),
             },
             State::Empty => panic!("a ring operation's result was taken twice"),
@@ -126,6 +132,21 @@ impl<R> Slot<R> {
                 false
             }
             State::Empty => false,
+        }
+    }
+
+    /// The ring ends with the operation still in flight and will never
+    /// reap it: the caller keeps this slot alive forever (the kernel may
+    /// still use `res`, which stays in place); the future, woken with the
+    /// returned waker, gets `None`.
+    #[cfg(not(loom))]
+    pub(crate) fn lose(&self) -> Option<Waker> {
+        match &mut *self.state.lock() {
+            State::InFlight { waker, lost, .. } => {
+                *lost = true;
+                waker.take()
+            }
+            _ => None,
         }
     }
 
