@@ -33,6 +33,9 @@ pub mod runtime;
 pub mod signal;
 pub mod task;
 pub mod time;
+// Tokio's I/O traits on weft's streams and files (feature `tokio-io`).
+#[cfg(all(feature = "tokio-io", unix, not(loom)))]
+mod tokio_io;
 mod trace;
 mod unwind;
 

@@ -13,15 +13,14 @@
 //! [`fs::File`](crate::fs::File) also implement Tokio's
 //! `tokio::io::{AsyncRead, AsyncWrite}` (only the traits: no Tokio runtime
 //! is involved), for crates written against them: tokio-util's codecs,
-//! hyper-util's `TokioIo`, tokio-rustls.
+//! hyper-util's `TokioIo`, tokio-rustls (the impls are in the crate's
+//! `tokio_io` module, beside the types' own modules).
 
 use std::fmt;
 use std::ops::BitOr;
 
 use crate::runtime::driver::scheduled_io::{self, Direction};
 
-#[cfg(all(feature = "tokio-io", unix))]
-mod tokio_io;
 #[cfg(unix)]
 pub mod unix;
 

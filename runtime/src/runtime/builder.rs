@@ -11,7 +11,7 @@ use weft_util::ThreadName;
 use super::stall::{OnStall, StallSettings};
 use super::{Runtime, StallReport};
 use crate::runtime::cpu::{self, CpuPool, CpuPriority, CpuSettings, DEFAULT_QUEUE_PER_THREAD};
-use crate::runtime::scheduler::Config;
+use crate::runtime::scheduler::{Config, ParkHooks};
 
 /// The default name of workers and blocking-pool threads.
 const DEFAULT_THREAD_NAME: &str = "weft-worker";
@@ -29,23 +29,6 @@ enum Flavor {
 /// shutdown waiting for that core forever.
 pub(super) fn run_hook(name: &str, hook: Option<&Hook>) {
     weft_util::unwind::run_hook("weft", name, hook);
-}
-
-/// `on_thread_park` and `on_thread_unpark`, which the workers run around
-/// each wait in their driver.
-#[derive(Clone, Default)]
-pub(super) struct ParkHooks {
-    pub(super) park: Option<Hook>,
-    pub(super) unpark: Option<Hook>,
-}
-
-impl fmt::Debug for ParkHooks {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ParkHooks")
-            .field("park", &self.park.is_some())
-            .field("unpark", &self.unpark.is_some())
-            .finish()
-    }
 }
 
 /// Builds a [`Runtime`] with custom settings.

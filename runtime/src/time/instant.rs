@@ -10,7 +10,7 @@ use crate::runtime::context;
 /// A thin wrapper over `std::time::Instant`, convertible both ways.
 ///
 /// [`Instant::now`] reads the current runtime's clock: the real clock,
-/// unless a test paused it (see [`pause`](super::pause)); outside a
+/// unless a test paused it (see [`pause`](super::pause())); outside a
 /// runtime, the real clock.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Instant {
@@ -19,7 +19,7 @@ pub struct Instant {
 
 impl Instant {
     /// The current instant: the time of the current runtime's clock (which
-    /// is the real time unless it was [paused](super::pause)), or of the
+    /// is the real time unless it was [paused](super::pause())), or of the
     /// real clock outside a runtime.
     ///
     /// ```

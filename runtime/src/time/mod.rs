@@ -8,7 +8,7 @@
 //! timers fired by an idle sibling (the wheel and its
 //! driver are runtime-internal, in `runtime::time`).
 //!
-//! Tests may pause a current-thread runtime's clock ([`pause`],
+//! Tests may pause a current-thread runtime's clock ([`pause`](pause()),
 //! [`advance`], [`resume`], `Builder::start_paused`): then time moves only
 //! when told to, or jumps to the next timer when nothing else is left to
 //! run (the clock itself is in `runtime::time::clock`).

@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::loom::sync::Arc;
 use crate::runtime::context;
 use crate::runtime::scheduler::Shared;
-use crate::runtime::time::{fire_due_everywhere, PauseError};
+use crate::runtime::time::PauseError;
 
 /// The current runtime, or a panic naming `what` and the problem.
 #[track_caller]
@@ -41,8 +41,8 @@ fn refused(what: &str, err: PauseError) -> ! {
 }
 
 /// Pauses the current runtime's clock: from now on its
-/// [`Instant::now`](super::Instant::now) and its timers ([`sleep`](super::sleep),
-/// [`timeout`](super::timeout), [`interval`](super::interval)) see a time
+/// [`Instant::now`](super::Instant::now) and its timers ([`sleep`](super::sleep()),
+/// [`timeout`](super::timeout()), [`interval`](super::interval())) see a time
 /// that moves only when told to, for deterministic tests of time-dependent
 /// code.
 ///
@@ -153,7 +153,7 @@ pub async fn advance(duration: Duration) {
     if let Err(err) = shared.clock().advance(duration) {
         refused("advance()", err);
     }
-    fire_due_everywhere(&shared);
+    shared.fire_due_everywhere();
     // Wakes a worker parked elsewhere (`advance` awaited through
     // `Handle::block_on` on another thread).
     shared.unpark_workers();

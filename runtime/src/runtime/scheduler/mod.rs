@@ -73,7 +73,24 @@ pub(super) struct Config {
     /// The clock starts paused (current-thread only; see `time::clock`).
     pub(super) start_paused: bool,
     /// `on_thread_park` / `on_thread_unpark`, run around each park.
-    pub(super) park_hooks: crate::runtime::builder::ParkHooks,
+    pub(super) park_hooks: ParkHooks,
+}
+
+/// `on_thread_park` and `on_thread_unpark` (from the Builder), which the
+/// workers run around each wait in their driver.
+#[derive(Clone, Default)]
+pub(crate) struct ParkHooks {
+    pub(crate) park: Option<weft_util::unwind::Hook>,
+    pub(crate) unpark: Option<weft_util::unwind::Hook>,
+}
+
+impl std::fmt::Debug for ParkHooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ParkHooks")
+            .field("park", &self.park.is_some())
+            .field("unpark", &self.unpark.is_some())
+            .finish()
+    }
 }
 
 /// The parts of a worker that siblings and handles reach.
@@ -353,6 +370,23 @@ impl Shared {
     }
 
     /// Tasks queued on `worker`: its deque plus its LIFO slot.
+    /// The paused clock moved (`weft::time::advance`): fires, on this
+    /// thread, every timer of the runtime that is due now, so that when
+    /// `advance` returns the timers it passed have fired (their tasks are
+    /// woken).
+    pub(crate) fn fire_due_everywhere(&self) {
+        let now = self.clock().now_tick();
+        let mut wakers = Vec::new();
+        for worker in 0..self.num_workers() {
+            self.time(worker).fire_due(now, &mut wakers);
+        }
+        for waker in wakers {
+            // User wakers: as a worker does, a panic in one must not stop
+            // the others (nor unwind into the caller of `advance`).
+            crate::unwind::contain(|| waker.wake());
+        }
+    }
+
     /// Tasks queued anywhere in the runtime (injector, deques, LIFO
     /// slots); a racy sum, for `weft::time::advance` to let woken tasks run.
     pub(crate) fn queued_tasks(&self) -> usize {

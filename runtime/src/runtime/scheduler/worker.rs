@@ -15,8 +15,8 @@ use super::{Core, Notified, Shared, WorkerMetrics};
 use crate::loom::deque::Steal;
 use crate::loom::sync::atomic::Ordering::Relaxed;
 use crate::loom::sync::Arc;
+use crate::runtime::context;
 use crate::runtime::time::NO_DEADLINE;
-use crate::runtime::{builder, context};
 use crate::trace;
 use weft_util::Id;
 
@@ -365,9 +365,9 @@ impl WorkerContext {
             WorkerMetrics::bump(&self.metrics().parks, 1);
             trace::park(self.index, timeout, watching);
             let hooks = &shared.config.park_hooks;
-            builder::run_hook("on_thread_park", hooks.park.as_ref());
+            weft_util::unwind::run_hook("weft", "on_thread_park", hooks.park.as_ref());
             core = self.park_driver(core, timeout, true);
-            builder::run_hook("on_thread_unpark", hooks.unpark.as_ref());
+            weft_util::unwind::run_hook("weft", "on_thread_unpark", hooks.unpark.as_ref());
             trace::unpark(self.index);
 
             if shared.is_shutdown() || self.transition_from_parked(&mut core) {

@@ -49,22 +49,6 @@ use crate::loom::sync::atomic::{AtomicU64, Ordering::*};
 use crate::loom::sync::Mutex;
 use wheel::Wheel;
 
-/// The paused clock moved (`weft::time::advance`): fires, on this thread,
-/// every timer of the runtime that is due now, so that when `advance`
-/// returns the timers it passed have fired (their tasks are woken).
-pub(crate) fn fire_due_everywhere(shared: &crate::runtime::scheduler::Shared) {
-    let now = shared.clock().now_tick();
-    let mut wakers = Vec::new();
-    for worker in 0..shared.num_workers() {
-        shared.time(worker).fire_due(now, &mut wakers);
-    }
-    for waker in wakers {
-        // User wakers: as a worker does, a panic in one must not stop the
-        // others (nor unwind into the caller of `advance`).
-        crate::unwind::contain(|| waker.wake());
-    }
-}
-
 /// No timer pending.
 pub(crate) const NO_DEADLINE: u64 = u64::MAX;
 
