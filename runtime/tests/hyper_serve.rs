@@ -379,3 +379,41 @@ fn an_unusable_listener_is_an_error(flavor: Flavor) {
         assert_eq!(err.raw_os_error(), Some(libc::EINVAL), "{err}");
     });
 }
+
+// The HTTP/1.1 header-read timeout: a client that sends part of a request
+// head and stops is disconnected after it; with `None` (as axum::serve) it
+// is not.
+both_flavors!(header_read_timeout_closes_a_slow_client_unless_off);
+fn header_read_timeout_closes_a_slow_client_unless_off(flavor: Flavor) {
+    use futures_util::{AsyncReadExt, AsyncWriteExt};
+    run(flavor, async {
+        for timeout in [Some(Duration::from_millis(200)), None] {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let app = App {
+                started: mpsc::unbounded().0,
+                release: oneshot::channel().1.shared(),
+                peer: None,
+            };
+            let server = weft::spawn(
+                weft::hyper::serve(listener, app).header_read_timeout(timeout).into_future(),
+            );
+            let mut client = TcpStream::connect(addr).await.unwrap();
+            client.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+            let mut buf = [0u8; 64];
+            // Long enough for valgrind when the server should close; when it
+            // should not, one second shows it did not.
+            let wait = Duration::from_secs(if timeout.is_some() { 20 } else { 1 });
+            let read = weft::time::timeout(wait, client.read(&mut buf)).await;
+            match timeout {
+                // Closed (EOF, or a reset) within the bound.
+                Some(_) => assert!(
+                    matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+                    "a slow client was not disconnected: {read:?}"
+                ),
+                None => assert!(read.is_err(), "with no timeout the connection stays: {read:?}"),
+            }
+            server.abort();
+        }
+    });
+}

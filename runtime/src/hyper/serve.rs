@@ -110,7 +110,12 @@ where
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
-    Serve { listener, make_service: service, signal: std::future::pending() }
+    Serve {
+        listener,
+        make_service: service,
+        signal: std::future::pending(),
+        header_read_timeout: Some(HEADER_READ_TIMEOUT),
+    }
 }
 
 /// [`serve()`] with a service made for each connection by `make_service`,
@@ -163,7 +168,12 @@ where
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
-    Serve { listener, make_service: PerConnection(make_service), signal: std::future::pending() }
+    Serve {
+        listener,
+        make_service: PerConnection(make_service),
+        signal: std::future::pending(),
+        header_read_timeout: Some(HEADER_READ_TIMEOUT),
+    }
 }
 
 /// Where [`Serve`] gets each connection's service: a cloneable service is
@@ -215,7 +225,11 @@ pub struct Serve<M, F> {
     listener: TcpListener,
     make_service: M,
     signal: F,
+    header_read_timeout: Option<Duration>,
 }
+
+/// hyper's own default for HTTP/1.1's header-read timeout.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl<M, F> Serve<M, F> {
     /// Stops the server when `signal` completes: it accepts no more
@@ -237,7 +251,22 @@ impl<M, F> Serve<M, F> {
     where
         G: Future<Output = ()> + Send + 'static,
     {
-        Serve { listener: self.listener, make_service: self.make_service, signal }
+        Serve {
+            listener: self.listener,
+            make_service: self.make_service,
+            signal,
+            header_read_timeout: self.header_read_timeout,
+        }
+    }
+
+    /// How long an HTTP/1.1 client may take to send a request's head
+    /// before its connection is closed (default 30 s, hyper's; the limit a
+    /// slow-sending client meets). `None` turns it off, as `axum::serve`
+    /// has it (it gives hyper no timer): hyper then arms no timer per
+    /// request, which saves about 600 instructions a request.
+    pub fn header_read_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.header_read_timeout = timeout.into();
+        self
     }
 
     /// The address the listener is bound to.
@@ -267,7 +296,7 @@ where
     type IntoFuture = Pin<Box<dyn Future<Output = io::Result<()>> + Send>>;
 
     fn into_future(self) -> Self::IntoFuture {
-        Box::pin(run(self.listener, self.make_service, self.signal))
+        Box::pin(run(self.listener, self.make_service, self.signal, self.header_read_timeout))
     }
 }
 
@@ -277,7 +306,12 @@ enum Event {
     Stop,
 }
 
-async fn run<M, S, B, F>(listener: TcpListener, mut make_service: M, signal: F) -> io::Result<()>
+async fn run<M, S, B, F>(
+    listener: TcpListener,
+    mut make_service: M,
+    signal: F,
+    header_read_timeout: Option<Duration>,
+) -> io::Result<()>
 where
     M: MakeService<Service = S>,
     S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
@@ -291,7 +325,7 @@ where
     let mut signal = pin!(signal);
     let graceful = GracefulShutdown::new();
     let mut builder = Builder::new(WeftExecutor::new());
-    builder.http1().timer(WeftTimer::new());
+    builder.http1().timer(WeftTimer::new()).header_read_timeout(header_read_timeout);
     // Extended CONNECT (RFC 8441): WebSockets over HTTP/2, as axum::serve
     // enables it.
     builder.http2().timer(WeftTimer::new()).enable_connect_protocol();
