@@ -256,9 +256,14 @@ fn queued_work_of_a_stalled_worker_runs_while_every_other_worker_is_busy() {
         let ran_while_blocked = rt.block_on(async {
             let stop = Arc::new(AtomicBool::new(false));
             let busy_stop = stop.clone();
-            // Keeps its worker busy: always runnable, never parks.
+            // Keeps its worker busy: always runnable, never parks. It
+            // also gives its core up to the OS once per turn: under
+            // valgrind, which runs one thread at a time and favours the one
+            // that just ran, a bare spinner starved the monitor thread
+            // until the blocked task was done.
             let busy = weft::spawn(async move {
                 while !busy_stop.load(SeqCst) {
+                    thread::yield_now();
                     weft::task::yield_now().await;
                 }
             });
