@@ -4,7 +4,7 @@
 use std::any::Any;
 use std::io;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 
 use ::hyper::rt::ReadBufCursor;
 use futures_io::{AsyncRead, AsyncWrite};
@@ -113,11 +113,7 @@ where
         // de-initialised through the slice: `poll_read_uninit` hands it to
         // read(2), which only ever writes bytes into it.
         let unfilled = unsafe { buf.as_mut() };
-        match stream.poll_evented().poll_read_uninit(cx, unfilled) {
-            Poll::Ready(Ok(n)) => n,
-            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-            Poll::Pending => return Poll::Pending,
-        }
+        ready!(stream.poll_evented().poll_read_uninit(cx, unfilled))?
     };
     // SAFETY: `advance(n)` requires the `n` bytes after the filled part to
     // be initialised: `poll_read_uninit` returned `n`, the count read(2)
@@ -137,11 +133,7 @@ fn poll_read_zeroed<T: AsyncRead + Unpin>(
     // Safe: zero-fills whatever of the first `len` unfilled bytes was
     // not initialised yet, and marks them initialised in `buf`.
     let dst = buf.initialize_unfilled_to(len);
-    let n = match Pin::new(inner).poll_read(cx, dst) {
-        Poll::Ready(Ok(n)) => n,
-        Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-        Poll::Pending => return Poll::Pending,
-    };
+    let n = ready!(Pin::new(inner).poll_read(cx, dst))?;
     if n > len {
         // `AsyncRead` is a safe trait: a broken implementation must not
         // make us claim bytes beyond the initialised slice.

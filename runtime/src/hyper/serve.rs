@@ -110,12 +110,7 @@ where
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
-    Serve {
-        listener,
-        make_service: service,
-        signal: std::future::pending(),
-        header_read_timeout: Some(HEADER_READ_TIMEOUT),
-    }
+    Serve::new(listener, service)
 }
 
 /// [`serve()`] with a service made for each connection by `make_service`,
@@ -168,12 +163,7 @@ where
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
-    Serve {
-        listener,
-        make_service: PerConnection(make_service),
-        signal: std::future::pending(),
-        header_read_timeout: Some(HEADER_READ_TIMEOUT),
-    }
+    Serve::new(listener, PerConnection(make_service))
 }
 
 /// Where [`Serve`] gets each connection's service: a cloneable service is
@@ -230,6 +220,18 @@ pub struct Serve<M, F> {
 
 /// hyper's own default for HTTP/1.1's header-read timeout.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl<M> Serve<M, Pending<()>> {
+    /// A server with no stop signal yet and hyper's default timeouts.
+    fn new(listener: TcpListener, make_service: M) -> Self {
+        Serve {
+            listener,
+            make_service,
+            signal: std::future::pending(),
+            header_read_timeout: Some(HEADER_READ_TIMEOUT),
+        }
+    }
+}
 
 impl<M, F> Serve<M, F> {
     /// Stops the server when `signal` completes: it accepts no more
