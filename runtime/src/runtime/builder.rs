@@ -254,8 +254,10 @@ impl Builder {
         self
     }
 
-    /// Runs `f` on a worker thread each time it is about to park (wait in
-    /// its driver with nothing to run), as Tokio's `on_thread_park`; on the
+    /// Runs `f` on a worker thread each time it is about to wait in its
+    /// driver with nothing to run, as Tokio's `on_thread_park` (unlike
+    /// Tokio's, once per wait: a parked worker that watches a busy sibling
+    /// waits again every millisecond, each time between the two hooks); on the
     /// current-thread flavor, on the thread in `block_on`. A panic in `f`
     /// is caught and reported on stderr, and the worker parks as usual.
     ///
