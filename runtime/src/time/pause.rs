@@ -127,7 +127,9 @@ pub fn resume() {
 /// calling task yields until the tasks woken (and those they woke) have
 /// run, up to 64 times (Tokio's scheduler runs a batch of tasks before it
 /// polls `block_on`'s future again; weft polls a woken one after each
-/// task, so it yields as often as there is work).
+/// task, so it yields as often as there is work). It counts queued tasks:
+/// awaited from a second thread's `Handle::block_on`, it may return while
+/// the runtime's thread is still polling one (see [`pause()`]).
 ///
 /// # Panics
 /// When polled: outside a weft runtime, or if the clock is not paused.
